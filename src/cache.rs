@@ -1,0 +1,340 @@
+//! The process-wide token cache, shared by `get_token`, every session, every
+//! thread and every task.
+//!
+//! A cache entry (a [`Slot`]) holds one credential's token behind an
+//! `ArcSwapOption`, so a hit is a hash lookup under a read lock plus an atomic
+//! load: no runtime, no network, no contended lock. A miss starts at most one
+//! token request per entry (a "flight"): a shared future that every concurrent
+//! caller awaits, so they all get its token or its error. The slot keeps only a
+//! weak handle on the flight, so when every waiter gives up (Ctrl-C, a
+//! cancelled task) the request itself is dropped and cancelled.
+
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwapOption;
+use futures::future::{BoxFuture, FutureExt, Shared, WeakShared};
+use hashbrown::{Equivalent, HashMap};
+use url::Url;
+
+use crate::errors::Result;
+use crate::runtime;
+use crate::token::{SendOptions, Token, TokenRequest};
+
+/// A token request in flight, as every waiter sees it.
+pub type Flight = Shared<BoxFuture<'static, Result<Arc<Token>>>>;
+
+/// Either a cached token or the flight that will bring one.
+pub enum Lookup {
+    Cached(Arc<Token>),
+    Pending(Flight),
+}
+
+/// The cache every part of druva shares.
+pub fn global() -> &'static TokenCache {
+    static CACHE: LazyLock<TokenCache> = LazyLock::new(TokenCache::default);
+    &CACHE
+}
+
+/// Tokens by (token URL, client id, scope), then by secret: a wrong secret
+/// never matches the entry of the right one.
+#[derive(Default)]
+pub struct TokenCache {
+    entries: RwLock<HashMap<Key, Vec<Arc<Slot>>>>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+struct Key {
+    token_url: String,
+    client_id: String,
+    scope: Option<String>,
+}
+
+/// A borrowed [`Key`], so a lookup allocates nothing.
+struct KeyRef<'a> {
+    token_url: &'a str,
+    client_id: &'a str,
+    scope: Option<&'a str>,
+}
+
+impl Hash for Key {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        KeyRef {
+            token_url: &self.token_url,
+            client_id: &self.client_id,
+            scope: self.scope.as_deref(),
+        }
+        .hash(state);
+    }
+}
+
+impl Hash for KeyRef<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.token_url.hash(state);
+        self.client_id.hash(state);
+        self.scope.hash(state);
+    }
+}
+
+impl Equivalent<Key> for KeyRef<'_> {
+    fn equivalent(&self, key: &Key) -> bool {
+        self.token_url == key.token_url
+            && self.client_id == key.client_id
+            && self.scope == key.scope.as_deref()
+    }
+}
+
+impl TokenCache {
+    /// The entry for these credentials, if one exists, without allocating.
+    pub fn find(
+        &self,
+        token_url: &str,
+        client_id: &str,
+        secret: &str,
+        scope: Option<&str>,
+    ) -> Option<Arc<Slot>> {
+        let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
+        let key = KeyRef {
+            token_url,
+            client_id,
+            scope,
+        };
+        entries
+            .get(&key)?
+            .iter()
+            .find(|slot| slot.request.credentials.secret_matches(secret))
+            .cloned()
+    }
+
+    /// The entry for `request`, created on first use.
+    pub fn slot(&self, request: &TokenRequest) -> Arc<Slot> {
+        let credentials = &request.credentials;
+        if let Some(slot) = self.find_for(request) {
+            return slot;
+        }
+        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
+        let slots = entries
+            .entry(Key {
+                token_url: request.token_url.as_str().to_owned(),
+                client_id: credentials.client_id().to_owned(),
+                scope: request.scope.clone(),
+            })
+            .or_default();
+        // Another thread may have added it between the two locks.
+        if let Some(slot) = slots.iter().find(|slot| same_credentials(slot, request)) {
+            return Arc::clone(slot);
+        }
+        let slot = Arc::new(Slot::new(request.clone()));
+        slots.push(Arc::clone(&slot));
+        slot
+    }
+
+    fn find_for(&self, request: &TokenRequest) -> Option<Arc<Slot>> {
+        let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
+        let key = KeyRef {
+            token_url: request.token_url.as_str(),
+            client_id: request.credentials.client_id(),
+            scope: request.scope.as_deref(),
+        };
+        entries
+            .get(&key)?
+            .iter()
+            .find(|slot| same_credentials(slot, request))
+            .cloned()
+    }
+
+    /// Forgets every cached token (not the in-flight requests).
+    pub fn clear(&self) {
+        let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
+        for slot in entries.values().flatten() {
+            slot.token.store(None);
+        }
+    }
+}
+
+fn same_credentials(slot: &Slot, request: &TokenRequest) -> bool {
+    Arc::ptr_eq(&slot.request.credentials, &request.credentials)
+        || slot
+            .request
+            .credentials
+            .secret_matches_credentials(&request.credentials)
+}
+
+/// One credential's token and its flight.
+pub struct Slot {
+    request: TokenRequest,
+    token: ArcSwapOption<Token>,
+    flight: Mutex<Option<FlightHandle>>,
+}
+
+struct FlightHandle {
+    id: u64,
+    generation: u64,
+    future: WeakShared<BoxFuture<'static, Result<Arc<Token>>>>,
+}
+
+static FLIGHT_IDS: AtomicU64 = AtomicU64::new(0);
+
+impl Slot {
+    fn new(request: TokenRequest) -> Self {
+        Slot {
+            request,
+            token: ArcSwapOption::empty(),
+            flight: Mutex::new(None),
+        }
+    }
+
+    pub fn request(&self) -> &TokenRequest {
+        &self.request
+    }
+
+    pub fn token_url(&self) -> &Url {
+        &self.request.token_url
+    }
+
+    /// The cached token if it is fresh under `leeway`: the cache-hit path.
+    pub fn fresh_token(&self, leeway: Duration) -> Option<Arc<Token>> {
+        let token = self.token.load_full()?;
+        token.is_fresh(leeway, Instant::now()).then_some(token)
+    }
+
+    /// The cached token, or the flight that fetches one (joining any flight
+    /// already under way). `force_refresh` skips the cached token.
+    pub fn lookup(
+        self: &Arc<Self>,
+        options: &SendOptions,
+        leeway: Duration,
+        force_refresh: bool,
+    ) -> Lookup {
+        if !force_refresh {
+            if let Some(token) = self.fresh_token(leeway) {
+                log::debug!(
+                    "token for {} served from cache",
+                    self.request.credentials.masked_client_id()
+                );
+                return Lookup::Cached(token);
+            }
+        }
+        let mut flight = self.flight.lock().unwrap_or_else(|p| p.into_inner());
+        let generation = runtime::generation();
+        if let Some(handle) = flight.as_ref().filter(|h| h.generation == generation) {
+            if let Some(future) = handle.future.upgrade() {
+                return Lookup::Pending(future);
+            }
+        }
+        // Checked again under the flight lock: a flight may have just landed.
+        if !force_refresh {
+            if let Some(token) = self.fresh_token(leeway) {
+                return Lookup::Cached(token);
+            }
+        }
+        let id = FLIGHT_IDS.fetch_add(1, Ordering::Relaxed);
+        let future = Arc::clone(self).fly(id, options.clone()).boxed().shared();
+        if let Some(weak) = future.downgrade() {
+            *flight = Some(FlightHandle {
+                id,
+                generation,
+                future: weak,
+            });
+        }
+        Lookup::Pending(future)
+    }
+
+    /// A token for the caller: the cached one or the result of a flight.
+    pub async fn get(
+        self: Arc<Self>,
+        options: SendOptions,
+        leeway: Duration,
+        force_refresh: bool,
+    ) -> Result<Arc<Token>> {
+        match self.lookup(&options, leeway, force_refresh) {
+            Lookup::Cached(token) => Ok(token),
+            Lookup::Pending(flight) => flight.await,
+        }
+    }
+
+    /// Drops `token` if it is still the cached one: the API refused it.
+    /// A token that another caller already replaced stays.
+    pub fn invalidate(&self, token: &Arc<Token>) {
+        let current = self.token.load();
+        if current
+            .as_ref()
+            .is_some_and(|current| Arc::ptr_eq(current, token))
+        {
+            self.token.compare_and_swap(&*current, None);
+            log::debug!(
+                "token for {} dropped after the API refused it",
+                self.request.credentials.masked_client_id()
+            );
+        }
+    }
+
+    async fn fly(self: Arc<Self>, id: u64, options: SendOptions) -> Result<Arc<Token>> {
+        let renewing = self.token.load().is_some();
+        let result = self.request.fetch(&options).await.map(Arc::new);
+        if let Ok(token) = &result {
+            self.token.store(Some(Arc::clone(token)));
+            log::info!(
+                "token {} for {} from {} (expires in {} s)",
+                if renewing { "renewed" } else { "fetched" },
+                self.request.credentials.masked_client_id(),
+                self.request.token_url.path(),
+                token.lifetime.as_secs()
+            );
+        }
+        let mut flight = self.flight.lock().unwrap_or_else(|p| p.into_inner());
+        if flight.as_ref().is_some_and(|handle| handle.id == id) {
+            *flight = None;
+        }
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::retry::RetryPolicy;
+    use crate::token::Credentials;
+
+    fn request(secret: &str) -> TokenRequest {
+        TokenRequest {
+            token_url: Url::parse("http://127.0.0.1:9/token").unwrap(),
+            credentials: Arc::new(Credentials::new("client", secret).unwrap()),
+            scope: None,
+        }
+    }
+
+    #[test]
+    fn a_wrong_secret_never_finds_the_right_ones_entry() {
+        let cache = TokenCache::default();
+        let right = cache.slot(&request("right"));
+        assert!(Arc::ptr_eq(&right, &cache.slot(&request("right"))));
+        let wrong = cache.slot(&request("wrong"));
+        assert!(!Arc::ptr_eq(&right, &wrong));
+        let url = "http://127.0.0.1:9/token";
+        let found = cache.find(url, "client", "right", None).unwrap();
+        assert!(Arc::ptr_eq(&found, &right));
+        assert!(cache.find(url, "client", "nope", None).is_none());
+        assert!(cache.find(url, "client", "right", Some("read")).is_none());
+    }
+
+    #[test]
+    fn concurrent_lookups_share_one_flight() {
+        let cache = TokenCache::default();
+        let slot = cache.slot(&request("s"));
+        let options = SendOptions {
+            client: crate::http::ClientOptions::default().shared_client().unwrap(),
+            timeout: Duration::from_secs(1),
+            retry: RetryPolicy::with_max_retries(0),
+        };
+        let _guard = runtime::runtime().unwrap().enter();
+        let first = slot.lookup(&options, Duration::ZERO, false);
+        let second = slot.lookup(&options, Duration::ZERO, false);
+        match (first, second) {
+            (Lookup::Pending(a), Lookup::Pending(b)) => assert!(a.ptr_eq(&b)),
+            _ => panic!("expected one shared flight"),
+        }
+    }
+}

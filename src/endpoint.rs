@@ -1,0 +1,264 @@
+//! The URL policy: regions, base and token URLs, loopback-only plain HTTP, and
+//! same-origin joining. Every URL druva sends a credential to passes through here.
+
+use std::net::IpAddr;
+
+use url::Url;
+
+use crate::errors::{Error, Result};
+
+/// The Druva clouds, each with its API base URL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Region {
+    /// The main cloud, `https://apis.druva.com`.
+    Cloud,
+    /// Endpoints & Data Governance GovCloud, `https://govcloudapis.druva.com`.
+    GovCloud,
+    /// Enterprise Workloads (Phoenix) GovCloud, `https://govapis.druva.com`.
+    GovCloudWorkloads,
+}
+
+impl Region {
+    pub const NAMES: [&'static str; 3] = ["cloud", "govcloud", "govcloud-workloads"];
+
+    /// Parses a region name as users write it.
+    pub fn parse(name: &str) -> Result<Self> {
+        match name {
+            "cloud" => Ok(Region::Cloud),
+            "govcloud" => Ok(Region::GovCloud),
+            "govcloud-workloads" => Ok(Region::GovCloudWorkloads),
+            other => Err(Error::value(format!(
+                "unknown region {other:?}; use one of \"cloud\", \"govcloud\" \
+                 (Endpoints & Data Governance GovCloud) or \"govcloud-workloads\" \
+                 (Enterprise Workloads GovCloud), or pass base_url="
+            ))),
+        }
+    }
+
+    pub fn base_url(self) -> &'static str {
+        match self {
+            Region::Cloud => "https://apis.druva.com",
+            Region::GovCloud => "https://govcloudapis.druva.com",
+            Region::GovCloudWorkloads => "https://govapis.druva.com",
+        }
+    }
+}
+
+/// Where a credential goes: the API base URL and the token URL, both checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Endpoints {
+    pub base_url: Url,
+    pub token_url: Url,
+}
+
+impl Endpoints {
+    /// Resolves `region` / `base_url` / `token_url` the way DESIGN.md says:
+    /// `base_url` overrides the region, `token_url` overrides only the token URL.
+    pub fn resolve(region: &str, base_url: Option<&str>, token_url: Option<&str>) -> Result<Self> {
+        let region = Region::parse(region)?;
+        let base_url = match base_url {
+            Some(base) => checked_url(base, "base_url")?,
+            None => parse(region.base_url(), "base_url")?,
+        };
+        let token_url = match token_url {
+            Some(token) => checked_url(token, "token_url")?,
+            None => join_token_path(&base_url)?,
+        };
+        Ok(Endpoints {
+            base_url,
+            token_url,
+        })
+    }
+
+    /// The URL a session call goes to: a path joined to the base URL, or an
+    /// absolute URL of the base URL's origin. Anything else would hand the bearer
+    /// token to a stranger, so it is refused before sending.
+    pub fn join(&self, url: &str) -> Result<Url> {
+        if url.is_empty() {
+            return Err(Error::value(
+                "the URL is empty; pass a path such as \"/insync/usermanagement/v1/users\"",
+            ));
+        }
+        if url.starts_with("//") {
+            return Err(Error::value(format!(
+                "{url:?} is a scheme-relative URL; pass a path that starts with a single \"/\""
+            )));
+        }
+        if url.contains("://") {
+            let absolute = parse(url, "url")?;
+            if !same_origin(&absolute, &self.base_url) {
+                return Err(Error::value(format!(
+                    "{} is not the session's origin {}; druva sends the bearer token only \
+                     to its own origin, use a separate client for other servers",
+                    absolute.origin().ascii_serialization(),
+                    self.base_url.origin().ascii_serialization()
+                )));
+            }
+            return Ok(absolute);
+        }
+        let base_path = self.base_url.path().trim_end_matches('/');
+        let path = url.trim_start_matches('/');
+        let mut joined = self.base_url.clone();
+        let (path, query) = match path.split_once('?') {
+            Some((path, query)) => (path, Some(query)),
+            None => (path, None),
+        };
+        joined.set_path(&format!("{base_path}/{path}"));
+        joined.set_query(query);
+        Ok(joined)
+    }
+}
+
+/// Whether two URLs share scheme, host and port: the only place credentials may go.
+pub fn same_origin(a: &Url, b: &Url) -> bool {
+    a.origin() == b.origin()
+}
+
+fn parse(text: &str, name: &str) -> Result<Url> {
+    Url::parse(text).map_err(|error| {
+        Error::value(format!(
+            "{name} {text:?} is not a valid URL ({error}); pass e.g. \"https://apis.druva.com\""
+        ))
+    })
+}
+
+/// Parses a caller's base or token URL and applies the transport policy:
+/// `https://` anywhere, plain `http://` only to a loopback host.
+fn checked_url(text: &str, name: &str) -> Result<Url> {
+    let url = parse(text, name)?;
+    if url.username() != "" || url.password().is_some() {
+        return Err(Error::value(format!(
+            "{name} must not carry user info; pass the credentials as client_id and secret"
+        )));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(Error::value(format!(
+            "{name} must not have a query or fragment"
+        )));
+    }
+    match url.scheme() {
+        "https" => Ok(url),
+        "http" if is_loopback(&url) => Ok(url),
+        "http" => Err(Error::value(format!(
+            "{name} uses plain http:// to {}, which would send credentials unencrypted; \
+             use https:// (plain http:// is allowed only for loopback hosts)",
+            url.host_str().unwrap_or("a remote host")
+        ))),
+        scheme => Err(Error::value(format!(
+            "{name} has scheme {scheme:?}; use https://"
+        ))),
+    }
+}
+
+fn join_token_path(base_url: &Url) -> Result<Url> {
+    let mut token_url = base_url.clone();
+    let path = format!("{}/token", base_url.path().trim_end_matches('/'));
+    token_url.set_path(&path);
+    Ok(token_url)
+}
+
+/// Loopback hosts: 127.0.0.0/8, `::1` and `localhost` (and its subdomains).
+pub fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        Some(url::Host::Domain(name)) => {
+            let name = name.trim_end_matches('.').to_ascii_lowercase();
+            name == "localhost" || name.ends_with(".localhost")
+        }
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn endpoints(base: &str) -> Endpoints {
+        Endpoints::resolve("cloud", Some(base), None).unwrap()
+    }
+
+    #[test]
+    fn regions_resolve_to_druva_token_endpoints() {
+        let cases = [
+            ("cloud", "https://apis.druva.com/token"),
+            ("govcloud", "https://govcloudapis.druva.com/token"),
+            ("govcloud-workloads", "https://govapis.druva.com/token"),
+        ];
+        for (region, token_url) in cases {
+            let resolved = Endpoints::resolve(region, None, None).unwrap();
+            assert_eq!(resolved.token_url.as_str(), token_url);
+        }
+    }
+
+    #[test]
+    fn unknown_region_is_a_value_error_naming_the_choices() {
+        let error = Endpoints::resolve("eu", None, None).unwrap_err();
+        assert!(error.to_string().contains("govcloud-workloads"));
+    }
+
+    #[test]
+    fn base_url_overrides_region_and_token_url_overrides_only_token() {
+        let resolved = Endpoints::resolve(
+            "govcloud",
+            Some("https://example.test/api/"),
+            Some("https://auth.example.test/oauth/token"),
+        )
+        .unwrap();
+        assert_eq!(resolved.base_url.as_str(), "https://example.test/api/");
+        assert_eq!(
+            resolved.token_url.as_str(),
+            "https://auth.example.test/oauth/token"
+        );
+        let derived = endpoints("https://example.test/api/");
+        assert_eq!(derived.token_url.as_str(), "https://example.test/api/token");
+    }
+
+    #[test]
+    fn plain_http_only_for_loopback() {
+        for ok in [
+            "http://127.0.0.1:8080",
+            "http://127.9.9.9",
+            "http://[::1]:1",
+            "http://localhost:3",
+        ] {
+            assert!(Endpoints::resolve("cloud", Some(ok), None).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://example.com",
+            "http://10.0.0.1",
+            "ftp://127.0.0.1",
+            "http://u:p@127.0.0.1",
+        ] {
+            assert!(Endpoints::resolve("cloud", Some(bad), None).is_err(), "{bad}");
+        }
+        assert!(Endpoints::resolve("cloud", None, Some("http://evil.example/token")).is_err());
+    }
+
+    #[test]
+    fn paths_join_the_base_and_keep_their_query() {
+        let e = endpoints("http://127.0.0.1:9/prefix");
+        assert_eq!(
+            e.join("/insync/v1/users?x=1").unwrap().as_str(),
+            "http://127.0.0.1:9/prefix/insync/v1/users?x=1"
+        );
+        assert_eq!(
+            e.join("insync/v1/users").unwrap().as_str(),
+            "http://127.0.0.1:9/prefix/insync/v1/users"
+        );
+    }
+
+    #[test]
+    fn absolute_urls_must_share_the_origin() {
+        let e = endpoints("https://apis.example.test");
+        assert!(e.join("https://apis.example.test/a").is_ok());
+        for foreign in [
+            "https://evil.test/a",
+            "http://apis.example.test/a",
+            "https://apis.example.test:444/a",
+            "//evil.test/a",
+        ] {
+            assert!(e.join(foreign).is_err(), "{foreign}");
+        }
+    }
+}

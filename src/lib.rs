@@ -8,6 +8,7 @@
 pub mod cache;
 pub mod endpoint;
 pub mod errors;
+pub mod fake;
 pub mod http;
 pub mod response;
 pub mod retry;

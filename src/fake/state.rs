@@ -1,0 +1,197 @@
+//! What the fake server knows and remembers: its credentials, the tokens it
+//! issued, its counters and request log, its queued faults and its data set.
+//! Shared by every connection; each part behind its own small lock.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use rand::distr::{Alphanumeric, SampleString};
+use rand::Rng;
+
+use super::data::DataSet;
+use super::faults::FaultQueue;
+use super::{FakeConfig, LastPage};
+
+/// How many requests the log keeps; older ones are forgotten so that a long
+/// benchmark does not grow the server without bound.
+const REQUEST_LOG_CAPACITY: usize = 10_000;
+
+/// Live tokens are pruned of expired ones when their number reaches this.
+const TOKEN_PRUNE_THRESHOLD: usize = 1024;
+
+/// Which side of Druva a request was for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RequestKind {
+    /// A token endpoint: any path ending in `/token`.
+    Token,
+    /// Everything else.
+    Api,
+}
+
+impl RequestKind {
+    pub(crate) fn of(path: &str) -> Self {
+        if path.ends_with("/token") {
+            RequestKind::Token
+        } else {
+            RequestKind::Api
+        }
+    }
+}
+
+/// One request as the server received it, for assertions in tests. It holds
+/// the authorization *scheme* only, never a credential or a token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordedRequest {
+    pub kind: RequestKind,
+    pub method: String,
+    pub path: String,
+    /// The raw query string, without the `?`.
+    pub query: Option<String>,
+    /// `"Basic"`, `"Bearer"`, another scheme as sent, or `None` without an
+    /// `Authorization` header.
+    pub auth_scheme: Option<String>,
+    /// Whether the request carried a bearer token that was valid when it arrived.
+    pub bearer_valid: bool,
+}
+
+/// The state every connection of one server shares.
+pub(crate) struct Shared {
+    pub client_id: String,
+    pub secret: String,
+    pub page_size: usize,
+    pub token_lifetime: Mutex<Duration>,
+    pub last_page: Mutex<LastPage>,
+    pub faults: FaultQueue,
+    pub data: Mutex<DataSet>,
+    token_requests: AtomicU64,
+    api_requests: AtomicU64,
+    log: Mutex<VecDeque<RecordedRequest>>,
+    tokens: Mutex<TokenStore>,
+}
+
+/// The tokens issued and not yet expired, each with its deadline.
+#[derive(Default)]
+struct TokenStore {
+    expiries: HashMap<String, Instant>,
+    prune_at: usize,
+}
+
+/// Locks a mutex, recovering from poisoning: a panicking test thread must not
+/// take the whole server down with it.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Shared {
+    pub fn new(config: &FakeConfig) -> Self {
+        Shared {
+            client_id: config.client_id.clone().unwrap_or_else(generate_client_id),
+            secret: config.secret.clone().unwrap_or_else(generate_secret),
+            page_size: config.page_size,
+            token_lifetime: Mutex::new(config.token_lifetime),
+            last_page: Mutex::new(config.last_page),
+            faults: FaultQueue::default(),
+            data: Mutex::new(DataSet::generate(config.seed, config.users)),
+            token_requests: AtomicU64::new(0),
+            api_requests: AtomicU64::new(0),
+            log: Mutex::new(VecDeque::new()),
+            tokens: Mutex::new(TokenStore {
+                expiries: HashMap::new(),
+                prune_at: TOKEN_PRUNE_THRESHOLD,
+            }),
+        }
+    }
+
+    pub fn token_requests(&self) -> u64 {
+        self.token_requests.load(Ordering::SeqCst)
+    }
+
+    pub fn api_requests(&self) -> u64 {
+        self.api_requests.load(Ordering::SeqCst)
+    }
+
+    /// Counts a request and appends it to the log.
+    pub fn record(&self, request: RecordedRequest) {
+        let counter = match request.kind {
+            RequestKind::Token => &self.token_requests,
+            RequestKind::Api => &self.api_requests,
+        };
+        counter.fetch_add(1, Ordering::SeqCst);
+        let mut log = lock(&self.log);
+        if log.len() == REQUEST_LOG_CAPACITY {
+            log.pop_front();
+        }
+        log.push_back(request);
+    }
+
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        lock(&self.log).iter().cloned().collect()
+    }
+
+    pub fn reset_counters(&self) {
+        let mut log = lock(&self.log);
+        self.token_requests.store(0, Ordering::SeqCst);
+        self.api_requests.store(0, Ordering::SeqCst);
+        log.clear();
+    }
+
+    /// Whether both halves of HTTP Basic credentials are the accepted ones.
+    pub fn credentials_match(&self, client_id: &str, secret: &str) -> bool {
+        client_id == self.client_id && secret == self.secret
+    }
+
+    /// Issues a new token valid for the current lifetime.
+    pub fn issue_token(&self) -> (String, Duration) {
+        let lifetime = *lock(&self.token_lifetime);
+        let token = generate_access_token();
+        let now = Instant::now();
+        let mut store = lock(&self.tokens);
+        if store.expiries.len() >= store.prune_at {
+            store.expiries.retain(|_, expiry| *expiry > now);
+            store.prune_at = TOKEN_PRUNE_THRESHOLD.max(2 * store.expiries.len());
+        }
+        store.expiries.insert(token.clone(), now + lifetime);
+        (token, lifetime)
+    }
+
+    /// Whether `token` was issued here, has not expired, and was not expired
+    /// by [`Shared::expire_tokens`].
+    pub fn token_is_valid(&self, token: &str) -> bool {
+        lock(&self.tokens)
+            .expiries
+            .get(token)
+            .is_some_and(|expiry| Instant::now() < *expiry)
+    }
+
+    pub fn expire_tokens(&self) {
+        let mut store = lock(&self.tokens);
+        store.expiries.clear();
+        store.prune_at = TOKEN_PRUNE_THRESHOLD;
+    }
+
+    pub fn last_page(&self) -> LastPage {
+        *lock(&self.last_page)
+    }
+}
+
+/// A Client ID shaped like Druva's: 32 letters and digits.
+fn generate_client_id() -> String {
+    Alphanumeric.sample_string(&mut rand::rng(), 32)
+}
+
+/// A Secret Key shaped like Druva's: base64, so it may hold `+`, `/` and `=`.
+fn generate_secret() -> String {
+    let mut bytes = [0u8; 24];
+    rand::rng().fill(&mut bytes);
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// An opaque access token of 100 base64url characters.
+fn generate_access_token() -> String {
+    let mut bytes = [0u8; 75];
+    rand::rng().fill(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}

@@ -21,7 +21,8 @@ use url::Url;
 
 use crate::errors::Result;
 use crate::runtime;
-use crate::token::{SendOptions, Token, TokenRequest};
+use crate::token::{Credentials, SendOptions, Token, TokenRequest};
+use crate::LOG_TARGET;
 
 /// A token request in flight, as every waiter sees it.
 pub type Flight = Shared<BoxFuture<'static, Result<Arc<Token>>>>;
@@ -91,58 +92,47 @@ impl TokenCache {
     pub fn find(
         &self,
         token_url: &str,
-        client_id: &str,
-        secret: &str,
+        credentials: &Credentials,
         scope: Option<&str>,
     ) -> Option<Arc<Slot>> {
         let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
         let key = KeyRef {
             token_url,
-            client_id,
+            client_id: credentials.client_id(),
             scope,
         };
         entries
             .get(&key)?
             .iter()
-            .find(|slot| slot.request.credentials.secret_matches(secret))
+            .find(|slot| slot.request.credentials.same_as(credentials))
             .cloned()
     }
 
     /// The entry for `request`, created on first use.
     pub fn slot(&self, request: &TokenRequest) -> Arc<Slot> {
-        let credentials = &request.credentials;
-        if let Some(slot) = self.find_for(request) {
+        let token_url = request.token_url.as_str();
+        let scope = request.scope.as_deref();
+        if let Some(slot) = self.find(token_url, &request.credentials, scope) {
             return slot;
         }
         let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
         let slots = entries
             .entry(Key {
-                token_url: request.token_url.as_str().to_owned(),
-                client_id: credentials.client_id().to_owned(),
+                token_url: token_url.to_owned(),
+                client_id: request.credentials.client_id().to_owned(),
                 scope: request.scope.clone(),
             })
             .or_default();
         // Another thread may have added it between the two locks.
-        if let Some(slot) = slots.iter().find(|slot| same_credentials(slot, request)) {
+        if let Some(slot) = slots
+            .iter()
+            .find(|slot| slot.request.credentials.same_as(&request.credentials))
+        {
             return Arc::clone(slot);
         }
         let slot = Arc::new(Slot::new(request.clone()));
         slots.push(Arc::clone(&slot));
         slot
-    }
-
-    fn find_for(&self, request: &TokenRequest) -> Option<Arc<Slot>> {
-        let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
-        let key = KeyRef {
-            token_url: request.token_url.as_str(),
-            client_id: request.credentials.client_id(),
-            scope: request.scope.as_deref(),
-        };
-        entries
-            .get(&key)?
-            .iter()
-            .find(|slot| same_credentials(slot, request))
-            .cloned()
     }
 
     /// Forgets every cached token (not the in-flight requests).
@@ -152,14 +142,6 @@ impl TokenCache {
             slot.token.store(None);
         }
     }
-}
-
-fn same_credentials(slot: &Slot, request: &TokenRequest) -> bool {
-    Arc::ptr_eq(&slot.request.credentials, &request.credentials)
-        || slot
-            .request
-            .credentials
-            .secret_matches_credentials(&request.credentials)
 }
 
 /// One credential's token and its flight.
@@ -197,7 +179,15 @@ impl Slot {
     /// The cached token if it is fresh under `leeway`: the cache-hit path.
     pub fn fresh_token(&self, leeway: Duration) -> Option<Arc<Token>> {
         let token = self.token.load_full()?;
-        token.is_fresh(leeway, Instant::now()).then_some(token)
+        if !token.is_fresh(leeway, Instant::now()) {
+            return None;
+        }
+        log::debug!(
+            target: LOG_TARGET,
+            "token for {} served from cache",
+            self.request.credentials.masked_client_id()
+        );
+        Some(token)
     }
 
     /// The cached token, or the flight that fetches one (joining any flight
@@ -210,10 +200,6 @@ impl Slot {
     ) -> Lookup {
         if !force_refresh {
             if let Some(token) = self.fresh_token(leeway) {
-                log::debug!(
-                    "token for {} served from cache",
-                    self.request.credentials.masked_client_id()
-                );
                 return Lookup::Cached(token);
             }
         }
@@ -265,6 +251,7 @@ impl Slot {
         {
             self.token.compare_and_swap(&*current, None);
             log::debug!(
+                target: LOG_TARGET,
                 "token for {} dropped after the API refused it",
                 self.request.credentials.masked_client_id()
             );
@@ -277,6 +264,7 @@ impl Slot {
         if let Ok(token) = &result {
             self.token.store(Some(Arc::clone(token)));
             log::info!(
+                target: LOG_TARGET,
                 "token {} for {} from {} (expires in {} s)",
                 if renewing { "renewed" } else { "fetched" },
                 self.request.credentials.masked_client_id(),
@@ -296,7 +284,6 @@ impl Slot {
 mod tests {
     use super::*;
     use crate::retry::RetryPolicy;
-    use crate::token::Credentials;
 
     fn request(secret: &str) -> TokenRequest {
         TokenRequest {
@@ -314,10 +301,13 @@ mod tests {
         let wrong = cache.slot(&request("wrong"));
         assert!(!Arc::ptr_eq(&right, &wrong));
         let url = "http://127.0.0.1:9/token";
-        let found = cache.find(url, "client", "right", None).unwrap();
+        let credentials = |secret| Credentials::new("client", secret).unwrap();
+        let found = cache.find(url, &credentials("right"), None).unwrap();
         assert!(Arc::ptr_eq(&found, &right));
-        assert!(cache.find(url, "client", "nope", None).is_none());
-        assert!(cache.find(url, "client", "right", Some("read")).is_none());
+        assert!(cache.find(url, &credentials("nope"), None).is_none());
+        assert!(cache
+            .find(url, &credentials("right"), Some("read"))
+            .is_none());
     }
 
     #[test]
@@ -325,7 +315,9 @@ mod tests {
         let cache = TokenCache::default();
         let slot = cache.slot(&request("s"));
         let options = SendOptions {
-            client: crate::http::ClientOptions::default().shared_client().unwrap(),
+            client: crate::http::ClientOptions::default()
+                .shared_client()
+                .unwrap(),
             timeout: Duration::from_secs(1),
             retry: RetryPolicy::with_max_retries(0),
         };

@@ -230,7 +230,10 @@ mod tests {
             "ftp://127.0.0.1",
             "http://u:p@127.0.0.1",
         ] {
-            assert!(Endpoints::resolve("cloud", Some(bad), None).is_err(), "{bad}");
+            assert!(
+                Endpoints::resolve("cloud", Some(bad), None).is_err(),
+                "{bad}"
+            );
         }
         assert!(Endpoints::resolve("cloud", None, Some("http://evil.example/token")).is_err());
     }

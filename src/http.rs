@@ -75,8 +75,7 @@ impl ClientOptions {
     /// A client shared by every caller with these options in this process
     /// (used for token requests made outside a session).
     pub fn shared_client(&self) -> Result<Client> {
-        static CLIENTS: PerProcess<Arc<Mutex<HashMap<ClientOptions, Client>>>> =
-            PerProcess::new();
+        static CLIENTS: PerProcess<Arc<Mutex<HashMap<ClientOptions, Client>>>> = PerProcess::new();
         let clients = CLIENTS.get_or_try_init(|| Ok(Arc::default()))?;
         let mut clients = clients.lock().unwrap_or_else(|poison| poison.into_inner());
         if let Some(client) = clients.get(self) {
@@ -144,7 +143,10 @@ pub async fn send(
             "{what}: the response body is larger than max_response_bytes ({max_response_bytes} bytes)"
         ))
     };
-    if response.content_length().is_some_and(|length| length > max_response_bytes) {
+    if response
+        .content_length()
+        .is_some_and(|length| length > max_response_bytes)
+    {
         return Err(too_large());
     }
     let mut content = bytes::BytesMut::with_capacity(

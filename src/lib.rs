@@ -10,10 +10,15 @@ pub mod endpoint;
 pub mod errors;
 pub mod fake;
 pub mod http;
+pub mod paginate;
 pub mod response;
 pub mod retry;
 pub mod runtime;
+pub mod session;
 pub mod token;
 
 #[cfg(feature = "python")]
 mod python;
+
+/// The target of druva's log records: Python's `logging.getLogger("druva")`.
+pub const LOG_TARGET: &str = "druva";

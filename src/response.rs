@@ -39,9 +39,7 @@ impl Response {
 
     /// A header's value as text, if present and visible ASCII.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .get(name)
-            .and_then(|value| value.to_str().ok())
+        self.headers.get(name).and_then(|value| value.to_str().ok())
     }
 
     /// The `code` and `message` of Druva's error envelope (also `error` /

@@ -50,7 +50,8 @@ impl RetryPolicy {
     /// `Retry-After` when it sent a usable one, else full-jitter backoff,
     /// a uniform draw from zero to `base * 2^(retry-1)`, capped.
     pub fn delay(&self, retry: u32, retry_after: Option<&str>) -> Duration {
-        if let Some(wait) = retry_after.and_then(|value| parse_retry_after(value, SystemTime::now()))
+        if let Some(wait) =
+            retry_after.and_then(|value| parse_retry_after(value, SystemTime::now()))
         {
             return wait.min(self.max_retry_after);
         }
@@ -85,7 +86,10 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     if value.is_empty() {
         return None;
     }
-    if value.bytes().all(|byte| byte.is_ascii_digit() || byte == b'.') {
+    if value
+        .bytes()
+        .all(|byte| byte.is_ascii_digit() || byte == b'.')
+    {
         let seconds: f64 = value.parse().ok()?;
         return Duration::try_from_secs_f64(seconds).ok();
     }

@@ -60,7 +60,10 @@ impl<T: Clone> PerProcess<T> {
     /// over from before a fork is leaked, never dropped (see the module doc).
     pub fn get_or_try_init(&self, make: impl FnOnce() -> Result<T>) -> Result<T> {
         let generation = generation();
-        let mut slot = self.slot.lock().unwrap_or_else(|poison| poison.into_inner());
+        let mut slot = self
+            .slot
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
         if let Some((made_in, value)) = slot.as_ref() {
             if *made_in == generation {
                 return Ok(value.clone());
@@ -73,16 +76,24 @@ impl<T: Clone> PerProcess<T> {
         Ok(value)
     }
 
+    /// Takes the value out if this process made it; one made before a fork
+    /// is leaked. The next use makes a fresh one.
+    pub fn take(&self) -> Option<T> {
+        let mut slot = self
+            .slot
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        let (made_in, value) = slot.take()?;
+        if made_in == generation() {
+            return Some(value);
+        }
+        std::mem::forget(value);
+        None
+    }
+
     /// Forgets the value, so the next use makes a fresh one.
     pub fn clear(&self) {
-        let mut slot = self.slot.lock().unwrap_or_else(|poison| poison.into_inner());
-        if let Some((made_in, value)) = slot.take() {
-            if made_in == generation() {
-                drop(value);
-            } else {
-                std::mem::forget(value);
-            }
-        }
+        drop(self.take());
     }
 }
 
@@ -104,6 +115,17 @@ pub fn runtime() -> Result<Arc<Runtime>> {
                 message: format!("could not start the druva runtime: {error}"),
             })
     })
+}
+
+/// Stops the runtime of this process, waiting briefly for its tasks to end;
+/// the next call builds a new one. Used at interpreter exit.
+pub fn shutdown() {
+    if let Some(runtime) = RUNTIME.take() {
+        match Arc::try_unwrap(runtime) {
+            Ok(runtime) => runtime.shutdown_timeout(Duration::from_secs(2)),
+            Err(shared) => std::mem::forget(shared),
+        }
+    }
 }
 
 /// A handle to the druva runtime of this process.

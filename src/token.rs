@@ -16,6 +16,7 @@ use crate::errors::{Error, Result};
 use crate::http;
 use crate::response::Response;
 use crate::retry::{is_retryable_status, RetryPolicy};
+use crate::LOG_TARGET;
 
 /// Lifetime assumed when a server omits `expires_in` (Druva always sends it).
 const DEFAULT_LIFETIME: Duration = Duration::from_secs(300);
@@ -47,7 +48,11 @@ impl Credentials {
                 "secret is empty; pass the Secret Key of the Druva API credential",
             ));
         }
-        if client_id.chars().chain(secret.chars()).any(char::is_control) {
+        if client_id
+            .chars()
+            .chain(secret.chars())
+            .any(char::is_control)
+        {
             return Err(Error::value(
                 "client_id or secret contains a control character (a stray newline?); \
                  strip it before passing the credential",
@@ -63,14 +68,14 @@ impl Credentials {
         &self.client_id
     }
 
-    /// Whether `secret` is this credential's secret, compared in constant time.
-    pub fn secret_matches(&self, secret: &str) -> bool {
-        constant_time_eq(self.secret.expose_secret().as_bytes(), secret.as_bytes())
-    }
-
-    /// Whether two credentials are the same id and secret.
-    pub fn secret_matches_credentials(&self, other: &Credentials) -> bool {
-        self.client_id == other.client_id && self.secret_matches(other.secret.expose_secret())
+    /// Whether two credentials are the same id and secret; the secrets are
+    /// compared in constant time.
+    pub fn same_as(&self, other: &Credentials) -> bool {
+        self.client_id == other.client_id
+            && constant_time_eq(
+                self.secret.expose_secret().as_bytes(),
+                other.secret.expose_secret().as_bytes(),
+            )
     }
 
     /// The client id as logs and reprs show it: the first four characters.
@@ -97,7 +102,11 @@ impl Credentials {
 
 impl fmt::Debug for Credentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Credentials(client_id={}, secret=***)", self.masked_client_id())
+        write!(
+            f,
+            "Credentials(client_id={}, secret=***)",
+            self.masked_client_id()
+        )
     }
 }
 
@@ -156,7 +165,9 @@ impl Token {
     pub fn bearer_header(&self) -> Result<HeaderValue> {
         let mut value =
             HeaderValue::from_str(&format!("Bearer {}", self.access_token.expose_secret()))
-                .map_err(|_| Error::protocol("the access token cannot be sent in an HTTP header"))?;
+                .map_err(|_| {
+                    Error::protocol("the access token cannot be sent in an HTTP header")
+                })?;
         value.set_sensitive(true);
         Ok(value)
     }
@@ -221,6 +232,7 @@ impl TokenRequest {
             }
             let delay = options.retry.delay(retry, retry_after.as_deref());
             log::info!(
+                target: LOG_TARGET,
                 "token request for {} to {} {}; retry {retry} of {} in {:.3} s",
                 self.credentials.masked_client_id(),
                 self.token_url.path(),
@@ -302,7 +314,10 @@ pub fn parse_token_response(
             ))
         }
     };
-    if access_token.chars().any(|c| c.is_control() || !c.is_ascii()) {
+    if access_token
+        .chars()
+        .any(|c| c.is_control() || !c.is_ascii())
+    {
         return Err(Error::protocol(
             "the token endpoint's access_token has characters that cannot be sent in a header",
         ));
@@ -330,7 +345,9 @@ fn parse_lifetime(value: &serde_json::Value) -> Result<Duration> {
     seconds
         .filter(|seconds| seconds.is_finite() && *seconds >= 0.0)
         .and_then(|seconds| Duration::try_from_secs_f64(seconds).ok())
-        .ok_or_else(|| Error::protocol("the token endpoint's expires_in is not a number of seconds"))
+        .ok_or_else(|| {
+            Error::protocol("the token endpoint's expires_in is not a number of seconds")
+        })
 }
 
 fn classify_token_error(response: Response) -> Error {
@@ -392,7 +409,10 @@ mod tests {
     fn bad_credentials_are_an_authentication_error() {
         for (status, body) in [
             (400, r#"{"error": "invalid_grant"}"#),
-            (401, r#"{"error": "invalid_client", "error_description": "nope"}"#),
+            (
+                401,
+                r#"{"error": "invalid_client", "error_description": "nope"}"#,
+            ),
             (401, "not json"),
         ] {
             match parse(status, body).unwrap_err() {
@@ -454,8 +474,8 @@ mod tests {
         assert!(Credentials::new("id", "").is_err());
         assert!(Credentials::new("id", "line\n").is_err());
         let credentials = Credentials::new("abcdefgh", "se:cr:et").unwrap();
-        assert!(credentials.secret_matches("se:cr:et"));
-        assert!(!credentials.secret_matches("se:cr:eT"));
+        assert!(credentials.same_as(&Credentials::new("abcdefgh", "se:cr:et").unwrap()));
+        assert!(!credentials.same_as(&Credentials::new("abcdefgh", "se:cr:eT").unwrap()));
         let printed = format!("{credentials:?}");
         assert!(printed.contains("abcd***") && !printed.contains("se:cr"));
         let header = credentials.basic_authorization().unwrap();

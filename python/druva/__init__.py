@@ -1,0 +1,80 @@
+"""OAuth 2.0 access tokens and authenticated sessions for the Druva REST APIs.
+
+``druva.get_token(client_id, secret)`` returns the same token dict as Druva's
+documented ``oauthlib`` sample, cached for the whole process and shared by
+every thread and task. ``druva.Session`` and ``druva.AsyncSession`` keep the
+token fresh, renew it when the API refuses it, retry rate limits and gateway
+errors, page through lists, and never send the token to another origin.
+
+>>> import druva
+>>> token = druva.get_token(client_id, secret)             # doctest: +SKIP
+>>> with druva.Session(client_id, secret) as s:            # doctest: +SKIP
+...     for user in s.paginate("/insync/usermanagement/v1/users"):
+...         print(user["emailID"])
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+
+from druva import _druva
+from druva._async import AsyncSession, get_token_async
+from druva._druva import Headers, Paginator, Response, Session, __version__, get_token
+from druva._errors import (
+    AuthenticationError,
+    DruvaError,
+    HTTPStatusError,
+    ProtocolError,
+    RateLimitError,
+    TimeoutError,
+    TransportError,
+)
+from druva._token import Token
+
+__all__ = [
+    "AsyncSession",
+    "AuthenticationError",
+    "DruvaError",
+    "HTTPStatusError",
+    "Headers",
+    "Paginator",
+    "ProtocolError",
+    "RateLimitError",
+    "Response",
+    "Session",
+    "TimeoutError",
+    "Token",
+    "TransportError",
+    "__version__",
+    "get_token",
+    "get_token_async",
+]
+
+logging.getLogger("druva").addHandler(logging.NullHandler())
+
+
+def _follow_logging_levels() -> None:
+    """Make a logging level changed at run time apply to druva's next record.
+
+    The Rust side caches each logger's level (pyo3-log); the stdlib clears its
+    own level caches in ``Manager._clear_cache`` whenever a level changes, so
+    druva clears its cache there too: no cost per call.
+    """
+    manager = logging.Logger.manager
+    clear_cache = getattr(manager, "_clear_cache", None)
+    if clear_cache is None or getattr(clear_cache, "_druva", False):
+        return
+
+    def clear_cache_and_druvas() -> None:
+        clear_cache()
+        _druva._reset_log_cache()
+
+    clear_cache_and_druvas._druva = True  # type: ignore[attr-defined]
+    manager._clear_cache = clear_cache_and_druvas  # type: ignore[attr-defined]
+
+
+_follow_logging_levels()
+# Stop the runtime's worker threads before the interpreter finalizes, so none of
+# them hands a result to a dying interpreter.
+atexit.register(_druva._shutdown)

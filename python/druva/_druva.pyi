@@ -1,0 +1,257 @@
+"""Typed contract of the compiled core, checked against the binary by
+``python -m mypy.stubtest druva._druva``."""
+
+import datetime
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, Optional, Union, final
+
+from typing_extensions import Self
+
+from druva._token import Token
+
+__version__: str
+
+_Params = Optional[Union[Mapping[str, Any], Sequence[tuple[str, Any]]]]
+_Headers = Optional[Union[Mapping[str, Any], Sequence[tuple[str, Any]]]]
+_Path = Union[str, os.PathLike[str]]
+_Scope = Optional[Union[str, Sequence[str]]]
+
+def get_token(
+    client_id: str,
+    secret: str,
+    *,
+    region: str = "cloud",
+    base_url: Optional[str] = None,
+    token_url: Optional[str] = None,
+    scope: _Scope = None,
+    timeout: float = 30.0,
+    force_refresh: bool = False,
+    ca_bundle: Optional[_Path] = None,
+) -> Token: ...
+def _get_token_async(
+    client_id: str,
+    secret: str,
+    *,
+    region: Optional[str] = None,
+    base_url: Optional[str] = None,
+    token_url: Optional[str] = None,
+    scope: _Scope = None,
+    timeout: Optional[float] = None,
+    force_refresh: Optional[bool] = None,
+    ca_bundle: Optional[_Path] = None,
+) -> Any: ...
+def json_loads(data: Union[str, bytes]) -> Any: ...
+def _shutdown() -> None: ...
+def _reset_log_cache() -> None: ...
+@final
+class Headers(Mapping[str, str]):
+    def __getitem__(self, name: str) -> str: ...
+    def __contains__(self, name: object) -> bool: ...
+    def __len__(self) -> int: ...
+    def __iter__(self) -> Iterator[str]: ...
+    def get(self, name: str, default: Any = None) -> Any: ...
+    def keys(self) -> list[str]: ...  # type: ignore[override]
+    def values(self) -> list[str]: ...  # type: ignore[override]
+    def items(self) -> list[tuple[str, str]]: ...  # type: ignore[override]
+
+@final
+class Response:
+    @property
+    def status_code(self) -> int: ...
+    @property
+    def reason(self) -> str: ...
+    @property
+    def ok(self) -> bool: ...
+    @property
+    def url(self) -> str: ...
+    @property
+    def method(self) -> str: ...
+    @property
+    def headers(self) -> Headers: ...
+    @property
+    def content(self) -> bytes: ...
+    @property
+    def text(self) -> str: ...
+    @property
+    def elapsed(self) -> datetime.timedelta: ...
+    def json(self) -> Any: ...
+    def raise_for_status(self) -> Self: ...
+    def __bool__(self) -> bool: ...
+
+@final
+class Paginator(Iterator[Any]):
+    def __iter__(self) -> Self: ...
+    def __next__(self) -> Any: ...
+    @property
+    def pages(self) -> int: ...
+    def _next_page_async(self) -> Any: ...
+
+class Session:
+    def __new__(
+        cls,
+        client_id: str,
+        secret: str,
+        *,
+        region: str = "cloud",
+        base_url: Optional[str] = None,
+        token_url: Optional[str] = None,
+        scope: _Scope = None,
+        timeout: float = 30.0,
+        max_retries: int = 3,
+        leeway: float = 60.0,
+        ca_bundle: Optional[_Path] = None,
+        proxy: Optional[str] = None,
+        max_response_bytes: int = 104857600,
+    ) -> Self: ...
+    @classmethod
+    def from_env(cls, **kwargs: Any) -> Self: ...
+    @property
+    def base_url(self) -> str: ...
+    @property
+    def token_url(self) -> str: ...
+    @property
+    def client_id(self) -> str: ...
+    @property
+    def closed(self) -> bool: ...
+    @property
+    def token(self) -> Token: ...
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: _Params = None,
+        json: Any = None,
+        data: Any = None,
+        headers: _Headers = None,
+        timeout: Optional[float] = None,
+        retry: Optional[bool] = None,
+    ) -> Response: ...
+    def get(
+        self,
+        url: str,
+        *,
+        params: _Params = None,
+        headers: _Headers = None,
+        timeout: Optional[float] = None,
+    ) -> Response: ...
+    def post(
+        self,
+        url: str,
+        *,
+        params: _Params = None,
+        json: Any = None,
+        data: Any = None,
+        headers: _Headers = None,
+        timeout: Optional[float] = None,
+        retry: Optional[bool] = None,
+    ) -> Response: ...
+    def put(
+        self,
+        url: str,
+        *,
+        params: _Params = None,
+        json: Any = None,
+        data: Any = None,
+        headers: _Headers = None,
+        timeout: Optional[float] = None,
+        retry: Optional[bool] = None,
+    ) -> Response: ...
+    def patch(
+        self,
+        url: str,
+        *,
+        params: _Params = None,
+        json: Any = None,
+        data: Any = None,
+        headers: _Headers = None,
+        timeout: Optional[float] = None,
+        retry: Optional[bool] = None,
+    ) -> Response: ...
+    def delete(
+        self,
+        url: str,
+        *,
+        params: _Params = None,
+        headers: _Headers = None,
+        timeout: Optional[float] = None,
+    ) -> Response: ...
+    def paginate(
+        self, url: str, *, params: _Params = None, items: Optional[str] = None
+    ) -> Paginator: ...
+    def close(self) -> None: ...
+    def __enter__(self) -> Self: ...
+    def __exit__(self, *_exc_info: object) -> None: ...
+    def _token_async(self) -> Any: ...
+    def _request_async(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: _Params = None,
+        json: Any = None,
+        data: Any = None,
+        headers: _Headers = None,
+        timeout: Optional[float] = None,
+        retry: Optional[bool] = None,
+    ) -> Any: ...
+
+@final
+class FakeDruva:
+    def __new__(
+        cls,
+        client_id: Optional[str] = None,
+        secret: Optional[str] = None,
+        token_lifetime: float = 1800,
+        users: int = 250,
+        page_size: int = 100,
+        tls: bool = False,
+        *,
+        port: int = 0,
+        seed: int = 0,
+        last_page: str = "empty",
+    ) -> Self: ...
+    @property
+    def base_url(self) -> str: ...
+    @property
+    def token_url(self) -> str: ...
+    @property
+    def port(self) -> int: ...
+    @property
+    def client_id(self) -> str: ...
+    @property
+    def secret(self) -> str: ...
+    @property
+    def ca_bundle(self) -> Optional[str]: ...
+    @property
+    def token_requests(self) -> int: ...
+    @property
+    def api_requests(self) -> int: ...
+    @property
+    def requests(self) -> list[dict[str, Any]]: ...
+    def reset_counters(self) -> None: ...
+    def fail_next(
+        self,
+        status: int,
+        count: int = 1,
+        retry_after: Union[int, float, str, None] = None,
+        path: Optional[str] = None,
+    ) -> None: ...
+    def delay_next(self, seconds: float, count: int = 1, path: Optional[str] = None) -> None: ...
+    def drop_next(
+        self, count: int = 1, path: Optional[str] = None, after_headers: bool = False
+    ) -> None: ...
+    def malform_next(self, count: int = 1, path: Optional[str] = None) -> None: ...
+    def truncate_next(self, count: int = 1, path: Optional[str] = None) -> None: ...
+    def redirect_next(
+        self, location: str, count: int = 1, path: Optional[str] = None, status: int = 302
+    ) -> None: ...
+    def huge_next(self, size: int, count: int = 1, path: Optional[str] = None) -> None: ...
+    def clear_faults(self) -> None: ...
+    def expire_tokens(self) -> None: ...
+    def set_token_lifetime(self, seconds: float) -> None: ...
+    def set_last_page(self, name: str) -> None: ...
+    def stop(self) -> None: ...
+    def __enter__(self) -> Self: ...
+    def __exit__(self, *_exc_info: object) -> None: ...

@@ -1,0 +1,315 @@
+//! `druva.testing.FakeDruva`: the fake Druva server of the core, for Python.
+
+use std::time::Duration;
+
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyFloat, PyInt, PyList, PyString};
+
+use crate::fake::{FakeConfig, FakeServer, Fault, FaultKind, LastPage, RequestKind};
+use crate::python::args;
+use crate::python::errors::IntoPyResult;
+
+/// A real HTTP server on ``127.0.0.1`` that behaves like Druva: the token
+/// endpoint, bearer checks, a seeded inSync data set with paging, Druva's
+/// error envelopes, and fault injection with counters.
+///
+/// It starts when created and stops on ``stop()`` or at the end of a
+/// ``with`` block. Credentials are generated unless given.
+///
+/// >>> with FakeDruva(users=10) as fake:  # doctest: +SKIP
+/// ...     druva.get_token(fake.client_id, fake.secret, base_url=fake.base_url)
+#[pyclass(frozen, module = "druva.testing", name = "FakeDruva")]
+pub struct PyFakeDruva {
+    server: FakeServer,
+}
+
+fn last_page(name: &str) -> PyResult<LastPage> {
+    match name {
+        "missing" => Ok(LastPage::Missing),
+        "empty" => Ok(LastPage::Empty),
+        "null" => Ok(LastPage::Null),
+        other => Err(PyValueError::new_err(format!(
+            "last_page must be \"missing\", \"empty\" or \"null\", not {other:?}"
+        ))),
+    }
+}
+
+fn retry_after(value: Option<&Bound<'_, PyAny>>) -> PyResult<Option<String>> {
+    let Some(value) = value.filter(|value| !value.is_none()) else {
+        return Ok(None);
+    };
+    if value.is_instance_of::<PyString>() {
+        return Ok(Some(args::text(value, "retry_after")?.into_owned()));
+    }
+    if value.is_instance_of::<PyInt>() || value.is_instance_of::<PyFloat>() {
+        return Ok(Some(value.str()?.to_cow()?.into_owned()));
+    }
+    Err(PyTypeError::new_err(format!(
+        "retry_after must be seconds (int or float) or a str sent as is, not {}",
+        args::type_name(value)
+    )))
+}
+
+impl PyFakeDruva {
+    fn inject(
+        &self,
+        py: Python<'_>,
+        kind: FaultKind,
+        count: u32,
+        path: Option<String>,
+    ) -> PyResult<()> {
+        if count == 0 {
+            return Err(PyValueError::new_err("count must be at least 1"));
+        }
+        self.server
+            .fail_next(Fault { kind, count, path })
+            .into_py_result(py)
+    }
+}
+
+#[pymethods]
+impl PyFakeDruva {
+    #[new]
+    #[pyo3(
+        text_signature = "(client_id=None, secret=None, token_lifetime=1800, users=250, page_size=100, tls=False, *, port=0, seed=0, last_page='empty')"
+    )]
+    #[pyo3(signature = (client_id=None, secret=None, token_lifetime=None, users=250, page_size=100, tls=false, *, port=0, seed=0, last_page="empty".to_owned()))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        client_id: Option<String>,
+        secret: Option<String>,
+        token_lifetime: Option<&Bound<'_, PyAny>>,
+        users: usize,
+        page_size: usize,
+        tls: bool,
+        port: u16,
+        seed: u64,
+        last_page: String,
+    ) -> PyResult<Self> {
+        let config = FakeConfig {
+            client_id,
+            secret,
+            token_lifetime: args::optional_seconds(token_lifetime, "token_lifetime")?
+                .unwrap_or(Duration::from_secs(1800)),
+            users,
+            page_size,
+            tls,
+            port,
+            seed,
+            last_page: self::last_page(&last_page)?,
+        };
+        let server = py.detach(|| FakeServer::start(config)).into_py_result(py)?;
+        Ok(PyFakeDruva { server })
+    }
+
+    /// ``"http://127.0.0.1:PORT"`` (``https://`` with ``tls=True``).
+    #[getter]
+    fn base_url(&self) -> &str {
+        self.server.base_url()
+    }
+
+    /// ``base_url + "/token"``.
+    #[getter]
+    fn token_url(&self) -> String {
+        self.server.token_url()
+    }
+
+    /// The port it listens on.
+    #[getter]
+    fn port(&self) -> u16 {
+        self.server.port()
+    }
+
+    /// The Client ID it accepts.
+    #[getter]
+    fn client_id(&self) -> &str {
+        self.server.client_id()
+    }
+
+    /// The Secret Key it accepts.
+    #[getter]
+    fn secret(&self) -> &str {
+        self.server.secret()
+    }
+
+    /// The PEM file of the CA that signed its certificate (``tls=True``), for
+    /// ``ca_bundle=``; ``None`` for plain HTTP.
+    #[getter]
+    fn ca_bundle(&self) -> Option<String> {
+        self.server
+            .ca_pem_path()
+            .map(|path| path.to_string_lossy().into_owned())
+    }
+
+    /// Token requests received, failed ones included.
+    #[getter]
+    fn token_requests(&self) -> u64 {
+        self.server.token_requests()
+    }
+
+    /// API requests received, failed ones included.
+    #[getter]
+    fn api_requests(&self) -> u64 {
+        self.server.api_requests()
+    }
+
+    /// Every request received, oldest first, as dicts with ``kind``
+    /// (``"token"``/``"api"``), ``method``, ``path``, ``query``,
+    /// ``auth_scheme`` (``"Basic"``, ``"Bearer"`` or ``None``; never the
+    /// credential) and ``bearer_valid``.
+    #[getter]
+    fn requests<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let list = PyList::empty(py);
+        for request in self.server.requests() {
+            let entry = PyDict::new(py);
+            let kind = match request.kind {
+                RequestKind::Token => "token",
+                RequestKind::Api => "api",
+            };
+            entry.set_item("kind", kind)?;
+            entry.set_item("method", request.method)?;
+            entry.set_item("path", request.path)?;
+            entry.set_item("query", request.query)?;
+            entry.set_item("auth_scheme", request.auth_scheme)?;
+            entry.set_item("bearer_valid", request.bearer_valid)?;
+            list.append(entry)?;
+        }
+        Ok(list)
+    }
+
+    /// Sets the counters back to zero and forgets the recorded requests.
+    fn reset_counters(&self) {
+        self.server.reset_counters();
+    }
+
+    /// The next ``count`` matching requests get ``status`` (with Druva's body
+    /// for it, and ``Retry-After`` when given). ``path`` is a path prefix;
+    /// ``None`` matches every request, the token endpoint included.
+    #[pyo3(signature = (status, count=1, retry_after=None, path=None))]
+    fn fail_next(
+        &self,
+        py: Python<'_>,
+        status: u16,
+        count: u32,
+        retry_after: Option<&Bound<'_, PyAny>>,
+        path: Option<String>,
+    ) -> PyResult<()> {
+        let kind = FaultKind::Status {
+            status,
+            retry_after: self::retry_after(retry_after)?,
+        };
+        self.inject(py, kind, count, path)
+    }
+
+    /// The next ``count`` matching requests are answered after ``seconds``.
+    #[pyo3(signature = (seconds, count=1, path=None))]
+    fn delay_next(
+        &self,
+        py: Python<'_>,
+        seconds: &Bound<'_, PyAny>,
+        count: u32,
+        path: Option<String>,
+    ) -> PyResult<()> {
+        let delay: Duration = args::seconds(seconds, "seconds", true)?;
+        self.inject(py, FaultKind::Delay(delay), count, path)
+    }
+
+    /// The next ``count`` matching requests have their connection closed
+    /// abruptly, before any response byte or (``after_headers=True``) after
+    /// the headers.
+    #[pyo3(signature = (count=1, path=None, after_headers=false))]
+    fn drop_next(
+        &self,
+        py: Python<'_>,
+        count: u32,
+        path: Option<String>,
+        after_headers: bool,
+    ) -> PyResult<()> {
+        self.inject(py, FaultKind::Drop { after_headers }, count, path)
+    }
+
+    /// The next ``count`` matching requests get a 200 whose body is not JSON.
+    #[pyo3(signature = (count=1, path=None))]
+    fn malform_next(&self, py: Python<'_>, count: u32, path: Option<String>) -> PyResult<()> {
+        self.inject(py, FaultKind::MalformedJson, count, path)
+    }
+
+    /// The next ``count`` matching requests get a body cut short of its
+    /// ``Content-Length``.
+    #[pyo3(signature = (count=1, path=None))]
+    fn truncate_next(&self, py: Python<'_>, count: u32, path: Option<String>) -> PyResult<()> {
+        self.inject(py, FaultKind::Truncated, count, path)
+    }
+
+    /// The next ``count`` matching requests are redirected to ``location``.
+    #[pyo3(signature = (location, count=1, path=None, status=302))]
+    fn redirect_next(
+        &self,
+        py: Python<'_>,
+        location: String,
+        count: u32,
+        path: Option<String>,
+        status: u16,
+    ) -> PyResult<()> {
+        self.inject(py, FaultKind::Redirect { location, status }, count, path)
+    }
+
+    /// The next ``count`` matching requests get a 200 JSON body of ``size`` bytes.
+    #[pyo3(signature = (size, count=1, path=None))]
+    fn huge_next(
+        &self,
+        py: Python<'_>,
+        size: u64,
+        count: u32,
+        path: Option<String>,
+    ) -> PyResult<()> {
+        self.inject(py, FaultKind::HugeBody { bytes: size }, count, path)
+    }
+
+    /// Forgets every queued fault.
+    fn clear_faults(&self) {
+        self.server.clear_faults();
+    }
+
+    /// Every token issued so far is refused from now on (403), as when they expire.
+    fn expire_tokens(&self) {
+        self.server.expire_tokens();
+    }
+
+    /// The lifetime of tokens issued from now on, in seconds.
+    fn set_token_lifetime(&self, seconds: &Bound<'_, PyAny>) -> PyResult<()> {
+        let lifetime = args::seconds(seconds, "token_lifetime", false)?;
+        self.server.set_token_lifetime(lifetime);
+        Ok(())
+    }
+
+    /// How the last page of a listing ends: ``"missing"``, ``"empty"`` or ``"null"``.
+    fn set_last_page(&self, name: String) -> PyResult<()> {
+        self.server.set_last_page(self::last_page(&name)?);
+        Ok(())
+    }
+
+    /// Stops the server; idempotent.
+    fn stop(&self, py: Python<'_>) {
+        py.detach(|| self.server.stop());
+    }
+
+    fn __enter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
+        slf
+    }
+
+    #[pyo3(signature = (*_exc_info))]
+    fn __exit__(&self, py: Python<'_>, _exc_info: &Bound<'_, pyo3::types::PyTuple>) {
+        self.stop(py);
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "<FakeDruva {} client_id={}>",
+            self.server.base_url(),
+            crate::token::mask(self.server.client_id())
+        )
+    }
+}

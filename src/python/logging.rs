@@ -1,0 +1,38 @@
+//! Rust `log` records to Python's `logging.getLogger("druva")`, via pyo3-log.
+//!
+//! pyo3-log caches each logger's level the first time it logs, so DEBUG turned
+//! on later (as in a notebook) would go unseen. The Python package calls
+//! `_reset_log_cache` before each call when the `druva` logger's effective level
+//! changed, which keeps the cache and still honours the change.
+
+use std::sync::OnceLock;
+
+use pyo3::prelude::*;
+
+static RESET: OnceLock<pyo3_log::ResetHandle> = OnceLock::new();
+
+pub fn install(py: Python<'_>) -> PyResult<()> {
+    if RESET.get().is_some() {
+        return Ok(());
+    }
+    let logger = pyo3_log::Logger::new(py, pyo3_log::Caching::LoggersAndLevels)?
+        // Our dependencies' records (connection details) stay out of the
+        // user's logs unless they are warnings; druva's own go to "druva".
+        .filter(log::LevelFilter::Warn)
+        .filter_target(crate::LOG_TARGET.to_owned(), log::LevelFilter::Debug);
+    // When another extension installed a `log` backend first, druva's records
+    // go there and there is no cache of ours to reset.
+    if let Ok(handle) = logger.install() {
+        let _ = RESET.set(handle);
+    }
+    Ok(())
+}
+
+/// Forgets the cached logging levels, so a level changed at run time takes
+/// effect on the next record.
+#[pyfunction]
+pub fn _reset_log_cache() {
+    if let Some(handle) = RESET.get() {
+        handle.reset();
+    }
+}

@@ -1,0 +1,50 @@
+//! The Python binding: converts types at the edge and nothing else. Built by
+//! maturin (feature `python`) into `druva._druva`.
+
+mod args;
+mod errors;
+mod fake;
+mod json;
+mod logging;
+mod response;
+mod runtime;
+mod session;
+mod token;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+fn _druva(module: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = module.py();
+    logging::install(py)?;
+    module.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    module.add_function(wrap_pyfunction!(token::get_token, module)?)?;
+    module.add_function(wrap_pyfunction!(token::_get_token_async, module)?)?;
+    module.add_function(wrap_pyfunction!(runtime::_shutdown, module)?)?;
+    module.add_function(wrap_pyfunction!(logging::_reset_log_cache, module)?)?;
+    module.add_function(wrap_pyfunction!(json_loads, module)?)?;
+    module.add_class::<session::PySession>()?;
+    module.add_class::<session::PyPaginator>()?;
+    module.add_class::<response::PyResponse>()?;
+    module.add_class::<response::Headers>()?;
+    module.add_class::<fake::PyFakeDruva>()?;
+    response::register_mapping(py)?;
+    Ok(())
+}
+
+/// Decodes JSON text or bytes into Python objects, in Rust (the decoder behind
+/// ``Response.json()``). Raises :class:`druva.ProtocolError` on invalid JSON.
+#[pyfunction]
+fn json_loads<'py>(py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    let bytes: std::borrow::Cow<'_, [u8]> = if let Ok(bytes) = data.cast::<pyo3::types::PyBytes>() {
+        std::borrow::Cow::Borrowed(bytes.as_bytes())
+    } else {
+        std::borrow::Cow::Owned(args::text(data, "data")?.into_owned().into_bytes())
+    };
+    json::decode(py, &bytes).map_err(|error| {
+        errors::to_py(
+            py,
+            crate::errors::Error::protocol(format!("invalid JSON: {error}")),
+        )
+    })
+}

@@ -1,0 +1,116 @@
+//! Running core futures for Python: blocking callers wait with the GIL
+//! released and stay interruptible; coroutines are bridged to asyncio on the
+//! same druva runtime through pyo3-async-runtimes.
+
+use std::cell::OnceCell;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use pyo3::prelude::*;
+use pyo3_async_runtimes::TaskLocals;
+
+use crate::errors::Result;
+use crate::python::errors::to_py;
+use crate::runtime::{self, Pending};
+
+/// How long a blocking caller waits with the GIL released before it looks for
+/// a pending signal: Ctrl-C is noticed within this slice.
+const SIGNAL_SLICE: Duration = Duration::from_millis(50);
+
+/// Runs `future` on the druva runtime and waits for it with the GIL released.
+/// A signal handler that raises (Ctrl-C's `KeyboardInterrupt`) cancels the
+/// future and propagates.
+pub fn wait<F, T>(py: Python<'_>, future: F) -> PyResult<T>
+where
+    F: Future<Output = Result<T>> + Send + 'static,
+    T: Send + 'static,
+{
+    let mut pending = Pending::spawn(future).map_err(|error| to_py(py, error))?;
+    loop {
+        let (returned, outcome) = py.detach(move || {
+            let outcome = pending.wait(SIGNAL_SLICE);
+            (pending, outcome)
+        });
+        pending = returned;
+        match outcome {
+            Some(Ok(result)) => return result.map_err(|error| to_py(py, error)),
+            Some(Err(error)) => return Err(to_py(py, error)),
+            // Dropping `pending` on the way out cancels the request.
+            None => py.check_signals()?,
+        }
+    }
+}
+
+/// Turns a core future into an asyncio awaitable. Cancelling the awaiting
+/// task drops the future, which cancels the request.
+pub fn into_awaitable<'py, F, T>(py: Python<'py>, future: F) -> PyResult<Bound<'py, PyAny>>
+where
+    F: Future<Output = PyResult<T>> + Send + 'static,
+    T: for<'a> IntoPyObject<'a> + Send + 'static,
+{
+    // Built here, so a failure to start the runtime is an exception, not a
+    // panic inside the bridge's spawn.
+    runtime::handle().map_err(|error| to_py(py, error))?;
+    pyo3_async_runtimes::generic::future_into_py::<DruvaRuntime, _, _>(py, future)
+}
+
+/// The druva runtime as pyo3-async-runtimes sees it. Unlike the bridge's own
+/// tokio runtime, ours is rebuilt in a forked child.
+pub struct DruvaRuntime;
+
+tokio::task_local! {
+    static TASK_LOCALS: OnceCell<TaskLocals>;
+}
+
+fn handle() -> tokio::runtime::Handle {
+    match runtime::handle() {
+        Ok(handle) => handle,
+        // `into_awaitable` built the runtime moments ago; reaching this means the
+        // process cannot start threads at all, and the bridge has no error path.
+        Err(error) => panic!("the druva runtime is unavailable: {error}"),
+    }
+}
+
+impl pyo3_async_runtimes::generic::Runtime for DruvaRuntime {
+    type JoinError = tokio::task::JoinError;
+    type JoinHandle = tokio::task::JoinHandle<()>;
+
+    fn spawn<F>(future: F) -> Self::JoinHandle
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        handle().spawn(future)
+    }
+
+    fn spawn_blocking<F>(function: F) -> Self::JoinHandle
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        handle().spawn_blocking(function)
+    }
+}
+
+impl pyo3_async_runtimes::generic::ContextExt for DruvaRuntime {
+    fn scope<F, R>(locals: TaskLocals, future: F) -> Pin<Box<dyn Future<Output = R> + Send>>
+    where
+        F: Future<Output = R> + Send + 'static,
+    {
+        let cell = OnceCell::new();
+        let _ = cell.set(locals);
+        Box::pin(TASK_LOCALS.scope(cell, future))
+    }
+
+    fn get_task_locals() -> Option<TaskLocals> {
+        TASK_LOCALS
+            .try_with(|cell| cell.get().cloned())
+            .unwrap_or_default()
+    }
+}
+
+/// Stops the runtime at interpreter exit, before Python finalizes, so no
+/// worker thread hands a result to a dying interpreter.
+#[pyfunction]
+pub fn _shutdown(py: Python<'_>) {
+    py.detach(runtime::shutdown);
+}

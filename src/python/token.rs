@@ -1,0 +1,215 @@
+//! `druva.get_token` / `druva._druva._get_token_async`, and `Token` objects.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::future::{BoxFuture, FutureExt};
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyDict, PyType};
+use secrecy::ExposeSecret;
+
+use crate::cache::{self, Slot};
+use crate::endpoint::Endpoints;
+use crate::http::ClientOptions;
+use crate::python::args;
+use crate::python::errors::IntoPyResult;
+use crate::python::runtime::{into_awaitable, wait};
+use crate::retry::RetryPolicy;
+use crate::token::{Credentials, SendOptions, Token, TokenRequest};
+
+/// Tokens are renewed this long before they expire (capped at half their lifetime).
+pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+static TOKEN_CLASS: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+
+/// Builds a `druva.Token` (a dict subclass defined in `druva/_token.py`).
+pub fn token_to_py<'py>(py: Python<'py>, token: &Token) -> PyResult<Bound<'py, PyAny>> {
+    let instance = TOKEN_CLASS.import(py, "druva._token", "Token")?.call0()?;
+    let dict = instance.cast::<PyDict>()?;
+    dict.set_item(
+        intern!(py, "access_token"),
+        token.access_token.expose_secret(),
+    )?;
+    dict.set_item(intern!(py, "token_type"), &token.token_type)?;
+    dict.set_item(intern!(py, "expires_in"), token.expires_in(Instant::now()))?;
+    dict.set_item(intern!(py, "expires_at"), token.expires_at())?;
+    if let Some(scope) = &token.scope {
+        dict.set_item(intern!(py, "scope"), scope)?;
+    }
+    Ok(instance)
+}
+
+/// A token call: served from the cache, or a fetch to run.
+enum TokenLookup {
+    Cached(Arc<Token>),
+    Fetch(BoxFuture<'static, crate::errors::Result<Arc<Token>>>),
+}
+
+/// The checked arguments of a token request.
+pub struct TokenArgs {
+    pub endpoints: Endpoints,
+    pub credentials: Credentials,
+    pub scope: Option<String>,
+    pub timeout: Duration,
+    pub ca_bundle: Option<std::path::PathBuf>,
+}
+
+impl TokenArgs {
+    #[allow(clippy::too_many_arguments)]
+    pub fn parse(
+        py: Python<'_>,
+        client_id: &Bound<'_, PyAny>,
+        secret: &Bound<'_, PyAny>,
+        region: Option<&Bound<'_, PyAny>>,
+        base_url: Option<&Bound<'_, PyAny>>,
+        token_url: Option<&Bound<'_, PyAny>>,
+        scope: Option<&Bound<'_, PyAny>>,
+        timeout: Option<&Bound<'_, PyAny>>,
+        ca_bundle: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let client_id = args::text(client_id, "client_id")?;
+        let secret = args::text(secret, "secret")?;
+        let region = args::optional_text(region, "region")?;
+        let base_url = args::optional_text(base_url, "base_url")?;
+        let token_url = args::optional_text(token_url, "token_url")?;
+        let endpoints = Endpoints::resolve(
+            region.as_deref().unwrap_or("cloud"),
+            base_url.as_deref(),
+            token_url.as_deref(),
+        )
+        .into_py_result(py)?;
+        Ok(TokenArgs {
+            credentials: Credentials::new(&client_id, &secret).into_py_result(py)?,
+            endpoints,
+            scope: args::scope(scope)?,
+            timeout: args::optional_seconds(timeout, "timeout")?.unwrap_or(DEFAULT_TIMEOUT),
+            ca_bundle: args::optional_path(ca_bundle, "ca_bundle")?,
+        })
+    }
+
+    /// The cached token, or the future that fetches one (joining any fetch
+    /// already under way for the same credentials).
+    fn lookup(
+        self,
+        py: Python<'_>,
+        force_refresh: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<TokenLookup> {
+        let force_refresh = force_refresh
+            .map(|value| args::flag(value, "force_refresh"))
+            .transpose()?
+            .unwrap_or(false);
+        if !force_refresh {
+            if let Some(token) = self.cached() {
+                return Ok(TokenLookup::Cached(token));
+            }
+        }
+        let (slot, options) = self.slot_and_options(py)?;
+        Ok(TokenLookup::Fetch(
+            slot.get(options, DEFAULT_LEEWAY, force_refresh).boxed(),
+        ))
+    }
+
+    fn slot_and_options(self, py: Python<'_>) -> PyResult<(Arc<Slot>, SendOptions)> {
+        let client = ClientOptions {
+            ca_bundle: self.ca_bundle,
+            proxy: None,
+        }
+        .shared_client()
+        .into_py_result(py)?;
+        let request = TokenRequest {
+            token_url: self.endpoints.token_url,
+            credentials: Arc::new(self.credentials),
+            scope: self.scope,
+        };
+        let options = SendOptions {
+            client,
+            timeout: self.timeout,
+            retry: RetryPolicy::default(),
+        };
+        Ok((cache::global().slot(&request), options))
+    }
+
+    /// The cached token for these arguments if it is fresh: the cache-hit path.
+    fn cached(&self) -> Option<Arc<Token>> {
+        cache::global()
+            .find(
+                self.endpoints.token_url.as_str(),
+                &self.credentials,
+                self.scope.as_deref(),
+            )?
+            .fresh_token(DEFAULT_LEEWAY)
+    }
+}
+
+/// Gets an OAuth 2.0 access token for a Druva API credential.
+///
+/// Same result as Druva's documented ``OAuth2Session.fetch_token()`` sample,
+/// but cached for the whole process: later calls return the cached token until
+/// it is within 60 s of expiry, and concurrent callers share one request.
+///
+/// >>> token = druva.get_token(client_id, secret)  # doctest: +SKIP
+/// >>> headers = {"Authorization": f"Bearer {token['access_token']}"}  # doctest: +SKIP
+#[pyfunction]
+#[pyo3(signature = (client_id, secret, *, region=None, base_url=None, token_url=None, scope=None, timeout=None, force_refresh=None, ca_bundle=None))]
+#[pyo3(
+    text_signature = "(client_id, secret, *, region='cloud', base_url=None, token_url=None, scope=None, timeout=30.0, force_refresh=False, ca_bundle=None)"
+)]
+#[allow(clippy::too_many_arguments)]
+pub fn get_token<'py>(
+    py: Python<'py>,
+    client_id: &Bound<'py, PyAny>,
+    secret: &Bound<'py, PyAny>,
+    region: Option<&Bound<'py, PyAny>>,
+    base_url: Option<&Bound<'py, PyAny>>,
+    token_url: Option<&Bound<'py, PyAny>>,
+    scope: Option<&Bound<'py, PyAny>>,
+    timeout: Option<&Bound<'py, PyAny>>,
+    force_refresh: Option<&Bound<'py, PyAny>>,
+    ca_bundle: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let parsed = TokenArgs::parse(
+        py, client_id, secret, region, base_url, token_url, scope, timeout, ca_bundle,
+    )?;
+    let token = match parsed.lookup(py, force_refresh)? {
+        TokenLookup::Cached(token) => token,
+        TokenLookup::Fetch(fetch) => wait(py, fetch)?,
+    };
+    token_to_py(py, &token)
+}
+
+/// The async twin of ``get_token``: returns the cached ``Token`` itself on a
+/// hit (no event loop, no runtime), else an awaitable that fetches it. The
+/// public ``druva.get_token_async`` coroutine wraps this.
+#[pyfunction]
+#[pyo3(signature = (client_id, secret, *, region=None, base_url=None, token_url=None, scope=None, timeout=None, force_refresh=None, ca_bundle=None))]
+#[allow(clippy::too_many_arguments)]
+pub fn _get_token_async<'py>(
+    py: Python<'py>,
+    client_id: &Bound<'py, PyAny>,
+    secret: &Bound<'py, PyAny>,
+    region: Option<&Bound<'py, PyAny>>,
+    base_url: Option<&Bound<'py, PyAny>>,
+    token_url: Option<&Bound<'py, PyAny>>,
+    scope: Option<&Bound<'py, PyAny>>,
+    timeout: Option<&Bound<'py, PyAny>>,
+    force_refresh: Option<&Bound<'py, PyAny>>,
+    ca_bundle: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let parsed = TokenArgs::parse(
+        py, client_id, secret, region, base_url, token_url, scope, timeout, ca_bundle,
+    )?;
+    let fetch = match parsed.lookup(py, force_refresh)? {
+        TokenLookup::Cached(token) => return token_to_py(py, &token),
+        TokenLookup::Fetch(fetch) => fetch,
+    };
+    into_awaitable(py, async move {
+        let token = fetch.await;
+        Python::attach(|py| {
+            let token = token.into_py_result(py)?;
+            token_to_py(py, &token).map(Bound::unbind)
+        })
+    })
+}

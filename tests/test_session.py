@@ -1,0 +1,479 @@
+"""Session / AsyncSession: authenticated calls, paging, renewal, retries, URL policy."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import logging
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import druva
+from druva.testing import FakeDruva
+
+from .conftest import assert_ctrl_c_interrupts
+
+USERS = "/insync/usermanagement/v1/users"
+DEVICES = "/insync/endpoints/v1/devices"
+EVENTS = "/insync/eventmanagement/v2/events"
+
+
+def session_for(fake: FakeDruva, **kwargs: Any) -> druva.Session:
+    return druva.Session(fake.client_id, fake.secret, base_url=fake.base_url, **kwargs)
+
+
+def async_session_for(fake: FakeDruva, **kwargs: Any) -> druva.AsyncSession:
+    return druva.AsyncSession(fake.client_id, fake.secret, base_url=fake.base_url, **kwargs)
+
+
+# Responses
+
+
+def test_get_returns_a_response_like_requests(session: druva.Session) -> None:
+    response = session.get(USERS)
+    assert response.status_code == 200
+    assert response.ok
+    assert response.url.endswith(USERS)
+    assert response.headers["Content-Type"] == response.headers["content-type"]
+    assert "CONTENT-TYPE" in response.headers
+    assert response.headers.get("x-missing", "default") == "default"
+    assert isinstance(response.elapsed, datetime.timedelta)
+    assert isinstance(response.content, bytes)
+    page = response.json()
+    assert page == __import__("json").loads(response.text)
+    assert page["totalSize"] == 250
+    assert len(page["users"]) == 100
+    assert response.raise_for_status() is response
+
+
+def test_error_status_carries_druvas_code_and_message(session: druva.Session) -> None:
+    response = session.get("/insync/nothing/here")
+    assert response.status_code == 404
+    assert not response.ok
+    with pytest.raises(druva.HTTPStatusError) as caught:
+        response.raise_for_status()
+    assert caught.value.status_code == 404
+    assert caught.value.code == "InsyncCommon-404"
+    assert caught.value.message
+    assert caught.value.response is not None
+    assert "404" in str(caught.value)
+
+
+def test_invalid_json_body_is_a_protocol_error(fake: FakeDruva, session: druva.Session) -> None:
+    fake.malform_next(path=USERS)
+    with pytest.raises(druva.ProtocolError):
+        session.get(USERS).json()
+
+
+def test_params_headers_json_and_form_reach_the_server(session: druva.Session) -> None:
+    echoed = session.get(
+        "/_echo", params={"a": 1, "b": [True, "x y"]}, headers={"X-Trace": "t1"}
+    ).json()
+    assert echoed["args"] == {"a": "1", "b": ["true", "x y"]}
+    assert echoed["headers"]["x-trace"] == "t1"
+    assert echoed["headers"]["authorization"] == "Bearer"
+    posted = session.post("/_echo", json={"name": "Ada", "n": [1, 2]}).json()
+    assert posted["method"] == "POST"
+    assert posted["json"] == {"name": "Ada", "n": [1, 2]}
+    assert posted["headers"]["content-type"] == "application/json"
+    form = session.put("/_echo", data={"k": "v w"}).json()
+    assert form["body"] == "k=v+w"
+    assert form["headers"]["content-type"] == "application/x-www-form-urlencoded"
+    assert session.patch("/_echo", data=b"raw").json()["body"] == "raw"
+    assert session.delete("/_echo").json()["method"] == "DELETE"
+    assert session.request("options", "/_echo").json()["method"] == "OPTIONS"
+
+
+def test_bearer_header_cannot_be_overridden(session: druva.Session) -> None:
+    with pytest.raises(ValueError, match="Authorization"):
+        session.get(USERS, headers={"authorization": "Bearer mine"})
+
+
+def test_json_and_data_together_are_refused(session: druva.Session) -> None:
+    with pytest.raises(ValueError, match="json= or data="):
+        session.post("/_echo", json={}, data={"a": "b"})
+
+
+# Paging
+
+
+@pytest.mark.parametrize("last_page", ["missing", "empty", "null"])
+def test_paginate_reads_every_page_once_for_each_last_page_form(last_page: str) -> None:
+    with FakeDruva(users=250, page_size=100, last_page=last_page) as fake:
+        with session_for(fake) as s:
+            users = list(s.paginate(USERS))
+        assert len(users) == 250
+        assert len({u["userID"] for u in users}) == 250
+        assert fake.api_requests == 3
+        assert fake.token_requests == 1
+
+
+def test_paginate_passes_params_and_names_the_items(session: druva.Session) -> None:
+    pages = session.paginate(USERS, params={"pageSize": 50}, items="users")
+    assert sum(1 for _ in pages) == 250
+    assert pages.pages == 5
+
+
+def test_paginate_follows_the_events_tracker(fake: FakeDruva, session: druva.Session) -> None:
+    events = list(session.paginate(EVENTS))
+    assert events
+    trackers = [r["query"] for r in fake.requests if r["path"] == EVENTS]
+    assert len(trackers) > 1
+    assert "tracker=" in trackers[-1]
+
+
+def test_paginate_is_lazy(fake: FakeDruva, session: druva.Session) -> None:
+    pages = session.paginate(USERS)
+    assert fake.api_requests == 0
+    next(pages)
+    assert fake.api_requests == 1
+
+
+def test_paginate_raises_on_an_error_page(fake: FakeDruva, session: druva.Session) -> None:
+    fake.fail_next(500, path=USERS)
+    with pytest.raises(druva.HTTPStatusError) as caught:
+        list(session.paginate(USERS))
+    assert caught.value.status_code == 500
+
+
+def test_paginate_needs_items_when_a_page_has_several_lists(session: druva.Session) -> None:
+    with pytest.raises(druva.ProtocolError, match="no list field"):
+        list(session.paginate(USERS, items="devices"))
+
+
+# Renewal
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_a_refused_token_is_renewed_once(fake: FakeDruva, session: druva.Session, status: int) -> None:
+    session.get(USERS)
+    fake.fail_next(status, path=USERS)
+    assert session.get(USERS).status_code == 200
+    assert fake.token_requests == 2
+
+
+def test_expired_tokens_are_renewed_mid_session(fake: FakeDruva, session: druva.Session) -> None:
+    before = session.token["access_token"]
+    fake.expire_tokens()
+    assert session.get(USERS).status_code == 200
+    assert session.token["access_token"] != before
+    assert fake.token_requests == 2
+
+
+def test_a_second_refusal_goes_to_the_caller(fake: FakeDruva, session: druva.Session) -> None:
+    session.get(USERS)
+    fake.fail_next(403, count=2, path=USERS)
+    response = session.get(USERS)
+    assert response.status_code == 403
+    assert fake.token_requests == 2
+
+
+# Retries
+
+
+def test_429_with_retry_after_waits_and_succeeds(fake: FakeDruva, session: druva.Session) -> None:
+    session.get(USERS)
+    fake.fail_next(429, retry_after=1, path=USERS)
+    started = time.monotonic()
+    assert session.get(USERS).status_code == 200
+    assert time.monotonic() - started >= 0.9
+
+
+def test_persistent_429_is_a_rate_limit_error(fake: FakeDruva) -> None:
+    with session_for(fake, max_retries=2) as s:
+        s.get(USERS)
+        fake.reset_counters()
+        fake.fail_next(429, count=10, retry_after=0, path=USERS)
+        response = s.get(USERS)
+        assert response.status_code == 429
+        with pytest.raises(druva.RateLimitError):
+            response.raise_for_status()
+        assert fake.api_requests == 3
+
+
+def test_503_twice_then_success(fake: FakeDruva, session: druva.Session) -> None:
+    session.get(USERS)
+    fake.reset_counters()
+    fake.fail_next(503, count=2, path=USERS)
+    assert session.get(USERS).status_code == 200
+    assert fake.api_requests == 3
+
+
+def test_post_is_not_retried_unless_asked(fake: FakeDruva, session: druva.Session) -> None:
+    session.get(USERS)
+    fake.reset_counters()
+    fake.fail_next(503, path="/_echo")
+    assert session.post("/_echo", json={}).status_code == 503
+    assert fake.api_requests == 1
+    fake.fail_next(503, path="/_echo")
+    assert session.post("/_echo", json={}, retry=True).status_code == 200
+    assert fake.api_requests == 3
+
+
+def test_dropped_connections_are_retried_for_gets(fake: FakeDruva, session: druva.Session) -> None:
+    session.get(USERS)
+    fake.drop_next(path=USERS)
+    assert session.get(USERS).status_code == 200
+
+
+def test_a_slow_response_is_a_timeout_error(fake: FakeDruva, session: druva.Session) -> None:
+    session.get(USERS)
+    fake.delay_next(3, path=USERS)
+    with pytest.raises(druva.TimeoutError):
+        session.get(USERS, timeout=0.3)
+
+
+# URL and TLS policy
+
+
+def test_a_foreign_origin_is_refused_and_nothing_is_sent(fake: FakeDruva, session: druva.Session) -> None:
+    for foreign in ("https://evil.example/steal", fake.base_url.replace("127.0.0.1", "localhost")):
+        with pytest.raises(ValueError, match="origin"):
+            session.get(foreign)
+    assert fake.api_requests == 0
+    assert fake.token_requests == 0
+    assert session.get(fake.base_url + USERS).status_code == 200
+
+
+def test_a_redirect_to_another_origin_carries_no_authorization(fake: FakeDruva, session: druva.Session) -> None:
+    with FakeDruva() as other:
+        fake.redirect_next(other.base_url + "/_echo", path=USERS)
+        response = session.get(USERS)
+        assert response.url.startswith(other.base_url)
+        assert other.requests[-1]["auth_scheme"] is None
+        assert response.status_code == 401
+
+
+def test_a_same_origin_redirect_keeps_authorization(fake: FakeDruva, session: druva.Session) -> None:
+    fake.redirect_next(fake.base_url + "/_echo/moved", path=USERS)
+    echoed = session.get(USERS).json()
+    assert echoed["path"] == "/_echo/moved"
+    assert echoed["headers"]["authorization"] == "Bearer"
+
+
+def test_https_with_the_fakes_ca_bundle() -> None:
+    with FakeDruva(tls=True) as fake:
+        assert fake.base_url.startswith("https://")
+        with session_for(fake, ca_bundle=fake.ca_bundle) as s:
+            assert s.get(USERS).status_code == 200
+        with session_for(fake) as untrusted:
+            with pytest.raises(druva.TransportError, match="certificate|Certificate|TLS|tls"):
+                untrusted.get(USERS)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [
+        ({"max_retries": -1}, ValueError),
+        ({"max_retries": 1.5}, TypeError),
+        ({"leeway": -1}, ValueError),
+        ({"timeout": -2}, ValueError),
+        ({"proxy": 3}, TypeError),
+        ({"ca_bundle": 3}, TypeError),
+    ],
+)
+def test_bad_session_arguments(fake: FakeDruva, kwargs: dict[str, Any], error: type[Exception]) -> None:
+    with pytest.raises(error):
+        session_for(fake, **kwargs)
+
+
+def test_zero_leeway_is_allowed(fake: FakeDruva) -> None:
+    with session_for(fake, leeway=0) as s:
+        assert s.get(USERS).ok
+
+
+# Lifecycle, reprs, environment
+
+
+def test_a_closed_session_refuses_calls(fake: FakeDruva) -> None:
+    s = session_for(fake)
+    s.close()
+    assert s.closed
+    with pytest.raises(RuntimeError, match="closed"):
+        s.get(USERS)
+
+
+def test_reprs_show_no_secret(fake: FakeDruva, session: druva.Session) -> None:
+    text = repr(session) + repr(fake) + repr(async_session_for(fake))
+    assert fake.secret not in text
+    assert fake.client_id not in text
+    assert fake.client_id[:4] + "***" in text
+    with pytest.raises(TypeError, match="pickled"):
+        __import__("pickle").dumps(session)
+
+
+def test_from_env(fake: FakeDruva, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DRUVA_CLIENT_ID", fake.client_id)
+    monkeypatch.setenv("DRUVA_SECRET_KEY", fake.secret)
+    monkeypatch.setenv("DRUVA_BASE_URL", fake.base_url)
+    with druva.Session.from_env() as s:
+        assert s.get(USERS).ok
+    monkeypatch.delenv("DRUVA_SECRET_KEY")
+    with pytest.raises(ValueError, match="DRUVA_SECRET_KEY"):
+        druva.Session.from_env()
+
+
+def test_one_debug_record_per_request_without_secrets(
+    fake: FakeDruva, session: druva.Session, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="druva")
+    token = session.token
+    session.get(USERS, params={"pageSize": 3})
+    lines = [r.getMessage() for r in caplog.records if "GET" in r.getMessage()]
+    assert len(lines) == 1
+    assert USERS in lines[0] and "200" in lines[0] and "ms" in lines[0]
+    assert "pageSize" not in lines[0]
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert token["access_token"] not in text and fake.secret not in text
+
+
+# Threads, notebooks, signals, fork
+
+
+def test_threads_share_a_session_while_short_tokens_expire() -> None:
+    with FakeDruva(token_lifetime=2, users=20) as fake, session_for(fake) as s:
+        failures: list[BaseException] = []
+        calls = [0]
+        deadline = time.monotonic() + 5
+
+        def worker() -> None:
+            while time.monotonic() < deadline:
+                try:
+                    s.get(USERS).raise_for_status()
+                    calls[0] += 1
+                except BaseException as error:  # noqa: BLE001 - counted as a failure
+                    failures.append(error)
+
+        threads = [threading.Thread(target=worker) for _ in range(12)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert failures == []
+        assert calls[0] > 12
+        # A 2 s token renewed after half its life: a handful of requests in 5 s.
+        assert 2 <= fake.token_requests <= 8
+
+
+def test_a_sync_session_works_inside_a_running_event_loop(session: druva.Session) -> None:
+    async def notebook_cell() -> int:
+        return session.get(USERS).status_code
+
+    assert asyncio.run(notebook_cell()) == 200
+
+
+def test_async_session_gathers_200_calls_with_one_token_request(fake: FakeDruva) -> None:
+    async def main() -> list[druva.Response]:
+        async with async_session_for(fake) as s:
+            return await asyncio.gather(*(s.get(USERS, params={"pageSize": 1}) for _ in range(200)))
+
+    responses = asyncio.run(main())
+    assert [r.status_code for r in responses] == [200] * 200
+    assert fake.token_requests == 1
+    assert fake.api_requests == 200
+
+
+def test_async_session_pages_renews_and_raises(fake: FakeDruva) -> None:
+    async def main() -> int:
+        async with async_session_for(fake) as s:
+            count = 0
+            async for _ in s.paginate(USERS):
+                count += 1
+            fake.expire_tokens()
+            assert (await s.get(USERS)).ok
+            token = await s.token()
+            assert token["access_token"]
+            with pytest.raises(ValueError, match="origin"):
+                s.paginate("https://evil.example/x")
+            fake.fail_next(500, path=DEVICES)
+            with pytest.raises(druva.HTTPStatusError):
+                [d async for d in s.paginate(DEVICES)]
+            return count
+
+    assert asyncio.run(main()) == 250
+    assert fake.token_requests == 2
+
+
+def test_async_tasks_can_be_created_and_cancelled(fake: FakeDruva) -> None:
+    async def main() -> None:
+        async with async_session_for(fake) as s:
+            await s.token()
+            fake.delay_next(5, path=USERS)
+            task = asyncio.create_task(s.get(USERS))
+            await asyncio.sleep(0.2)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            assert (await asyncio.wait_for(s.get(DEVICES), 5)).ok
+
+    asyncio.run(main())
+
+
+def run_script(tmp_path: Path, code: str) -> subprocess.Popen[str]:
+    script = tmp_path / "script.py"
+    script.write_text(textwrap.dedent(code))
+    return subprocess.Popen(
+        [sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def test_ctrl_c_interrupts_a_slow_get(tmp_path: Path) -> None:
+    assert_ctrl_c_interrupts(
+        tmp_path,
+        setup="""
+            s = druva.Session(fake.client_id, fake.secret, base_url=fake.base_url)
+            s.get("/insync/usermanagement/v1/users")
+            fake.delay_next(60, path="/insync")
+        """,
+        blocking_call='s.get("/insync/usermanagement/v1/users")',
+    )
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_session_used_before_fork_works_in_the_child(tmp_path: Path) -> None:
+    child = run_script(
+        tmp_path,
+        """
+        import os
+        import druva
+        from druva.testing import FakeDruva
+        with FakeDruva() as fake:
+            s = druva.Session(fake.client_id, fake.secret, base_url=fake.base_url)
+            assert s.get("/insync/usermanagement/v1/users").ok
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    users = list(s.paginate("/insync/usermanagement/v1/users"))
+                    os._exit(0 if len(users) == 250 else 1)
+                except BaseException:
+                    os._exit(2)
+            _, status = os.waitpid(pid, 0)
+            print(os.waitstatus_to_exitcode(status), flush=True)
+        """,
+    )
+    out, err = child.communicate(timeout=60)
+    assert child.returncode == 0, err
+    assert out.split() == ["0"]
+
+
+@pytest.fixture
+def many_sessions(fake: FakeDruva) -> Iterator[list[druva.Session]]:
+    sessions = [session_for(fake) for _ in range(20)]
+    yield sessions
+    for s in sessions:
+        s.close()
+
+
+def test_many_sessions_share_one_token(fake: FakeDruva, many_sessions: list[druva.Session]) -> None:
+    for s in many_sessions:
+        assert s.get(USERS).ok
+    assert fake.token_requests == 1

@@ -11,9 +11,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
-
 import druva
+import pytest
 from druva.testing import FakeDruva
 
 

@@ -15,9 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 import druva
+import pytest
 from druva.testing import FakeDruva
 
 from .conftest import assert_ctrl_c_interrupts
@@ -154,7 +153,9 @@ def test_paginate_needs_items_when_a_page_has_several_lists(session: druva.Sessi
 
 
 @pytest.mark.parametrize("status", [401, 403])
-def test_a_refused_token_is_renewed_once(fake: FakeDruva, session: druva.Session, status: int) -> None:
+def test_a_refused_token_is_renewed_once(
+    fake: FakeDruva, session: druva.Session, status: int
+) -> None:
     session.get(USERS)
     fake.fail_next(status, path=USERS)
     assert session.get(USERS).status_code == 200
@@ -235,7 +236,9 @@ def test_a_slow_response_is_a_timeout_error(fake: FakeDruva, session: druva.Sess
 # URL and TLS policy
 
 
-def test_a_foreign_origin_is_refused_and_nothing_is_sent(fake: FakeDruva, session: druva.Session) -> None:
+def test_a_foreign_origin_is_refused_and_nothing_is_sent(
+    fake: FakeDruva, session: druva.Session
+) -> None:
     for foreign in ("https://evil.example/steal", fake.base_url.replace("127.0.0.1", "localhost")):
         with pytest.raises(ValueError, match="origin"):
             session.get(foreign)
@@ -244,7 +247,9 @@ def test_a_foreign_origin_is_refused_and_nothing_is_sent(fake: FakeDruva, sessio
     assert session.get(fake.base_url + USERS).status_code == 200
 
 
-def test_a_redirect_to_another_origin_carries_no_authorization(fake: FakeDruva, session: druva.Session) -> None:
+def test_a_redirect_to_another_origin_carries_no_authorization(
+    fake: FakeDruva, session: druva.Session
+) -> None:
     with FakeDruva() as other:
         fake.redirect_next(other.base_url + "/_echo", path=USERS)
         response = session.get(USERS)
@@ -253,7 +258,9 @@ def test_a_redirect_to_another_origin_carries_no_authorization(fake: FakeDruva, 
         assert response.status_code == 401
 
 
-def test_a_same_origin_redirect_keeps_authorization(fake: FakeDruva, session: druva.Session) -> None:
+def test_a_same_origin_redirect_keeps_authorization(
+    fake: FakeDruva, session: druva.Session
+) -> None:
     fake.redirect_next(fake.base_url + "/_echo/moved", path=USERS)
     echoed = session.get(USERS).json()
     assert echoed["path"] == "/_echo/moved"
@@ -266,7 +273,7 @@ def test_https_with_the_fakes_ca_bundle() -> None:
         with session_for(fake, ca_bundle=fake.ca_bundle) as s:
             assert s.get(USERS).status_code == 200
         with session_for(fake) as untrusted:
-            with pytest.raises(druva.TransportError, match="certificate|Certificate|TLS|tls"):
+            with pytest.raises(druva.TransportError, match=r"(?i)certificate|tls"):
                 untrusted.get(USERS)
 
 
@@ -281,7 +288,9 @@ def test_https_with_the_fakes_ca_bundle() -> None:
         ({"ca_bundle": 3}, TypeError),
     ],
 )
-def test_bad_session_arguments(fake: FakeDruva, kwargs: dict[str, Any], error: type[Exception]) -> None:
+def test_bad_session_arguments(
+    fake: FakeDruva, kwargs: dict[str, Any], error: type[Exception]
+) -> None:
     with pytest.raises(error):
         session_for(fake, **kwargs)
 
@@ -350,7 +359,7 @@ def test_threads_share_a_session_while_short_tokens_expire() -> None:
                 try:
                     s.get(USERS).raise_for_status()
                     calls[0] += 1
-                except BaseException as error:  # noqa: BLE001 - counted as a failure
+                except BaseException as error:
                     failures.append(error)
 
         threads = [threading.Thread(target=worker) for _ in range(12)]

@@ -15,9 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 import druva
+import pytest
 from druva.testing import FakeDruva
 
 from .conftest import RawServer, assert_ctrl_c_interrupts
@@ -115,9 +114,8 @@ def test_a_success_without_a_token_is_a_protocol_error(fake: FakeDruva) -> None:
 
 
 def test_connection_refused_is_a_transport_error_and_a_connection_error() -> None:
-    with socket_that_refuses() as port:
-        with pytest.raises(ConnectionError) as caught:
-            druva.get_token("id", "secret", base_url=f"http://127.0.0.1:{port}", timeout=2)
+    with socket_that_refuses() as port, pytest.raises(ConnectionError) as caught:
+        druva.get_token("id", "secret", base_url=f"http://127.0.0.1:{port}", timeout=2)
     assert isinstance(caught.value, druva.TransportError)
 
 
@@ -129,7 +127,7 @@ def test_a_slow_token_endpoint_is_a_timeout_error(fake: FakeDruva) -> None:
     assert isinstance(caught.value, druva.TransportError)
 
 
-class socket_that_refuses:  # noqa: N801 - used as a context manager
+class socket_that_refuses:
     """A loopback port with nothing listening on it."""
 
     def __enter__(self) -> int:
@@ -156,7 +154,9 @@ def test_the_request_is_exactly_druvas_on_the_wire(raw_token_server: RawServer) 
     assert b"Authorization" in names
     assert b"Accept" in names
     assert b"Content-Type" in names
-    headers = {n.decode(): line.split(b":", 1)[1].strip().decode() for n, line in zip(names, lines[1:])}
+    headers = {
+        n.decode(): line.split(b":", 1)[1].strip().decode() for n, line in zip(names, lines[1:])
+    }
     expected = base64.b64encode(f"client-a:{secret}".encode()).decode()
     assert headers["Authorization"] == f"Basic {expected}"
     assert headers["Content-Type"] == "application/x-www-form-urlencoded"

@@ -172,8 +172,14 @@ class AsyncSession:
     ) -> Response:
         """``POST url``; not retried unless ``retry=True``."""
         return await self.request(
-            "POST", url, params=params, json=json, data=data, headers=headers,
-            timeout=timeout, retry=retry,
+            "POST",
+            url,
+            params=params,
+            json=json,
+            data=data,
+            headers=headers,
+            timeout=timeout,
+            retry=retry,
         )
 
     async def put(
@@ -189,8 +195,14 @@ class AsyncSession:
     ) -> Response:
         """``PUT url``; see :meth:`druva.Session.request`."""
         return await self.request(
-            "PUT", url, params=params, json=json, data=data, headers=headers,
-            timeout=timeout, retry=retry,
+            "PUT",
+            url,
+            params=params,
+            json=json,
+            data=data,
+            headers=headers,
+            timeout=timeout,
+            retry=retry,
         )
 
     async def patch(
@@ -206,8 +218,14 @@ class AsyncSession:
     ) -> Response:
         """``PATCH url``; not retried unless ``retry=True``."""
         return await self.request(
-            "PATCH", url, params=params, json=json, data=data, headers=headers,
-            timeout=timeout, retry=retry,
+            "PATCH",
+            url,
+            params=params,
+            json=json,
+            data=data,
+            headers=headers,
+            timeout=timeout,
+            retry=retry,
         )
 
     async def delete(

@@ -11,6 +11,19 @@ from typing_extensions import Self
 from druva._token import Token
 
 __version__: str
+__all__ = [
+    "FakeDruva",
+    "Headers",
+    "Paginator",
+    "Response",
+    "Session",
+    "__version__",
+    "_get_token_async",
+    "_reset_log_cache",
+    "_shutdown",
+    "get_token",
+    "json_loads",
+]
 
 _Params = Optional[Union[Mapping[str, Any], Sequence[tuple[str, Any]]]]
 _Headers = Optional[Union[Mapping[str, Any], Sequence[tuple[str, Any]]]]
@@ -44,10 +57,11 @@ def _get_token_async(
 def json_loads(data: Union[str, bytes]) -> Any: ...
 def _shutdown() -> None: ...
 def _reset_log_cache() -> None: ...
+
 @final
 class Headers(Mapping[str, str]):
-    def __getitem__(self, name: str) -> str: ...
-    def __contains__(self, name: object) -> bool: ...
+    def __getitem__(self, key: str, /) -> str: ...
+    def __contains__(self, key: object, /) -> bool: ...
     def __len__(self) -> int: ...
     def __iter__(self) -> Iterator[str]: ...
     def get(self, name: str, default: Any = None) -> Any: ...
@@ -87,6 +101,7 @@ class Paginator(Iterator[Any]):
     def pages(self) -> int: ...
     def _next_page_async(self) -> Any: ...
 
+@final
 class Session:
     def __new__(
         cls,

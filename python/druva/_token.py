@@ -35,8 +35,7 @@ class Token(dict):  # type: ignore[type-arg]
 
     def __repr__(self) -> str:
         fields = ", ".join(
-            f"{key}={'***' if key == 'access_token' else value!r}"
-            for key, value in self.items()
+            f"{key}={'***' if key == 'access_token' else value!r}" for key, value in self.items()
         )
         return f"Token({fields})"
 

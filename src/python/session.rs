@@ -31,7 +31,7 @@ const DEFAULT_MAX_RETRIES: u32 = 3;
 /// >>> with druva.Session(client_id, secret) as s:  # doctest: +SKIP
 /// ...     for user in s.paginate("/insync/usermanagement/v1/users"):
 /// ...         print(user["emailID"])
-#[pyclass(frozen, module = "druva", name = "Session", subclass)]
+#[pyclass(frozen, module = "druva", name = "Session")]
 pub struct PySession {
     inner: Arc<Session>,
 }

@@ -1,0 +1,319 @@
+"""The ``druva`` command line: ``token``, ``get``, ``fake-server`` and ``demo``.
+
+Credentials come from ``DRUVA_CLIENT_ID`` / ``DRUVA_SECRET_KEY`` (and
+``DRUVA_REGION`` / ``DRUVA_BASE_URL``) or, on a terminal, a hidden prompt;
+never from the command line, which other users of the machine can read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any, NoReturn, TextIO
+
+import druva
+from druva.testing import FakeDruva
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_AUTHENTICATION = 3
+
+USERS = "/insync/usermanagement/v1/users"
+DEVICES = "/insync/endpoints/v1/devices"
+PROFILES = "/insync/profilemanagement/v1/profiles"
+
+
+class CommandError(Exception):
+    """A failure the command reports in one line, with its exit code."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_ERROR) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def main(argv: Sequence[str] | None = None) -> NoReturn:
+    """Runs the ``druva`` command and exits with its status."""
+    parser = build_parser()
+    arguments = parser.parse_args(argv)
+    try:
+        status: int = arguments.run(arguments)
+    except CommandError as error:
+        print(f"druva: {error}", file=sys.stderr)
+        status = error.exit_code
+    except druva.AuthenticationError as error:
+        print(f"druva: {error}", file=sys.stderr)
+        status = EXIT_AUTHENTICATION
+    except (druva.DruvaError, ValueError, TypeError) as error:
+        print(f"druva: {error}", file=sys.stderr)
+        status = EXIT_ERROR
+    except KeyboardInterrupt:
+        print("druva: interrupted", file=sys.stderr)
+        status = 130
+    sys.exit(status)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="druva",
+        description="OAuth 2.0 tokens and authenticated calls for the Druva REST APIs.",
+        epilog="Credentials: DRUVA_CLIENT_ID and DRUVA_SECRET_KEY (or a hidden prompt); "
+        "DRUVA_REGION and DRUVA_BASE_URL choose the cloud.",
+    )
+    parser.add_argument("--version", action="version", version=f"druva {druva.__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    token = commands.add_parser(
+        "token",
+        help="print an access token as JSON",
+        description="Print an access token as JSON (the same dict as get_token()).",
+    )
+    add_endpoint_options(token)
+    token.add_argument("--scope", help="OAuth scope to request (default: the credential's)")
+    token.set_defaults(run=run_token)
+
+    get = commands.add_parser(
+        "get",
+        help="GET an API path and print the JSON",
+        description="GET an API path and print its JSON; --all follows every page "
+        "and prints one merged list.",
+    )
+    get.add_argument("path", help="API path, e.g. /insync/usermanagement/v1/users")
+    get.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="query parameter (repeatable)",
+    )
+    get.add_argument("--all", action="store_true", help="follow every page, print one list")
+    get.add_argument("--items", help="with --all: the list field to collect")
+    add_endpoint_options(get)
+    get.set_defaults(run=run_get)
+
+    fake = commands.add_parser(
+        "fake-server",
+        help="run a fake Druva server in the foreground",
+        description="Run FakeDruva on 127.0.0.1 until Ctrl-C; prints its URL and "
+        "generated credentials.",
+    )
+    fake.add_argument("--port", type=int, default=0, help="port (default: a free one)")
+    fake.add_argument("--users", type=int, default=250, help="synthetic users (default 250)")
+    fake.add_argument("--token-lifetime", type=float, default=1800, help="token lifetime, seconds")
+    fake.add_argument("--page-size", type=int, default=100, help="default page size")
+    fake.add_argument("--tls", action="store_true", help="serve HTTPS with a generated CA")
+    fake.set_defaults(run=run_fake_server)
+
+    demo = commands.add_parser(
+        "demo",
+        help="walk the whole flow against an embedded fake Druva",
+        description="Start an embedded FakeDruva and walk the whole flow against it.",
+    )
+    demo.add_argument("--users", type=int, default=1000, help="synthetic users (default 1000)")
+    demo.set_defaults(run=run_demo)
+    return parser
+
+
+def add_endpoint_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--region",
+        choices=["cloud", "govcloud", "govcloud-workloads"],
+        help="Druva cloud (default: $DRUVA_REGION or cloud)",
+    )
+    parser.add_argument("--base-url", help="API base URL (default: $DRUVA_BASE_URL)")
+    parser.add_argument("--timeout", type=float, default=30.0, help="seconds (default 30)")
+
+
+def credentials() -> tuple[str, str]:
+    """Client ID and secret from the environment, or a prompt on a terminal."""
+    client_id = os.environ.get("DRUVA_CLIENT_ID", "")
+    secret = os.environ.get("DRUVA_SECRET_KEY", "")
+    if client_id and secret:
+        return client_id, secret
+    if not sys.stdin.isatty():
+        raise CommandError(
+            "no credentials: set DRUVA_CLIENT_ID and DRUVA_SECRET_KEY "
+            "(the command line never takes a secret)",
+            EXIT_USAGE,
+        )
+    client_id = client_id or input("Druva Client ID: ").strip()
+    secret = secret or getpass.getpass("Druva Secret Key: ")
+    return client_id, secret
+
+
+def endpoint(arguments: argparse.Namespace) -> dict[str, Any]:
+    region = arguments.region or os.environ.get("DRUVA_REGION") or "cloud"
+    base_url = arguments.base_url or os.environ.get("DRUVA_BASE_URL") or None
+    return {"region": region, "base_url": base_url, "timeout": arguments.timeout}
+
+
+def run_token(arguments: argparse.Namespace) -> int:
+    client_id, secret = credentials()
+    token = druva.get_token(client_id, secret, scope=arguments.scope, **endpoint(arguments))
+    print(json.dumps(dict(token), indent=2))
+    return 0
+
+
+def parse_params(pairs: list[str]) -> list[tuple[str, str]]:
+    params = []
+    for pair in pairs:
+        key, equals, value = pair.partition("=")
+        if not equals or not key:
+            raise CommandError(f"--param takes KEY=VALUE, not {pair!r}", EXIT_USAGE)
+        params.append((key, value))
+    return params
+
+
+def run_get(arguments: argparse.Namespace) -> int:
+    client_id, secret = credentials()
+    params = parse_params(arguments.param)
+    with druva.Session(client_id, secret, **endpoint(arguments)) as session:
+        if not arguments.all:
+            response = session.get(arguments.path, params=params).raise_for_status()
+            print(json.dumps(response.json(), indent=2))
+            return 0
+        progress = Progress(sys.stderr)
+        pages = session.paginate(arguments.path, params=params, items=arguments.items)
+        merged = []
+        for item in pages:
+            merged.append(item)
+            progress.show(len(merged), pages.pages)
+        progress.done(len(merged), pages.pages)
+        print(json.dumps(merged, indent=2))
+    return 0
+
+
+class Progress:
+    """Records and pages so far on stderr, only when it is a terminal."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.enabled = stream.isatty()
+        self.last = 0.0
+
+    def show(self, records: int, pages: int) -> None:
+        now = time.monotonic()
+        if self.enabled and now - self.last > 0.1:
+            self.last = now
+            self.stream.write(f"\r{records} records, {pages} pages")
+            self.stream.flush()
+
+    def done(self, records: int, pages: int) -> None:
+        if self.enabled:
+            self.stream.write(f"\r{records} records, {pages} pages\n")
+            self.stream.flush()
+
+
+def run_fake_server(arguments: argparse.Namespace) -> int:
+    fake = FakeDruva(
+        users=arguments.users,
+        token_lifetime=arguments.token_lifetime,
+        page_size=arguments.page_size,
+        tls=arguments.tls,
+        port=arguments.port,
+    )
+    with fake:
+        print(f"FakeDruva listening on {fake.base_url}", flush=True)
+        print(f"  export DRUVA_BASE_URL={fake.base_url}")
+        print(f"  export DRUVA_CLIENT_ID={fake.client_id}")
+        print(f"  export DRUVA_SECRET_KEY={fake.secret}")
+        if fake.ca_bundle:
+            print(f"  CA bundle: {fake.ca_bundle}")
+        print("Ctrl-C stops it.", flush=True)
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        try:
+            while not stop.wait(0.2):
+                pass
+        except KeyboardInterrupt:
+            pass
+    print("stopped", file=sys.stderr)
+    return 0
+
+
+def run_demo(arguments: argparse.Namespace) -> int:
+    say = Narrator()
+    with FakeDruva(users=arguments.users, page_size=500) as fake:
+        say.step(f"Started a fake Druva at {fake.base_url} with {arguments.users} users.")
+        say.code("token = druva.get_token(client_id, secret)")
+        started = time.perf_counter()
+        token = druva.get_token(fake.client_id, fake.secret, base_url=fake.base_url)
+        first = time.perf_counter() - started
+        calls = 10_000
+        started = time.perf_counter()
+        for _ in range(calls):
+            again = druva.get_token(fake.client_id, fake.secret, base_url=fake.base_url)
+        cached = (time.perf_counter() - started) / calls
+        say.result(repr(token) + "  # the repr masks the token")
+        say.result(
+            f"first call {first * 1e3:.2f} ms (one token request); the next {calls} calls "
+            f"{cached * 1e6:.2f} µs each from the cache, same token: "
+            f"{again['access_token'] == token['access_token']}"
+        )
+
+        with druva.Session(fake.client_id, fake.secret, base_url=fake.base_url) as session:
+            say.code('session.get("/insync/profilemanagement/v1/profiles").json()')
+            profiles = session.get(PROFILES).raise_for_status().json()["profiles"]
+            say.result(f"{len(profiles)} profiles, e.g. {profiles[0]['profileName']!r}")
+
+            say.code('sum(1 for _ in session.paginate("/insync/usermanagement/v1/users"))')
+            started = time.perf_counter()
+            pages = session.paginate(USERS)
+            count = sum(1 for _ in pages)
+            elapsed = time.perf_counter() - started
+            say.result(f"{count} users in {pages.pages} pages, {elapsed * 1e3:.1f} ms")
+
+            fake.expire_tokens()
+            say.code("fake.expire_tokens(); session.get(...)  # the API now refuses the token")
+            status = session.get(USERS, params={"pageSize": 1}).status_code
+            say.result(f"status {status}: the session renewed its token once and retried")
+
+            fake.fail_next(503, count=2, path=DEVICES)
+            say.code("fake.fail_next(503, count=2); session.get(devices)")
+            status = session.get(DEVICES).status_code
+            say.result(f"status {status} after two retried 503s")
+
+        say.code("await asyncio.gather(*(s.get(...) for _ in range(100)))  # AsyncSession")
+        started = time.perf_counter()
+        statuses = asyncio.run(gather_devices(fake))
+        elapsed = time.perf_counter() - started
+        say.result(f"{statuses.count(200)} of {len(statuses)} OK in {elapsed * 1e3:.1f} ms")
+
+        say.step(
+            f"The fake received {fake.token_requests} token requests and "
+            f"{fake.api_requests} API requests."
+        )
+    say.step("Next: druva.Session(client_id, secret) against the real cloud; see the README.")
+    return 0
+
+
+async def gather_devices(fake: FakeDruva) -> list[int]:
+    async with druva.AsyncSession(fake.client_id, fake.secret, base_url=fake.base_url) as s:
+        responses = await asyncio.gather(
+            *(s.get(DEVICES, params={"pageSize": 10}) for _ in range(100))
+        )
+    return [response.status_code for response in responses]
+
+
+class Narrator:
+    """Prints the demo's steps."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def step(self, text: str) -> None:
+        print(f"\n{text}")
+
+    def code(self, text: str) -> None:
+        self.count += 1
+        print(f"\n[{self.count}] >>> {text}")
+
+    def result(self, text: str) -> None:
+        print(f"    {text}")

@@ -5,6 +5,16 @@
 //! The core does not depend on Python; the `python` feature adds the binding
 //! layer that maturin builds into `druva._druva`.
 
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
 pub mod cache;
 pub mod endpoint;
 pub mod errors;

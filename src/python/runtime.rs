@@ -63,12 +63,18 @@ tokio::task_local! {
     static TASK_LOCALS: OnceCell<TaskLocals>;
 }
 
+/// The bridge's `spawn` has no error path. `into_awaitable` builds the runtime
+/// (or raises) just before the bridge spawns, and tasks spawn from runtime
+/// threads, so this finds a runtime except in a process that cannot start
+/// threads at all; pyo3 then turns the panic into a Python `PanicException`.
+#[allow(clippy::panic)]
 fn handle() -> tokio::runtime::Handle {
     match runtime::handle() {
         Ok(handle) => handle,
-        // `into_awaitable` built the runtime moments ago; reaching this means the
-        // process cannot start threads at all, and the bridge has no error path.
-        Err(error) => panic!("the druva runtime is unavailable: {error}"),
+        Err(error) => match tokio::runtime::Handle::try_current() {
+            Ok(handle) => handle,
+            Err(_) => panic!("the druva runtime is unavailable: {error}"),
+        },
     }
 }
 

@@ -486,3 +486,93 @@ def test_many_sessions_share_one_token(fake: FakeDruva, many_sessions: list[druv
     for s in many_sessions:
         assert s.get(USERS).ok
     assert fake.token_requests == 1
+
+
+# Proxies and trust from the environment
+
+
+def test_proxy_argument_routes_every_request_through_the_proxy() -> None:
+    credentials = {"client_id": "proxied-client", "secret": "proxied-secret"}
+    with FakeDruva(**credentials) as origin, FakeDruva(**credentials) as proxy:
+        with druva.Session(
+            "proxied-client", "proxied-secret", base_url=origin.base_url, proxy=proxy.base_url
+        ) as s:
+            assert s.get(USERS).ok
+        assert (proxy.token_requests, proxy.api_requests) == (1, 1)
+        assert (origin.token_requests, origin.api_requests) == (0, 0)
+
+
+def run_with_environment(code: str, **environment: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, **environment},
+    )
+
+
+def test_proxy_environment_variables_are_honoured() -> None:
+    credentials = {"client_id": "env-proxied", "secret": "env-secret"}
+    with FakeDruva(**credentials) as origin, FakeDruva(**credentials) as proxy:
+        code = f"""
+            import druva
+            with druva.Session("env-proxied", "env-secret", base_url="{origin.base_url}") as s:
+                assert s.get("{USERS}").ok
+            with druva.Session(
+                "env-proxied", "env-secret", base_url="{origin.base_url}", proxy=""
+            ) as s:
+                assert s.get("{USERS}").ok
+        """
+        result = run_with_environment(code, HTTP_PROXY=proxy.base_url, NO_PROXY="")
+        assert result.returncode == 0, result.stderr
+        # Through the proxy first; then proxy="" went straight to the origin,
+        # which refused the token the proxy (another fake) had issued: renewed once.
+        assert (proxy.token_requests, proxy.api_requests) == (1, 1)
+        assert (origin.token_requests, origin.api_requests) == (1, 2)
+
+
+def test_ssl_cert_file_is_honoured() -> None:
+    with FakeDruva(tls=True) as fake:
+        assert fake.ca_bundle is not None
+        code = f"""
+            import druva
+            token = druva.get_token("{fake.client_id}", "{fake.secret}", base_url="{fake.base_url}")
+            assert token["access_token"]
+        """
+        trusted = run_with_environment(code, SSL_CERT_FILE=fake.ca_bundle)
+        assert trusted.returncode == 0, trusted.stderr
+        assert fake.token_requests == 1
+
+
+# Progress bars
+
+
+def test_paginate_with_progress_yields_every_record(
+    session: druva.Session, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("tqdm")
+    assert sum(1 for _ in session.paginate(USERS, progress=True)) == 250
+    assert "250" in capsys.readouterr().err
+
+
+def test_async_paginate_with_progress_yields_every_record(fake: FakeDruva) -> None:
+    pytest.importorskip("tqdm")
+
+    async def main() -> int:
+        async with async_session_for(fake) as s:
+            return len([u async for u in s.paginate(USERS, progress=True)])
+
+    assert asyncio.run(main()) == 250
+
+
+def test_progress_without_tqdm_is_a_clear_error(
+    session: druva.Session, fake: FakeDruva, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)
+    with pytest.raises(ImportError, match="pip install tqdm"):
+        session.paginate(USERS, progress=True)
+    with pytest.raises(ImportError, match="pip install tqdm"):
+        async_session_for(fake).paginate(USERS, progress=True)
+    assert fake.api_requests == 0

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, Optional, Union
 
 from druva._druva import Response, Session, _get_token_async
+from druva._progress import with_progress_async
 from druva._token import Token
 
 __all__ = ["AsyncSession", "get_token_async"]
@@ -240,12 +241,18 @@ class AsyncSession:
         return await self.request("DELETE", url, params=params, headers=headers, timeout=timeout)
 
     def paginate(
-        self, url: str, *, params: Params = None, items: str | None = None
+        self,
+        url: str,
+        *,
+        params: Params = None,
+        items: str | None = None,
+        progress: bool = False,
     ) -> AsyncIterator[Any]:
         """Iterates over every item of a list endpoint, page by page:
         ``async for user in s.paginate("/insync/usermanagement/v1/users")``.
 
         The URL is checked now; pages are fetched as the loop asks for them.
+        ``progress=True`` shows a tqdm progress bar (tqdm must be installed).
         """
         pages = self._session.paginate(url, params=params, items=items)
 
@@ -257,6 +264,8 @@ class AsyncSession:
                 for item in page:
                     yield item
 
+        if progress:
+            return with_progress_async(items_of_every_page(), url, pages)
         return items_of_every_page()
 
     async def close(self) -> None:

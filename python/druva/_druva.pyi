@@ -4,7 +4,7 @@
 import datetime
 import os
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, Optional, Union, final
+from typing import Any, Literal, Optional, Union, final, overload
 
 from typing_extensions import Self
 
@@ -192,9 +192,19 @@ class Session:
         headers: _Headers = None,
         timeout: Optional[float] = None,
     ) -> Response: ...
+    @overload
     def paginate(
-        self, url: str, *, params: _Params = None, items: Optional[str] = None
+        self,
+        url: str,
+        *,
+        params: _Params = None,
+        items: Optional[str] = None,
+        progress: Literal[False] = False,
     ) -> Paginator: ...
+    @overload
+    def paginate(
+        self, url: str, *, params: _Params = None, items: Optional[str] = None, progress: bool
+    ) -> Iterator[Any]: ...
     def close(self) -> None: ...
     def __enter__(self) -> Self: ...
     def __exit__(self, *_exc_info: object) -> None: ...

@@ -270,31 +270,43 @@ impl PySession {
     /// (following ``nextPageToken`` → ``pageToken``, or events v2's
     /// ``tracker``). ``items`` names the list field; by default the page's
     /// only list field. Error statuses raise :class:`druva.HTTPStatusError`.
-    #[pyo3(signature = (url, *, params=None, items=None))]
-    fn paginate(
+    /// ``progress=True`` shows a tqdm progress bar (tqdm must be installed).
+    #[pyo3(signature = (url, *, params=None, items=None, progress=false))]
+    fn paginate<'py>(
         &self,
-        py: Python<'_>,
-        url: &Bound<'_, PyAny>,
-        params: Option<&Bound<'_, PyAny>>,
-        items: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<PyPaginator> {
-        let url = args::text(url, "url")?.into_owned();
+        py: Python<'py>,
+        url: &Bound<'py, PyAny>,
+        params: Option<&Bound<'py, PyAny>>,
+        items: Option<&Bound<'py, PyAny>>,
+        progress: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let url_text = args::text(url, "url")?.into_owned();
         // Checked now, so a foreign origin fails here rather than on first next().
         self.inner
             .config()
             .endpoints
-            .join(&url)
+            .join(&url_text)
             .into_py_result(py)?;
-        Ok(PyPaginator {
-            session: Arc::clone(&self.inner),
-            url,
-            items: args::optional_text(items, "items")?.map(|items| items.into_owned()),
-            state: Mutex::new(Some(PageState {
-                pager: Pager::new(args::pairs(params, "params")?),
-                page: None,
-                index: 0,
-            })),
-        })
+        let paginator = Bound::new(
+            py,
+            PyPaginator {
+                session: Arc::clone(&self.inner),
+                url: url_text,
+                items: args::optional_text(items, "items")?.map(|items| items.into_owned()),
+                state: Mutex::new(Some(PageState {
+                    pager: Pager::new(args::pairs(params, "params")?),
+                    page: None,
+                    index: 0,
+                })),
+            },
+        )?
+        .into_any();
+        if !progress {
+            return Ok(paginator);
+        }
+        py.import("druva._progress")?
+            .getattr("with_progress")?
+            .call1((paginator, url))
     }
 
     /// Closes the connection pool. Later calls raise ``RuntimeError``.

@@ -20,9 +20,9 @@ use hashbrown::{Equivalent, HashMap};
 use url::Url;
 
 use crate::errors::Result;
+use crate::logging;
 use crate::runtime;
 use crate::token::{Credentials, SendOptions, Token, TokenRequest};
-use crate::LOG_TARGET;
 
 /// A token request in flight, as every waiter sees it.
 pub type Flight = Shared<BoxFuture<'static, Result<Arc<Token>>>>;
@@ -182,8 +182,7 @@ impl Slot {
         if !token.is_fresh(leeway, Instant::now()) {
             return None;
         }
-        log::debug!(
-            target: LOG_TARGET,
+        logging::debug!(
             "token for {} served from cache",
             self.request.credentials.masked_client_id()
         );
@@ -250,8 +249,7 @@ impl Slot {
             .is_some_and(|current| Arc::ptr_eq(current, token))
         {
             self.token.compare_and_swap(&*current, None);
-            log::debug!(
-                target: LOG_TARGET,
+            logging::debug!(
                 "token for {} dropped after the API refused it",
                 self.request.credentials.masked_client_id()
             );
@@ -263,8 +261,7 @@ impl Slot {
         let result = self.request.fetch(&options).await.map(Arc::new);
         if let Ok(token) = &result {
             self.token.store(Some(Arc::clone(token)));
-            log::info!(
-                target: LOG_TARGET,
+            logging::info!(
                 "token {} for {} from {} (expires in {} s)",
                 if renewing { "renewed" } else { "fetched" },
                 self.request.credentials.masked_client_id(),

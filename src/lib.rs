@@ -20,6 +20,7 @@ pub mod endpoint;
 pub mod errors;
 pub mod fake;
 pub mod http;
+pub mod logging;
 pub mod paginate;
 pub mod response;
 pub mod retry;
@@ -29,6 +30,3 @@ pub mod token;
 
 #[cfg(feature = "python")]
 mod python;
-
-/// The target of druva's log records: Python's `logging.getLogger("druva")`.
-pub const LOG_TARGET: &str = "druva";

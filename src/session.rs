@@ -13,12 +13,12 @@ use crate::cache::{self, Slot};
 use crate::endpoint::{same_origin, Endpoints};
 use crate::errors::{Error, Result};
 use crate::http::{self, ClientOptions};
+use crate::logging;
 use crate::paginate::PageInfo;
 use crate::response::Response;
 use crate::retry::{is_idempotent, is_retryable_status, RetryPolicy};
 use crate::runtime::PerProcess;
 use crate::token::{Credentials, SendOptions, Token, TokenRequest};
-use crate::LOG_TARGET;
 
 /// Everything a session is built from, checked before any I/O.
 #[derive(Clone, Debug)]
@@ -312,7 +312,9 @@ impl Session {
     }
 
     fn log_attempt(&self, what: &str, outcome: &Result<Response>, retry: u32) {
-        if !log::log_enabled!(target: LOG_TARGET, log::Level::Debug) {
+        if !logging::debug_enabled()
+            || !log::log_enabled!(target: logging::TARGET, log::Level::Debug)
+        {
             return;
         }
         let retry = if retry > 0 {
@@ -321,13 +323,12 @@ impl Session {
             String::new()
         };
         match outcome {
-            Ok(response) => log::debug!(
-                target: LOG_TARGET,
+            Ok(response) => logging::debug!(
                 "{what} -> {} in {:.1} ms{retry}",
                 response.status_code,
                 response.elapsed.as_secs_f64() * 1000.0
             ),
-            Err(error) => log::debug!(target: LOG_TARGET, "{what} failed{retry}: {error}"),
+            Err(error) => logging::debug!("{what} failed{retry}: {error}"),
         }
     }
 }

@@ -14,9 +14,9 @@ use url::Url;
 
 use crate::errors::{Error, Result};
 use crate::http;
+use crate::logging;
 use crate::response::Response;
 use crate::retry::{is_retryable_status, RetryPolicy};
-use crate::LOG_TARGET;
 
 /// Lifetime assumed when a server omits `expires_in` (Druva always sends it).
 const DEFAULT_LIFETIME: Duration = Duration::from_secs(300);
@@ -231,8 +231,7 @@ impl TokenRequest {
                 };
             }
             let delay = options.retry.delay(retry, retry_after.as_deref());
-            log::info!(
-                target: LOG_TARGET,
+            logging::info!(
                 "token request for {} to {} {}; retry {retry} of {} in {:.3} s",
                 self.credentials.masked_client_id(),
                 self.token_url.path(),

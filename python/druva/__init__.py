@@ -75,6 +75,7 @@ def _follow_logging_levels() -> None:
 
 
 _follow_logging_levels()
+_druva._reset_log_cache()
 # Stop the runtime's worker threads before the interpreter finalizes, so none of
 # them hands a result to a dying interpreter.
 atexit.register(_druva._shutdown)

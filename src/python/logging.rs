@@ -19,7 +19,7 @@ pub fn install(py: Python<'_>) -> PyResult<()> {
         // Our dependencies' records (connection details) stay out of the
         // user's logs unless they are warnings; druva's own go to "druva".
         .filter(log::LevelFilter::Warn)
-        .filter_target(crate::LOG_TARGET.to_owned(), log::LevelFilter::Debug);
+        .filter_target(crate::logging::TARGET.to_owned(), log::LevelFilter::Debug);
     // When another extension installed a `log` backend first, druva's records
     // go there and there is no cache of ours to reset.
     if let Ok(handle) = logger.install() {
@@ -29,10 +29,19 @@ pub fn install(py: Python<'_>) -> PyResult<()> {
 }
 
 /// Forgets the cached logging levels, so a level changed at run time takes
-/// effect on the next record.
+/// effect on the next record, and sets the core's DEBUG gate from the `druva`
+/// logger's level.
 #[pyfunction]
-pub fn _reset_log_cache() {
+pub fn _reset_log_cache(py: Python<'_>) -> PyResult<()> {
     if let Some(handle) = RESET.get() {
         handle.reset();
     }
+    let logging = py.import("logging")?;
+    let debug = logging.getattr("DEBUG")?;
+    let enabled = logging
+        .call_method1("getLogger", (crate::logging::TARGET,))?
+        .call_method1("isEnabledFor", (debug,))?
+        .is_truthy()?;
+    crate::logging::set_debug_enabled(enabled);
+    Ok(())
 }

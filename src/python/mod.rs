@@ -6,6 +6,7 @@ mod errors;
 mod fake;
 mod json;
 mod logging;
+mod memo;
 mod response;
 mod runtime;
 mod session;

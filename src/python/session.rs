@@ -344,7 +344,7 @@ impl PySession {
         let session = Arc::clone(&self.inner);
         into_awaitable(py, async move {
             let token = session.token().await;
-            Python::attach(|py| token_to_py(py, &*token.into_py_result(py)?).map(Bound::unbind))
+            Python::attach(|py| token_to_py(py, &token.into_py_result(py)?).map(Bound::unbind))
         })
     }
 

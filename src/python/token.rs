@@ -1,6 +1,6 @@
 //! `druva.get_token` / `druva._druva._get_token_async`, and `Token` objects.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::future::{BoxFuture, FutureExt};
@@ -15,6 +15,7 @@ use crate::endpoint::Endpoints;
 use crate::http::ClientOptions;
 use crate::python::args;
 use crate::python::errors::IntoPyResult;
+use crate::python::memo::{given, ArgumentMemo, ArgumentObjects};
 use crate::python::runtime::{into_awaitable, wait};
 use crate::retry::RetryPolicy;
 use crate::token::{Credentials, SendOptions, Token, TokenRequest};
@@ -26,20 +27,59 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 static TOKEN_CLASS: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 
 /// Builds a `druva.Token` (a dict subclass defined in `druva/_token.py`).
-pub fn token_to_py<'py>(py: Python<'py>, token: &Token) -> PyResult<Bound<'py, PyAny>> {
-    let instance = TOKEN_CLASS.import(py, "druva._token", "Token")?.call0()?;
-    let dict = instance.cast::<PyDict>()?;
-    dict.set_item(
-        intern!(py, "access_token"),
-        token.access_token.expose_secret(),
-    )?;
-    dict.set_item(intern!(py, "token_type"), &token.token_type)?;
-    dict.set_item(intern!(py, "expires_in"), token.expires_in(Instant::now()))?;
-    dict.set_item(intern!(py, "expires_at"), token.expires_at())?;
-    if let Some(scope) = &token.scope {
-        dict.set_item(intern!(py, "scope"), scope)?;
-    }
+///
+/// Only `expires_in` changes between two calls for the same token, so the
+/// other keys are built once per token into a template dict that later calls
+/// copy (one C-level dict merge) before setting `expires_in`.
+pub fn token_to_py<'py>(py: Python<'py>, token: &Arc<Token>) -> PyResult<Bound<'py, PyAny>> {
+    let template = TEMPLATES.template(py, token)?;
+    let instance = TOKEN_CLASS
+        .import(py, "druva._token", "Token")?
+        .call1((template,))?;
+    instance.set_item(intern!(py, "expires_in"), token.expires_in(Instant::now()))?;
     Ok(instance)
+}
+
+static TEMPLATES: TokenTemplates = TokenTemplates {
+    recent: Mutex::new(Vec::new()),
+};
+
+/// How many tokens keep a template; the oldest is forgotten first.
+const TEMPLATE_CAPACITY: usize = 16;
+
+/// The dicts that `token_to_py` copies, for the most recently returned tokens.
+struct TokenTemplates {
+    recent: Mutex<Vec<(Arc<Token>, Py<PyDict>)>>,
+}
+
+impl TokenTemplates {
+    fn template<'py>(&self, py: Python<'py>, token: &Arc<Token>) -> PyResult<Bound<'py, PyDict>> {
+        {
+            let recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((_, template)) = recent.iter().find(|(known, _)| Arc::ptr_eq(known, token))
+            {
+                return Ok(template.bind(py).clone());
+            }
+        }
+        let template = PyDict::new(py);
+        template.set_item(
+            intern!(py, "access_token"),
+            token.access_token.expose_secret(),
+        )?;
+        template.set_item(intern!(py, "token_type"), &token.token_type)?;
+        template.set_item(intern!(py, "expires_in"), 0)?;
+        template.set_item(intern!(py, "expires_at"), token.expires_at())?;
+        if let Some(scope) = &token.scope {
+            template.set_item(intern!(py, "scope"), scope)?;
+        }
+        let forgotten = {
+            let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+            recent.push((Arc::clone(token), template.clone().unbind()));
+            (recent.len() > TEMPLATE_CAPACITY).then(|| recent.remove(0))
+        };
+        drop(forgotten);
+        Ok(template)
+    }
 }
 
 /// A token call: served from the cache, or a fetch to run.
@@ -90,28 +130,6 @@ impl TokenArgs {
         })
     }
 
-    /// The cached token, or the future that fetches one (joining any fetch
-    /// already under way for the same credentials).
-    fn lookup(
-        self,
-        py: Python<'_>,
-        force_refresh: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<TokenLookup> {
-        let force_refresh = force_refresh
-            .map(|value| args::flag(value, "force_refresh"))
-            .transpose()?
-            .unwrap_or(false);
-        if !force_refresh {
-            if let Some(token) = self.cached() {
-                return Ok(TokenLookup::Cached(token));
-            }
-        }
-        let (slot, options) = self.slot_and_options(py)?;
-        Ok(TokenLookup::Fetch(
-            slot.get(options, DEFAULT_LEEWAY, force_refresh).boxed(),
-        ))
-    }
-
     fn slot_and_options(self, py: Python<'_>) -> PyResult<(Arc<Slot>, SendOptions)> {
         let client = ClientOptions {
             ca_bundle: self.ca_bundle,
@@ -131,16 +149,53 @@ impl TokenArgs {
         };
         Ok((cache::global().slot(&request), options))
     }
+}
 
-    /// The cached token for these arguments if it is fresh: the cache-hit path.
-    fn cached(&self) -> Option<Arc<Token>> {
-        cache::global()
-            .find(
-                self.endpoints.token_url.as_str(),
-                &self.credentials,
-                self.scope.as_deref(),
-            )?
-            .fresh_token(DEFAULT_LEEWAY)
+static MEMO: ArgumentMemo = ArgumentMemo::new();
+
+/// The arguments of `get_token` as Python passed them.
+struct TokenCall<'a, 'py> {
+    objects: ArgumentObjects<'a, 'py>,
+    force_refresh: Option<&'a Bound<'py, PyAny>>,
+}
+
+impl TokenCall<'_, '_> {
+    /// The cached token, or the future that fetches one (joining any fetch
+    /// already under way for the same credentials). A repeat of remembered
+    /// argument objects goes straight to the cache.
+    fn lookup(&self, py: Python<'_>) -> PyResult<TokenLookup> {
+        let force_refresh = self
+            .force_refresh
+            .filter(|value| !value.is_none())
+            .map(|value| args::flag(value, "force_refresh"))
+            .transpose()?
+            .unwrap_or(false);
+        if !force_refresh {
+            let remembered = MEMO.find(&self.objects);
+            if let Some(token) = remembered.and_then(|slot| slot.fresh_token(DEFAULT_LEEWAY)) {
+                return Ok(TokenLookup::Cached(token));
+            }
+        }
+        let [client_id, secret, region, base_url, token_url, scope, timeout, ca_bundle] =
+            self.objects;
+        let (Some(client_id), Some(secret)) = (client_id, secret) else {
+            return Err(pyo3::exceptions::PyTypeError::new_err(
+                "client_id and secret must be str, not None",
+            ));
+        };
+        let parsed = TokenArgs::parse(
+            py, client_id, secret, region, base_url, token_url, scope, timeout, ca_bundle,
+        )?;
+        let (slot, options) = parsed.slot_and_options(py)?;
+        MEMO.remember(&self.objects, &slot);
+        if !force_refresh {
+            if let Some(token) = slot.fresh_token(DEFAULT_LEEWAY) {
+                return Ok(TokenLookup::Cached(token));
+            }
+        }
+        Ok(TokenLookup::Fetch(
+            slot.get(options, DEFAULT_LEEWAY, force_refresh).boxed(),
+        ))
     }
 }
 
@@ -170,10 +225,20 @@ pub fn get_token<'py>(
     force_refresh: Option<&Bound<'py, PyAny>>,
     ca_bundle: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let parsed = TokenArgs::parse(
-        py, client_id, secret, region, base_url, token_url, scope, timeout, ca_bundle,
-    )?;
-    let token = match parsed.lookup(py, force_refresh)? {
+    let call = TokenCall {
+        objects: given([
+            Some(client_id),
+            Some(secret),
+            region,
+            base_url,
+            token_url,
+            scope,
+            timeout,
+            ca_bundle,
+        ]),
+        force_refresh,
+    };
+    let token = match call.lookup(py)? {
         TokenLookup::Cached(token) => token,
         TokenLookup::Fetch(fetch) => wait(py, fetch)?,
     };
@@ -198,10 +263,20 @@ pub fn _get_token_async<'py>(
     force_refresh: Option<&Bound<'py, PyAny>>,
     ca_bundle: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let parsed = TokenArgs::parse(
-        py, client_id, secret, region, base_url, token_url, scope, timeout, ca_bundle,
-    )?;
-    let fetch = match parsed.lookup(py, force_refresh)? {
+    let call = TokenCall {
+        objects: given([
+            Some(client_id),
+            Some(secret),
+            region,
+            base_url,
+            token_url,
+            scope,
+            timeout,
+            ca_bundle,
+        ]),
+        force_refresh,
+    };
+    let fetch = match call.lookup(py)? {
         TokenLookup::Cached(token) => return token_to_py(py, &token),
         TokenLookup::Fetch(fetch) => fetch,
     };

@@ -433,3 +433,15 @@ def test_a_forked_child_fetches_its_own_token() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["0", "2"]
+
+
+def test_bad_arguments_are_refused_even_when_the_token_is_cached(fake: FakeDruva) -> None:
+    client_id, secret, base_url = fake.client_id, fake.secret, fake.base_url
+    druva.get_token(client_id, secret, base_url=base_url)
+    with pytest.raises(ValueError, match="timeout"):
+        druva.get_token(client_id, secret, base_url=base_url, timeout=-1)
+    with pytest.raises(TypeError, match="force_refresh"):
+        druva.get_token(client_id, secret, base_url=base_url, force_refresh="no")
+    with pytest.raises(druva.AuthenticationError):
+        druva.get_token(client_id, secret + "x", base_url=base_url)
+    assert fake.token_requests == 2

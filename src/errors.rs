@@ -38,7 +38,8 @@ pub enum Error {
     Transport { message: String },
     /// The request took longer than its timeout.
     Timeout { message: String },
-    /// A response that breaks the protocol: bad JSON, a token without `access_token`.
+    /// A response that breaks the protocol: bad JSON, a token without
+    /// `access_token`, a body over the size limit, a redirect loop.
     Protocol { message: String },
     /// The session was closed before this call.
     Closed { message: String },
@@ -100,11 +101,19 @@ impl Error {
                 ),
             };
         }
+        if error.is_redirect() {
+            // A redirect loop is the server's configuration, not a passing
+            // network failure: retrying it would only repeat the loop.
+            return Error::Protocol {
+                message: format!(
+                    "{what}: too many redirects from {host} (a redirect loop?); \
+                     check the base URL"
+                ),
+            };
+        }
         let cause = root_cause(error);
         let message = if error.is_connect() {
             format!("{what}: could not connect to {host}: {cause}")
-        } else if error.is_redirect() {
-            format!("{what}: too many redirects from {host}")
         } else if error.is_body() || error.is_decode() {
             format!("{what}: the response body from {host} was cut off: {cause}")
         } else {

@@ -64,8 +64,16 @@ pub(crate) fn no_store(mut response: Response) -> Response {
 }
 
 /// The body an injected status answers with: what Druva would send for that
-/// status on that side (token endpoint or API).
+/// status on that side (token endpoint or API). An injected success on the
+/// token endpoint is a well-formed token answer that lacks `access_token`,
+/// the "200 without a token" a client must refuse.
 pub(crate) fn for_status(status: StatusCode, on_token_endpoint: bool) -> Response {
+    if on_token_endpoint && status.is_success() {
+        return no_store(json_response(
+            status,
+            json!({"token_type": "bearer", "expires_in": 1800}),
+        ));
+    }
     if status.is_success() || status.is_redirection() || status.is_informational() {
         return status.into_response();
     }

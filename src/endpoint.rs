@@ -84,13 +84,18 @@ impl Endpoints {
                 "{url:?} is a scheme-relative URL; pass a path that starts with a single \"/\""
             )));
         }
-        if url.contains("://") {
+        if has_scheme(url) {
             let absolute = parse(url, "url")?;
             if !same_origin(&absolute, &self.base_url) {
+                let origin = absolute.origin();
+                let shown = if origin.is_tuple() {
+                    origin.ascii_serialization()
+                } else {
+                    format!("a {}: URL", absolute.scheme())
+                };
                 return Err(Error::value(format!(
-                    "{} is not the session's origin {}; druva sends the bearer token only \
+                    "{shown} is not the session's origin {}; druva sends the bearer token only \
                      to its own origin, use a separate client for other servers",
-                    absolute.origin().ascii_serialization(),
                     self.base_url.origin().ascii_serialization()
                 )));
             }
@@ -107,6 +112,20 @@ impl Endpoints {
         joined.set_query(query);
         Ok(joined)
     }
+}
+
+/// Whether `url` begins with a scheme (RFC 3986: a letter, then letters,
+/// digits, `+`, `-` or `.`, then `:`), so it is an absolute URL rather than a
+/// path. A `://` later on, as in `/path?next=https://x`, does not count.
+fn has_scheme(url: &str) -> bool {
+    let Some((scheme, _)) = url.split_once(':') else {
+        return false;
+    };
+    let mut chars = scheme.chars();
+    chars
+        .next()
+        .is_some_and(|first| first.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
 }
 
 /// Whether two URLs share scheme, host and port: the only place credentials may go.
@@ -252,6 +271,21 @@ mod tests {
     }
 
     #[test]
+    fn a_url_in_the_query_or_a_colon_in_the_path_stays_a_path() {
+        let e = endpoints("http://127.0.0.1:9/prefix");
+        assert_eq!(
+            e.join("/insync/v1/users?next=https://evil.test/x")
+                .unwrap()
+                .as_str(),
+            "http://127.0.0.1:9/prefix/insync/v1/users?next=https://evil.test/x"
+        );
+        assert_eq!(
+            e.join("/v1/users:batch").unwrap().as_str(),
+            "http://127.0.0.1:9/prefix/v1/users:batch"
+        );
+    }
+
+    #[test]
     fn absolute_urls_must_share_the_origin() {
         let e = endpoints("https://apis.example.test");
         assert!(e.join("https://apis.example.test/a").is_ok());
@@ -260,6 +294,10 @@ mod tests {
             "http://apis.example.test/a",
             "https://apis.example.test:444/a",
             "//evil.test/a",
+            "https:evil.test/a",
+            "HTTPS://EVIL.test/a",
+            "mailto:someone@apis.example.test",
+            "javascript:alert(1)",
         ] {
             assert!(e.join(foreign).is_err(), "{foreign}");
         }

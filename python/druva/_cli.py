@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import getpass
 import json
 import os
@@ -16,7 +17,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, NoReturn, TextIO
 
 import druva
@@ -25,6 +26,7 @@ from druva.testing import FakeDruva
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_AUTHENTICATION = 3
+EXIT_INTERRUPTED = 130
 
 USERS = "/insync/usermanagement/v1/users"
 DEVICES = "/insync/endpoints/v1/devices"
@@ -41,31 +43,83 @@ class CommandError(Exception):
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
     """Runs the ``druva`` command and exits with its status."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    arguments = parser.parse_args(argv)
+    refuse_secret_options(parser, arguments)
+    namespace = parser.parse_args(arguments)
+    sys.exit(run(namespace))
+
+
+def run(arguments: argparse.Namespace) -> int:
+    """Runs the parsed command; every failure becomes one line on stderr and an exit code."""
     try:
         status: int = arguments.run(arguments)
+        sys.stdout.flush()
     except CommandError as error:
-        print(f"druva: {error}", file=sys.stderr)
-        status = error.exit_code
+        return fail(str(error), error.exit_code)
     except druva.AuthenticationError as error:
-        print(f"druva: {error}", file=sys.stderr)
-        status = EXIT_AUTHENTICATION
-    except (druva.DruvaError, ValueError, TypeError) as error:
-        print(f"druva: {error}", file=sys.stderr)
-        status = EXIT_ERROR
+        return fail(str(error), EXIT_AUTHENTICATION)
+    except (ValueError, TypeError) as error:
+        # Raised before any network I/O for a bad argument, path or setting.
+        return fail(str(error), EXIT_USAGE)
+    except druva.DruvaError as error:
+        return fail(str(error), EXIT_ERROR)
+    except BrokenPipeError:
+        # The reader went away (``druva get ... | head``): not an error worth a
+        # traceback. Point stdout at devnull so the interpreter's final flush is quiet.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_ERROR
     except KeyboardInterrupt:
-        print("druva: interrupted", file=sys.stderr)
-        status = 130
-    sys.exit(status)
+        return fail("interrupted", EXIT_INTERRUPTED)
+    return status
+
+
+def fail(message: str, exit_code: int) -> int:
+    print(f"druva: {message}", file=sys.stderr)
+    return exit_code
+
+
+SECRET_OPTIONS = ("--secret", "--client-secret", "--password")
+
+
+def refuse_secret_options(parser: argparse.ArgumentParser, arguments: Sequence[str]) -> None:
+    """Exits with a pointer to DRUVA_SECRET_KEY when a secret is passed as an option.
+
+    argparse would echo the unknown option and its value, the secret, to stderr;
+    this message names neither.
+    """
+    for argument in arguments:
+        if argument == "--":
+            return
+        if argument.lower().startswith(SECRET_OPTIONS):
+            parser.error(
+                "druva never takes a secret on the command line, where other users "
+                "can read it: set DRUVA_SECRET_KEY, or run druva token on a terminal "
+                "to be prompted"
+            )
+
+
+CREDENTIALS_HELP = """\
+credentials:
+  DRUVA_CLIENT_ID and DRUVA_SECRET_KEY, or a hidden prompt on a terminal;
+  never an option, which other users of the machine could read.
+  DRUVA_REGION (cloud, govcloud, govcloud-workloads) and DRUVA_BASE_URL
+  choose the cloud.
+
+exit codes:
+  0 success, 1 error, 2 missing credentials or bad usage,
+  3 authentication refused
+"""
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``druva`` parser: one sub-command a task, each with its own ``--help``."""
     parser = argparse.ArgumentParser(
         prog="druva",
         description="OAuth 2.0 tokens and authenticated calls for the Druva REST APIs.",
-        epilog="Credentials: DRUVA_CLIENT_ID and DRUVA_SECRET_KEY (or a hidden prompt); "
-        "DRUVA_REGION and DRUVA_BASE_URL choose the cloud.",
+        epilog="start with `druva demo`: the whole flow against an embedded fake Druva\n\n"
+        + CREDENTIALS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"druva {druva.__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -73,48 +127,63 @@ def build_parser() -> argparse.ArgumentParser:
     token = commands.add_parser(
         "token",
         help="print an access token as JSON",
-        description="Print an access token as JSON (the same dict as get_token()).",
+        description="Print an access token as JSON: the dict druva.get_token() returns "
+        "(access_token, token_type, expires_in, expires_at).",
+        epilog="example:\n  druva token > token.json\n\n" + CREDENTIALS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_endpoint_options(token)
-    token.add_argument("--scope", help="OAuth scope to request (default: the credential's)")
+    token.add_argument("--scope", help="OAuth scope to request (default: none sent)")
     token.set_defaults(run=run_token)
 
     get = commands.add_parser(
         "get",
         help="GET an API path and print the JSON",
-        description="GET an API path and print its JSON; --all follows every page "
-        "and prints one merged list.",
+        description="GET an API path and print its JSON. With --all, follow every page "
+        "and print one merged list (progress on stderr when it is a terminal).",
+        epilog="examples:\n"
+        "  druva get /insync/endpoints/v1/devices --param pageSize=10\n"
+        "  druva get /insync/usermanagement/v1/users --all > users.json\n\n" + CREDENTIALS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     get.add_argument("path", help="API path, e.g. /insync/usermanagement/v1/users")
     get.add_argument(
         "--param",
         action="append",
         default=[],
-        metavar="K=V",
+        metavar="KEY=VALUE",
         help="query parameter (repeatable)",
     )
     get.add_argument("--all", action="store_true", help="follow every page, print one list")
-    get.add_argument("--items", help="with --all: the list field to collect")
+    get.add_argument(
+        "--items", help="with --all: the list field to collect (default: the only one)"
+    )
     add_endpoint_options(get)
     get.set_defaults(run=run_get)
 
     fake = commands.add_parser(
         "fake-server",
         help="run a fake Druva server in the foreground",
-        description="Run FakeDruva on 127.0.0.1 until Ctrl-C; prints its URL and "
-        "generated credentials.",
+        description="Run a FakeDruva on 127.0.0.1 until Ctrl-C: it prints its URL and "
+        "generated credentials as export lines for another shell.",
+        epilog="example:\n  druva fake-server --users 5000 --port 8000",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     fake.add_argument("--port", type=int, default=0, help="port (default: a free one)")
     fake.add_argument("--users", type=int, default=250, help="synthetic users (default 250)")
-    fake.add_argument("--token-lifetime", type=float, default=1800, help="token lifetime, seconds")
-    fake.add_argument("--page-size", type=int, default=100, help="default page size")
+    fake.add_argument(
+        "--token-lifetime", type=float, default=1800, help="token lifetime, seconds (default 1800)"
+    )
+    fake.add_argument("--page-size", type=int, default=100, help="default page size (100)")
     fake.add_argument("--tls", action="store_true", help="serve HTTPS with a generated CA")
     fake.set_defaults(run=run_fake_server)
 
     demo = commands.add_parser(
         "demo",
         help="walk the whole flow against an embedded fake Druva",
-        description="Start an embedded FakeDruva and walk the whole flow against it.",
+        description="Start an embedded FakeDruva and walk the whole flow against it: "
+        "a token and the cached one, a Session GET, paging, renewal, retries and an "
+        "AsyncSession gather. No credentials, no network.",
     )
     demo.add_argument("--users", type=int, default=1000, help="synthetic users (default 1000)")
     demo.set_defaults(run=run_demo)
@@ -129,29 +198,55 @@ def add_endpoint_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--base-url", help="API base URL (default: $DRUVA_BASE_URL)")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds (default 30)")
+    parser.add_argument(
+        "--ca-bundle",
+        metavar="PEM",
+        help="extra trusted CA certificates, e.g. a corporate proxy's or the fake server's",
+    )
 
 
 def credentials() -> tuple[str, str]:
-    """Client ID and secret from the environment, or a prompt on a terminal."""
+    """Client ID and secret from the environment, or a prompt on a terminal.
+
+    The prompts go to the terminal (stderr and getpass's tty), never to stdout,
+    so ``druva token > token.json`` prompts as usual and writes only JSON.
+    """
     client_id = os.environ.get("DRUVA_CLIENT_ID", "")
     secret = os.environ.get("DRUVA_SECRET_KEY", "")
     if client_id and secret:
         return client_id, secret
-    if not sys.stdin.isatty():
+    if sys.stdin is None or not sys.stdin.isatty():
+        missing = [
+            name
+            for name, value in (("DRUVA_CLIENT_ID", client_id), ("DRUVA_SECRET_KEY", secret))
+            if not value
+        ]
         raise CommandError(
-            "no credentials: set DRUVA_CLIENT_ID and DRUVA_SECRET_KEY "
-            "(the command line never takes a secret)",
+            f"no credentials: set {' and '.join(missing)} (or run on a terminal to be "
+            "prompted; the command line never takes a secret)",
             EXIT_USAGE,
         )
-    client_id = client_id or input("Druva Client ID: ").strip()
-    secret = secret or getpass.getpass("Druva Secret Key: ")
+    try:
+        if not client_id:
+            print("Druva Client ID: ", end="", file=sys.stderr, flush=True)
+            client_id = sys.stdin.readline().strip()
+        secret = secret or getpass.getpass("Druva Secret Key: ", stream=sys.stderr)
+    except EOFError:
+        raise CommandError("no credentials: the prompt was closed", EXIT_USAGE) from None
+    if not client_id or not secret:
+        raise CommandError("no credentials: an empty Client ID or Secret Key", EXIT_USAGE)
     return client_id, secret
 
 
 def endpoint(arguments: argparse.Namespace) -> dict[str, Any]:
     region = arguments.region or os.environ.get("DRUVA_REGION") or "cloud"
     base_url = arguments.base_url or os.environ.get("DRUVA_BASE_URL") or None
-    return {"region": region, "base_url": base_url, "timeout": arguments.timeout}
+    return {
+        "region": region,
+        "base_url": base_url,
+        "timeout": arguments.timeout,
+        "ca_bundle": arguments.ca_bundle,
+    }
 
 
 def run_token(arguments: argparse.Namespace) -> int:
@@ -219,23 +314,32 @@ def run_fake_server(arguments: argparse.Namespace) -> int:
         tls=arguments.tls,
         port=arguments.port,
     )
-    with fake:
-        print(f"FakeDruva listening on {fake.base_url}", flush=True)
+    with fake, stop_on_signals(signal.SIGINT, signal.SIGTERM) as stop:
+        print(f"FakeDruva listening on {fake.base_url}")
         print(f"  export DRUVA_BASE_URL={fake.base_url}")
         print(f"  export DRUVA_CLIENT_ID={fake.client_id}")
         print(f"  export DRUVA_SECRET_KEY={fake.secret}")
         if fake.ca_bundle:
-            print(f"  CA bundle: {fake.ca_bundle}")
+            print(f"  CA bundle: {fake.ca_bundle} (--ca-bundle, or ca_bundle= in Python)")
         print("Ctrl-C stops it.", flush=True)
-        stop = threading.Event()
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        try:
-            while not stop.wait(0.2):
-                pass
-        except KeyboardInterrupt:
+        while not stop.wait(0.5):
             pass
     print("stopped", file=sys.stderr)
     return 0
+
+
+@contextlib.contextmanager
+def stop_on_signals(*signals: signal.Signals) -> Iterator[threading.Event]:
+    """An event set by any of ``signals`` while the block runs (instead of
+    KeyboardInterrupt, so a Ctrl-C at any moment is a clean stop)."""
+    stop = threading.Event()
+    previous = {number: signal.signal(number, lambda *_: stop.set()) for number in signals}
+    try:
+        yield stop
+    finally:
+        for number, handler in previous.items():
+            if handler is not None:  # None: installed outside Python; nothing to restore
+                signal.signal(number, handler)
 
 
 def run_demo(arguments: argparse.Namespace) -> int:

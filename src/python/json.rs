@@ -1,7 +1,8 @@
 //! JSON bytes straight into Python objects, in one pass, with no intermediate
 //! tree. Object keys repeat across the records of a page ("userID",
 //! "emailID", ...), so each distinct short key becomes one Python string that
-//! every record shares: less allocation, less memory.
+//! every record shares, and so does each distinct short string value: less
+//! allocation, less memory.
 
 use std::fmt;
 
@@ -13,41 +14,60 @@ use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 /// Keys longer than this are not worth remembering.
 const MAX_CACHED_KEY: usize = 64;
 
+/// String values this short ("active", "Default", dates' parts...) repeat
+/// across records often enough to share too; longer ones (emails, names)
+/// rarely do.
+const MAX_CACHED_VALUE: usize = 10;
+
 /// Decodes a JSON document into Python objects; errors say where it broke.
+///
+/// The body is checked as UTF-8 once, up front, so the parser need not check
+/// every string again (Python checks each string it creates anyway).
 pub fn decode<'py>(py: Python<'py>, bytes: &[u8]) -> Result<Bound<'py, PyAny>, serde_json::Error> {
-    let mut keys = KeyCache::default();
-    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    match std::str::from_utf8(bytes) {
+        Ok(text) => decode_from(py, serde_json::Deserializer::from_str(text)),
+        // Invalid UTF-8: the byte-level parser reports where.
+        Err(_) => decode_from(py, serde_json::Deserializer::from_slice(bytes)),
+    }
+}
+
+fn decode_from<'de, 'py, R: serde_json::de::Read<'de>>(
+    py: Python<'py>,
+    mut deserializer: serde_json::Deserializer<R>,
+) -> Result<Bound<'py, PyAny>, serde_json::Error> {
+    let mut strings = StringCache::default();
     let value = PyValue {
         py,
-        keys: &mut keys,
+        strings: &mut strings,
     }
     .deserialize(&mut deserializer)?;
     deserializer.end()?;
     Ok(value)
 }
 
+/// The Python strings made so far for object keys and short values.
 #[derive(Default)]
-struct KeyCache<'py> {
+struct StringCache<'py> {
     strings: HashMap<Box<str>, Bound<'py, PyString>>,
 }
 
-impl<'py> KeyCache<'py> {
-    fn get(&mut self, py: Python<'py>, key: &str) -> Bound<'py, PyString> {
-        if key.len() > MAX_CACHED_KEY {
-            return PyString::new(py, key);
+impl<'py> StringCache<'py> {
+    fn get(&mut self, py: Python<'py>, text: &str, max_cached: usize) -> Bound<'py, PyString> {
+        if text.len() > max_cached {
+            return PyString::new(py, text);
         }
-        if let Some(string) = self.strings.get(key) {
+        if let Some(string) = self.strings.get(text) {
             return string.clone();
         }
-        let string = PyString::new(py, key);
-        self.strings.insert(key.into(), string.clone());
+        let string = PyString::new(py, text);
+        self.strings.insert(text.into(), string.clone());
         string
     }
 }
 
 struct PyValue<'a, 'py> {
     py: Python<'py>,
-    keys: &'a mut KeyCache<'py>,
+    strings: &'a mut StringCache<'py>,
 }
 
 /// Python errors raised while building objects travel through serde as custom
@@ -88,7 +108,7 @@ impl<'de, 'py> Visitor<'de> for PyValue<'_, 'py> {
     }
 
     fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<Self::Value, E> {
-        Ok(PyString::new(self.py, value).into_any())
+        Ok(self.strings.get(self.py, value, MAX_CACHED_VALUE).into_any())
     }
 
     fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
@@ -103,7 +123,7 @@ impl<'de, 'py> Visitor<'de> for PyValue<'_, 'py> {
         let list = PyList::empty(self.py);
         while let Some(item) = seq.next_element_seed(PyValue {
             py: self.py,
-            keys: &mut *self.keys,
+            strings: &mut *self.strings,
         })? {
             list.append(item).map_err(python_error)?;
         }
@@ -114,11 +134,11 @@ impl<'de, 'py> Visitor<'de> for PyValue<'_, 'py> {
         let dict = PyDict::new(self.py);
         while let Some(key) = map.next_key_seed(PyKey {
             py: self.py,
-            keys: &mut *self.keys,
+            strings: &mut *self.strings,
         })? {
             let value = map.next_value_seed(PyValue {
                 py: self.py,
-                keys: &mut *self.keys,
+                strings: &mut *self.strings,
             })?;
             dict.set_item(key, value).map_err(python_error)?;
         }
@@ -129,7 +149,7 @@ impl<'de, 'py> Visitor<'de> for PyValue<'_, 'py> {
 /// An object key, read without an intermediate `String`.
 struct PyKey<'a, 'py> {
     py: Python<'py>,
-    keys: &'a mut KeyCache<'py>,
+    strings: &'a mut StringCache<'py>,
 }
 
 impl<'de, 'py> DeserializeSeed<'de> for PyKey<'_, 'py> {
@@ -148,6 +168,6 @@ impl<'de, 'py> Visitor<'de> for PyKey<'_, 'py> {
     }
 
     fn visit_str<E: serde::de::Error>(self, key: &str) -> Result<Self::Value, E> {
-        Ok(self.keys.get(self.py, key))
+        Ok(self.strings.get(self.py, key, MAX_CACHED_KEY))
     }
 }

@@ -1,0 +1,1250 @@
+"""The benchmark harness of issue 5: druva against its peers and the floor.
+
+    python bench/run.py                          # every case; writes bench/RESULTS.md
+    python bench/run.py --smoke                  # a few iterations of every case, for CI
+    python bench/run.py --cases get_small,get_page --repeat 11
+
+FakeDruva runs in a process of its own (bench/server.py) and every client in
+another (bench/clients.py), so each client's wall time, CPU time and peak RSS
+are its own. All clients of a case are set up side by side and then sampled in
+alternation, round after round, each round starting one client later, so a
+burst of load from elsewhere on a shared machine hits them all alike. Ratios
+to druva are the median of the per-round ratios. The floor of the GET cases is
+a raw reqwest loop in Rust (bench/floor.rs, built with cargo).
+
+Install the peers with ``pip install '.[bench]'``; druva is measured as it is
+installed in the running Python.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import datetime
+import importlib.metadata
+import json
+import os
+import platform
+import queue
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Optional, Protocol
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+PYTHON = sys.executable
+CLIENTS = str(BENCH / "clients.py")
+
+SMALL_PATH = "/insync/profilemanagement/v1/profiles"
+USERS_PATH = "/insync/usermanagement/v1/users"
+PEERS = [
+    "druva",
+    "requests",
+    "requests-oauthlib",
+    "oauthlib",
+    "authlib",
+    "httpx",
+    "httpx-auth",
+    "aiohttp",
+    "primp",
+    "pyreqwest",
+]
+CASES = [
+    "token_cached",
+    "token_cold",
+    "get_small",
+    "get_page",
+    "json",
+    "async",
+    "storm",
+    "paginate",
+    "import",
+]
+
+
+class BenchError(RuntimeError):
+    """A worker, the server or the floor failed: the run stops with its message."""
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# --- processes that answer one JSON line per JSON line ---
+
+
+class Child:
+    """A subprocess speaking JSON lines on stdin/stdout; stderr passes through."""
+
+    def __init__(self, name: str, argv: Sequence[str], first_line: Optional[dict[str, Any]] = None):
+        self.name = name
+        self.process = subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+            cwd=ROOT,
+        )
+        self.lines: queue.Queue[Optional[str]] = queue.Queue()
+        threading.Thread(target=self._read, args=(self.process.stdout,), daemon=True).start()
+        if first_line is not None:
+            self.send(first_line)
+
+    def _read(self, stream: Optional[IO[str]]) -> None:
+        assert stream is not None
+        for line in stream:
+            self.lines.put(line)
+        self.lines.put(None)
+
+    def send(self, message: dict[str, Any]) -> None:
+        assert self.process.stdin is not None
+        try:
+            self.process.stdin.write(json.dumps(message) + "\n")
+            self.process.stdin.flush()
+        except BrokenPipeError as error:
+            raise BenchError(f"{self.name} is gone (exit {self.process.wait()})") from error
+
+    def receive(self, timeout: float = 900.0) -> dict[str, Any]:
+        try:
+            line = self.lines.get(timeout=timeout)
+        except queue.Empty:
+            raise BenchError(f"{self.name}: no answer within {timeout:.0f} s") from None
+        if line is None:
+            raise BenchError(f"{self.name} exited with status {self.process.wait()}")
+        reply: dict[str, Any] = json.loads(line)
+        if "error" in reply:
+            raise BenchError(f"{self.name}: {reply['error']}")
+        return reply
+
+    def call(self, message: dict[str, Any], timeout: float = 900.0) -> dict[str, Any]:
+        self.send(message)
+        return self.receive(timeout)
+
+    def close(self) -> None:
+        if self.process.stdin is not None and not self.process.stdin.closed:
+            with contextlib.suppress(BrokenPipeError):
+                self.process.stdin.close()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+@dataclass
+class Server:
+    """One FakeDruva inside the server process."""
+
+    id: int
+    base_url: str
+    token_url: str
+    client_id: str
+    secret: str
+    token_lifetime: float
+
+    def config(self) -> dict[str, Any]:
+        return {
+            "base_url": self.base_url,
+            "token_url": self.token_url,
+            "client_id": self.client_id,
+            "secret": self.secret,
+            "token_lifetime": self.token_lifetime,
+        }
+
+
+def start_server(
+    control: Child, users: int, page_size: int = 100, token_lifetime: float = 7200
+) -> Server:
+    reply = control.call(
+        {"op": "start", "users": users, "page_size": page_size, "token_lifetime": token_lifetime}
+    )
+    return Server(
+        reply["id"],
+        reply["base_url"],
+        reply["token_url"],
+        reply["client_id"],
+        reply["secret"],
+        token_lifetime,
+    )
+
+
+def loopback_get(url: str, headers: dict[str, str], data: Optional[bytes] = None) -> bytes:
+    """One request to a FakeDruva, stdlib only (POST when ``data`` is given)."""
+    if not url.startswith("http://127.0.0.1:"):
+        raise BenchError(f"not a loopback FakeDruva URL: {url}")
+    request = urllib.request.Request(url, data=data, headers=headers)  # noqa: S310
+    with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310
+        body: bytes = response.read()
+    return body
+
+
+def fetch_access_token(server: Server) -> str:
+    """A token for the clients that take a bearer token as is."""
+    basic = base64.b64encode(f"{server.client_id}:{server.secret}".encode()).decode()
+    body = loopback_get(
+        server.token_url,
+        {"Authorization": f"Basic {basic}", "Content-Type": "application/x-www-form-urlencoded"},
+        b"grant_type=client_credentials",
+    )
+    token: str = json.loads(body)["access_token"]
+    return token
+
+
+def fetch_body(url: str, access_token: str) -> bytes:
+    return loopback_get(url, {"Authorization": f"Bearer {access_token}"})
+
+
+# --- samples and samplers ---
+
+
+@dataclass
+class Sample:
+    wall: float  # seconds per call (per run for one-shot cases)
+    cpu: float
+    max_rss_kib: int
+    calls: int = 1
+    extra: dict[str, Any] = field(default_factory=dict)
+    server_cpu: float = 0.0  # the server process's CPU seconds per call meanwhile
+
+
+class Sampler(Protocol):
+    name: str
+
+    def prepare(self, seconds: float) -> None: ...
+
+    def sample(self) -> Sample: ...
+
+    def close(self) -> None: ...
+
+
+def sample_of(reply: dict[str, Any], calls: int) -> Sample:
+    return Sample(
+        reply["wall_s"] / calls, reply["cpu_s"] / calls, int(reply["max_rss_kib"]), calls, reply
+    )
+
+
+class WorkerSampler:
+    """One client in a long-lived worker process; ``calls`` a sample."""
+
+    def __init__(self, case: str, client: str, config: dict[str, Any], calls: Optional[int] = None):
+        self.name = client
+        self.calls = calls or 1
+        self.fixed = calls is not None
+        self.child = Child(f"{case}/{client}", [PYTHON, CLIENTS, case, client], config)
+
+    def ready(self) -> None:
+        self.child.receive()
+
+    def prepare(self, seconds: float) -> None:
+        if not self.fixed:
+            self.calls = int(self.child.call({"op": "calibrate", "seconds": seconds})["n"])
+
+    def sample(self) -> Sample:
+        return sample_of(self.child.call({"op": "run", "n": self.calls}), self.calls)
+
+    def close(self) -> None:
+        self.child.close()
+
+
+class FloorSampler:
+    """The raw Rust reqwest loop, a fresh process a sample."""
+
+    def __init__(
+        self, name: str, binary: Path, url: str, access_token: str, decode_json: bool
+    ) -> None:
+        self.name = name
+        self.argv = [str(binary), url, access_token]
+        self.flags = ["--json"] if decode_json else []
+        self.calls = 1
+
+    def run(self, calls: int, warmup: int) -> Sample:
+        argv = [*self.argv, str(calls), *self.flags, "--warmup", str(warmup)]
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=600, check=False)
+        if done.returncode != 0:
+            raise BenchError(f"{self.name}: {done.stderr.strip()}")
+        return sample_of(json.loads(done.stdout), calls)
+
+    def prepare(self, seconds: float) -> None:
+        probe = self.run(200, 20)
+        self.calls = max(10, round(seconds / max(probe.wall, 1e-9)))
+
+    def sample(self) -> Sample:
+        return self.run(self.calls, 100)
+
+    def close(self) -> None:
+        pass
+
+
+class OneShotSampler:
+    """A fresh process a sample: ``argv`` prints one JSON line and exits."""
+
+    def __init__(self, name: str, argv: Sequence[str], config: Optional[dict[str, Any]] = None):
+        self.name = name
+        self.argv = list(argv)
+        self.config = config
+
+    def prepare(self, seconds: float) -> None:
+        self.sample()  # warms the page cache and any .pyc files
+
+    def sample(self) -> Sample:
+        stdin = json.dumps(self.config) + "\n" if self.config is not None else ""
+        done = subprocess.run(
+            self.argv,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            cwd=ROOT,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise BenchError(f"{self.name}: {done.stderr.strip()[-2000:]}")
+        return sample_of(json.loads(done.stdout.strip().splitlines()[-1]), 1)
+
+    def close(self) -> None:
+        pass
+
+
+def server_cpu_seconds(control: Child) -> float:
+    return float(control.call({"op": "usage"})["cpu_s"])
+
+
+def alternate(
+    case: str,
+    samplers: Sequence[Sampler],
+    rounds: int,
+    seconds: float,
+    control: Optional[Child] = None,
+) -> dict[str, list[Sample]]:
+    """Every sampler once a round, the order rotated each round. With the
+    server's ``control``, each sample also gets the server's CPU a call."""
+    for sampler in samplers:
+        sampler.prepare(seconds)
+    samples: dict[str, list[Sample]] = {sampler.name: [] for sampler in samplers}
+    for round_number in range(rounds):
+        shift = round_number % len(samplers)
+        for sampler in [*samplers[shift:], *samplers[:shift]]:
+            server_before = server_cpu_seconds(control) if control else 0.0
+            sample = sampler.sample()
+            if control:
+                sample.server_cpu = (server_cpu_seconds(control) - server_before) / sample.calls
+            samples[sampler.name].append(sample)
+        log(f"  {case}: round {round_number + 1}/{rounds}")
+    return samples
+
+
+def close_all(samplers: Sequence[Sampler]) -> None:
+    for sampler in samplers:
+        sampler.close()
+
+
+# --- numbers and their formatting ---
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values)
+
+
+def wall_of(sample: Sample) -> float:
+    return sample.wall
+
+
+def cpu_of(sample: Sample) -> float:
+    return sample.cpu
+
+
+def paired_ratio(
+    samples: dict[str, list[Sample]],
+    client: str,
+    reference: str = "druva",
+    metric: Callable[[Sample], float] = wall_of,
+) -> float:
+    """Median over rounds of client ÷ reference, each round's pair side by side."""
+    return median(
+        [metric(mine) / metric(theirs) for mine, theirs in zip(samples[client], samples[reference])]
+    )
+
+
+def format_time(seconds: float, unit: str) -> str:
+    scale = {"ns": 1e9, "µs": 1e6, "ms": 1e3, "s": 1.0}[unit]
+    value = seconds * scale
+    digits = 0 if value >= 100 else 1 if value >= 10 else 2
+    return f"{value:,.{digits}f} {unit}"
+
+
+def format_bytes(count: float) -> str:
+    if abs(count) >= 1 << 20:
+        return f"{count / (1 << 20):,.1f} MiB"
+    return f"{count / 1024:,.1f} KiB"
+
+
+def format_ratio(ratio: float) -> str:
+    return f"{ratio:.2f}x" if ratio < 10 else f"{ratio:.1f}x"
+
+
+@dataclass
+class Goal:
+    text: str
+    measured: str
+    met: bool
+
+    @property
+    def status(self) -> str:
+        return "met" if self.met else "**not met**"
+
+    def cell(self) -> str:
+        return f"{self.text}: {self.status} ({self.measured})"
+
+
+@dataclass
+class CaseResult:
+    key: str
+    title: str
+    about: str
+    headers: list[str]
+    rows: list[list[str]]
+    goals: list[Goal] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    druva: dict[str, float] = field(default_factory=dict)  # for before/after
+
+
+def time_table(
+    samples: dict[str, list[Sample]],
+    labels: dict[str, str],
+    unit: str,
+    goals: Optional[dict[str, Goal]] = None,
+) -> tuple[list[str], list[list[str]]]:
+    """Per client: median wall a call, min-max, median CPU a call (the client's
+    and, when measured, the server's), peak RSS, ratios to druva, goal."""
+    goals = goals or {}
+    with_server = any(run.server_cpu for runs in samples.values() for run in runs)
+    headers = ["client", "wall / call (median)", "min - max", "CPU / call"]
+    headers += ["server CPU / call"] if with_server else []
+    headers += ["peak RSS", "time ÷ druva's", "CPU ÷ druva's", "goal"]
+    rows = []
+    for client, runs in samples.items():
+        walls = [run.wall for run in runs]
+        row = [
+            labels.get(client, client),
+            format_time(median(walls), unit),
+            f"{format_time(min(walls), unit)} - {format_time(max(walls), unit)}",
+            format_time(median([run.cpu for run in runs]), unit),
+        ]
+        if with_server:
+            row.append(format_time(median([run.server_cpu for run in runs]), unit))
+        row += [
+            format_bytes(max(run.max_rss_kib for run in runs) * 1024),
+            format_ratio(paired_ratio(samples, client)),
+            format_ratio(paired_ratio(samples, client, metric=cpu_of)),
+            goals[client].cell() if client in goals else "",
+        ]
+        rows.append(row)
+    return headers, rows
+
+
+def druva_medians(samples: dict[str, list[Sample]], unit_name: str) -> dict[str, float]:
+    runs = samples.get("druva", [])
+    if not runs:
+        return {}
+    return {
+        f"wall {unit_name}": median([run.wall for run in runs]),
+        f"CPU {unit_name}": median([run.cpu for run in runs]),
+    }
+
+
+# --- the cases ---
+
+
+@dataclass
+class Context:
+    arguments: argparse.Namespace
+    control: Child
+    main: Server
+    access_token: str
+    floor: Optional[Path]
+    floor_note: str
+
+    def config(self, **extra: Any) -> dict[str, Any]:
+        return {**self.main.config(), "access_token": self.access_token, **extra}
+
+    @property
+    def rounds(self) -> int:
+        return int(self.arguments.repeat)
+
+    @property
+    def seconds(self) -> float:
+        return float(self.arguments.seconds)
+
+
+def run_workers(
+    context: Context,
+    case: str,
+    clients: Sequence[str],
+    config: dict[str, Any],
+    extra: Sequence[Sampler] = (),
+    calls: Optional[int] = None,
+    measure_server: bool = True,
+) -> dict[str, list[Sample]]:
+    workers = [WorkerSampler(case, client, config, calls) for client in clients]
+    samplers: list[Sampler] = [*workers, *extra]
+    try:
+        for worker in workers:
+            worker.ready()
+        control = context.control if measure_server else None
+        return alternate(case, samplers, context.rounds, context.seconds, control)
+    finally:
+        close_all(samplers)
+
+
+def case_token_cached(context: Context) -> CaseResult:
+    clients = ["druva", "dict", "authlib", "httpx_auth", "oauthlib_sample"]
+    samples = run_workers(context, "token_cached", clients, context.config())
+    druva_ns = median([run.wall for run in samples["druva"]])
+    goal = Goal("≤ 0.5 µs", format_time(druva_ns, "ns"), druva_ns <= 0.5e-6)
+    labels = {
+        "druva": "druva `get_token` (cache hit)",
+        "dict": "Python dict lookup (floor)",
+        "authlib": "Authlib `ensure_active_token`",
+        "httpx_auth": "httpx-auth token cache",
+        "oauthlib_sample": "oauthlib sample `getToken()`",
+    }
+    headers, rows = time_table(samples, labels, "ns", {"druva": goal})
+    return CaseResult(
+        "token_cached",
+        "Cached token",
+        "A call that asks for a token already cached. The oauthlib sample has no cache: every "
+        "`getToken()` is a full exchange on a new connection. Authlib: "
+        "`OAuth2Session.ensure_active_token(token)` (the expiry check before each request); "
+        "httpx-auth: `OAuth2.token_cache.get_token(...)` (what its auth flow runs); all timed "
+        "as one statement in a `timeit` loop, which the dict lookup shows the cost of.",
+        headers,
+        rows,
+        [goal],
+        druva=druva_medians(samples, "/ call"),
+    )
+
+
+def case_token_cold(context: Context) -> CaseResult:
+    clients = ["druva", "requests_oauthlib", "authlib_httpx", "oauthlib_sample"]
+    samples = run_workers(context, "token_cold", clients, context.config())
+    labels = {
+        "druva": "druva `get_token(force_refresh=True)`",
+        "requests_oauthlib": "requests_oauthlib `fetch_token` (kept session)",
+        "authlib_httpx": "Authlib httpx `OAuth2Client.fetch_token`",
+        "oauthlib_sample": "oauthlib sample `getToken()` (new session a call)",
+    }
+    headers, rows = time_table(samples, labels, "µs")
+    return CaseResult(
+        "token_cold",
+        "Cold token exchange",
+        "One `POST /token` (client credentials, Basic auth) and the token parsed, every call.",
+        headers,
+        rows,
+        druva=druva_medians(samples, "/ call"),
+    )
+
+
+def floor_samplers(context: Context, url: str, with_json: bool) -> list[Sampler]:
+    if context.floor is None:
+        return []
+    samplers: list[Sampler] = [
+        FloorSampler("floor", context.floor, url, context.access_token, decode_json=False)
+    ]
+    if with_json:
+        samplers.append(FloorSampler("floor_json", context.floor, url, context.access_token, True))
+    return samplers
+
+
+GET_CLIENTS = ["druva", "requests_oauthlib", "authlib", "httpx", "primp", "pyreqwest"]
+GET_LABELS = {
+    "druva": "druva `Session.get`",
+    "requests_oauthlib": "requests_oauthlib `OAuth2Session.get`",
+    "authlib": "Authlib `OAuth2Session.get` (requests)",
+    "httpx": "httpx `Client.get` (bearer header)",
+    "primp": "primp `Client.get`",
+    "pyreqwest": "pyreqwest `SyncClient`",
+    "floor": "raw Rust reqwest loop (floor)",
+    "floor_json": "raw Rust reqwest + serde_json `Value`",
+}
+
+
+def case_get_small(context: Context) -> CaseResult:
+    config = context.config(path=SMALL_PATH)
+    body = fetch_body(context.main.base_url + SMALL_PATH, context.access_token)
+    floors = floor_samplers(context, context.main.base_url + SMALL_PATH, with_json=False)
+    samples = run_workers(context, "get_small", GET_CLIENTS, config, floors)
+    goals: dict[str, Goal] = {}
+    if "floor" in samples:
+        ratio = 1 / paired_ratio(samples, "floor")
+        goals["floor"] = Goal("druva ≤ 1.3x floor", f"druva = {ratio:.2f}x floor", ratio <= 1.3)
+    headers, rows = time_table(samples, GET_LABELS, "µs", goals)
+    return CaseResult(
+        "get_small",
+        "Sequential GET, small body",
+        f"`GET {SMALL_PATH}` ({len(body)} B JSON) on a kept connection with the bearer "
+        "token, body read as bytes (`.content`), one call after another.",
+        headers,
+        rows,
+        list(goals.values()),
+        notes=[context.floor_note] if context.floor_note else [],
+        druva=druva_medians(samples, "/ call"),
+    )
+
+
+def page_params(context: Context) -> dict[str, str]:
+    return {"pageSize": str(context.arguments.page_records)}
+
+
+def case_get_page(context: Context) -> CaseResult:
+    params = page_params(context)
+    url = f"{context.main.base_url}{USERS_PATH}?{urllib.parse.urlencode(params)}"
+    body = fetch_body(url, context.access_token)
+    config = context.config(path=USERS_PATH, params=params)
+    floors = floor_samplers(context, url, with_json=True)
+    samples = run_workers(context, "get_page", GET_CLIENTS, config, floors)
+    requests_ratio = paired_ratio(samples, "requests_oauthlib")
+    primp_ratio = paired_ratio(samples, "primp")
+    goals = {
+        "requests_oauthlib": Goal(
+            "druva ≥ 10x faster",
+            f"{requests_ratio:.1f}x faster",
+            requests_ratio >= 10,
+        ),
+        "primp": Goal(
+            "druva faster than primp",
+            f"primp takes {primp_ratio:.2f}x druva's time",
+            primp_ratio > 1,
+        ),
+    }
+    headers, rows = time_table(samples, GET_LABELS, "µs", goals)
+    return CaseResult(
+        "get_page",
+        "Sequential GET + `.json()`, a users page",
+        f"`GET {USERS_PATH}?pageSize={params['pageSize']}` ({len(body) / 1024:.1f} KiB JSON, "
+        f"{params['pageSize']} users) on a kept connection, then `.json()`.",
+        headers,
+        rows,
+        list(goals.values()),
+        notes=[context.floor_note] if context.floor_note else [],
+        druva=druva_medians(samples, "/ call"),
+    )
+
+
+def case_json(context: Context) -> CaseResult:
+    params = page_params(context)
+    config = context.config(path=USERS_PATH, params=params)
+    samples = run_workers(context, "json", ["druva", "json_loads"], config, measure_server=False)
+    ratio = 1 / paired_ratio(samples, "json_loads")
+    goal = Goal("≤ 0.5x `json.loads`", f"{ratio:.2f}x", ratio <= 0.5)
+    labels = {
+        "druva": "druva `Response.json()`",
+        "json_loads": "`json.loads(response.content)`",
+    }
+    headers, rows = time_table(samples, labels, "µs", {"json_loads": goal})
+    return CaseResult(
+        "json",
+        "`Response.json()` against `json.loads`",
+        f"Decoding the same users page ({params['pageSize']} users) again and again: druva's "
+        "Rust decoder against the standard library's on the same bytes.",
+        headers,
+        rows,
+        [goal],
+        druva=druva_medians(samples, "/ decode"),
+    )
+
+
+def case_async(context: Context) -> CaseResult:
+    arguments = context.arguments
+    calls, in_flight = int(arguments.async_calls), int(arguments.in_flight)
+    config = context.config(path=SMALL_PATH, in_flight=in_flight)
+    clients = ["druva", "aiohttp", "httpx", "authlib", "primp"]
+    samples = run_workers(context, "async", clients, config, calls=calls)
+    druva_rps = median([1 / run.wall for run in samples["druva"]])
+    aiohttp_rps = median([1 / run.wall for run in samples["aiohttp"]])
+    rps_ratio = paired_ratio(
+        samples, "aiohttp"
+    )  # aiohttp's time ÷ druva's = druva's rate ÷ aiohttp's
+    cpu_ratio = paired_ratio(samples, "druva", "aiohttp", cpu_of)
+    goal = Goal(
+        "druva ≥ 1.5x aiohttp's req/s, less CPU a request",
+        f"{rps_ratio:.2f}x req/s, {cpu_ratio:.2f}x CPU",
+        rps_ratio >= 1.5 and cpu_ratio < 1,
+    )
+    labels = {
+        "druva": "druva `AsyncSession`",
+        "aiohttp": "aiohttp `ClientSession` (bearer header)",
+        "httpx": "httpx `AsyncClient` (bearer header)",
+        "authlib": "Authlib `AsyncOAuth2Client`",
+        "primp": "primp `AsyncClient`",
+    }
+    headers = [
+        "client",
+        "req/s (median)",
+        "min - max",
+        "CPU / request",
+        "server CPU / request",
+        "peak RSS",
+        "time ÷ druva's",
+        "CPU ÷ druva's",
+        "goal",
+    ]
+    rows = []
+    for client, runs in samples.items():
+        rates = [1 / run.wall for run in runs]
+        rows.append(
+            [
+                labels[client],
+                f"{median(rates):,.0f}",
+                f"{min(rates):,.0f} - {max(rates):,.0f}",
+                format_time(median([run.cpu for run in runs]), "µs"),
+                format_time(median([run.server_cpu for run in runs]), "µs"),
+                format_bytes(max(run.max_rss_kib for run in runs) * 1024),
+                format_ratio(paired_ratio(samples, client)),
+                format_ratio(paired_ratio(samples, client, metric=cpu_of)),
+                goal.cell() if client == "aiohttp" else "",
+            ]
+        )
+    return CaseResult(
+        "async",
+        f"Async, {calls} calls with {in_flight} in flight",
+        f"`GET {SMALL_PATH}` + `.json()`, {calls} calls a sample, {in_flight} coroutines each "
+        f"awaiting one call after another; req/s = {calls} ÷ wall time. aiohttp's median: "
+        f"{aiohttp_rps:,.0f} req/s, druva's: {druva_rps:,.0f} req/s.",
+        headers,
+        rows,
+        [goal],
+        druva={"req/s": druva_rps, "CPU / request": median([r.cpu for r in samples["druva"]])},
+    )
+
+
+def case_storm(context: Context) -> CaseResult:
+    arguments = context.arguments
+    tasks, threads = int(arguments.storm_tasks), int(arguments.storm_threads)
+    worker = Child("storm/druva", [PYTHON, CLIENTS, "storm", "druva"], context.config())
+    token_requests: list[int] = []
+    runs: list[dict[str, Any]] = []
+    try:
+        worker.receive()
+        for round_number in range(context.rounds):
+            # Fresh credentials on a fresh server: a cache key never seen before.
+            server = start_server(context.control, users=10)
+            reply = worker.call(
+                {"op": "storm", "tasks": tasks, "threads": threads, **server.config()}
+            )
+            counters = context.control.call({"op": "counters", "id": server.id})
+            context.control.call({"op": "stop", "id": server.id})
+            token_requests.append(int(counters["token_requests"]))
+            runs.append(reply)
+            log(f"  storm: round {round_number + 1}/{context.rounds}")
+    finally:
+        worker.close()
+    waiters = tasks + threads
+
+    def latency(share: float) -> float:
+        per_run = [
+            run["latencies_s"][min(len(run["latencies_s"]) - 1, int(share * waiters))]
+            for run in runs
+        ]
+        return median(per_run)
+
+    answered = [len(run["latencies_s"]) for run in runs]
+    errors = [error for run in runs for error in run["errors"]]
+    one_request = all(count == 1 for count in token_requests)
+    goal = Goal(
+        "exactly 1 token request",
+        f"{', '.join(map(str, token_requests))} a storm",
+        one_request and all(n == waiters for n in answered) and not errors,
+    )
+    headers = [
+        "client",
+        "token requests (each storm)",
+        "distinct tokens",
+        "waiters answered",
+        "latency median",
+        "p99",
+        "max",
+        "CPU / storm",
+        "goal",
+    ]
+    rows = [
+        [
+            f"druva: {tasks} tasks (`get_token_async`) + {threads} threads (`get_token`)",
+            ", ".join(map(str, token_requests)),
+            ", ".join(str(run["distinct_tokens"]) for run in runs),
+            f"{min(answered)} of {waiters}",
+            format_time(latency(0.5), "ms"),
+            format_time(latency(0.99), "ms"),
+            format_time(median([run["latencies_s"][-1] for run in runs]), "ms"),
+            format_time(median([run["cpu_s"] for run in runs]), "ms"),
+            goal.cell(),
+        ]
+    ]
+    notes = [
+        "Each storm runs against a FakeDruva started for it alone (fresh credentials, so a "
+        "cold cache and a new connection); the number of token requests is that server's own "
+        "counter, read through bench/server.py's control channel (stdin/stdout), not from the "
+        "client. Latency is from the moment all waiters are released to each one's return; "
+        "the statistics are medians over the storms."
+    ]
+    if errors:
+        notes.append(f"Errors: {errors[:3]}")
+    return CaseResult(
+        "storm",
+        "Token storm on a cold cache",
+        f"{tasks} asyncio tasks and {threads} threads ask for the same token at once.",
+        headers,
+        rows,
+        [goal],
+        notes,
+        druva={
+            "latency median": latency(0.5),
+            "latency max": median([r["latencies_s"][-1] for r in runs]),
+        },
+    )
+
+
+def case_paginate(context: Context) -> CaseResult:
+    arguments = context.arguments
+    records = int(arguments.paginate_records)
+    log(f"  paginate: starting a FakeDruva with {records} users")
+    server = start_server(context.control, users=records, page_size=4097)
+    try:
+        access_token = fetch_access_token(server)
+        params = {"pageSize": "4097"}
+        first_page = fetch_body(
+            f"{server.base_url}{USERS_PATH}?{urllib.parse.urlencode(params)}", access_token
+        )
+        config = {
+            **server.config(),
+            "access_token": access_token,
+            "path": USERS_PATH,
+            "params": params,
+        }
+        samplers: list[Sampler] = [
+            OneShotSampler(client, [PYTHON, CLIENTS, "paginate", client], config)
+            for client in ["druva", "requests_oauthlib"]
+        ]
+        samples = alternate("paginate", samplers, context.rounds, context.seconds, context.control)
+    finally:
+        context.control.call({"op": "stop", "id": server.id})
+    page_bytes = len(first_page)
+    for runs in samples.values():
+        for run in runs:
+            if run.extra["records"] != records:
+                raise BenchError(f"paginate returned {run.extra['records']} of {records} records")
+
+    def beyond(run: Sample) -> float:
+        extra = run.extra
+        return float(extra["peak_rss_bytes"] - extra["baseline_rss_bytes"] - extra["results_bytes"])
+
+    druva_beyond = median([beyond(run) for run in samples["druva"]])
+
+    def decoded_page(runs: list[Sample]) -> float:
+        """One full page's share of the results, as Python objects."""
+        return median([run.extra["results_bytes"] for run in runs]) * 4097 / records
+
+    speedup = paired_ratio(samples, "requests_oauthlib")
+    goals = {
+        "requests_oauthlib": Goal("druva ≥ 2x faster", f"{speedup:.2f}x faster", speedup >= 2),
+        "druva": Goal(
+            "peak ≤ results + 1.5 pages",
+            f"{druva_beyond / page_bytes:.2f} pages of JSON",
+            druva_beyond <= 1.5 * page_bytes,
+        ),
+    }
+    labels = {
+        "druva": "druva `list(Session.paginate(...))`",
+        "requests_oauthlib": "requests_oauthlib hand-written loop",
+    }
+    headers = [
+        "client",
+        "wall (median)",
+        "min - max",
+        "CPU",
+        "server CPU",
+        "peak RSS",
+        "results",
+        "peak beyond baseline + results",
+        "time ÷ druva's",
+        "CPU ÷ druva's",
+        "goal",
+    ]
+    rows = []
+    for client, runs in samples.items():
+        walls = [run.wall for run in runs]
+        over = median([beyond(run) for run in runs])
+        rows.append(
+            [
+                labels[client],
+                format_time(median(walls), "s"),
+                f"{format_time(min(walls), 's')} - {format_time(max(walls), 's')}",
+                format_time(median([run.cpu for run in runs]), "s"),
+                format_time(median([run.server_cpu for run in runs]), "s"),
+                format_bytes(median([run.extra["peak_rss_bytes"] for run in runs])),
+                format_bytes(median([run.extra["results_bytes"] for run in runs])),
+                f"{format_bytes(over)} = {over / page_bytes:.2f} pages of JSON"
+                f" = {over / decoded_page(runs):.2f} decoded pages",
+                format_ratio(paired_ratio(samples, client)),
+                format_ratio(paired_ratio(samples, client, metric=cpu_of)),
+                goals[client].cell(),
+            ]
+        )
+    pages = -(-records // 4097)
+    return CaseResult(
+        "paginate",
+        f"Paginate {records:,} records",
+        f"Every user of a FakeDruva holding {records:,}, 4097 a page ({pages} pages; one page "
+        f"is {format_bytes(page_bytes)} of JSON), collected into one list. Each run is a fresh "
+        "process, so its peak RSS is its own.",
+        headers,
+        rows,
+        list(goals.values()),
+        [
+            "Baseline: the process's RSS after imports, session and token, just before the "
+            "loop. Results: every object the returned list reaches, each counted once at the "
+            "size the allocator hands out (`sys.getsizeof` rounded up to pymalloc's 16-byte "
+            "classes, or malloc's header and alignment above 512 bytes). The rest of the peak "
+            "is what the loop held besides the results. The goal counts it in pages of JSON "
+            f"body ({format_bytes(page_bytes)}, what the server sends for one page); a decoded "
+            "page (its records as Python objects) is also shown."
+        ],
+        druva={
+            "wall / run": median([run.wall for run in samples["druva"]]),
+            "beyond results (pages)": druva_beyond / page_bytes,
+        },
+    )
+
+
+IMPORT_SNIPPET = """\
+import sys, time
+wall, cpu = time.perf_counter(), time.process_time()
+__import__(sys.argv[1])
+wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+import json, resource
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"wall_s": wall, "cpu_s": cpu, "max_rss_kib": peak}))
+"""
+
+
+def case_import(context: Context) -> CaseResult:
+    samplers: list[Sampler] = [
+        OneShotSampler(module, [PYTHON, "-I", "-c", IMPORT_SNIPPET, module])
+        for module in ["druva", "requests_oauthlib"]
+    ]
+    samples = alternate("import", samplers, max(context.rounds, 5), context.seconds)
+    druva_wall = median([run.wall for run in samples["druva"]])
+    goal = Goal("≤ 30 ms", format_time(druva_wall, "ms"), druva_wall <= 0.030)
+    labels = {"druva": "`import druva`", "requests_oauthlib": "`import requests_oauthlib`"}
+    headers, rows = time_table(samples, labels, "ms", {"druva": goal})
+    return CaseResult(
+        "import",
+        "Import time",
+        "A fresh interpreter (`python -I -c`) each time, timing the import statement alone "
+        "(interpreter start-up excluded); peak RSS is the whole interpreter's.",
+        headers,
+        rows,
+        [goal],
+        druva=druva_medians(samples, ""),
+    )
+
+
+CASE_FUNCTIONS: dict[str, Callable[[Context], CaseResult]] = {
+    "token_cached": case_token_cached,
+    "token_cold": case_token_cold,
+    "get_small": case_get_small,
+    "get_page": case_get_page,
+    "json": case_json,
+    "async": case_async,
+    "storm": case_storm,
+    "paginate": case_paginate,
+    "import": case_import,
+}
+
+
+# --- the floor binary ---
+
+
+def build_floor(profile: str) -> tuple[Optional[Path], str]:
+    """Builds bench/floor.rs with cargo; returns its path and a note for the report."""
+    if shutil.which("cargo") is None:
+        return None, "The Rust floor was skipped: no cargo on PATH."
+    command = ["cargo", "build", "--example", "bench_floor", "--message-format=json"]
+    if profile == "release":
+        command.append("--release")
+    log(f"building the floor: {shlex.join(command[:4] + command[5:])}")
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise BenchError(f"cargo build of bench_floor failed:\n{done.stderr[-3000:]}")
+    for line in done.stdout.splitlines():
+        message = json.loads(line)
+        if message.get("target", {}).get("name") == "bench_floor" and message.get("executable"):
+            note = (
+                ""
+                if profile == "release"
+                else (
+                    "The floor was built in the dev profile (smoke run): its numbers are not a floor."
+                )
+            )
+            return Path(message["executable"]), note
+    raise BenchError("cargo built bench_floor but named no executable")
+
+
+# --- the report ---
+
+
+def read_field(path: str, key: str, separator: str = ":") -> str:
+    """The value of the first ``key<separator>value`` line of a file, or "unknown"."""
+    try:
+        with open(path) as lines:
+            for line in lines:
+                name, found, value = line.partition(separator)
+                if found and name.strip() == key:
+                    return value.strip().strip('"')
+    except OSError:
+        pass
+    return "unknown"
+
+
+def machine() -> list[tuple[str, str]]:
+    memory_kib = read_field("/proc/meminfo", "MemTotal").split()[0]
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:
+        usable = os.cpu_count() or 0
+    rustc = shutil.which("rustc")
+    rust_version = "none"
+    if rustc:
+        done = subprocess.run([rustc, "--version"], capture_output=True, text=True, check=False)
+        rust_version = done.stdout.strip()
+    versions = []
+    for name in PEERS:
+        try:
+            versions.append(f"{name} {importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
+            versions.append(f"{name} (not installed)")
+    memory = f"{int(memory_kib) / (1 << 20):.1f} GiB" if memory_kib.isdigit() else "unknown"
+    os_name = read_field("/etc/os-release", "PRETTY_NAME", "=")
+    return [
+        ("CPU", read_field("/proc/cpuinfo", "model name")),
+        ("cores", f"{os.cpu_count()} logical, {usable} usable by this process"),
+        ("memory", memory),
+        ("OS", f"{os_name}; {platform.platform()}"),
+        ("Python", f"{platform.python_implementation()} {platform.python_version()}"),
+        ("Rust (floor)", rust_version),
+        ("packages", ", ".join(versions)),
+        ("load average at start", ", ".join(f"{value:.2f}" for value in os.getloadavg())),
+    ]
+
+
+def git_head() -> str:
+    done = subprocess.run(
+        ["git", "describe", "--always", "--dirty"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return done.stdout.strip() or "unknown"
+
+
+def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    lines = [
+        "| " + " | ".join(headers) + " |",
+        "| " + " | ".join("---" for _ in headers) + " |",
+    ]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def report(
+    results: Sequence[CaseResult],
+    command: str,
+    arguments: argparse.Namespace,
+    about_machine: list[tuple[str, str]],
+    elapsed: float,
+    before: Optional[dict[str, dict[str, float]]],
+) -> str:
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
+    parts = [
+        "# Benchmark results",
+        "",
+        f"Produced by `{command}` on {now} from druva `{git_head()}`, in {elapsed:.0f} s."
+        + (" **Smoke run: too few iterations to mean anything.**" if arguments.smoke else ""),
+        "",
+        "Taken on a shared machine (2 cores, other engineers' builds and tests running): "
+        "absolute numbers move from run to run; the clients of a case were sampled in "
+        f"alternation, {arguments.repeat} rounds, so their ratios are the fair comparison. "
+        "Medians over the rounds, min - max across them; CPU is `time.process_time()` of the "
+        "client's own process (all its threads); peak RSS is that process's `ru_maxrss`; "
+        "time ÷ druva's is the median of the per-round ratios. FakeDruva ran in its own "
+        "process (bench/server.py), every client in another (bench/clients.py).",
+        "",
+        "## Machine",
+        "",
+        markdown_table(["", ""], [*about_machine, ("load average at end", load)]),
+        "",
+        "## Goals (issue 5)",
+        "",
+        markdown_table(
+            ["case", "goal", "measured", "status"],
+            [
+                [result.title, goal.text, goal.measured, goal.status]
+                for result in results
+                for goal in result.goals
+            ],
+        ),
+        "",
+    ]
+    if before is not None:
+        rows = []
+        for result in results:
+            for metric, value in result.druva.items():
+                old = before.get(result.key, {}).get(metric)
+                if old is None:
+                    continue
+                rows.append(
+                    [result.title, metric, f"{old:.6g}", f"{value:.6g}", f"{value / old:.2f}x"]
+                )
+        parts += [
+            "## druva before → after",
+            "",
+            f"Before: `{arguments.compare}`.",
+            "",
+            markdown_table(
+                ["case", "metric (seconds unless named)", "before", "after", "after ÷ before"], rows
+            ),
+            "",
+        ]
+    for result in results:
+        parts += [f"## {result.title}", "", result.about, ""]
+        parts += [markdown_table(result.headers, result.rows), ""]
+        for note in result.notes:
+            parts += [note, ""]
+    return "\n".join(parts)
+
+
+# --- command line ---
+
+
+def parse_arguments(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Benchmark druva against its peers and a raw Rust floor (issue 5).",
+    )
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="a few iterations of every case, no thresholds, no file written (CI)",
+    )
+    parser.add_argument(
+        "--cases",
+        default=",".join(CASES),
+        help=f"comma-separated cases to run (default: all): {', '.join(CASES)}",
+    )
+    parser.add_argument("--repeat", type=int, help="rounds of every case (default 7; smoke 2)")
+    parser.add_argument(
+        "--seconds", type=float, help="target length of one sample (default 0.3; smoke 0.02)"
+    )
+    parser.add_argument(
+        "--output",
+        help="the report to write (default bench/RESULTS.md; smoke: none); '-' writes none",
+    )
+    parser.add_argument(
+        "--compare", help="a results JSON of an earlier run: adds druva's before → after"
+    )
+    parser.add_argument(
+        "--floor-profile",
+        choices=["release", "dev"],
+        help="cargo profile of the floor (default release; smoke dev)",
+    )
+    parser.add_argument(
+        "--floor", help="a bench_floor binary already built (default: build it with cargo)"
+    )
+    parser.add_argument("--page-records", type=int, default=125, help="users in the ~20 KB page")
+    parser.add_argument("--async-calls", type=int, help="calls a sample (default 1000; smoke 200)")
+    parser.add_argument("--in-flight", type=int, default=100)
+    parser.add_argument("--storm-tasks", type=int, default=1000)
+    parser.add_argument("--storm-threads", type=int, default=64)
+    parser.add_argument(
+        "--paginate-records", type=int, help="records to page through (default 100000; smoke 10000)"
+    )
+    arguments = parser.parse_args(argv)
+    smoke = arguments.smoke
+    defaults = {
+        "repeat": 2 if smoke else 7,
+        "seconds": 0.02 if smoke else 0.3,
+        "floor_profile": "dev" if smoke else "release",
+        "async_calls": 200 if smoke else 1000,
+        "paginate_records": 10_000 if smoke else 100_000,
+        "output": "-" if smoke else str(BENCH / "RESULTS.md"),
+    }
+    for name, value in defaults.items():
+        if getattr(arguments, name) is None:
+            setattr(arguments, name, value)
+    arguments.case_list = [case.strip() for case in arguments.cases.split(",") if case.strip()]
+    unknown = sorted(set(arguments.case_list) - set(CASES))
+    if unknown:
+        parser.error(f"unknown cases {unknown}; choose from {', '.join(CASES)}")
+    return arguments
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    arguments = parse_arguments(argv)
+    command = shlex.join(["python", "bench/run.py", *(sys.argv[1:] if argv is None else argv)])
+    started = time.perf_counter()
+    about_machine = machine()
+    before = None
+    if arguments.compare:
+        with open(arguments.compare) as old:
+            before = json.load(old)["druva"]
+    needs_floor = {"get_small", "get_page"} & set(arguments.case_list)
+    floor: Optional[Path] = None
+    floor_note = ""
+    if arguments.floor:
+        floor = Path(arguments.floor)
+    elif needs_floor:
+        floor, floor_note = build_floor(arguments.floor_profile)
+    control = Child("server", [PYTHON, str(BENCH / "server.py")])
+    results: list[CaseResult] = []
+    try:
+        main_server = start_server(control, users=max(1000, arguments.page_records))
+        context = Context(
+            arguments, control, main_server, fetch_access_token(main_server), floor, floor_note
+        )
+        for case in arguments.case_list:
+            log(f"case {case}")
+            results.append(CASE_FUNCTIONS[case](context))
+    finally:
+        control.close()
+    text = report(results, command, arguments, about_machine, time.perf_counter() - started, before)
+    print(text)
+    if arguments.output != "-":
+        output = Path(arguments.output)
+        output.write_text(text + "\n")
+        raw = {
+            "command": command,
+            "druva": {result.key: result.druva for result in results},
+            "goals": {
+                result.key: [[goal.text, goal.measured, goal.met] for goal in result.goals]
+                for result in results
+            },
+        }
+        output.with_suffix(".json").write_text(json.dumps(raw, indent=2) + "\n")
+        log(f"wrote {output} and {output.with_suffix('.json')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -144,12 +144,12 @@ def test_session_arguments_are_accepted_or_refused_with_type_or_value_error(
 @pytest.mark.parametrize(
     ("argument", "value"),
     [
-        ("timeout", 10**400),
-        ("leeway", 10**400),
-        ("max_retries", 2**64),
-        ("max_retries", -(2**64)),
-        ("max_response_bytes", 2**64),
-        ("max_response_bytes", 10**400),
+        pytest.param("timeout", 10**400, id="timeout=10**400"),
+        pytest.param("leeway", 10**400, id="leeway=10**400"),
+        pytest.param("max_retries", 2**64, id="max_retries=2**64"),
+        pytest.param("max_retries", -(2**64), id="max_retries=-2**64"),
+        pytest.param("max_response_bytes", 2**64, id="max_response_bytes=2**64"),
+        pytest.param("max_response_bytes", 10**400, id="max_response_bytes=10**400"),
     ],
 )
 def test_integers_too_large_for_a_c_long_are_value_errors(argument: str, value: int) -> None:

@@ -21,6 +21,10 @@ use crate::retry::{is_retryable_status, RetryPolicy};
 /// Lifetime assumed when a server omits `expires_in` (Druva always sends it).
 const DEFAULT_LIFETIME: Duration = Duration::from_secs(300);
 
+/// The longest lifetime believed: a server's larger `expires_in` is capped
+/// here, which keeps every expiry computation far from clock overflow.
+const MAX_LIFETIME: Duration = Duration::from_secs(366 * 24 * 60 * 60);
+
 /// A Client ID and its Secret Key. The secret lives in a zeroizing buffer and
 /// is exposed only to build the `Authorization` header.
 #[derive(Clone)]
@@ -342,8 +346,10 @@ fn parse_lifetime(value: &serde_json::Value) -> Result<Duration> {
         _ => None,
     };
     seconds
-        .filter(|seconds| seconds.is_finite() && *seconds >= 0.0)
-        .and_then(|seconds| Duration::try_from_secs_f64(seconds).ok())
+        .filter(|seconds| !seconds.is_nan() && *seconds >= 0.0)
+        .map(|seconds| {
+            Duration::try_from_secs_f64(seconds).map_or(MAX_LIFETIME, |d| d.min(MAX_LIFETIME))
+        })
         .ok_or_else(|| {
             Error::protocol("the token endpoint's expires_in is not a number of seconds")
         })
@@ -402,6 +408,17 @@ mod tests {
         assert_eq!(token.lifetime, Duration::from_secs(1800));
         assert_eq!(token.expires_in(token.requested_at), 1800);
         assert!(!format!("{token:?}").contains("abc"));
+    }
+
+    #[test]
+    fn an_absurd_lifetime_is_capped_at_a_year() {
+        for expires_in in ["1e300", "18446744073709551615", "\"9e99\""] {
+            let body = format!(r#"{{"access_token": "t", "expires_in": {expires_in}}}"#);
+            let token = parse(200, &body).unwrap();
+            assert_eq!(token.lifetime, MAX_LIFETIME, "{expires_in}");
+            assert!(token.expires_at() > 0);
+            assert!(token.is_fresh(Duration::from_secs(60), Instant::now()));
+        }
     }
 
     #[test]

@@ -18,6 +18,19 @@ pub fn type_name(value: &Bound<'_, PyAny>) -> String {
         .unwrap_or_else(|_| "object".to_owned())
 }
 
+/// A number as Python shows it, shortened for a message.
+fn shown(value: &Bound<'_, PyAny>) -> String {
+    let text = value
+        .repr()
+        .map(|repr| repr.to_string())
+        .unwrap_or_else(|_| "?".to_owned());
+    if text.len() > 40 {
+        format!("{}...", text.chars().take(40).collect::<String>())
+    } else {
+        text
+    }
+}
+
 /// A required `str` argument.
 pub fn text<'a>(value: &'a Bound<'_, PyAny>, name: &str) -> PyResult<Cow<'a, str>> {
     let string = value.cast::<PyString>().map_err(|_| {
@@ -64,7 +77,11 @@ pub fn scope(value: Option<&Bound<'_, PyAny>>) -> PyResult<Option<String>> {
     Ok(Some(scope))
 }
 
-/// A number of seconds: finite and positive (or zero when `allow_zero`).
+/// No duration argument may exceed a year: beyond that it is a mistake, and
+/// clocks plus such durations would overflow.
+const MAX_SECONDS: f64 = 365.0 * 24.0 * 60.0 * 60.0;
+
+/// A number of seconds: finite and positive (or zero when `allow_zero`), at most a year.
 pub fn seconds(value: &Bound<'_, PyAny>, name: &str, allow_zero: bool) -> PyResult<Duration> {
     if value.is_instance_of::<PyBool>()
         || !(value.is_instance_of::<PyFloat>() || value.is_instance_of::<PyInt>())
@@ -74,12 +91,14 @@ pub fn seconds(value: &Bound<'_, PyAny>, name: &str, allow_zero: bool) -> PyResu
             type_name(value)
         )));
     }
-    let seconds: f64 = value.extract()?;
-    let acceptable = seconds.is_finite() && (seconds > 0.0 || (allow_zero && seconds == 0.0));
+    // A huge int does not fit a float: out of range, not an arithmetic error.
+    let seconds: f64 = value.extract().unwrap_or(f64::INFINITY);
+    let acceptable = seconds <= MAX_SECONDS && (seconds > 0.0 || (allow_zero && seconds == 0.0));
     if !acceptable {
         let bound = if allow_zero { ">= 0" } else { "> 0" };
         return Err(PyValueError::new_err(format!(
-            "{name} must be a finite number of seconds {bound}, not {seconds}"
+            "{name} must be a number of seconds {bound} and at most a year ({MAX_SECONDS}), not {}",
+            shown(value)
         )));
     }
     Duration::try_from_secs_f64(seconds)
@@ -119,11 +138,13 @@ pub fn count(value: &Bound<'_, PyAny>, name: &str) -> PyResult<u32> {
             type_name(value)
         )));
     }
-    let number: i64 = value.extract()?;
-    u32::try_from(number).map_err(|_| {
+    // An int past i64 is out of range all the same.
+    let number = value.extract::<i64>().ok().and_then(|n| u32::try_from(n).ok());
+    number.ok_or_else(|| {
         PyValueError::new_err(format!(
-            "{name} must be between 0 and {}, not {number}",
-            u32::MAX
+            "{name} must be between 0 and {}, not {}",
+            u32::MAX,
+            shown(value)
         ))
     })
 }

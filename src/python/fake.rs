@@ -8,7 +8,6 @@ use pyo3::types::{PyDict, PyFloat, PyInt, PyList, PyString};
 
 use crate::fake::{FakeConfig, FakeServer, Fault, FaultKind, LastPage, RequestKind};
 use crate::python::args;
-use crate::python::errors::IntoPyResult;
 
 /// A real HTTP server on ``127.0.0.1`` that behaves like Druva: the token
 /// endpoint, bearer checks, a seeded inSync data set with paging, Druva's
@@ -52,19 +51,13 @@ fn retry_after(value: Option<&Bound<'_, PyAny>>) -> PyResult<Option<String>> {
 }
 
 impl PyFakeDruva {
-    fn inject(
-        &self,
-        py: Python<'_>,
-        kind: FaultKind,
-        count: u32,
-        path: Option<String>,
-    ) -> PyResult<()> {
+    fn inject(&self, kind: FaultKind, count: u32, path: Option<String>) -> PyResult<()> {
         if count == 0 {
             return Err(PyValueError::new_err("count must be at least 1"));
         }
         self.server
             .fail_next(Fault { kind, count, path })
-            .into_py_result(py)
+            .map_err(PyErr::from)
     }
 }
 
@@ -100,7 +93,7 @@ impl PyFakeDruva {
             seed,
             last_page: self::last_page(&last_page)?,
         };
-        let server = py.detach(|| FakeServer::start(config)).into_py_result(py)?;
+        let server = py.detach(|| FakeServer::start(config))?;
         Ok(PyFakeDruva { server })
     }
 
@@ -190,7 +183,6 @@ impl PyFakeDruva {
     #[pyo3(signature = (status, count=1, retry_after=None, path=None))]
     fn fail_next(
         &self,
-        py: Python<'_>,
         status: u16,
         count: u32,
         retry_after: Option<&Bound<'_, PyAny>>,
@@ -200,72 +192,58 @@ impl PyFakeDruva {
             status,
             retry_after: self::retry_after(retry_after)?,
         };
-        self.inject(py, kind, count, path)
+        self.inject(kind, count, path)
     }
 
     /// The next ``count`` matching requests are answered after ``seconds``.
     #[pyo3(signature = (seconds, count=1, path=None))]
     fn delay_next(
         &self,
-        py: Python<'_>,
         seconds: &Bound<'_, PyAny>,
         count: u32,
         path: Option<String>,
     ) -> PyResult<()> {
         let delay: Duration = args::seconds(seconds, "seconds", true)?;
-        self.inject(py, FaultKind::Delay(delay), count, path)
+        self.inject(FaultKind::Delay(delay), count, path)
     }
 
     /// The next ``count`` matching requests have their connection closed
     /// abruptly, before any response byte or (``after_headers=True``) after
     /// the headers.
     #[pyo3(signature = (count=1, path=None, after_headers=false))]
-    fn drop_next(
-        &self,
-        py: Python<'_>,
-        count: u32,
-        path: Option<String>,
-        after_headers: bool,
-    ) -> PyResult<()> {
-        self.inject(py, FaultKind::Drop { after_headers }, count, path)
+    fn drop_next(&self, count: u32, path: Option<String>, after_headers: bool) -> PyResult<()> {
+        self.inject(FaultKind::Drop { after_headers }, count, path)
     }
 
     /// The next ``count`` matching requests get a 200 whose body is not JSON.
     #[pyo3(signature = (count=1, path=None))]
-    fn malform_next(&self, py: Python<'_>, count: u32, path: Option<String>) -> PyResult<()> {
-        self.inject(py, FaultKind::MalformedJson, count, path)
+    fn malform_next(&self, count: u32, path: Option<String>) -> PyResult<()> {
+        self.inject(FaultKind::MalformedJson, count, path)
     }
 
     /// The next ``count`` matching requests get a body cut short of its
     /// ``Content-Length``.
     #[pyo3(signature = (count=1, path=None))]
-    fn truncate_next(&self, py: Python<'_>, count: u32, path: Option<String>) -> PyResult<()> {
-        self.inject(py, FaultKind::Truncated, count, path)
+    fn truncate_next(&self, count: u32, path: Option<String>) -> PyResult<()> {
+        self.inject(FaultKind::Truncated, count, path)
     }
 
     /// The next ``count`` matching requests are redirected to ``location``.
     #[pyo3(signature = (location, count=1, path=None, status=302))]
     fn redirect_next(
         &self,
-        py: Python<'_>,
         location: String,
         count: u32,
         path: Option<String>,
         status: u16,
     ) -> PyResult<()> {
-        self.inject(py, FaultKind::Redirect { location, status }, count, path)
+        self.inject(FaultKind::Redirect { location, status }, count, path)
     }
 
     /// The next ``count`` matching requests get a 200 JSON body of ``size`` bytes.
     #[pyo3(signature = (size, count=1, path=None))]
-    fn huge_next(
-        &self,
-        py: Python<'_>,
-        size: u64,
-        count: u32,
-        path: Option<String>,
-    ) -> PyResult<()> {
-        self.inject(py, FaultKind::HugeBody { bytes: size }, count, path)
+    fn huge_next(&self, size: u64, count: u32, path: Option<String>) -> PyResult<()> {
+        self.inject(FaultKind::HugeBody { bytes: size }, count, path)
     }
 
     /// Forgets every queued fault.

@@ -108,7 +108,10 @@ impl<'de, 'py> Visitor<'de> for PyValue<'_, 'py> {
     }
 
     fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<Self::Value, E> {
-        Ok(self.strings.get(self.py, value, MAX_CACHED_VALUE).into_any())
+        Ok(self
+            .strings
+            .get(self.py, value, MAX_CACHED_VALUE)
+            .into_any())
     }
 
     fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {

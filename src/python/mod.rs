@@ -43,9 +43,8 @@ fn json_loads<'py>(py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<Bound<
         std::borrow::Cow::Owned(args::text(data, "data")?.into_owned().into_bytes())
     };
     json::decode(py, &bytes).map_err(|error| {
-        errors::to_py(
-            py,
-            crate::errors::Error::protocol(format!("invalid JSON: {error}")),
-        )
+        PyErr::from(crate::errors::Error::protocol(format!(
+            "invalid JSON: {error}"
+        )))
     })
 }

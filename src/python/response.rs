@@ -6,7 +6,6 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyList, PyString, PyType};
 
 use crate::errors::Error;
-use crate::python::errors::to_py;
 use crate::python::json;
 use crate::response::Response;
 
@@ -103,14 +102,11 @@ impl PyResponse {
     /// Raises :class:`druva.ProtocolError` when the body is not JSON.
     fn json<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         json::decode(py, &self.response.content).map_err(|error| {
-            to_py(
-                py,
-                Error::protocol(format!(
-                    "the response to {} {} is not valid JSON: {error}",
-                    self.response.method,
-                    self.response.url.path()
-                )),
-            )
+            PyErr::from(Error::protocol(format!(
+                "the response to {} {} is not valid JSON: {error}",
+                self.response.method,
+                self.response.url.path()
+            )))
         })
     }
 
@@ -127,7 +123,7 @@ impl PyResponse {
         if response.status_code < 400 {
             return Ok(slf);
         }
-        Err(to_py(slf.py(), Error::from_status(response.clone())))
+        Err(PyErr::from(Error::from_status(response.clone())))
     }
 
     fn __repr__(&self) -> String {

@@ -11,7 +11,6 @@ use pyo3::prelude::*;
 use pyo3_async_runtimes::TaskLocals;
 
 use crate::errors::Result;
-use crate::python::errors::to_py;
 use crate::runtime::{self, Pending};
 
 /// How long a blocking caller waits with the GIL released before it looks for
@@ -26,7 +25,7 @@ where
     F: Future<Output = Result<T>> + Send + 'static,
     T: Send + 'static,
 {
-    let mut pending = Pending::spawn(future).map_err(|error| to_py(py, error))?;
+    let mut pending = Pending::spawn(future).map_err(PyErr::from)?;
     loop {
         let (returned, outcome) = py.detach(move || {
             let outcome = pending.wait(SIGNAL_SLICE);
@@ -34,8 +33,8 @@ where
         });
         pending = returned;
         match outcome {
-            Some(Ok(result)) => return result.map_err(|error| to_py(py, error)),
-            Some(Err(error)) => return Err(to_py(py, error)),
+            Some(Ok(result)) => return result.map_err(PyErr::from),
+            Some(Err(error)) => return Err(PyErr::from(error)),
             // Dropping `pending` on the way out cancels the request.
             None => py.check_signals()?,
         }
@@ -51,7 +50,7 @@ where
 {
     // Built here, so a failure to start the runtime is an exception, not a
     // panic inside the bridge's spawn.
-    runtime::handle().map_err(|error| to_py(py, error))?;
+    runtime::handle().map_err(PyErr::from)?;
     pyo3_async_runtimes::generic::future_into_py::<DruvaRuntime, _, _>(py, future)
 }
 

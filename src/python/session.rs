@@ -11,11 +11,10 @@ use crate::errors::Error;
 use crate::http::{ClientOptions, DEFAULT_MAX_RESPONSE_BYTES};
 use crate::paginate::Pager;
 use crate::python::args;
-use crate::python::errors::{to_py, IntoPyResult};
 use crate::python::json;
 use crate::python::response::PyResponse;
 use crate::python::runtime::{into_awaitable, wait};
-use crate::python::token::{token_to_py, TokenArgs, DEFAULT_LEEWAY};
+use crate::python::token::{token_to_py, PyToken, TokenArgs, DEFAULT_LEEWAY};
 use crate::response::Response;
 use crate::session::{ApiRequest, Body, Call, Session, SessionConfig};
 
@@ -45,7 +44,6 @@ impl PySession {
     )]
     #[allow(clippy::too_many_arguments)]
     fn new(
-        py: Python<'_>,
         client_id: &Bound<'_, PyAny>,
         secret: &Bound<'_, PyAny>,
         region: Option<&Bound<'_, PyAny>>,
@@ -60,7 +58,7 @@ impl PySession {
         max_response_bytes: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let token = TokenArgs::parse(
-            py, client_id, secret, region, base_url, token_url, scope, timeout, ca_bundle,
+            client_id, secret, region, base_url, token_url, scope, timeout, ca_bundle,
         )?;
         let max_retries = match max_retries.filter(|v| !v.is_none()) {
             Some(value) => args::count(value, "max_retries")?,
@@ -88,7 +86,7 @@ impl PySession {
             },
             max_response_bytes,
         };
-        let inner = Session::new(config).into_py_result(py)?;
+        let inner = Session::new(config)?;
         Ok(PySession {
             inner: Arc::new(inner),
         })
@@ -282,11 +280,7 @@ impl PySession {
     ) -> PyResult<Bound<'py, PyAny>> {
         let url_text = args::text(url, "url")?.into_owned();
         // Checked now, so a foreign origin fails here rather than on first next().
-        self.inner
-            .config()
-            .endpoints
-            .join(&url_text)
-            .into_py_result(py)?;
+        self.inner.config().endpoints.join(&url_text)?;
         let paginator = Bound::new(
             py,
             PyPaginator {
@@ -342,10 +336,7 @@ impl PySession {
             return token_to_py(py, &token);
         }
         let session = Arc::clone(&self.inner);
-        into_awaitable(py, async move {
-            let token = session.token().await;
-            Python::attach(|py| token_to_py(py, &token.into_py_result(py)?).map(Bound::unbind))
-        })
+        into_awaitable(py, async move { Ok(PyToken(session.token().await?)) })
     }
 
     #[pyo3(signature = (method, url, *, params=None, json=None, data=None, headers=None, timeout=None, retry=None))]
@@ -368,8 +359,7 @@ impl PySession {
         )?;
         let session = Arc::clone(&self.inner);
         into_awaitable(py, async move {
-            let response = session.send(request).await;
-            Python::attach(|py| response.into_py_result(py).map(PyResponse::from))
+            Ok(PyResponse::from(session.send(request).await?))
         })
     }
 }
@@ -421,7 +411,7 @@ impl PySession {
                 timeout: args::optional_seconds(timeout, "timeout")?,
                 retry,
             })
-            .into_py_result(py)
+            .map_err(PyErr::from)
     }
 }
 
@@ -542,6 +532,23 @@ impl PyPaginator {
     }
 }
 
+/// A fetched page on its way to Python: its items are decoded when the
+/// awaiting coroutine resumes with the GIL, not on a runtime thread.
+struct PageItems {
+    response: Response,
+    field: String,
+}
+
+impl<'py> IntoPyObject<'py> for PageItems {
+    type Target = PyList;
+    type Output = Bound<'py, PyList>;
+    type Error = PyErr;
+
+    fn into_pyobject(self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        page_items(py, &self.response, &self.field)
+    }
+}
+
 /// The items of a page: the list in its items field.
 fn page_items<'py>(
     py: Python<'py>,
@@ -549,17 +556,15 @@ fn page_items<'py>(
     field: &str,
 ) -> PyResult<Bound<'py, PyList>> {
     let page = json::decode(py, &response.content).map_err(|error| {
-        to_py(
-            py,
-            Error::protocol(format!("a page is not valid JSON: {error}")),
-        )
+        PyErr::from(Error::protocol(format!(
+            "a page is not valid JSON: {error}"
+        )))
     })?;
     let list = page.get_item(field)?;
     list.cast_into::<PyList>().map_err(|_| {
-        to_py(
-            py,
-            Error::protocol(format!("the page's {field:?} field is not a list")),
-        )
+        PyErr::from(Error::protocol(format!(
+            "the page's {field:?} field is not a list"
+        )))
     })
 }
 
@@ -571,9 +576,9 @@ fn accept_page<'py>(
     response: &Response,
     info: &crate::paginate::PageInfo,
 ) -> PyResult<Bound<'py, PyList>> {
-    let field = info.items_field(items).into_py_result(py)?;
+    let field = info.items_field(items)?;
     let list = page_items(py, response, &field)?;
-    state.pager.advance(info).into_py_result(py)?;
+    state.pager.advance(info)?;
     Ok(list)
 }
 
@@ -609,13 +614,13 @@ impl PyPaginator {
         let state = paginator.take_state()?;
         let Some(request) = paginator.page_request(&state.pager) else {
             paginator.put_state(state);
-            return into_awaitable(py, async { Ok(None::<Py<PyList>>) });
+            return into_awaitable(py, async { Ok(None::<PageItems>) });
         };
         let request = match request {
             Ok(request) => request,
             Err(error) => {
                 paginator.put_state(state);
-                return Err(to_py(py, error));
+                return Err(PyErr::from(error));
             }
         };
         let session = Arc::clone(&paginator.session);
@@ -628,14 +633,14 @@ impl PyPaginator {
         };
         into_awaitable(py, async move {
             let page = session.page(request).await;
-            Python::attach(|py| {
-                let (response, info) = page.into_py_result(py)?;
-                let (owner, mut state) = guard.parts()?;
-                let items = owner.get().items.clone();
-                let result = accept_page(py, &mut state, items.as_deref(), &response, &info);
-                owner.get().put_state(state);
-                result.map(|list| Some(list.unbind()))
-            })
+            let (owner, mut state) = guard.parts()?;
+            let items = page.and_then(|(response, info)| {
+                let field = info.items_field(owner.get().items.as_deref())?;
+                state.pager.advance(&info)?;
+                Ok(PageItems { response, field })
+            });
+            owner.get().put_state(state);
+            Ok(Some(items?))
         })
     }
 }
@@ -656,7 +661,7 @@ impl PyPaginator {
             let Some(request) = self.page_request(&state.pager) else {
                 return Ok(None);
             };
-            let request = request.into_py_result(py)?;
+            let request = request?;
             let session = Arc::clone(&self.session);
             let (response, info) = wait(py, session.page(request))?;
             let list = accept_page(py, state, self.items.as_deref(), &response, &info)?;

@@ -14,7 +14,6 @@ use crate::cache::{self, Slot};
 use crate::endpoint::Endpoints;
 use crate::http::ClientOptions;
 use crate::python::args;
-use crate::python::errors::IntoPyResult;
 use crate::python::memo::{given, ArgumentMemo, ArgumentObjects};
 use crate::python::runtime::{into_awaitable, wait};
 use crate::retry::RetryPolicy;
@@ -82,6 +81,20 @@ impl TokenTemplates {
     }
 }
 
+/// A token on its way to Python from a future: converted where the GIL is
+/// held anyway, never on a runtime thread.
+pub struct PyToken(pub Arc<Token>);
+
+impl<'py> IntoPyObject<'py> for PyToken {
+    type Target = PyAny;
+    type Output = Bound<'py, PyAny>;
+    type Error = PyErr;
+
+    fn into_pyobject(self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        token_to_py(py, &self.0)
+    }
+}
+
 /// A token call: served from the cache, or a fetch to run.
 enum TokenLookup {
     Cached(Arc<Token>),
@@ -100,7 +113,6 @@ pub struct TokenArgs {
 impl TokenArgs {
     #[allow(clippy::too_many_arguments)]
     pub fn parse(
-        py: Python<'_>,
         client_id: &Bound<'_, PyAny>,
         secret: &Bound<'_, PyAny>,
         region: Option<&Bound<'_, PyAny>>,
@@ -119,10 +131,9 @@ impl TokenArgs {
             region.as_deref().unwrap_or("cloud"),
             base_url.as_deref(),
             token_url.as_deref(),
-        )
-        .into_py_result(py)?;
+        )?;
         Ok(TokenArgs {
-            credentials: Credentials::new(&client_id, &secret).into_py_result(py)?,
+            credentials: Credentials::new(&client_id, &secret)?,
             endpoints,
             scope: args::scope(scope)?,
             timeout: args::optional_seconds(timeout, "timeout")?.unwrap_or(DEFAULT_TIMEOUT),
@@ -130,13 +141,12 @@ impl TokenArgs {
         })
     }
 
-    fn slot_and_options(self, py: Python<'_>) -> PyResult<(Arc<Slot>, SendOptions)> {
+    fn slot_and_options(self) -> PyResult<(Arc<Slot>, SendOptions)> {
         let client = ClientOptions {
             ca_bundle: self.ca_bundle,
             proxy: None,
         }
-        .shared_client()
-        .into_py_result(py)?;
+        .shared_client()?;
         let request = TokenRequest {
             token_url: self.endpoints.token_url,
             credentials: Arc::new(self.credentials),
@@ -163,7 +173,7 @@ impl TokenCall<'_, '_> {
     /// The cached token, or the future that fetches one (joining any fetch
     /// already under way for the same credentials). A repeat of remembered
     /// argument objects goes straight to the cache.
-    fn lookup(&self, py: Python<'_>) -> PyResult<TokenLookup> {
+    fn lookup(&self) -> PyResult<TokenLookup> {
         let force_refresh = self
             .force_refresh
             .filter(|value| !value.is_none())
@@ -184,9 +194,9 @@ impl TokenCall<'_, '_> {
             ));
         };
         let parsed = TokenArgs::parse(
-            py, client_id, secret, region, base_url, token_url, scope, timeout, ca_bundle,
+            client_id, secret, region, base_url, token_url, scope, timeout, ca_bundle,
         )?;
-        let (slot, options) = parsed.slot_and_options(py)?;
+        let (slot, options) = parsed.slot_and_options()?;
         MEMO.remember(&self.objects, &slot);
         if !force_refresh {
             if let Some(token) = slot.fresh_token(DEFAULT_LEEWAY) {
@@ -238,7 +248,7 @@ pub fn get_token<'py>(
         ]),
         force_refresh,
     };
-    let token = match call.lookup(py)? {
+    let token = match call.lookup()? {
         TokenLookup::Cached(token) => token,
         TokenLookup::Fetch(fetch) => wait(py, fetch)?,
     };
@@ -276,15 +286,9 @@ pub fn _get_token_async<'py>(
         ]),
         force_refresh,
     };
-    let fetch = match call.lookup(py)? {
+    let fetch = match call.lookup()? {
         TokenLookup::Cached(token) => return token_to_py(py, &token),
         TokenLookup::Fetch(fetch) => fetch,
     };
-    into_awaitable(py, async move {
-        let token = fetch.await;
-        Python::attach(|py| {
-            let token = token.into_py_result(py)?;
-            token_to_py(py, &token).map(Bound::unbind)
-        })
-    })
+    into_awaitable(py, async move { Ok(PyToken(fetch.await?)) })
 }

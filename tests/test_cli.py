@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import pty
 import select
 import signal
 import socket
@@ -387,6 +386,14 @@ def test_demo_walks_the_whole_flow_and_exits_0() -> None:
 # A terminal: the hidden prompt and the progress line
 
 
+# Started in the child with its stdin on the terminal and in a new session: opening the
+# terminal makes it the controlling one, as for a login shell (getpass needs /dev/tty).
+# A fresh one-thread process does this, not a fork of this multi-threaded one.
+TAKE_THE_TERMINAL = (
+    "import os, sys\nos.open(os.ttyname(0), os.O_RDWR)\nos.execv(sys.argv[1], sys.argv[1:])\n"
+)
+
+
 def run_on_terminal(
     arguments: list[str], env: Mapping[str, str], stdout: Path, replies: Mapping[str, str]
 ) -> tuple[int, str]:
@@ -394,13 +401,17 @@ def run_on_terminal(
     terminal, as in an interactive shell) and stdout redirected to a file.
     Answers each prompt in ``replies`` when it appears; returns the exit status
     and everything the terminal showed."""
-    pid, terminal = pty.fork()
-    if pid == 0:  # the child: becomes druva and never returns here
-        try:
-            os.dup2(os.open(stdout, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), 1)
-            os.execve(DRUVA, [DRUVA, *arguments], dict(env))  # noqa: S606 (no shell wanted)
-        finally:
-            os._exit(127)
+    terminal, child_side = os.openpty()
+    with stdout.open("wb") as output:
+        child = subprocess.Popen(
+            [sys.executable, "-c", TAKE_THE_TERMINAL, DRUVA, *arguments],
+            env=dict(env),
+            stdin=child_side,
+            stdout=output,
+            stderr=child_side,
+            start_new_session=True,
+        )
+    os.close(child_side)
     shown = ""
     pending = dict(replies)
     deadline = time.monotonic() + 60
@@ -410,7 +421,7 @@ def run_on_terminal(
             continue
         try:
             chunk = os.read(terminal, 4096).decode(errors="replace")
-        except OSError:  # EIO: the child closed the terminal
+        except OSError:  # EIO: every process closed its side of the terminal
             break
         if not chunk:
             break
@@ -420,8 +431,11 @@ def run_on_terminal(
                 os.write(terminal, reply.encode() + b"\n")
                 del pending[prompt]
     os.close(terminal)
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status), shown
+    try:
+        return child.wait(timeout=30), shown
+    finally:
+        if child.poll() is None:
+            child.kill()
 
 
 def test_token_on_a_terminal_prompts_and_hides_the_secret(fake: FakeDruva, tmp_path: Path) -> None:

@@ -51,6 +51,8 @@ class HttpDate:
         return email.utils.formatdate(time.time() + self.seconds, usegmt=True)
 
     def __str__(self) -> str:
+        if self.seconds < 0:
+            return f"<HTTP date {-self.seconds:g} s ago>"
         return f"<HTTP date {self.seconds:g} s ahead>"
 
 
@@ -66,7 +68,8 @@ class Url:
 
     def __str__(self) -> str:
         server = "fake" if self.origin == "own" else "other"
-        return f'{server}.base_url + "{self.path}"'
+        path = "USERS" if self.path == USERS else f'"{self.path}"'
+        return f"{server}.base_url + {path}"
 
 
 @dataclass(frozen=True)
@@ -134,13 +137,13 @@ class Raises:
 
 Outcome = Union[Returns, Raises]
 
-# The calls a row can make, sync and async, and how the docs show them.
-CALLS: dict[str, str] = {
-    "get": "s.get(USERS)",
-    "json": "s.get(USERS).json()",
-    "raise": "s.get(USERS).raise_for_status()",
-    "post": 's.post("/_echo", json={})',
-    "paginate": "list(s.paginate(USERS))",
+# The calls a row can make, and how the docs show them, sync and async.
+CALLS: dict[str, tuple[str, str]] = {
+    "get": ("s.get(USERS)", "await s.get(USERS)"),
+    "json": ("s.get(USERS).json()", "(await s.get(USERS)).json()"),
+    "raise": ("s.get(USERS).raise_for_status()", "(await s.get(USERS)).raise_for_status()"),
+    "post": ('s.post("/_echo", json={})', 'await s.post("/_echo", json={})'),
+    "paginate": ("list(s.paginate(USERS))", "[u async for u in s.paginate(USERS)]"),
 }
 
 
@@ -903,13 +906,8 @@ def render_table() -> str:
             "a wrong secret" if case.wrong_secret else ""
         )
         options = ", ".join(f"{name}={value!r}" for name, value in case.options.items())
-        call = CALLS[case.call]
-        if options:
-            call = f"{call}` with `{options}"
-        sync = f"`{call}` {case.outcome}"
-        asynchronous = f"`await {call}` {case.outcome}"
-        if case.call == "paginate":
-            asynchronous = f"`[u async for u in s.paginate(USERS)]` {case.outcome}"
+        with_options = f" (session with `{options}`)" if options else ""
+        sync, asynchronous = (f"`{call}`{with_options} {case.outcome}" for call in CALLS[case.call])
         sent = []
         if case.api is not None:
             sent.append(f"{case.api} API")

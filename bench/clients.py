@@ -188,8 +188,8 @@ def cold_authlib_httpx(config: Config) -> Statement:
 # --- sequential GET on a kept connection: small body (.content), page (.json()) ---
 
 
-def get_statement(config: Config, read: str) -> Statement:
-    """``read`` is ``.content`` (small body) or ``.json()`` (users page)."""
+def get_request(config: Config) -> tuple[str, str, dict[str, Any]]:
+    """The client's GET as an expression, its status attribute, and its namespace."""
     client = config["client"]
     params = config.get("params")
     url = config["base_url"] + config["path"]
@@ -197,7 +197,7 @@ def get_statement(config: Config, read: str) -> Statement:
     with_params = ", params=params" if params else ""
     if client == "druva":
         namespace["s"] = druva_session(config)
-        return f"s.get(path{with_params}){read}", namespace
+        return f"s.get(path{with_params})", "status_code", namespace
     if client == "requests_oauthlib":
         from oauthlib.oauth2 import BackendApplicationClient
         from requests_oauthlib import OAuth2Session
@@ -206,8 +206,7 @@ def get_statement(config: Config, read: str) -> Statement:
             client=BackendApplicationClient(client_id=config["client_id"]),
             token=token_dict(config),
         )
-        return f"s.get(url{with_params}){read}", namespace
-    if client == "authlib":
+    elif client == "authlib":
         from authlib.integrations.requests_client import OAuth2Session as AuthlibSession
 
         namespace["s"] = AuthlibSession(
@@ -217,27 +216,37 @@ def get_statement(config: Config, read: str) -> Statement:
             token_endpoint=config["token_url"],
             grant_type="client_credentials",
         )
-        return f"s.get(url{with_params}){read}", namespace
-    if client == "httpx":
+    elif client == "httpx":
         import httpx
 
         namespace["s"] = httpx.Client(headers={"Authorization": bearer(config)})
-        return f"s.get(url{with_params}){read}", namespace
-    if client == "primp":
+    elif client == "primp":
         import primp
 
         namespace["s"] = primp.Client(auth_bearer=config["access_token"])
-        return f"s.get(url{with_params}){read}", namespace
-    if client == "pyreqwest":
+    elif client == "pyreqwest":
         from pyreqwest.client import SyncClientBuilder
 
         namespace["s"] = (
             SyncClientBuilder().default_headers({"Authorization": bearer(config)}).build()
         )
         query = ".query(params)" if params else ""
-        pyreqwest_read = ".bytes()" if read == ".content" else read
-        return f"s.get(url){query}.build().send(){pyreqwest_read}", namespace
-    raise ValueError(f"unknown client {client!r}")
+        return f"s.get(url){query}.build().send()", "status", namespace
+    else:
+        raise ValueError(f"unknown client {client!r}")
+    return f"s.get(url{with_params})", "status_code", namespace
+
+
+def get_statement(config: Config, read: str) -> Statement:
+    """``read`` is ``.content`` (small body) or ``.json()`` (users page). The
+    request is made once first: anything but a 200 stops the run."""
+    request, status, namespace = get_request(config)
+    answered = getattr(eval(request, namespace), status)  # noqa: S307 - our own expression
+    if answered != 200:
+        raise RuntimeError(f"{config['client']} got HTTP {answered} from {config['path']}")
+    if read == ".content" and config["client"] == "pyreqwest":
+        read = ".bytes()"
+    return request + read, namespace
 
 
 def get_small(config: Config) -> Statement:
@@ -397,6 +406,10 @@ class AsyncWorker:
         self.loop = asyncio.new_event_loop()
         self.in_flight = int(config["in_flight"])
         self.call = self.loop.run_until_complete(ASYNC_CLIENTS[client](config))
+        listing = config["path"].rsplit("/", 1)[-1]
+        first = self.loop.run_until_complete(self.call())
+        if not isinstance(first, dict) or listing not in first:
+            raise RuntimeError(f"{client} did not get the {listing} listing: {first!r:.200}")
         self.loop.run_until_complete(self.load(self.in_flight * 2))
 
     async def load(self, calls: int) -> None:

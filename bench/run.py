@@ -13,7 +13,11 @@ to druva are the median of the per-round ratios. The floor of the GET cases is
 a raw reqwest loop in Rust (bench/floor.rs, built with cargo).
 
 Install the peers with ``pip install '.[bench]'``; druva is measured as it is
-installed in the running Python.
+installed in the running Python. A full run writes bench/RESULTS.md and the raw
+numbers beside it in bench/RESULTS.json; to record a change of druva:
+
+    cp bench/RESULTS.json /tmp/before.json      # then rebuild druva, and
+    python bench/run.py --compare /tmp/before.json
 """
 
 from __future__ import annotations
@@ -217,6 +221,7 @@ class Sample:
     calls: int = 1
     extra: dict[str, Any] = field(default_factory=dict)
     server_cpu: float = 0.0  # the server process's CPU seconds per call meanwhile
+    server_calls: int = 0  # requests the server saw for this sample, when not ``calls``
 
 
 class Sampler(Protocol):
@@ -281,7 +286,9 @@ class FloorSampler:
         self.calls = max(10, round(seconds / max(probe.wall, 1e-9)))
 
     def sample(self) -> Sample:
-        return self.run(self.calls, 100)
+        sample = self.run(self.calls, 100)
+        sample.server_calls = self.calls + 100
+        return sample
 
     def close(self) -> None:
         pass
@@ -339,7 +346,8 @@ def alternate(
             server_before = server_cpu_seconds(control) if control else 0.0
             sample = sampler.sample()
             if control:
-                sample.server_cpu = (server_cpu_seconds(control) - server_before) / sample.calls
+                server_calls = sample.server_calls or sample.calls
+                sample.server_cpu = (server_cpu_seconds(control) - server_before) / server_calls
             samples[sampler.name].append(sample)
         log(f"  {case}: round {round_number + 1}/{rounds}")
     return samples
@@ -1068,13 +1076,48 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str
     return "\n".join(lines)
 
 
+def before_after(results: Sequence[CaseResult], before: dict[str, Any], source: str) -> list[str]:
+    """The goals and druva's own medians of an earlier run against this one's."""
+    goal_rows = []
+    for result in results:
+        earlier = {
+            text: measured for text, measured, _ in before.get("goals", {}).get(result.key, [])
+        }
+        for goal in result.goals:
+            if goal.text in earlier:
+                goal_rows.append([result.title, goal.text, earlier[goal.text], goal.measured])
+    median_rows = []
+    for result in results:
+        for metric, value in result.druva.items():
+            old = before.get("druva", {}).get(result.key, {}).get(metric)
+            if old:
+                median_rows.append(
+                    [result.title, metric, f"{old:.4g}", f"{value:.4g}", f"{value / old:.2f}x"]
+                )
+    return [
+        "## Before → after",
+        "",
+        f"Before: `{source}` ({before.get('command', 'unknown command')}, "
+        f"{before.get('when', 'unknown date')}). Ratios within one run are the fair "
+        "comparison; absolute medians of two runs on a shared machine are only indicative.",
+        "",
+        markdown_table(["case", "goal", "before", "after"], goal_rows),
+        "",
+        markdown_table(
+            ["case", "druva's median (seconds unless named)", "before", "after", "after ÷ before"],
+            median_rows,
+        ),
+        "",
+    ]
+
+
 def report(
     results: Sequence[CaseResult],
     command: str,
     arguments: argparse.Namespace,
     about_machine: list[tuple[str, str]],
     elapsed: float,
-    before: Optional[dict[str, dict[str, float]]],
+    before: Optional[dict[str, Any]],
 ) -> str:
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
@@ -1109,23 +1152,10 @@ def report(
         "",
     ]
     if before is not None:
-        rows = []
-        for result in results:
-            for metric, value in result.druva.items():
-                old = before.get(result.key, {}).get(metric)
-                if old is None:
-                    continue
-                rows.append(
-                    [result.title, metric, f"{old:.6g}", f"{value:.6g}", f"{value / old:.2f}x"]
-                )
+        parts += before_after(results, before, str(arguments.compare))
+    if (BENCH / "PROFILES.md").exists():
         parts += [
-            "## druva before → after",
-            "",
-            f"Before: `{arguments.compare}`.",
-            "",
-            markdown_table(
-                ["case", "metric (seconds unless named)", "before", "after", "after ÷ before"], rows
-            ),
+            "Profiles of the goals not met, and what would be needed: [PROFILES.md](PROFILES.md).",
             "",
         ]
     for result in results:
@@ -1208,7 +1238,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     before = None
     if arguments.compare:
         with open(arguments.compare) as old:
-            before = json.load(old)["druva"]
+            before = json.load(old)
     needs_floor = {"get_small", "get_page"} & set(arguments.case_list)
     floor: Optional[Path] = None
     floor_note = ""
@@ -1235,6 +1265,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         output.write_text(text + "\n")
         raw = {
             "command": command,
+            "when": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "druva": {result.key: result.druva for result in results},
             "goals": {
                 result.key: [[goal.text, goal.measured, goal.met] for goal in result.goals]

@@ -34,8 +34,10 @@ pub enum Error {
     HttpStatus { response: Box<Response> },
     /// The API still answered 429 after the retries.
     RateLimit { response: Box<Response> },
-    /// Connecting, sending or receiving failed (connect, reset, TLS).
+    /// Connecting, sending or receiving failed (connect, reset): may pass.
     Transport { message: String },
+    /// The server's certificate was refused: retrying cannot help.
+    Tls { message: String },
     /// The request took longer than its timeout.
     Timeout { message: String },
     /// A response that breaks the protocol: bad JSON, a token without
@@ -112,6 +114,14 @@ impl Error {
             };
         }
         let cause = root_cause(error);
+        if is_certificate_error(error) {
+            return Error::Tls {
+                message: format!(
+                    "{what}: the TLS certificate of {host} was refused: {cause}; \
+                     pass ca_bundle= (or set SSL_CERT_FILE) if it is signed by a private CA"
+                ),
+            };
+        }
         let message = if error.is_connect() {
             format!("{what}: could not connect to {host}: {cause}")
         } else if error.is_body() || error.is_decode() {
@@ -126,6 +136,28 @@ impl Error {
     pub fn is_transient_transport(&self) -> bool {
         matches!(self, Error::Transport { .. })
     }
+}
+
+/// Whether rustls refused the peer's certificate somewhere in the chain.
+fn is_certificate_error(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(error);
+    while let Some(error) = current {
+        if matches!(
+            error.downcast_ref::<rustls::Error>(),
+            Some(rustls::Error::InvalidCertificate(_))
+        ) {
+            return true;
+        }
+        // An io::Error's source() skips the error it wraps (hyper-rustls wraps
+        // rustls's error in two of them); get_ref() gives it.
+        current = match error.downcast_ref::<std::io::Error>() {
+            Some(io) => io
+                .get_ref()
+                .map(|inner| inner as &(dyn std::error::Error + 'static)),
+            None => error.source(),
+        };
+    }
+    false
 }
 
 /// The innermost cause of an error chain, which names what really failed
@@ -143,6 +175,7 @@ impl fmt::Display for Error {
         match self {
             Error::InvalidArgument { message, .. }
             | Error::Transport { message }
+            | Error::Tls { message }
             | Error::Timeout { message }
             | Error::Protocol { message }
             | Error::Closed { message } => f.write_str(message),

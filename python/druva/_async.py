@@ -273,9 +273,11 @@ class AsyncSession:
         self._session.close()
 
     async def __aenter__(self) -> AsyncSession:
+        """``async with druva.AsyncSession(...) as s:`` gives the session itself."""
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
+        """Closes the session at the end of the ``async with`` block."""
         await self.close()
 
     def __repr__(self) -> str:

@@ -139,7 +139,10 @@ pub fn count(value: &Bound<'_, PyAny>, name: &str) -> PyResult<u32> {
         )));
     }
     // An int past i64 is out of range all the same.
-    let number = value.extract::<i64>().ok().and_then(|n| u32::try_from(n).ok());
+    let number = value
+        .extract::<i64>()
+        .ok()
+        .and_then(|n| u32::try_from(n).ok());
     number.ok_or_else(|| {
         PyValueError::new_err(format!(
             "{name} must be between 0 and {}, not {}",

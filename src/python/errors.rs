@@ -46,7 +46,7 @@ impl From<Error> for PyErr {
                 let response = PyResponse::from(*response);
                 RateLimitError::new_err((message, response, envelope.code, envelope.message))
             }
-            Error::Transport { .. } => TransportError::new_err(message),
+            Error::Transport { .. } | Error::Tls { .. } => TransportError::new_err(message),
             Error::Timeout { .. } => TimeoutError::new_err(message),
             Error::Protocol { .. } => ProtocolError::new_err(message),
         }

@@ -274,10 +274,12 @@ impl PyFakeDruva {
         py.detach(|| self.server.stop());
     }
 
+    /// ``with FakeDruva() as fake:`` gives the running server.
     fn __enter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
         slf
     }
 
+    /// Stops the server at the end of the ``with`` block.
     #[pyo3(signature = (*_exc_info))]
     fn __exit__(&self, py: Python<'_>, _exc_info: &Bound<'_, pyo3::types::PyTuple>) {
         self.stop(py);

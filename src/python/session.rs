@@ -308,10 +308,12 @@ impl PySession {
         self.inner.close();
     }
 
+    /// ``with druva.Session(...) as s:`` gives the session itself.
     fn __enter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
         slf
     }
 
+    /// Closes the session at the end of the ``with`` block.
     #[pyo3(signature = (*_exc_info))]
     fn __exit__(&self, _exc_info: &Bound<'_, pyo3::types::PyTuple>) {
         self.inner.close();

@@ -2,7 +2,7 @@
 tokens expire every 2 seconds and ~1% of API calls answer 503.
 
 Usage: python bench/soak.py [--requests 100000] [--threads 16] [--token-lifetime 2]
-       [--fail-every 100] [--rss-baseline 10000] [--max-rss-growth-mb 5]
+       [--fail-every 100] [--rate 0] [--rss-baseline 10000] [--max-rss-growth-mb 5]
 
 It asserts that
 - no call failed: every call returned 200 (503s are retried by the session);
@@ -19,7 +19,8 @@ processes share the machine's cores either way. The child injects one 503 for
 every ``--fail-every`` API requests it has received, so faults are spread over
 the whole run instead of queued back to back.
 
-CI runs the short form: ``python bench/soak.py --requests 3000 --threads 8``.
+CI runs the short form, paced so that it spans a few token lifetimes:
+``python bench/soak.py --requests 5000 --threads 16 --rate 1000``.
 """
 
 from __future__ import annotations
@@ -156,9 +157,16 @@ class Progress:
         return sum(self.done)
 
 
-def run_workers(session: Any, requests: int, threads: int, progress: Progress) -> None:
+def run_workers(session: Any, requests: int, threads: int, rate: float, progress: Progress) -> None:
+    """Sends ``requests`` calls from ``threads`` threads, at most ``rate`` a
+    second in all (0: as fast as they go)."""
+    interval = threads / rate if rate > 0 else 0.0
+    started = time.monotonic()
+
     def worker(index: int, quota: int) -> None:
-        for _ in range(quota):
+        for sent in range(quota):
+            if interval:
+                time.sleep(max(0.0, started + sent * interval - time.monotonic()))
             try:
                 response = session.get(PATH, params=PARAMS)
                 if response.status_code != 200:
@@ -204,7 +212,7 @@ def soak(arguments: argparse.Namespace) -> int:
             finished = threading.Event()
             seen = watch_rss(progress, arguments.rss_baseline, finished)
             started = time.monotonic()
-            run_workers(s, arguments.requests, arguments.threads, progress)
+            run_workers(s, arguments.requests, arguments.threads, arguments.rate, progress)
             ended = time.monotonic()
             duration = ended - started
             finished.set()
@@ -279,6 +287,13 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=16)
     parser.add_argument("--token-lifetime", type=float, default=2.0)
     parser.add_argument("--fail-every", type=int, default=100, help="one 503 per N API requests")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=0,
+        help="at most this many requests a second (default: unpaced); a short run paced "
+        "to last a few token lifetimes still checks the renewals",
+    )
     parser.add_argument("--rss-baseline", type=int, default=10_000)
     parser.add_argument("--max-rss-growth-mb", type=float, default=5.0)
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)

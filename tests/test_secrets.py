@@ -2,9 +2,8 @@
 
 The whole flow runs — sync, async, the command line, and the error paths —
 with the root logger at DEBUG and a handler on it, so every record that
-reaches Python logging is captured: druva's own (DEBUG and up) and whatever
-the binding forwards from its dependencies (reqwest, hyper, rustls; WARN and
-up). Then every repr, str,
+reaches Python logging is captured, from any logger (the binding forwards only
+druva's own records today; a dependency's would be caught here too). Then every repr, str,
 exception message, formatted traceback, log record and line of command output
 is searched for the secret, its Basic-auth encoding and every token the fake
 issued. The only place a token may appear is the stdout of ``druva token``,

@@ -392,6 +392,16 @@ def format_time(seconds: float, unit: str) -> str:
     return f"{value:,.{digits}f} {unit}"
 
 
+def format_metric(metric: str, value: float) -> str:
+    """A druva median for the before/after table: a time unless named otherwise."""
+    if "req/s" in metric:
+        return f"{value:,.0f} req/s"
+    if "pages" in metric:
+        return f"{value:.2f} pages"
+    unit = "ns" if value < 1e-6 else "µs" if value < 1e-3 else "ms" if value < 1 else "s"
+    return format_time(value, unit)
+
+
 def format_bytes(count: float) -> str:
     if abs(count) >= 1 << 20:
         return f"{count / (1 << 20):,.1f} MiB"
@@ -467,8 +477,8 @@ def druva_medians(samples: dict[str, list[Sample]], unit_name: str) -> dict[str,
     if not runs:
         return {}
     return {
-        f"wall {unit_name}": median([run.wall for run in runs]),
-        f"CPU {unit_name}": median([run.cpu for run in runs]),
+        f"wall {unit_name}".strip(): median([run.wall for run in runs]),
+        f"CPU {unit_name}".strip(): median([run.cpu for run in runs]),
     }
 
 
@@ -1092,7 +1102,13 @@ def before_after(results: Sequence[CaseResult], before: dict[str, Any], source: 
             old = before.get("druva", {}).get(result.key, {}).get(metric)
             if old:
                 median_rows.append(
-                    [result.title, metric, f"{old:.4g}", f"{value:.4g}", f"{value / old:.2f}x"]
+                    [
+                        result.title,
+                        metric,
+                        format_metric(metric, old),
+                        format_metric(metric, value),
+                        f"{value / old:.2f}x",
+                    ]
                 )
     return [
         "## Before → after",
@@ -1104,7 +1120,7 @@ def before_after(results: Sequence[CaseResult], before: dict[str, Any], source: 
         markdown_table(["case", "goal", "before", "after"], goal_rows),
         "",
         markdown_table(
-            ["case", "druva's median (seconds unless named)", "before", "after", "after ÷ before"],
+            ["case", "druva's median", "before", "after", "after ÷ before"],
             median_rows,
         ),
         "",
@@ -1124,7 +1140,8 @@ def report(
     parts = [
         "# Benchmark results",
         "",
-        f"Produced by `{command}` on {now} from druva `{git_head()}`, in {elapsed:.0f} s."
+        f"Produced by `{command}` on {now}, in {elapsed:.0f} s, measuring the druva "
+        f"installed in `{sys.prefix}` (source tree at `{git_head()}`)."
         + (" **Smoke run: too few iterations to mean anything.**" if arguments.smoke else ""),
         "",
         "Taken on a shared machine (2 cores, other engineers' builds and tests running): "
@@ -1135,6 +1152,7 @@ def report(
         "time ÷ druva's is the median of the per-round ratios. FakeDruva ran in its own "
         "process (bench/server.py), every client in another (bench/clients.py).",
         "",
+        *[f"{note}\n" for note in arguments.note],
         "## Machine",
         "",
         markdown_table(["", ""], [*about_machine, ("load average at end", load)]),
@@ -1198,6 +1216,9 @@ def parse_arguments(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         "--floor-profile",
         choices=["release", "dev"],
         help="cargo profile of the floor (default release; smoke dev)",
+    )
+    parser.add_argument(
+        "--note", action="append", default=[], help="a line for the report (repeatable)"
     )
     parser.add_argument(
         "--floor", help="a bench_floor binary already built (default: build it with cargo)"

@@ -21,6 +21,9 @@ use crate::retry::{is_retryable_status, RetryPolicy};
 /// Lifetime assumed when a server omits `expires_in` (Druva always sends it).
 const DEFAULT_LIFETIME: Duration = Duration::from_secs(300);
 
+/// A token response is a few hundred bytes; a megabyte is already absurd.
+const MAX_TOKEN_RESPONSE_BYTES: u64 = 1024 * 1024;
+
 /// The longest lifetime believed: a server's larger `expires_in` is capped
 /// here, which keeps every expiry computation far from clock overflow.
 const MAX_LIFETIME: Duration = Duration::from_secs(366 * 24 * 60 * 60);
@@ -271,7 +274,7 @@ impl TokenRequest {
             "POST",
             "token request",
             options.timeout,
-            http::DEFAULT_MAX_RESPONSE_BYTES,
+            MAX_TOKEN_RESPONSE_BYTES,
         )
         .await
     }
@@ -303,7 +306,18 @@ pub fn parse_token_response(
     if !response.is_success() {
         return Err(classify_token_error(response));
     }
-    let body: TokenBody = serde_json::from_slice(&response.content).map_err(|_| {
+    // A JSON object only: serde would also read a struct from an array.
+    let is_object = response
+        .content
+        .iter()
+        .find(|byte| !byte.is_ascii_whitespace())
+        .is_some_and(|byte| *byte == b'{');
+    let parsed = if is_object {
+        serde_json::from_slice::<TokenBody>(&response.content).ok()
+    } else {
+        None
+    };
+    let body = parsed.ok_or_else(|| {
         Error::protocol(format!(
             "the token endpoint answered {} with a body that is not a JSON token object",
             response.status_code
@@ -445,6 +459,7 @@ mod tests {
             r#"{"access_token": ""}"#,
             r#"{"access_token": 5}"#,
             "<html>secret-ish</html>",
+            r#"["t", "bearer", 1800]"#,
             r#"{"access_token": "t", "expires_in": "soon"}"#,
         ] {
             let error = parse(200, body).unwrap_err();

@@ -272,12 +272,10 @@ def test_the_interpreter_exits_cleanly_with_requests_in_flight(
     assert result.returncode == 0, result.stderr
     assert time.monotonic() - started < 15, "the exit waited for the requests in flight"
     assert_no_crash(result.stderr)
-    # A daemon thread still waiting when the runtime stops at exit gets a
-    # TransportError, which Python may print (or start printing) as it goes
-    # down; no other error may be reported.
-    stopped = "druva._errors.TransportError: the druva runtime stopped before the request finished"
+    # A daemon thread still waiting when the runtime stops at exit waits for
+    # the interpreter to end it: no traceback about the stopped runtime.
     errors = re.findall(r"^\S+(?:Error|Exception)\b.*$", result.stderr, re.MULTILINE)
-    assert set(errors) <= {stopped}, result.stderr
+    assert errors == [], result.stderr
     assert fake.api_requests >= 9
 
 

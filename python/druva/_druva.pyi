@@ -1,6 +1,7 @@
 """Typed contract of the compiled core, checked against the binary by
 ``python -m mypy.stubtest druva._druva``."""
 
+import asyncio
 import datetime
 import os
 from collections.abc import Iterator, Mapping, Sequence
@@ -17,6 +18,8 @@ __all__ = [
     "Paginator",
     "Response",
     "Session",
+    "_Canceller",
+    "_Completions",
     "__version__",
     "_get_token_async",
     "_reset_log_cache",
@@ -209,6 +212,20 @@ class Session:
     def __enter__(self) -> Self: ...
     def __exit__(self, *_exc_info: object) -> None: ...
     def _token_async(self) -> Any: ...
+    def _request_batched(
+        self,
+        completions: _Completions,
+        event_loop: asyncio.AbstractEventLoop,
+        method: str,
+        url: str,
+        *,
+        params: _Params = None,
+        json: Any = None,
+        data: Any = None,
+        headers: _Headers = None,
+        timeout: Optional[float] = None,
+        retry: Optional[bool] = None,
+    ) -> asyncio.Future[Response]: ...
     def _request_async(
         self,
         method: str,
@@ -221,6 +238,17 @@ class Session:
         timeout: Optional[float] = None,
         retry: Optional[bool] = None,
     ) -> Any: ...
+
+@final
+class _Completions:
+    def __new__(cls) -> Self: ...
+    @property
+    def fd(self) -> int: ...
+    def drain(self) -> None: ...
+
+@final
+class _Canceller:
+    def __call__(self, future: asyncio.Future[Any]) -> None: ...
 
 @final
 class FakeDruva:

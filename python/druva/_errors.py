@@ -94,7 +94,7 @@ class TimeoutError(TransportError, builtins.TimeoutError):  # noqa: A001
 
 class ProtocolError(DruvaError):
     """A response that breaks the protocol: a token without ``access_token``,
-    a page that is not JSON, a body larger than allowed."""
+    a page that is not JSON, a body larger than allowed, a redirect loop."""
 
 
 def _error_summary(error: BaseException) -> dict[str, Any]:

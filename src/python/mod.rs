@@ -2,6 +2,7 @@
 //! maturin (feature `python`) into `druva._druva`.
 
 mod args;
+mod completions;
 mod errors;
 mod fake;
 mod json;
@@ -29,6 +30,8 @@ fn _druva(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<response::PyResponse>()?;
     module.add_class::<response::Headers>()?;
     module.add_class::<fake::PyFakeDruva>()?;
+    module.add_class::<completions::Completions>()?;
+    module.add_class::<completions::Canceller>()?;
     response::register_mapping(py)?;
     Ok(())
 }

@@ -5,6 +5,7 @@
 use std::cell::OnceCell;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use pyo3::prelude::*;
@@ -34,10 +35,23 @@ where
         pending = returned;
         match outcome {
             Some(Ok(result)) => return result.map_err(PyErr::from),
+            Some(Err(_)) if EXITING.load(Ordering::Acquire) => park_until_exit(py),
             Some(Err(error)) => return Err(PyErr::from(error)),
             // Dropping `pending` on the way out cancels the request.
             None => py.check_signals()?,
         }
+    }
+}
+
+/// Set when the interpreter exits and the runtime is stopped.
+static EXITING: AtomicBool = AtomicBool::new(false);
+
+/// A (daemon) thread whose call the exiting interpreter stopped: it waits
+/// for the interpreter to end it, instead of printing a traceback about a
+/// runtime that was shut down on purpose.
+fn park_until_exit(py: Python<'_>) -> ! {
+    loop {
+        py.detach(|| std::thread::sleep(Duration::from_secs(1)));
     }
 }
 
@@ -117,5 +131,6 @@ impl pyo3_async_runtimes::generic::ContextExt for DruvaRuntime {
 /// worker thread hands a result to a dying interpreter.
 #[pyfunction]
 pub fn _shutdown(py: Python<'_>) {
+    EXITING.store(true, Ordering::Release);
     py.detach(runtime::shutdown);
 }

@@ -11,11 +11,13 @@ use crate::errors::Error;
 use crate::http::{ClientOptions, DEFAULT_MAX_RESPONSE_BYTES};
 use crate::paginate::Pager;
 use crate::python::args;
+use crate::python::completions::{Canceller, Completions, Convert};
 use crate::python::json;
 use crate::python::response::PyResponse;
 use crate::python::runtime::{into_awaitable, wait};
 use crate::python::token::{token_to_py, PyToken, TokenArgs, DEFAULT_LEEWAY};
 use crate::response::Response;
+use crate::runtime;
 use crate::session::{ApiRequest, Body, Call, Session, SessionConfig};
 
 const DEFAULT_MAX_RETRIES: u32 = 3;
@@ -339,6 +341,46 @@ impl PySession {
         }
         let session = Arc::clone(&self.inner);
         into_awaitable(py, async move { Ok(PyToken(session.token().await?)) })
+    }
+
+    /// ``_request_async`` for a loop that watches ``completions``: the
+    /// response completes the returned future in a batch (see completions.rs).
+    #[pyo3(signature = (completions, event_loop, method, url, *, params=None, json=None, data=None, headers=None, timeout=None, retry=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn _request_batched<'py>(
+        &self,
+        py: Python<'py>,
+        completions: Py<Completions>,
+        event_loop: &Bound<'py, PyAny>,
+        method: &Bound<'py, PyAny>,
+        url: &Bound<'py, PyAny>,
+        params: Option<&Bound<'py, PyAny>>,
+        json: Option<&Bound<'py, PyAny>>,
+        data: Option<&Bound<'py, PyAny>>,
+        headers: Option<&Bound<'py, PyAny>>,
+        timeout: Option<&Bound<'py, PyAny>>,
+        retry: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let method = args::text(method, "method")?;
+        let request = self.prepare(
+            py, &method, url, params, json, data, headers, timeout, retry,
+        )?;
+        let future = event_loop.call_method0(pyo3::intern!(py, "create_future"))?;
+        let target = future.clone().unbind();
+        let session = Arc::clone(&self.inner);
+        let task = runtime::handle()?.spawn(async move {
+            let result = session.send(request).await;
+            let convert: Convert =
+                Box::new(move |py| Ok(Py::new(py, PyResponse::from(result?))?.into_any()));
+            completions.get().finish(target, convert);
+        });
+        future.call_method1(
+            pyo3::intern!(py, "add_done_callback"),
+            (Canceller {
+                task: task.abort_handle(),
+            },),
+        )?;
+        Ok(future)
     }
 
     #[pyo3(signature = (method, url, *, params=None, json=None, data=None, headers=None, timeout=None, retry=None))]

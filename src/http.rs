@@ -143,33 +143,48 @@ pub async fn send(
             "{what}: the response body is larger than max_response_bytes ({max_response_bytes} bytes)"
         ))
     };
-    if response
-        .content_length()
-        .is_some_and(|length| length > max_response_bytes)
-    {
-        return Err(too_large());
-    }
-    let mut content = bytes::BytesMut::with_capacity(
-        usize::try_from(response.content_length().unwrap_or(0).min(1 << 20)).unwrap_or(0),
-    );
+    let content = match response.content_length() {
+        Some(length) if length > max_response_bytes => return Err(too_large()),
+        // hyper stops at the declared length, so the limit holds; reqwest
+        // then hands over a body of one chunk without copying it.
+        Some(_) => response
+            .bytes()
+            .await
+            .map_err(|error| Error::from_reqwest(&error, what, timeout))?,
+        None => read_chunked(&mut response, max_response_bytes, what, timeout)
+            .await?
+            .ok_or_else(too_large)?,
+    };
+    Ok(Response {
+        method: method.to_owned(),
+        status_code,
+        headers,
+        url,
+        content,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// Reads a body of unknown length, refusing it past `max_response_bytes`
+/// (`None`) without holding more than that.
+async fn read_chunked(
+    response: &mut reqwest::Response,
+    max_response_bytes: u64,
+    what: &str,
+    timeout: Duration,
+) -> Result<Option<bytes::Bytes>> {
+    let mut content = bytes::BytesMut::new();
     while let Some(chunk) = response
         .chunk()
         .await
         .map_err(|error| Error::from_reqwest(&error, what, timeout))?
     {
         if (content.len() + chunk.len()) as u64 > max_response_bytes {
-            return Err(too_large());
+            return Ok(None);
         }
         content.extend_from_slice(&chunk);
     }
-    Ok(Response {
-        method: method.to_owned(),
-        status_code,
-        headers,
-        url,
-        content: content.freeze(),
-        elapsed: started.elapsed(),
-    })
+    Ok(Some(content.freeze()))
 }
 
 #[cfg(test)]

@@ -582,3 +582,19 @@ def test_progress_without_tqdm_is_a_clear_error(
     with pytest.raises(ImportError, match="pip install tqdm"):
         async_session_for(fake).paginate(USERS, progress=True)
     assert fake.api_requests == 0
+
+
+def test_async_session_works_where_the_loop_cannot_watch_a_descriptor(
+    fake: FakeDruva, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Loops without add_reader (Windows' proactor) use the generic bridge."""
+    import druva._async
+
+    monkeypatch.setattr(druva._async, "_completions", lambda loop: None)
+
+    async def main() -> list[int]:
+        async with async_session_for(fake) as s:
+            responses = await asyncio.gather(*(s.get(USERS) for _ in range(20)))
+            return [r.status_code for r in responses]
+
+    assert asyncio.run(main()) == [200] * 20

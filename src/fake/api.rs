@@ -57,14 +57,13 @@ fn query_params(query: Option<&str>) -> HashMap<String, String> {
 async fn list_users(State(shared): SharedState, RawQuery(query): RawQuery) -> Response {
     let params = query_params(query.as_deref());
     let data = lock(&shared.data);
+    let Some(email) = params.get("emailID") else {
+        return token_paged(&shared, &params, "users", &data.users, true);
+    };
     let users: Vec<&User> = data
         .users
         .iter()
-        .filter(|user| {
-            params
-                .get("emailID")
-                .is_none_or(|email| user.email == *email)
-        })
+        .filter(|user| user.email == *email)
         .collect();
     token_paged(&shared, &params, "users", &users, true)
 }
@@ -90,7 +89,7 @@ fn token_paged<T: Serialize>(
     with_total_size: bool,
 ) -> Response {
     match paging::token_page(params, shared.page_size, items.len()) {
-        Ok(page) => ok(paging::token_page_body(
+        Ok(page) => ok_serialized(&paging::token_page_body(
             field,
             items,
             page,
@@ -111,7 +110,7 @@ async fn list_events(State(shared): SharedState, RawQuery(query): RawQuery) -> R
     let params = query_params(query.as_deref());
     let data = lock(&shared.data);
     match paging::tracker_page(&params, shared.page_size, data.events.len()) {
-        Ok(page) => ok(paging::tracker_page_body("events", &data.events, page)),
+        Ok(page) => ok_serialized(&paging::tracker_page_body("events", &data.events, page)),
         Err(invalid) => envelope::bad_request(invalid.0),
     }
 }
@@ -243,4 +242,21 @@ async fn method_not_allowed(method: Method, uri: Uri) -> Response {
 /// A 200 JSON response.
 fn ok(body: Value) -> Response {
     json_response(StatusCode::OK, body)
+}
+
+/// A 200 with `body` serialized straight to bytes (and so a Content-Length).
+fn ok_serialized<T: Serialize>(body: &T) -> Response {
+    match serde_json::to_vec(body) {
+        Ok(bytes) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            bytes,
+        )
+            .into_response(),
+        Err(error) => envelope::druva_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InsyncCommon-500",
+            &format!("could not serialize the page: {error}"),
+        ),
+    }
 }

@@ -62,3 +62,12 @@ def test_quickstart_uses_the_credential_in_the_environment(tmp_path: Path) -> No
         users_requests = [r for r in fake.requests if r["path"] == USERS]
         assert len(users_requests) == 3 + 1  # three pages, then one gathered GET
         assert all(r["auth_scheme"] == "Bearer" and r["bearer_valid"] for r in users_requests)
+
+
+def test_import_druva_leaves_asyncio_unimported() -> None:
+    """asyncio takes longer to import than druva itself; sync users never pay for it."""
+    code = "import sys, druva; print('asyncio' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-I", "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "False"

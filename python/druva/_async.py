@@ -3,15 +3,17 @@ same Rust engine, runtime and token cache as the sync API."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import weakref
 from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import Any, Optional, Union
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 from druva._druva import Response, Session, _Completions, _get_token_async
 from druva._progress import with_progress_async
 from druva._token import Token
+
+if TYPE_CHECKING:
+    import asyncio
 
 __all__ = ["AsyncSession", "get_token_async"]
 
@@ -164,6 +166,10 @@ class AsyncSession:
         retry: bool | None = None,
     ) -> Response:
         """Sends a request; see :meth:`druva.Session.request`."""
+        # Imported here: asyncio takes longer to import than all of druva, and
+        # sync users never need it (after the first call this is a dict lookup).
+        import asyncio
+
         loop = asyncio.get_running_loop()
         completions = _completions(loop)
         if completions is None:

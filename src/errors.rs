@@ -10,20 +10,12 @@ use std::time::Duration;
 
 use crate::response::Response;
 
-/// Which builtin exception a bad argument becomes in Python.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ArgumentKind {
-    /// A value of the wrong type: `TypeError`.
-    Type,
-    /// A value of the right type that is not acceptable: `ValueError`.
-    Value,
-}
-
 /// A failure of a druva call, classified once.
 #[derive(Clone, Debug)]
 pub enum Error {
-    /// The caller's arguments are wrong; raised before any network I/O.
-    InvalidArgument { kind: ArgumentKind, message: String },
+    /// The caller's arguments are wrong (a `ValueError`); raised before any
+    /// network I/O. Wrong types are caught by the binding, which knows them.
+    InvalidArgument { message: String },
     /// The token endpoint refused the credentials (`invalid_grant`, `invalid_client`).
     Authentication {
         status_code: u16,
@@ -54,15 +46,6 @@ impl Error {
     /// A `ValueError` raised for a bad argument.
     pub fn value(message: impl Into<String>) -> Self {
         Error::InvalidArgument {
-            kind: ArgumentKind::Value,
-            message: message.into(),
-        }
-    }
-
-    /// A `TypeError` raised for a bad argument.
-    pub fn type_error(message: impl Into<String>) -> Self {
-        Error::InvalidArgument {
-            kind: ArgumentKind::Type,
             message: message.into(),
         }
     }
@@ -173,7 +156,7 @@ fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::InvalidArgument { message, .. }
+            Error::InvalidArgument { message }
             | Error::Transport { message }
             | Error::Tls { message }
             | Error::Timeout { message }

@@ -5,10 +5,10 @@
 //! exceptions are built lazily, so a future can fail on a runtime thread
 //! without taking the GIL there; Python builds the instance when it raises.
 
-use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 
-use crate::errors::{ArgumentKind, Error};
+use crate::errors::Error;
 use crate::python::response::PyResponse;
 
 pyo3::import_exception!(druva._errors, AuthenticationError);
@@ -22,14 +22,7 @@ impl From<Error> for PyErr {
     fn from(error: Error) -> PyErr {
         let message = error.to_string();
         match error {
-            Error::InvalidArgument {
-                kind: ArgumentKind::Type,
-                ..
-            } => PyTypeError::new_err(message),
-            Error::InvalidArgument {
-                kind: ArgumentKind::Value,
-                ..
-            } => PyValueError::new_err(message),
+            Error::InvalidArgument { .. } => PyValueError::new_err(message),
             Error::Closed { .. } => PyRuntimeError::new_err(message),
             Error::Authentication {
                 status_code,

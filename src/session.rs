@@ -312,9 +312,7 @@ impl Session {
     }
 
     fn log_attempt(&self, what: &str, outcome: &Result<Response>, retry: u32) {
-        if !logging::debug_enabled()
-            || !log::log_enabled!(target: logging::TARGET, log::Level::Debug)
-        {
+        if !logging::debug_enabled() {
             return;
         }
         let retry = if retry > 0 {

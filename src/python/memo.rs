@@ -3,14 +3,16 @@
 //! objects (the usual case: the same variables every call) skips parsing and
 //! validating them again.
 //!
-//! Entries are matched by object identity. Python strings are immutable and
-//! each entry holds a reference to its objects, so an identical object has
-//! identical content and its address cannot be reused while remembered: the
-//! same objects always mean the same, already validated, arguments.
+//! Entries are matched by object identity, or for exact `str` objects by
+//! value. Python strings are immutable and each entry holds a reference to
+//! its objects, so an identical object has identical content and its address
+//! cannot be reused while remembered: the same objects (or equal strings)
+//! always mean the same, already validated, arguments.
 
 use std::sync::{Arc, Mutex};
 
 use pyo3::prelude::*;
+use pyo3::types::PyString;
 
 use crate::cache::Slot;
 
@@ -31,10 +33,25 @@ impl Entry {
         self.objects
             .iter()
             .zip(arguments)
-            .all(|(remembered, given)| {
-                remembered.as_ref().map(Py::as_ptr) == given.map(Bound::as_ptr)
+            .all(|(remembered, given)| match (remembered, given) {
+                (None, None) => true,
+                (Some(remembered), Some(given)) => same_argument(remembered, given),
+                _ => false,
             })
     }
+}
+
+/// The same object, or an equal `str` (as from `os.environ[...]`, which
+/// makes a new string each time). Only exact strings are compared by value:
+/// comparing other objects could run arbitrary Python code.
+fn same_argument(remembered: &Py<PyAny>, given: &Bound<'_, PyAny>) -> bool {
+    if remembered.as_ptr() == given.as_ptr() {
+        return true;
+    }
+    let remembered = remembered.bind(given.py());
+    remembered.is_exact_instance_of::<PyString>()
+        && given.is_exact_instance_of::<PyString>()
+        && remembered.eq(given).unwrap_or(false)
 }
 
 /// The argument objects with an explicit `None` read as "not given".

@@ -17,7 +17,6 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwapOption;
 use futures::future::{BoxFuture, FutureExt, Shared, WeakShared};
 use hashbrown::{Equivalent, HashMap};
-use url::Url;
 
 use crate::errors::Result;
 use crate::logging;
@@ -134,14 +133,6 @@ impl TokenCache {
         slots.push(Arc::clone(&slot));
         slot
     }
-
-    /// Forgets every cached token (not the in-flight requests).
-    pub fn clear(&self) {
-        let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
-        for slot in entries.values().flatten() {
-            slot.token.store(None);
-        }
-    }
 }
 
 /// One credential's token and its flight.
@@ -166,14 +157,6 @@ impl Slot {
             token: ArcSwapOption::empty(),
             flight: Mutex::new(None),
         }
-    }
-
-    pub fn request(&self) -> &TokenRequest {
-        &self.request
-    }
-
-    pub fn token_url(&self) -> &Url {
-        &self.request.token_url
     }
 
     /// The cached token if it is fresh under `leeway`: the cache-hit path.
@@ -281,6 +264,7 @@ impl Slot {
 mod tests {
     use super::*;
     use crate::retry::RetryPolicy;
+    use url::Url;
 
     fn request(secret: &str) -> TokenRequest {
         TokenRequest {

@@ -224,7 +224,7 @@ impl Session {
     /// retry policy allows. Any status is returned as a response.
     pub async fn send(self: Arc<Self>, request: ApiRequest) -> Result<Response> {
         self.ensure_open()?;
-        let client = self.client()?;
+        // One client for the token and the call: the session's pool.
         let options = self.token_options()?;
         let what = format!("{} {}", request.method, request.url.path());
         let mut renewed = false;
@@ -234,7 +234,7 @@ impl Session {
                 .get(options.clone(), self.config.leeway, false)
                 .await?;
             let outcome = http::send(
-                self.build(&client, &request, &token)?,
+                self.build(&options.client, &request, &token)?,
                 request.method.as_str(),
                 &what,
                 request.timeout,

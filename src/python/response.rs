@@ -151,10 +151,6 @@ impl PyResponse {
                 .then(|| value.trim().trim_matches('"').to_owned())
         })
     }
-
-    pub fn inner(&self) -> &Response {
-        &self.response
-    }
 }
 
 /// Response headers: a read-only mapping whose keys ignore case. A header

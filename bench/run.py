@@ -998,7 +998,7 @@ def build_floor(profile: str) -> tuple[Optional[Path], str]:
     """Builds bench/floor.rs with cargo; returns its path and a note for the report."""
     if shutil.which("cargo") is None:
         return None, "The Rust floor was skipped: no cargo on PATH."
-    command = ["cargo", "build", "--example", "bench_floor", "--message-format=json"]
+    command = ["cargo", "build", "-p", "druva-core", "--example", "bench_floor", "--message-format=json"]
     if profile == "release":
         command.append("--release")
     log(f"building the floor: {shlex.join(command[:4] + command[5:])}")

@@ -8,11 +8,11 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant, SystemTime};
 
-use _druva::endpoint::{is_loopback, same_origin, Endpoints};
-use _druva::paginate::{NextPage, PageInfo, Pager};
-use _druva::response::Response;
-use _druva::retry::{parse_retry_after, RetryPolicy};
-use _druva::token::parse_token_response;
+use druva_core::endpoint::{is_loopback, same_origin, Endpoints};
+use druva_core::paginate::{NextPage, PageInfo, Pager};
+use druva_core::response::Response;
+use druva_core::retry::{parse_retry_after, RetryPolicy};
+use druva_core::token::parse_token_response;
 
 /// A token endpoint's answer: two bytes of status, then the body. Every
 /// outcome is a token or an error, and a token survives what the cache and

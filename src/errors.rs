@@ -1,186 +1,60 @@
-//! The one error type of the core, shaped like the Python hierarchy in DESIGN.md.
+//! The one mapping from the core's [`Error`] to Python exceptions.
 //!
-//! Every failure is classified here once; the Python binding maps each variant to
-//! its exception class without looking inside. Messages never carry a secret or
-//! a token: they are built from our own words, status codes and server-sent error
-//! codes only.
+//! The classes are defined in `druva/_errors.py` (where multiple inheritance
+//! from the builtins is plain Python) and imported when first raised. The
+//! exceptions are built lazily, so a future can fail on a runtime thread
+//! without taking the GIL there; Python builds the instance when it raises.
 
-use std::fmt;
-use std::time::Duration;
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
 
-use crate::response::Response;
+use druva_core::errors::Error;
 
-/// A failure of a druva call, classified once.
-#[derive(Clone, Debug)]
-pub enum Error {
-    /// The caller's arguments are wrong (a `ValueError`); raised before any
-    /// network I/O. Wrong types are caught by the binding, which knows them.
-    InvalidArgument { message: String },
-    /// The token endpoint refused the credentials (`invalid_grant`, `invalid_client`).
-    Authentication {
-        status_code: u16,
-        error: String,
-        error_description: Option<String>,
-    },
-    /// The API answered with an error status.
-    HttpStatus { response: Box<Response> },
-    /// The API still answered 429 after the retries.
-    RateLimit { response: Box<Response> },
-    /// Connecting, sending or receiving failed (connect, reset): may pass.
-    Transport { message: String },
-    /// The server's certificate was refused: retrying cannot help.
-    Tls { message: String },
-    /// The request took longer than its timeout.
-    Timeout { message: String },
-    /// A response that breaks the protocol: bad JSON, a token without
-    /// `access_token`, a body over the size limit, a redirect loop.
-    Protocol { message: String },
-    /// The session was closed before this call.
-    Closed { message: String },
+use crate::response::PyResponse;
+
+pyo3::import_exception!(druva._errors, AuthenticationError);
+pyo3::import_exception!(druva._errors, HTTPStatusError);
+pyo3::import_exception!(druva._errors, RateLimitError);
+pyo3::import_exception!(druva._errors, TransportError);
+pyo3::import_exception!(druva._errors, TimeoutError);
+pyo3::import_exception!(druva._errors, ProtocolError);
+
+/// Converts a core result for Python: `core_call().or_raise()?`.
+pub trait OrRaise<T> {
+    fn or_raise(self) -> PyResult<T>;
 }
 
-/// The result of a druva call.
-pub type Result<T, E = Error> = std::result::Result<T, E>;
-
-impl Error {
-    /// A `ValueError` raised for a bad argument.
-    pub fn value(message: impl Into<String>) -> Self {
-        Error::InvalidArgument {
-            message: message.into(),
-        }
-    }
-
-    pub fn protocol(message: impl Into<String>) -> Self {
-        Error::Protocol {
-            message: message.into(),
-        }
-    }
-
-    /// The error for an API response whose status is an error: `RateLimit` for 429.
-    pub fn from_status(response: Response) -> Self {
-        if response.status_code == 429 {
-            Error::RateLimit {
-                response: Box::new(response),
-            }
-        } else {
-            Error::HttpStatus {
-                response: Box::new(response),
-            }
-        }
-    }
-
-    /// Classifies a reqwest failure: the one place that reads reqwest's error kinds.
-    ///
-    /// reqwest's own `Display` can include the request URL, which may carry query
-    /// parameters; we say what happened and to which host, never the full URL.
-    pub fn from_reqwest(error: &reqwest::Error, what: &str, timeout: Duration) -> Self {
-        let host = error
-            .url()
-            .and_then(|url| url.host_str().map(str::to_owned))
-            .unwrap_or_else(|| "the server".to_owned());
-        if error.is_timeout() {
-            return Error::Timeout {
-                message: format!(
-                    "{what} to {host} timed out after {:.3} s; raise `timeout=` if the server is slow",
-                    timeout.as_secs_f64()
-                ),
-            };
-        }
-        if error.is_redirect() {
-            // A redirect loop is the server's configuration, not a passing
-            // network failure: retrying it would only repeat the loop.
-            return Error::Protocol {
-                message: format!(
-                    "{what}: too many redirects from {host} (a redirect loop?); \
-                     check the base URL"
-                ),
-            };
-        }
-        let cause = root_cause(error);
-        if is_certificate_error(error) {
-            return Error::Tls {
-                message: format!(
-                    "{what}: the TLS certificate of {host} was refused: {cause}; \
-                     pass ca_bundle= (or set SSL_CERT_FILE) if it is signed by a private CA"
-                ),
-            };
-        }
-        let message = if error.is_connect() {
-            format!("{what}: could not connect to {host}: {cause}")
-        } else if error.is_body() || error.is_decode() {
-            format!("{what}: the response body from {host} was cut off: {cause}")
-        } else {
-            format!("{what} to {host} failed: {cause}")
-        };
-        Error::Transport { message }
-    }
-
-    /// Whether a fresh attempt of the same request may succeed.
-    pub fn is_transient_transport(&self) -> bool {
-        matches!(self, Error::Transport { .. })
+impl<T> OrRaise<T> for druva_core::errors::Result<T> {
+    fn or_raise(self) -> PyResult<T> {
+        self.map_err(to_py_err)
     }
 }
 
-/// Whether rustls refused the peer's certificate somewhere in the chain.
-fn is_certificate_error(error: &(dyn std::error::Error + 'static)) -> bool {
-    let mut current = Some(error);
-    while let Some(error) = current {
-        if matches!(
-            error.downcast_ref::<rustls::Error>(),
-            Some(rustls::Error::InvalidCertificate(_))
-        ) {
-            return true;
-        }
-        // An io::Error's source() skips the error it wraps (hyper-rustls wraps
-        // rustls's error in two of them); get_ref() gives it.
-        current = match error.downcast_ref::<std::io::Error>() {
-            Some(io) => io
-                .get_ref()
-                .map(|inner| inner as &(dyn std::error::Error + 'static)),
-            None => error.source(),
-        };
-    }
-    false
-}
-
-/// The innermost cause of an error chain, which names what really failed
-/// ("connection refused", "invalid peer certificate") without the URL.
-fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut current = error;
-    while let Some(source) = current.source() {
-        current = source;
-    }
-    current.to_string()
-}
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Error::InvalidArgument { message }
-            | Error::Transport { message }
-            | Error::Tls { message }
-            | Error::Timeout { message }
-            | Error::Protocol { message }
-            | Error::Closed { message } => f.write_str(message),
+/// The Python exception for a core error.
+pub fn to_py_err(error: Error) -> PyErr {
+    {
+        let message = error.to_string();
+        match error {
+            Error::InvalidArgument { .. } => PyValueError::new_err(message),
+            Error::Closed { .. } => PyRuntimeError::new_err(message),
             Error::Authentication {
                 status_code,
                 error,
                 error_description,
-            } => {
-                write!(
-                    f,
-                    "the token endpoint refused the credentials ({status_code} {error}"
-                )?;
-                if let Some(description) = error_description {
-                    write!(f, ": {description}")?;
-                }
-                f.write_str("); check the Client ID and Secret Key, and the region")
+            } => AuthenticationError::new_err((message, status_code, error, error_description)),
+            Error::HttpStatus { response } => {
+                let envelope = response.error_envelope();
+                let response = PyResponse::from(*response);
+                HTTPStatusError::new_err((message, response, envelope.code, envelope.message))
             }
-            Error::HttpStatus { response } | Error::RateLimit { response } => {
-                write!(f, "{}", response.status_summary())
+            Error::RateLimit { response } => {
+                let envelope = response.error_envelope();
+                let response = PyResponse::from(*response);
+                RateLimitError::new_err((message, response, envelope.code, envelope.message))
             }
+            Error::Transport { .. } | Error::Tls { .. } => TransportError::new_err(message),
+            Error::Timeout { .. } => TimeoutError::new_err(message),
+            Error::Protocol { .. } => ProtocolError::new_err(message),
         }
     }
 }
-
-impl std::error::Error for Error {}

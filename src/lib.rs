@@ -1,10 +1,9 @@
-//! The Rust core of `druva`: OAuth 2.0 client-credentials tokens for the Druva
-//! REST APIs, a process-wide single-flight token cache, authenticated sessions
-//! with retries and paging, and a fake Druva server for tests.
-//!
-//! The core does not depend on Python; the `python` feature adds the binding
-//! layer that maturin builds into `druva._druva`.
+//! The Python binding of druva, built by maturin (feature `python`) into
+//! `druva._druva`: it converts Python arguments into the core's types and the
+//! core's results into Python objects, and decides nothing of its own.
+//! Without the feature the crate is empty, so `cargo test` needs no Python.
 
+#![cfg(feature = "python")]
 #![cfg_attr(
     test,
     allow(
@@ -15,18 +14,54 @@
     )
 )]
 
-pub mod cache;
-pub mod endpoint;
-pub mod errors;
-pub mod fake;
-pub mod http;
-pub mod logging;
-pub mod paginate;
-pub mod response;
-pub mod retry;
-pub mod runtime;
-pub mod session;
-pub mod token;
+mod args;
+mod completions;
+mod errors;
+mod fake;
+mod json;
+mod logging;
+mod memo;
+mod response;
+mod runtime;
+mod session;
+mod token;
 
-#[cfg(feature = "python")]
-mod python;
+use crate::errors::to_py_err;
+use pyo3::prelude::*;
+
+#[pymodule]
+fn _druva(module: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = module.py();
+    logging::install(py)?;
+    module.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    module.add_function(wrap_pyfunction!(token::get_token, module)?)?;
+    module.add_function(wrap_pyfunction!(token::_get_token_async, module)?)?;
+    module.add_function(wrap_pyfunction!(runtime::_shutdown, module)?)?;
+    module.add_function(wrap_pyfunction!(logging::_reset_log_cache, module)?)?;
+    module.add_function(wrap_pyfunction!(json_loads, module)?)?;
+    module.add_class::<session::PySession>()?;
+    module.add_class::<session::PyPaginator>()?;
+    module.add_class::<response::PyResponse>()?;
+    module.add_class::<response::Headers>()?;
+    module.add_class::<fake::PyFakeDruva>()?;
+    module.add_class::<completions::Completions>()?;
+    module.add_class::<completions::Canceller>()?;
+    response::register_mapping(py)?;
+    Ok(())
+}
+
+/// Decodes JSON text or bytes into Python objects, in Rust (the decoder behind
+/// ``Response.json()``). Raises :class:`druva.ProtocolError` on invalid JSON.
+#[pyfunction]
+fn json_loads<'py>(py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    let bytes: std::borrow::Cow<'_, [u8]> = if let Ok(bytes) = data.cast::<pyo3::types::PyBytes>() {
+        std::borrow::Cow::Borrowed(bytes.as_bytes())
+    } else {
+        std::borrow::Cow::Owned(args::text(data, "data")?.into_owned().into_bytes())
+    };
+    json::decode(py, &bytes).map_err(|error| {
+        to_py_err(druva_core::errors::Error::protocol(format!(
+            "invalid JSON: {error}"
+        )))
+    })
+}

@@ -1,44 +1,51 @@
-//! druva's log records and the gate in front of its DEBUG ones.
+//! Rust `log` records to Python's `logging.getLogger("druva")`, via pyo3-log.
 //!
-//! Records go to the `log` target `druva`, which the Python binding sends to
-//! `logging.getLogger("druva")`. Asking the Python bridge whether DEBUG is on
-//! costs a lookup per record, too much for the cache-hit path, so DEBUG
-//! records first pass a flag that the binding keeps in step with the `druva`
-//! logger's level (`set_debug_enabled`). Outside Python the flag stays on and
-//! `log`'s own filtering decides.
+//! pyo3-log caches each logger's level the first time it logs, so DEBUG turned
+//! on later (as in a notebook) would go unseen. The Python package calls
+//! `_reset_log_cache` before each call when the `druva` logger's effective level
+//! changed, which keeps the cache and still honours the change.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
 
-/// The `log` target of every druva record.
-pub const TARGET: &str = "druva";
+use pyo3::prelude::*;
 
-static DEBUG_ENABLED: AtomicBool = AtomicBool::new(true);
+static RESET: OnceLock<pyo3_log::ResetHandle> = OnceLock::new();
 
-/// Whether DEBUG records may be emitted at all.
-pub fn debug_enabled() -> bool {
-    DEBUG_ENABLED.load(Ordering::Relaxed)
+pub fn install(py: Python<'_>) -> PyResult<()> {
+    if RESET.get().is_some() {
+        return Ok(());
+    }
+    let logger = pyo3_log::Logger::new(py, pyo3_log::Caching::LoggersAndLevels)?
+        // Our dependencies' records (connection details, certificate errors
+        // that druva reports itself) stay out of the user's logs: DESIGN
+        // promises records on "druva" only.
+        .filter(log::LevelFilter::Off)
+        .filter_target(
+            druva_core::logging::TARGET.to_owned(),
+            log::LevelFilter::Debug,
+        );
+    // When another extension installed a `log` backend first, druva's records
+    // go there and there is no cache of ours to reset.
+    if let Ok(handle) = logger.install() {
+        let _ = RESET.set(handle);
+    }
+    Ok(())
 }
 
-/// Turns DEBUG records on or off, e.g. when Python's `druva` logger level changes.
-pub fn set_debug_enabled(enabled: bool) {
-    DEBUG_ENABLED.store(enabled, Ordering::Relaxed);
+/// Forgets the cached logging levels, so a level changed at run time takes
+/// effect on the next record, and sets the core's DEBUG gate from the `druva`
+/// logger's level.
+#[pyfunction]
+pub fn _reset_log_cache(py: Python<'_>) -> PyResult<()> {
+    if let Some(handle) = RESET.get() {
+        handle.reset();
+    }
+    let logging = py.import("logging")?;
+    let debug = logging.getattr("DEBUG")?;
+    let enabled = logging
+        .call_method1("getLogger", (druva_core::logging::TARGET,))?
+        .call_method1("isEnabledFor", (debug,))?
+        .is_truthy()?;
+    druva_core::logging::set_debug_enabled(enabled);
+    Ok(())
 }
-
-/// A DEBUG record to the `druva` target; its arguments are not even evaluated
-/// while DEBUG is off.
-macro_rules! debug {
-    ($($argument:tt)+) => {
-        if $crate::logging::debug_enabled() {
-            log::debug!(target: $crate::logging::TARGET, $($argument)+);
-        }
-    };
-}
-
-/// An INFO record to the `druva` target.
-macro_rules! info {
-    ($($argument:tt)+) => {
-        log::info!(target: $crate::logging::TARGET, $($argument)+);
-    };
-}
-
-pub(crate) use {debug, info};

@@ -1,121 +1,241 @@
-//! A complete HTTP response as druva hands it to callers and errors.
+//! `druva.Response`, in the vocabulary of `requests`.
 
-use std::time::Duration;
+use crate::errors::to_py_err;
+use pyo3::exceptions::{PyKeyError, PyTypeError};
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBytes, PyList, PyString, PyType};
 
-use bytes::Bytes;
-use reqwest::header::HeaderMap;
-use url::Url;
+use crate::json;
+use druva_core::errors::Error;
+use druva_core::response::Response;
 
-/// A response read to its end: status, headers, body and timing.
-#[derive(Clone, Debug)]
-pub struct Response {
-    pub method: String,
-    pub status_code: u16,
-    pub headers: HeaderMap,
-    pub url: Url,
-    pub content: Bytes,
-    pub elapsed: Duration,
+/// An HTTP response read to its end.
+///
+/// ``status_code``, ``ok``, ``headers`` (case-insensitive), ``url``,
+/// ``content`` (bytes), ``text``, ``json()``, ``elapsed`` and
+/// ``raise_for_status()`` behave as in ``requests``.
+///
+/// >>> response = session.get("/insync/usermanagement/v1/users")  # doctest: +SKIP
+/// >>> response.raise_for_status().json()["users"][0]["userName"]  # doctest: +SKIP
+#[pyclass(frozen, module = "druva", name = "Response")]
+pub struct PyResponse {
+    response: Response,
+    content: PyOnceLock<Py<PyBytes>>,
 }
 
-/// Druva's application error envelope: `{"code": "...", "message": "..."}`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ErrorEnvelope {
-    pub code: Option<String>,
-    pub message: Option<String>,
-}
-
-impl Response {
-    pub fn is_success(&self) -> bool {
-        (200..300).contains(&self.status_code)
-    }
-
-    /// The standard reason phrase of the status, or "" for unknown codes.
-    pub fn reason(&self) -> &'static str {
-        reqwest::StatusCode::from_u16(self.status_code)
-            .ok()
-            .and_then(|status| status.canonical_reason())
-            .unwrap_or("")
-    }
-
-    /// A header's value as text, if present and visible ASCII.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|value| value.to_str().ok())
-    }
-
-    /// The `code` and `message` of Druva's error envelope (also `error` /
-    /// `error_description` of an OAuth error) when the body carries one.
-    pub fn error_envelope(&self) -> ErrorEnvelope {
-        let Ok(serde_json::Value::Object(body)) = serde_json::from_slice(&self.content) else {
-            return ErrorEnvelope::default();
-        };
-        let text = |key: &str| body.get(key).and_then(|v| v.as_str()).map(str::to_owned);
-        ErrorEnvelope {
-            code: text("code").or_else(|| text("error")),
-            message: text("message").or_else(|| text("error_description")),
+impl From<Response> for PyResponse {
+    fn from(response: Response) -> Self {
+        PyResponse {
+            response,
+            content: PyOnceLock::new(),
         }
-    }
-
-    /// One line for an error message: status, method and path, Druva's code and message.
-    /// The query string is left out: it is the caller's data, not ours to log.
-    pub fn status_summary(&self) -> String {
-        let mut summary = format!(
-            "{} {} for {} {}",
-            self.status_code,
-            self.reason(),
-            self.method,
-            self.url.path()
-        );
-        let envelope = self.error_envelope();
-        match (envelope.code, envelope.message) {
-            (Some(code), Some(message)) => summary.push_str(&format!(": {code}: {message}")),
-            (Some(text), None) | (None, Some(text)) => summary.push_str(&format!(": {text}")),
-            (None, None) => {}
-        }
-        summary
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+#[pymethods]
+impl PyResponse {
+    /// The HTTP status code, e.g. ``200``.
+    #[getter]
+    fn status_code(&self) -> u16 {
+        self.response.status_code
+    }
 
-    fn response(status_code: u16, body: &str) -> Response {
-        Response {
-            method: "GET".into(),
-            status_code,
-            headers: HeaderMap::new(),
-            url: Url::parse("https://apis.druva.com/insync/endpoints/v1/devices?pageToken=x")
-                .unwrap(),
-            content: Bytes::from(body.to_owned()),
-            elapsed: Duration::ZERO,
+    /// The reason phrase of the status, e.g. ``"OK"``.
+    #[getter]
+    fn reason(&self) -> &'static str {
+        self.response.reason()
+    }
+
+    /// ``True`` when the status is below 400.
+    #[getter]
+    fn ok(&self) -> bool {
+        self.response.status_code < 400
+    }
+
+    /// The final URL, after redirects.
+    #[getter]
+    fn url(&self) -> &str {
+        self.response.url.as_str()
+    }
+
+    /// The request's method.
+    #[getter]
+    fn method(&self) -> &str {
+        &self.response.method
+    }
+
+    /// The response headers, a case-insensitive read-only mapping.
+    #[getter]
+    fn headers(&self) -> Headers {
+        Headers {
+            headers: self.response.headers.clone(),
         }
     }
 
-    #[test]
-    fn summary_carries_druva_code_and_message_but_not_the_query() {
-        let r = response(
-            400,
-            r#"{"code": "InsyncEndpoints-1006", "message": "Invalid device", "retryable": false, "data": {}}"#,
-        );
-        let summary = r.status_summary();
-        assert_eq!(
-            summary,
-            "400 Bad Request for GET /insync/endpoints/v1/devices: InsyncEndpoints-1006: Invalid device"
-        );
+    /// The body as bytes.
+    #[getter]
+    fn content<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        self.content
+            .get_or_init(py, || PyBytes::new(py, &self.response.content).unbind())
+            .bind(py)
+            .clone()
     }
 
-    #[test]
-    fn envelope_of_a_non_json_body_is_empty() {
-        assert_eq!(
-            response(502, "<html>").error_envelope(),
-            ErrorEnvelope::default()
-        );
-        assert_eq!(
-            response(403, r#"{"message": "Unauthorized"}"#)
-                .error_envelope()
-                .message
-                .as_deref(),
-            Some("Unauthorized")
-        );
+    /// The body as text, decoded with the charset the server declared (UTF-8
+    /// by default); undecodable bytes become U+FFFD.
+    #[getter]
+    fn text<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let charset = self.charset();
+        let is_utf8 = charset.as_deref().is_none_or(|name| {
+            name.eq_ignore_ascii_case("utf-8") || name.eq_ignore_ascii_case("utf8")
+        });
+        if is_utf8 {
+            let text = String::from_utf8_lossy(&self.response.content);
+            return Ok(PyString::new(py, &text).into_any());
+        }
+        self.content(py)
+            .call_method1("decode", (charset.unwrap_or_default(), "replace"))
     }
+
+    /// The body decoded from JSON into Python objects, in Rust.
+    ///
+    /// Raises :class:`druva.ProtocolError` when the body is not JSON.
+    fn json<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        json::decode(py, &self.response.content).map_err(|error| {
+            to_py_err(Error::protocol(format!(
+                "the response to {} {} is not valid JSON: {error}",
+                self.response.method,
+                self.response.url.path()
+            )))
+        })
+    }
+
+    /// How long the request took, from sending to the end of the body.
+    #[getter]
+    fn elapsed(&self) -> std::time::Duration {
+        self.response.elapsed
+    }
+
+    /// Raises :class:`druva.HTTPStatusError` (:class:`druva.RateLimitError`
+    /// for 429) when the status is 400 or above; returns the response otherwise.
+    fn raise_for_status(slf: Bound<'_, Self>) -> PyResult<Bound<'_, Self>> {
+        let response = &slf.get().response;
+        if response.status_code < 400 {
+            return Ok(slf);
+        }
+        Err(to_py_err(Error::from_status(response.clone())))
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<Response [{}]>", self.response.status_code)
+    }
+
+    fn __bool__(&self) -> bool {
+        self.ok()
+    }
+
+    fn __reduce__(&self) -> PyResult<()> {
+        Err(PyTypeError::new_err(
+            "druva.Response cannot be pickled; pickle response.json() or response.content",
+        ))
+    }
+}
+
+impl PyResponse {
+    fn charset(&self) -> Option<String> {
+        let content_type = self.response.header("content-type")?;
+        content_type.split(';').skip(1).find_map(|parameter| {
+            let (name, value) = parameter.split_once('=')?;
+            name.trim()
+                .eq_ignore_ascii_case("charset")
+                .then(|| value.trim().trim_matches('"').to_owned())
+        })
+    }
+}
+
+/// Response headers: a read-only mapping whose keys ignore case. A header
+/// sent several times reads as its values joined with ", ".
+#[pyclass(frozen, mapping, module = "druva", name = "Headers")]
+pub struct Headers {
+    headers: reqwest::header::HeaderMap,
+}
+
+impl Headers {
+    fn value(&self, name: &str) -> Option<String> {
+        let values: Vec<String> = self
+            .headers
+            .get_all(name)
+            .iter()
+            .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
+            .collect();
+        (!values.is_empty()).then(|| values.join(", "))
+    }
+
+    fn names(&self) -> Vec<&str> {
+        self.headers.keys().map(|name| name.as_str()).collect()
+    }
+}
+
+#[pymethods]
+impl Headers {
+    fn __getitem__(&self, name: String) -> PyResult<String> {
+        self.value(&name).ok_or_else(|| PyKeyError::new_err(name))
+    }
+
+    fn __contains__(&self, name: &Bound<'_, PyAny>) -> bool {
+        name.extract::<String>()
+            .is_ok_and(|name| self.headers.contains_key(name.as_str()))
+    }
+
+    fn __len__(&self) -> usize {
+        self.headers.keys_len()
+    }
+
+    fn __iter__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        Ok(PyList::new(py, self.names())?.try_iter()?.into_any())
+    }
+
+    /// The header's value, or ``default`` when it is absent.
+    #[pyo3(signature = (name, default=None))]
+    fn get(&self, py: Python<'_>, name: String, default: Option<Py<PyAny>>) -> Option<Py<PyAny>> {
+        match self.value(&name) {
+            Some(value) => Some(PyString::new(py, &value).into_any().unbind()),
+            None => default,
+        }
+    }
+
+    /// The header names, lowercase.
+    fn keys(&self) -> Vec<&str> {
+        self.names()
+    }
+
+    /// The header values, in the order of ``keys()``.
+    fn values(&self) -> Vec<String> {
+        self.names()
+            .into_iter()
+            .filter_map(|name| self.value(name))
+            .collect()
+    }
+
+    /// ``(name, value)`` pairs, names lowercase.
+    fn items(&self) -> Vec<(String, String)> {
+        self.names()
+            .into_iter()
+            .filter_map(|name| Some((name.to_owned(), self.value(name)?)))
+            .collect()
+    }
+
+    fn __repr__(&self) -> String {
+        let names = self.names().join(", ");
+        format!("Headers([{names}])")
+    }
+}
+
+/// Registers `Headers` as a `collections.abc.Mapping`, so `isinstance` and
+/// `dict(headers)` work.
+pub fn register_mapping(py: Python<'_>) -> PyResult<()> {
+    let mapping = py.import("collections.abc")?.getattr("Mapping")?;
+    mapping.call_method1("register", (PyType::new::<Headers>(py),))?;
+    Ok(())
 }

@@ -1,226 +1,137 @@
-//! The one druva-owned tokio runtime that serves every sync and async call.
-//!
-//! A forked child inherits the parent's memory but none of its threads, so the
-//! parent's runtime (and every connection pool bound to it) is dead weight
-//! there. A `pthread_atfork` child handler bumps a process generation; the
-//! runtime, and anything else bound to one process (HTTP clients, in-flight
-//! token requests), remembers the generation it was made in and is rebuilt when
-//! it no longer matches. The dead parent runtime is leaked on purpose: dropping
-//! it would wait for worker threads that do not exist in the child.
+//! Running core futures for Python: blocking callers wait with the GIL
+//! released and stay interruptible; coroutines are bridged to asyncio on the
+//! same druva runtime through pyo3-async-runtimes.
 
+use std::cell::OnceCell;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{mpsc, Arc, Mutex, Once};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use tokio::runtime::{Handle, Runtime};
-use tokio::task::JoinHandle;
+use crate::errors::to_py_err;
+use pyo3::prelude::*;
+use pyo3_async_runtimes::TaskLocals;
 
-use crate::errors::{Error, Result};
+use druva_core::errors::Result;
+use druva_core::runtime::{self, Pending};
 
-static GENERATION: AtomicU64 = AtomicU64::new(0);
-static REGISTER_FORK_HANDLER: Once = Once::new();
-static RUNTIME: PerProcess<Arc<Runtime>> = PerProcess::new();
+/// How long a blocking caller waits with the GIL released before it looks for
+/// a pending signal: Ctrl-C is noticed within this slice.
+const SIGNAL_SLICE: Duration = Duration::from_millis(50);
 
-#[cfg(unix)]
-extern "C" fn after_fork_in_child() {
-    GENERATION.fetch_add(1, Ordering::SeqCst);
-}
-
-fn register_fork_handler() {
-    REGISTER_FORK_HANDLER.call_once(|| {
-        #[cfg(unix)]
-        // SAFETY: the handler only increments an atomic, which is async-signal-safe,
-        // as a handler running in a freshly forked child must be.
-        unsafe {
-            libc::pthread_atfork(None, None, Some(after_fork_in_child));
-        }
-    });
-}
-
-/// The current process generation: it changes in a forked child.
-pub fn generation() -> u64 {
-    register_fork_handler();
-    GENERATION.load(Ordering::Acquire)
-}
-
-/// A value bound to the process that made it, rebuilt after a fork.
-pub struct PerProcess<T> {
-    slot: Mutex<Option<(u64, T)>>,
-}
-
-impl<T: Clone> PerProcess<T> {
-    pub const fn new() -> Self {
-        PerProcess {
-            slot: Mutex::new(None),
-        }
-    }
-
-    /// The value made in this process, or a new one from `make`. A value left
-    /// over from before a fork is leaked, never dropped (see the module doc).
-    pub fn get_or_try_init(&self, make: impl FnOnce() -> Result<T>) -> Result<T> {
-        let generation = generation();
-        let mut slot = self
-            .slot
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner());
-        if let Some((made_in, value)) = slot.as_ref() {
-            if *made_in == generation {
-                return Ok(value.clone());
-            }
-        }
-        let value = make()?;
-        if let Some(stale) = slot.replace((generation, value.clone())) {
-            std::mem::forget(stale);
-        }
-        Ok(value)
-    }
-
-    /// Takes the value out if this process made it; one made before a fork
-    /// is leaked. The next use makes a fresh one.
-    pub fn take(&self) -> Option<T> {
-        let mut slot = self
-            .slot
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner());
-        let (made_in, value) = slot.take()?;
-        if made_in == generation() {
-            return Some(value);
-        }
-        std::mem::forget(value);
-        None
-    }
-
-    /// Forgets the value, so the next use makes a fresh one.
-    pub fn clear(&self) {
-        drop(self.take());
-    }
-}
-
-impl<T: Clone> Default for PerProcess<T> {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-/// The druva runtime of this process, built on first use.
-pub fn runtime() -> Result<Arc<Runtime>> {
-    RUNTIME.get_or_try_init(|| {
-        // One worker: a blocking call then costs one hand-off each way
-        // instead of workers, the I/O driver and the caller waking one another
-        // (7.4 context switches a request with two workers, measured with
-        // perf; 20% more wall time). One core of Rust drives far more I/O
-        // than the GIL-bound Python side can consume.
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("druva-runtime")
-            .enable_all()
-            .build()
-            .map(Arc::new)
-            .map_err(|error| Error::Transport {
-                message: format!("could not start the druva runtime: {error}"),
-            })
-    })
-}
-
-/// Stops the runtime of this process, waiting briefly for its tasks to end;
-/// the next call builds a new one. Used at interpreter exit.
-pub fn shutdown() {
-    if let Some(runtime) = RUNTIME.take() {
-        match Arc::try_unwrap(runtime) {
-            Ok(runtime) => runtime.shutdown_timeout(Duration::from_secs(2)),
-            Err(shared) => std::mem::forget(shared),
-        }
-    }
-}
-
-/// A handle to the druva runtime of this process.
-pub fn handle() -> Result<Handle> {
-    Ok(runtime()?.handle().clone())
-}
-
-/// A future running on the druva runtime whose result a blocking caller waits
-/// for in slices, so that it can look for signals between them. Dropping it
-/// cancels the future.
-pub struct Pending<T> {
-    receiver: mpsc::Receiver<T>,
-    task: JoinHandle<()>,
-}
-
-impl<T: Send + 'static> Pending<T> {
-    /// Starts `future` on the druva runtime.
-    pub fn spawn<F>(future: F) -> Result<Self>
-    where
-        F: Future<Output = T> + Send + 'static,
-    {
-        let (sender, receiver) = mpsc::sync_channel(1);
-        let task = handle()?.spawn(async move {
-            // The receiver is gone only if the caller gave up; nothing to report.
-            let _ = sender.send(future.await);
-        });
-        Ok(Pending { receiver, task })
-    }
-
-    /// Waits up to `slice` for the result; `None` if it is not there yet.
-    pub fn wait(&self, slice: Duration) -> Option<Result<T>> {
-        match self.receiver.recv_timeout(slice) {
-            Ok(value) => Some(Ok(value)),
-            Err(mpsc::RecvTimeoutError::Timeout) => None,
-            Err(mpsc::RecvTimeoutError::Disconnected) => Some(Err(Error::Transport {
-                message: "the druva runtime stopped before the request finished".to_owned(),
-            })),
-        }
-    }
-}
-
-impl<T> Drop for Pending<T> {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-/// Runs `future` to completion from a plain thread (tests, the command line).
-/// Callers that hold the Python GIL use [`Pending`] instead, to stay interruptible.
-pub fn block_on<F, T>(future: F) -> Result<T>
+/// Runs `future` on the druva runtime and waits for it with the GIL released.
+/// A signal handler that raises (Ctrl-C's `KeyboardInterrupt`) cancels the
+/// future and propagates.
+pub fn wait<F, T>(py: Python<'_>, future: F) -> PyResult<T>
 where
-    F: Future<Output = T> + Send + 'static,
+    F: Future<Output = Result<T>> + Send + 'static,
     T: Send + 'static,
 {
-    let pending = Pending::spawn(future)?;
+    let mut pending = Pending::spawn(future).map_err(to_py_err)?;
     loop {
-        if let Some(result) = pending.wait(Duration::from_secs(3600)) {
-            return result;
+        let (returned, outcome) = py.detach(move || {
+            let outcome = pending.wait(SIGNAL_SLICE);
+            (pending, outcome)
+        });
+        pending = returned;
+        match outcome {
+            Some(Ok(result)) => return result.map_err(to_py_err),
+            Some(Err(_)) if EXITING.load(Ordering::Acquire) => park_until_exit(py),
+            Some(Err(error)) => return Err(to_py_err(error)),
+            // Dropping `pending` on the way out cancels the request.
+            None => py.check_signals()?,
         }
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// Set when the interpreter exits and the runtime is stopped.
+static EXITING: AtomicBool = AtomicBool::new(false);
 
-    #[test]
-    fn runtime_is_shared_within_a_process() {
-        let first = runtime().unwrap();
-        let second = runtime().unwrap();
-        assert!(Arc::ptr_eq(&first, &second));
+/// A (daemon) thread whose call the exiting interpreter stopped: it waits
+/// for the interpreter to end it, instead of printing a traceback about a
+/// runtime that was shut down on purpose.
+fn park_until_exit(py: Python<'_>) -> ! {
+    loop {
+        py.detach(|| std::thread::sleep(Duration::from_secs(1)));
+    }
+}
+
+/// Turns a core future into an asyncio awaitable. Cancelling the awaiting
+/// task drops the future, which cancels the request.
+pub fn into_awaitable<'py, F, T>(py: Python<'py>, future: F) -> PyResult<Bound<'py, PyAny>>
+where
+    F: Future<Output = PyResult<T>> + Send + 'static,
+    T: for<'a> IntoPyObject<'a> + Send + 'static,
+{
+    // Built here, so a failure to start the runtime is an exception, not a
+    // panic inside the bridge's spawn.
+    runtime::handle().map_err(to_py_err)?;
+    pyo3_async_runtimes::generic::future_into_py::<DruvaRuntime, _, _>(py, future)
+}
+
+/// The druva runtime as pyo3-async-runtimes sees it. Unlike the bridge's own
+/// tokio runtime, ours is rebuilt in a forked child.
+pub struct DruvaRuntime;
+
+tokio::task_local! {
+    static TASK_LOCALS: OnceCell<TaskLocals>;
+}
+
+/// The bridge's `spawn` has no error path. `into_awaitable` builds the runtime
+/// (or raises) just before the bridge spawns, and tasks spawn from runtime
+/// threads, so this finds a runtime except in a process that cannot start
+/// threads at all; pyo3 then turns the panic into a Python `PanicException`.
+#[allow(clippy::panic)]
+fn handle() -> tokio::runtime::Handle {
+    match runtime::handle() {
+        Ok(handle) => handle,
+        Err(error) => match tokio::runtime::Handle::try_current() {
+            Ok(handle) => handle,
+            Err(_) => panic!("the druva runtime is unavailable: {error}"),
+        },
+    }
+}
+
+impl pyo3_async_runtimes::generic::Runtime for DruvaRuntime {
+    type JoinError = tokio::task::JoinError;
+    type JoinHandle = tokio::task::JoinHandle<()>;
+
+    fn spawn<F>(future: F) -> Self::JoinHandle
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        handle().spawn(future)
     }
 
-    #[test]
-    fn block_on_returns_the_future_output() {
-        assert_eq!(block_on(async { 41 + 1 }).unwrap(), 42);
+    fn spawn_blocking<F>(function: F) -> Self::JoinHandle
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        handle().spawn_blocking(function)
+    }
+}
+
+impl pyo3_async_runtimes::generic::ContextExt for DruvaRuntime {
+    fn scope<F, R>(locals: TaskLocals, future: F) -> Pin<Box<dyn Future<Output = R> + Send>>
+    where
+        F: Future<Output = R> + Send + 'static,
+    {
+        let cell = OnceCell::new();
+        let _ = cell.set(locals);
+        Box::pin(TASK_LOCALS.scope(cell, future))
     }
 
-    #[test]
-    fn dropping_pending_cancels_the_future() {
-        let (sender, receiver) = tokio::sync::oneshot::channel::<()>();
-        let pending = Pending::spawn(async move {
-            tokio::time::sleep(Duration::from_secs(60)).await;
-            drop(sender);
-        })
-        .unwrap();
-        assert!(pending.wait(Duration::from_millis(10)).is_none());
-        drop(pending);
-        let closed = block_on(async move { receiver.await.is_err() }).unwrap();
-        assert!(closed, "the sleeping future should have been dropped");
+    fn get_task_locals() -> Option<TaskLocals> {
+        TASK_LOCALS
+            .try_with(|cell| cell.get().cloned())
+            .unwrap_or_default()
     }
+}
+
+/// Stops the runtime at interpreter exit, before Python finalizes, so no
+/// worker thread hands a result to a dying interpreter.
+#[pyfunction]
+pub fn _shutdown(py: Python<'_>) {
+    EXITING.store(true, Ordering::Release);
+    py.detach(runtime::shutdown);
 }

@@ -22,7 +22,7 @@ use tokio_rustls::TlsAcceptor;
 use super::dispatch::App;
 use super::state::Shared;
 use super::tls::TlsMaterial;
-use crate::errors::{Error, Result};
+use druva_core::errors::{Error, Result};
 
 /// How long stopping waits for in-flight requests before ending them.
 const GRACE: Duration = Duration::from_secs(1);
@@ -37,7 +37,7 @@ pub(crate) struct Running {
     shutdown: watch::Sender<bool>,
     finished: mpsc::Receiver<()>,
     tls_dir: Option<TempDir>,
-    /// The process generation it was started in (see `crate::runtime`).
+    /// The process generation it was started in (see `druva_core::runtime`).
     generation: u64,
 }
 
@@ -77,7 +77,7 @@ pub(crate) fn start(port: u16, shared: Arc<Shared>, tls: Option<TlsMaterial>) ->
         shutdown,
         finished,
         tls_dir,
-        generation: crate::runtime::generation(),
+        generation: druva_core::runtime::generation(),
     })
 }
 
@@ -109,7 +109,7 @@ impl Running {
             generation,
             ..
         } = self;
-        if generation != crate::runtime::generation() {
+        if generation != druva_core::runtime::generation() {
             // A forked child: the runtime's threads stayed in the parent, and
             // the TLS files are the parent's. Leave both alone.
             std::mem::forget(runtime);

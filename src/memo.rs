@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use pyo3::prelude::*;
 use pyo3::types::PyString;
 
-use crate::cache::Slot;
+use druva_core::cache::Slot;
 
 /// How many argument sets are remembered; the oldest is forgotten first.
 const CAPACITY: usize = 16;

@@ -19,7 +19,7 @@ use futures::stream::{self, Stream, StreamExt};
 
 use super::envelope;
 use super::state::{lock, RequestKind};
-use crate::errors::{Error, Result};
+use druva_core::errors::{Error, Result};
 
 /// How long a cut-off response waits after its first bytes before breaking the
 /// connection: long enough for them to be flushed to the socket first.
@@ -340,7 +340,7 @@ mod tests {
     #[test]
     fn a_huge_body_is_exactly_the_asked_size_and_valid_json() {
         for bytes in [0u64, 1, 2, 3, 200_001] {
-            let body: Vec<u8> = crate::runtime::block_on(
+            let body: Vec<u8> = druva_core::runtime::block_on(
                 huge_body(bytes)
                     .map(|chunk| chunk.unwrap_or_default().to_vec())
                     .concat(),

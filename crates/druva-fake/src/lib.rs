@@ -12,7 +12,7 @@
 //!
 //! ```no_run
 //! use std::time::Duration;
-//! use _druva::fake::{FakeConfig, FakeServer, Fault, FaultKind};
+//! use druva_fake::{FakeConfig, FakeServer, Fault, FaultKind};
 //!
 //! let fake = FakeServer::start(FakeConfig {
 //!     token_lifetime: Duration::from_secs(2),
@@ -22,8 +22,18 @@
 //! fake.fail_next(Fault::status(503).times(2))?;
 //! assert_eq!(fake.token_requests(), 0);
 //! fake.stop();
-//! # Ok::<(), _druva::errors::Error>(())
+//! # Ok::<(), druva_core::errors::Error>(())
 //! ```
+
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
 
 mod api;
 mod data;
@@ -43,7 +53,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::errors::{Error, Result};
+use druva_core::errors::{Error, Result};
 
 pub use faults::{Fault, FaultKind};
 pub use state::{RecordedRequest, RequestKind};

@@ -8,8 +8,8 @@ use reqwest::header::HeaderMap;
 use serde_json::Value;
 
 use super::*;
-use crate::http::ClientOptions;
-use crate::runtime::block_on;
+use druva_core::http::ClientOptions;
+use druva_core::runtime::block_on;
 
 const USERS: &str = "/insync/usermanagement/v1/users";
 const EVENTS: &str = "/insync/eventmanagement/v2/events";
@@ -645,7 +645,7 @@ fn stop_does_not_wait_long_for_a_slow_request() {
     let token = get_token(&fake);
     fake.fail_next(Fault::new(FaultKind::Delay(Duration::from_secs(30))))
         .unwrap();
-    let slow = crate::runtime::Pending::spawn(api_get(&fake, USERS, &token).send()).unwrap();
+    let slow = druva_core::runtime::Pending::spawn(api_get(&fake, USERS, &token).send()).unwrap();
     std::thread::sleep(Duration::from_millis(100));
     let started = Instant::now();
     fake.stop();

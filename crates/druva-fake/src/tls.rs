@@ -16,7 +16,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tempfile::TempDir;
 use tokio_rustls::TlsAcceptor;
 
-use crate::errors::{Error, Result};
+use druva_core::errors::{Error, Result};
 
 /// What a TLS server needs, and the temp dir holding the CA PEM (removed when dropped).
 pub(crate) struct TlsMaterial {

@@ -2,12 +2,13 @@
 
 use std::time::Duration;
 
+use crate::errors::{to_py_err, OrRaise};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyFloat, PyInt, PyList, PyString};
 
-use crate::fake::{FakeConfig, FakeServer, Fault, FaultKind, LastPage, RequestKind};
-use crate::python::args;
+use crate::args;
+use druva_fake::{FakeConfig, FakeServer, Fault, FaultKind, LastPage, RequestKind};
 
 /// A real HTTP server on ``127.0.0.1`` that behaves like Druva: the token
 /// endpoint, bearer checks, a seeded inSync data set with paging, Druva's
@@ -57,7 +58,7 @@ impl PyFakeDruva {
         }
         self.server
             .fail_next(Fault { kind, count, path })
-            .map_err(PyErr::from)
+            .map_err(to_py_err)
     }
 }
 
@@ -93,7 +94,7 @@ impl PyFakeDruva {
             seed,
             last_page: self::last_page(&last_page)?,
         };
-        let server = py.detach(|| FakeServer::start(config))?;
+        let server = py.detach(|| FakeServer::start(config)).or_raise()?;
         Ok(PyFakeDruva { server })
     }
 
@@ -289,7 +290,7 @@ impl PyFakeDruva {
         format!(
             "<FakeDruva {} client_id={}>",
             self.server.base_url(),
-            crate::token::mask(self.server.client_id())
+            druva_core::token::mask(self.server.client_id())
         )
     }
 }

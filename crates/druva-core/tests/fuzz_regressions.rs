@@ -11,12 +11,12 @@
 
 use std::path::PathBuf;
 
-#[path = "../fuzz/checks.rs"]
+#[path = "../../../fuzz/checks.rs"]
 mod checks;
 
 fn replay(target: &str, check: fn(&[u8])) {
     let folder = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("fuzz/regressions")
+        .join("../../fuzz/regressions")
         .join(target);
     let mut replayed = 0;
     for entry in std::fs::read_dir(&folder).unwrap() {

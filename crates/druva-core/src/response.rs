@@ -1,0 +1,121 @@
+//! A complete HTTP response as druva hands it to callers and errors.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use reqwest::header::HeaderMap;
+use url::Url;
+
+/// A response read to its end: status, headers, body and timing.
+#[derive(Clone, Debug)]
+pub struct Response {
+    pub method: String,
+    pub status_code: u16,
+    pub headers: HeaderMap,
+    pub url: Url,
+    pub content: Bytes,
+    pub elapsed: Duration,
+}
+
+/// Druva's application error envelope: `{"code": "...", "message": "..."}`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ErrorEnvelope {
+    pub code: Option<String>,
+    pub message: Option<String>,
+}
+
+impl Response {
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status_code)
+    }
+
+    /// The standard reason phrase of the status, or "" for unknown codes.
+    pub fn reason(&self) -> &'static str {
+        reqwest::StatusCode::from_u16(self.status_code)
+            .ok()
+            .and_then(|status| status.canonical_reason())
+            .unwrap_or("")
+    }
+
+    /// A header's value as text, if present and visible ASCII.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|value| value.to_str().ok())
+    }
+
+    /// The `code` and `message` of Druva's error envelope (also `error` /
+    /// `error_description` of an OAuth error) when the body carries one.
+    pub fn error_envelope(&self) -> ErrorEnvelope {
+        let Ok(serde_json::Value::Object(body)) = serde_json::from_slice(&self.content) else {
+            return ErrorEnvelope::default();
+        };
+        let text = |key: &str| body.get(key).and_then(|v| v.as_str()).map(str::to_owned);
+        ErrorEnvelope {
+            code: text("code").or_else(|| text("error")),
+            message: text("message").or_else(|| text("error_description")),
+        }
+    }
+
+    /// One line for an error message: status, method and path, Druva's code and message.
+    /// The query string is left out: it is the caller's data, not ours to log.
+    pub fn status_summary(&self) -> String {
+        let mut summary = format!(
+            "{} {} for {} {}",
+            self.status_code,
+            self.reason(),
+            self.method,
+            self.url.path()
+        );
+        let envelope = self.error_envelope();
+        match (envelope.code, envelope.message) {
+            (Some(code), Some(message)) => summary.push_str(&format!(": {code}: {message}")),
+            (Some(text), None) | (None, Some(text)) => summary.push_str(&format!(": {text}")),
+            (None, None) => {}
+        }
+        summary
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response(status_code: u16, body: &str) -> Response {
+        Response {
+            method: "GET".into(),
+            status_code,
+            headers: HeaderMap::new(),
+            url: Url::parse("https://apis.druva.com/insync/endpoints/v1/devices?pageToken=x")
+                .unwrap(),
+            content: Bytes::from(body.to_owned()),
+            elapsed: Duration::ZERO,
+        }
+    }
+
+    #[test]
+    fn summary_carries_druva_code_and_message_but_not_the_query() {
+        let r = response(
+            400,
+            r#"{"code": "InsyncEndpoints-1006", "message": "Invalid device", "retryable": false, "data": {}}"#,
+        );
+        let summary = r.status_summary();
+        assert_eq!(
+            summary,
+            "400 Bad Request for GET /insync/endpoints/v1/devices: InsyncEndpoints-1006: Invalid device"
+        );
+    }
+
+    #[test]
+    fn envelope_of_a_non_json_body_is_empty() {
+        assert_eq!(
+            response(502, "<html>").error_envelope(),
+            ErrorEnvelope::default()
+        );
+        assert_eq!(
+            response(403, r#"{"message": "Unauthorized"}"#)
+                .error_envelope()
+                .message
+                .as_deref(),
+            Some("Unauthorized")
+        );
+    }
+}

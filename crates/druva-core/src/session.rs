@@ -1,0 +1,332 @@
+//! An authenticated session: one connection pool, the shared token cache, the
+//! URL policy, renewal on 401/403, retries and paging.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+use reqwest::{Client, Method};
+use url::Url;
+
+use crate::cache::{self, Slot};
+use crate::endpoint::{same_origin, Endpoints};
+use crate::errors::{Error, Result};
+use crate::http::{self, ClientOptions};
+use crate::logging;
+use crate::paginate::PageInfo;
+use crate::response::Response;
+use crate::retry::{is_idempotent, is_retryable_status, RetryPolicy};
+use crate::runtime::PerProcess;
+use crate::token::{Credentials, SendOptions, Token, TokenRequest};
+
+/// Everything a session is built from, checked before any I/O.
+#[derive(Clone, Debug)]
+pub struct SessionConfig {
+    pub endpoints: Endpoints,
+    pub credentials: Arc<Credentials>,
+    pub scope: Option<String>,
+    pub timeout: Duration,
+    pub max_retries: u32,
+    pub leeway: Duration,
+    pub client_options: ClientOptions,
+    pub max_response_bytes: u64,
+}
+
+/// What a request carries after the headers.
+#[derive(Clone, Debug, Default)]
+pub enum Body {
+    #[default]
+    Empty,
+    /// Serialized JSON, sent as `application/json`.
+    Json(Vec<u8>),
+    /// Form fields, sent as `application/x-www-form-urlencoded`.
+    Form(Vec<(String, String)>),
+    /// Raw bytes, sent as given.
+    Bytes(Vec<u8>),
+}
+
+/// A call as the caller describes it, before it is checked.
+#[derive(Debug, Default)]
+pub struct Call<'a> {
+    pub method: &'a str,
+    pub url: &'a str,
+    pub query: Vec<(String, String)>,
+    pub headers: Vec<(String, String)>,
+    pub body: Body,
+    /// `None`: the session's timeout.
+    pub timeout: Option<Duration>,
+    /// `None`: retry idempotent methods only.
+    pub retry: Option<bool>,
+}
+
+/// One API call, validated and ready to send.
+#[derive(Clone, Debug)]
+pub struct ApiRequest {
+    pub method: Method,
+    pub url: Url,
+    pub query: Vec<(String, String)>,
+    pub headers: HeaderMap,
+    pub body: Body,
+    pub timeout: Duration,
+    /// Whether 429, 502–504 and connection failures are retried: by default
+    /// only for idempotent methods.
+    pub retry: bool,
+}
+
+/// An authenticated session with the Druva API. Cheap to share between threads.
+pub struct Session {
+    config: SessionConfig,
+    slot: Arc<Slot>,
+    retry: RetryPolicy,
+    client: PerProcess<Client>,
+    closed: AtomicBool,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.describe())
+    }
+}
+
+impl Session {
+    /// A session for `config`; builds its HTTP client now so that a bad
+    /// `ca_bundle` or proxy is reported before any I/O.
+    pub fn new(config: SessionConfig) -> Result<Self> {
+        let request = TokenRequest {
+            token_url: config.endpoints.token_url.clone(),
+            credentials: Arc::clone(&config.credentials),
+            scope: config.scope.clone(),
+        };
+        let slot = cache::global().slot(&request);
+        let session = Session {
+            retry: RetryPolicy::with_max_retries(config.max_retries),
+            slot,
+            client: PerProcess::new(),
+            closed: AtomicBool::new(false),
+            config,
+        };
+        session.client()?;
+        Ok(session)
+    }
+
+    pub fn config(&self) -> &SessionConfig {
+        &self.config
+    }
+
+    /// A one-line description without secrets, for reprs and logs.
+    pub fn describe(&self) -> String {
+        format!(
+            "client_id={}, base_url={}{}",
+            self.config.credentials.masked_client_id(),
+            self.config
+                .endpoints
+                .base_url
+                .as_str()
+                .trim_end_matches('/'),
+            if self.is_closed() { ", closed" } else { "" }
+        )
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Closes the connection pool; later calls fail with a clear error.
+    /// Calls already under way finish.
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.client.clear();
+    }
+
+    fn ensure_open(&self) -> Result<()> {
+        if self.is_closed() {
+            return Err(Error::Closed {
+                message: "this session is closed; create a new Session to make more calls"
+                    .to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    fn client(&self) -> Result<Client> {
+        self.client
+            .get_or_try_init(|| self.config.client_options.build())
+    }
+
+    fn token_options(&self) -> Result<SendOptions> {
+        Ok(SendOptions {
+            client: self.client()?,
+            timeout: self.config.timeout,
+            retry: self.retry,
+        })
+    }
+
+    /// The cached token if it is fresh: no runtime, no I/O.
+    pub fn cached_token(&self) -> Option<Arc<Token>> {
+        self.slot.fresh_token(self.config.leeway)
+    }
+
+    /// A valid token: cached, or fetched (once, however many callers ask).
+    pub async fn token(self: Arc<Self>) -> Result<Arc<Token>> {
+        self.ensure_open()?;
+        let options = self.token_options()?;
+        Arc::clone(&self.slot)
+            .get(options, self.config.leeway, false)
+            .await
+    }
+
+    /// Checks a call's arguments and resolves its URL; nothing is sent.
+    pub fn prepare(&self, call: Call<'_>) -> Result<ApiRequest> {
+        let Call {
+            method,
+            url,
+            query,
+            headers,
+            body,
+            timeout,
+            retry,
+        } = call;
+        self.ensure_open()?;
+        let method_name = method.to_ascii_uppercase();
+        let method = Method::from_bytes(method_name.as_bytes())
+            .map_err(|_| Error::value(format!("{method:?} is not an HTTP method")))?;
+        let url = self.config.endpoints.join(url)?;
+        let mut header_map = HeaderMap::with_capacity(headers.len() + 2);
+        for (name, value) in headers {
+            let header_name = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| Error::value(format!("{name:?} is not a valid header name")))?;
+            if header_name == AUTHORIZATION {
+                return Err(Error::value(
+                    "headers must not set Authorization: the session sends its own bearer token",
+                ));
+            }
+            let header_value = HeaderValue::from_str(&value).map_err(|_| {
+                Error::value(format!("the value of header {name:?} is not valid in HTTP"))
+            })?;
+            header_map.append(header_name, header_value);
+        }
+        if !header_map.contains_key(ACCEPT) {
+            header_map.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        }
+        Ok(ApiRequest {
+            retry: retry.unwrap_or_else(|| is_idempotent(method.as_str())),
+            method,
+            url,
+            query,
+            headers: header_map,
+            body,
+            timeout: timeout.unwrap_or(self.config.timeout),
+        })
+    }
+
+    /// Sends a call: renews the token once on 401/403 and retries what the
+    /// retry policy allows. Any status is returned as a response.
+    pub async fn send(self: Arc<Self>, request: ApiRequest) -> Result<Response> {
+        self.ensure_open()?;
+        // One client for the token and the call: the session's pool.
+        let options = self.token_options()?;
+        let what = format!("{} {}", request.method, request.url.path());
+        let mut renewed = false;
+        let mut retry = 0u32;
+        loop {
+            let token = Arc::clone(&self.slot)
+                .get(options.clone(), self.config.leeway, false)
+                .await?;
+            let outcome = http::send(
+                self.build(&options.client, &request, &token)?,
+                request.method.as_str(),
+                &what,
+                request.timeout,
+                self.config.max_response_bytes,
+            )
+            .await;
+            self.log_attempt(&what, &outcome, retry);
+            match &outcome {
+                // Only our own origin's refusal says anything about our token;
+                // a redirect may have ended somewhere else.
+                Ok(response) if self.refused_token(response) && !renewed => {
+                    renewed = true;
+                    self.slot.invalidate(&token);
+                    continue;
+                }
+                Ok(response) if request.retry && is_retryable_status(response.status_code) => {}
+                Err(error) if request.retry && error.is_transient_transport() => {}
+                _ => return outcome,
+            }
+            retry += 1;
+            if !self.retry.allows(retry) {
+                return outcome;
+            }
+            let retry_after = outcome
+                .as_ref()
+                .ok()
+                .and_then(|response| response.header("retry-after"));
+            tokio::time::sleep(self.retry.delay(retry, retry_after)).await;
+        }
+    }
+
+    fn refused_token(&self, response: &Response) -> bool {
+        matches!(response.status_code, 401 | 403)
+            && same_origin(&response.url, &self.config.endpoints.base_url)
+    }
+
+    /// GETs one page of a list: an error status is an error here, since a
+    /// page cannot be skipped.
+    pub async fn page(self: Arc<Self>, request: ApiRequest) -> Result<(Response, PageInfo)> {
+        let response = self.send(request).await?;
+        if !response.is_success() {
+            return Err(Error::from_status(response));
+        }
+        let info = PageInfo::read(&response.content)?;
+        Ok((response, info))
+    }
+
+    fn build(
+        &self,
+        client: &Client,
+        request: &ApiRequest,
+        token: &Token,
+    ) -> Result<reqwest::RequestBuilder> {
+        let mut builder = client
+            .request(request.method.clone(), request.url.clone())
+            .headers(request.headers.clone())
+            .header(AUTHORIZATION, token.bearer_header()?);
+        if !request.query.is_empty() {
+            builder = builder.query(&request.query);
+        }
+        builder = match &request.body {
+            Body::Empty => builder,
+            Body::Json(bytes) => {
+                let builder = if request.headers.contains_key(CONTENT_TYPE) {
+                    builder
+                } else {
+                    builder.header(CONTENT_TYPE, "application/json")
+                };
+                builder.body(bytes.clone())
+            }
+            Body::Form(fields) => builder.form(fields),
+            Body::Bytes(bytes) => builder.body(bytes.clone()),
+        };
+        Ok(builder)
+    }
+
+    fn log_attempt(&self, what: &str, outcome: &Result<Response>, retry: u32) {
+        if !logging::debug_enabled() {
+            return;
+        }
+        let retry = if retry > 0 {
+            format!(" (retry {retry})")
+        } else {
+            String::new()
+        };
+        match outcome {
+            Ok(response) => logging::debug!(
+                "{what} -> {} in {:.1} ms{retry}",
+                response.status_code,
+                response.elapsed.as_secs_f64() * 1000.0
+            ),
+            Err(error) => logging::debug!("{what} failed{retry}: {error}"),
+        }
+    }
+}

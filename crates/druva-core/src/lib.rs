@@ -18,6 +18,7 @@
 )]
 
 pub mod cache;
+pub mod config;
 pub mod endpoint;
 pub mod errors;
 pub mod http;

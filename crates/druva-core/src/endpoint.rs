@@ -5,6 +5,7 @@ use std::net::IpAddr;
 
 use url::Url;
 
+use crate::config;
 use crate::errors::{Error, Result};
 
 /// The Druva clouds, each with its API base URL.
@@ -53,9 +54,24 @@ pub struct Endpoints {
 
 impl Endpoints {
     /// Resolves `region` / `base_url` / `token_url` the way DESIGN.md says:
-    /// `base_url` overrides the region, `token_url` overrides only the token URL.
-    pub fn resolve(region: &str, base_url: Option<&str>, token_url: Option<&str>) -> Result<Self> {
-        let region = Region::parse(region)?;
+    /// no region is [`config::REGION`], `base_url` overrides the region,
+    /// `token_url` overrides only the token URL. `region` is a name or an
+    /// `Option` of one.
+    ///
+    /// ```
+    /// use druva_core::endpoint::Endpoints;
+    /// let endpoints = Endpoints::resolve(None, None, None)?;
+    /// assert_eq!(endpoints.token_url.as_str(), "https://apis.druva.com/token");
+    /// let gov = Endpoints::resolve("govcloud", None, None)?;
+    /// assert_eq!(gov.token_url.as_str(), "https://govcloudapis.druva.com/token");
+    /// # Ok::<(), druva_core::errors::Error>(())
+    /// ```
+    pub fn resolve<'a>(
+        region: impl Into<Option<&'a str>>,
+        base_url: Option<&str>,
+        token_url: Option<&str>,
+    ) -> Result<Self> {
+        let region = Region::parse(region.into().unwrap_or(config::REGION))?;
         let base_url = match base_url {
             Some(base) => checked_url(base, "base_url")?,
             None => parse(region.base_url(), "base_url")?,
@@ -208,6 +224,16 @@ mod tests {
             let resolved = Endpoints::resolve(region, None, None).unwrap();
             assert_eq!(resolved.token_url.as_str(), token_url);
         }
+    }
+
+    #[test]
+    fn no_region_is_the_default_cloud() {
+        let default = Endpoints::resolve(None, None, None).unwrap();
+        assert_eq!(
+            default,
+            Endpoints::resolve(config::REGION, None, None).unwrap()
+        );
+        assert_eq!(default.base_url.as_str(), "https://apis.druva.com/");
     }
 
     #[test]

@@ -19,9 +19,6 @@ use crate::errors::{Error, Result};
 use crate::response::Response;
 use crate::runtime::PerProcess;
 
-/// Bodies larger than this are refused, so a misbehaving server cannot exhaust memory.
-pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 100 * 1024 * 1024;
-
 /// How a client reaches servers: extra trusted roots and an explicit proxy.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct ClientOptions {

@@ -25,6 +25,8 @@ pub struct ErrorEnvelope {
 }
 
 impl Response {
+    /// Whether the status is 2xx: druva's one definition of "ok", asked by
+    /// token parsing, paging, `Response.ok` and `raise_for_status` alike.
     pub fn is_success(&self) -> bool {
         (200..300).contains(&self.status_code)
     }

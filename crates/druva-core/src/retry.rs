@@ -11,6 +11,7 @@ use std::time::{Duration, SystemTime};
 
 use rand::Rng;
 
+use crate::config;
 use crate::errors::Result;
 use crate::logging;
 use crate::response::Response;
@@ -34,7 +35,7 @@ pub struct RetryPolicy {
 impl Default for RetryPolicy {
     fn default() -> Self {
         RetryPolicy {
-            max_retries: 3,
+            max_retries: config::MAX_RETRIES,
             base_delay: Duration::from_millis(200),
             max_delay: Duration::from_secs(10),
             max_retry_after: Duration::from_secs(60),

@@ -1,6 +1,7 @@
 //! An authenticated session: one connection pool, the shared token cache, the
 //! URL policy, renewal on 401/403, retries and paging.
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,6 +11,7 @@ use reqwest::{Client, Method};
 use url::Url;
 
 use crate::cache::{self, Slot};
+use crate::config;
 use crate::endpoint::{same_origin, Endpoints};
 use crate::errors::{Error, Result};
 use crate::http::{self, ClientOptions};
@@ -18,7 +20,7 @@ use crate::paginate::PageInfo;
 use crate::response::Response;
 use crate::retry::{is_idempotent, RetryPolicy, Retrying};
 use crate::runtime::PerProcess;
-use crate::token::{Credentials, SendOptions, Token, TokenRequest};
+use crate::token::{checked_scope, Credentials, SendOptions, Token, TokenRequest};
 
 /// Everything a session is built from, checked before any I/O.
 #[derive(Clone, Debug)]
@@ -31,6 +33,66 @@ pub struct SessionConfig {
     pub leeway: Duration,
     pub client_options: ClientOptions,
     pub max_response_bytes: u64,
+}
+
+/// A session's options as the caller gave them; `None` is the default (see
+/// [`config`]), applied by [`SessionConfig::new`].
+#[derive(Clone, Debug, Default)]
+pub struct SessionOptions {
+    pub region: Option<String>,
+    pub base_url: Option<String>,
+    pub token_url: Option<String>,
+    pub scope: Option<String>,
+    pub timeout: Option<Duration>,
+    pub max_retries: Option<u32>,
+    pub leeway: Option<Duration>,
+    pub ca_bundle: Option<PathBuf>,
+    /// A proxy URL overriding the environment; `""` disables proxies.
+    pub proxy: Option<String>,
+    pub max_response_bytes: Option<u64>,
+}
+
+impl SessionConfig {
+    /// Checks the credentials, resolves the endpoints and applies every
+    /// default; nothing is built or sent ([`Session::new`] builds the client).
+    ///
+    /// ```
+    /// use druva_core::session::{SessionConfig, SessionOptions};
+    /// let config = SessionConfig::new("my-client-id", "my-secret", SessionOptions::default())?;
+    /// assert_eq!(config.endpoints.base_url.as_str(), "https://apis.druva.com/");
+    /// assert_eq!(config.max_retries, druva_core::config::MAX_RETRIES);
+    /// # Ok::<(), druva_core::errors::Error>(())
+    /// ```
+    pub fn new(client_id: &str, secret: &str, options: SessionOptions) -> Result<Self> {
+        let SessionOptions {
+            region,
+            base_url,
+            token_url,
+            scope,
+            timeout,
+            max_retries,
+            leeway,
+            ca_bundle,
+            proxy,
+            max_response_bytes,
+        } = options;
+        let credentials = Credentials::new(client_id, secret)?;
+        let endpoints =
+            Endpoints::resolve(region.as_deref(), base_url.as_deref(), token_url.as_deref())?;
+        Ok(SessionConfig {
+            endpoints,
+            credentials: Arc::new(credentials),
+            scope: checked_scope(scope)?,
+            timeout: timeout.unwrap_or(config::TIMEOUT),
+            max_retries: max_retries.unwrap_or(config::MAX_RETRIES),
+            leeway: leeway.unwrap_or(config::LEEWAY),
+            client_options: ClientOptions { ca_bundle, proxy },
+            // 0 is read as 1 byte, the least limit, as the Python API always has.
+            max_response_bytes: max_response_bytes
+                .unwrap_or(config::MAX_RESPONSE_BYTES)
+                .max(1),
+        })
+    }
 }
 
 /// What a request carries after the headers.
@@ -352,6 +414,62 @@ mod tests {
     use super::*;
 
     fn assert_send<T: Send>(_: &T) {}
+
+    #[test]
+    fn a_session_config_applies_every_default() {
+        let config = SessionConfig::new("abcdefgh", "secret", SessionOptions::default()).unwrap();
+        assert_eq!(
+            config.endpoints,
+            Endpoints::resolve(config::REGION, None, None).unwrap()
+        );
+        assert_eq!(config.scope, None);
+        assert_eq!(config.timeout, config::TIMEOUT);
+        assert_eq!(config.max_retries, config::MAX_RETRIES);
+        assert_eq!(config.leeway, config::LEEWAY);
+        assert_eq!(config.client_options, ClientOptions::default());
+        assert_eq!(config.max_response_bytes, config::MAX_RESPONSE_BYTES);
+    }
+
+    #[test]
+    fn a_session_config_keeps_what_the_caller_gave() {
+        let options = SessionOptions {
+            base_url: Some("http://127.0.0.1:9/api".into()),
+            scope: Some("read write".into()),
+            timeout: Some(Duration::from_secs(5)),
+            max_retries: Some(0),
+            leeway: Some(Duration::ZERO),
+            proxy: Some(String::new()),
+            max_response_bytes: Some(0),
+            ..SessionOptions::default()
+        };
+        let config = SessionConfig::new("abcdefgh", "secret", options).unwrap();
+        assert_eq!(
+            config.endpoints.token_url.as_str(),
+            "http://127.0.0.1:9/api/token"
+        );
+        assert_eq!(config.scope.as_deref(), Some("read write"));
+        assert_eq!(config.timeout, Duration::from_secs(5));
+        assert_eq!(config.max_retries, 0);
+        assert_eq!(config.leeway, Duration::ZERO);
+        assert_eq!(config.client_options.proxy.as_deref(), Some(""));
+        assert_eq!(config.max_response_bytes, 1);
+    }
+
+    #[test]
+    fn a_session_config_refuses_a_blank_scope_and_bad_credentials() {
+        let blank = SessionOptions {
+            scope: Some("   ".into()),
+            ..SessionOptions::default()
+        };
+        let error = SessionConfig::new("abcdefgh", "secret", blank).unwrap_err();
+        assert!(error.to_string().contains("scope is empty"));
+        assert!(SessionConfig::new("id:x", "secret", SessionOptions::default()).is_err());
+        let foreign = SessionOptions {
+            base_url: Some("http://example.com".into()),
+            ..SessionOptions::default()
+        };
+        assert!(SessionConfig::new("abcdefgh", "secret", foreign).is_err());
+    }
 
     /// The binding runs calls on druva's multi-threaded runtime.
     #[test]

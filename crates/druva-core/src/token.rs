@@ -3,6 +3,7 @@
 //! form body `grant_type=client_credentials` (plus `scope` when given).
 
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -12,8 +13,11 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use url::Url;
 
+use crate::cache::{self, Slot};
+use crate::config;
+use crate::endpoint::Endpoints;
 use crate::errors::{Error, Result};
-use crate::http;
+use crate::http::{self, ClientOptions};
 use crate::response::Response;
 use crate::retry::{Outcome, RetryPolicy, Retrying};
 
@@ -204,6 +208,89 @@ pub struct SendOptions {
     pub client: reqwest::Client,
     pub timeout: Duration,
     pub retry: RetryPolicy,
+}
+
+/// `get_token`'s options as the caller gave them; `None` is the default
+/// (see [`config`]), applied by [`TokenCall::new`].
+#[derive(Clone, Debug, Default)]
+pub struct TokenOptions {
+    pub region: Option<String>,
+    pub base_url: Option<String>,
+    pub token_url: Option<String>,
+    pub scope: Option<String>,
+    pub timeout: Option<Duration>,
+    pub ca_bundle: Option<PathBuf>,
+}
+
+/// One `get_token` call, checked, with every default applied: what to ask
+/// for, how to send it, and how fresh a cached token must be.
+///
+/// ```
+/// use druva_core::token::{TokenCall, TokenOptions};
+/// let call = TokenCall::new("my-client-id", "my-secret", TokenOptions::default())?;
+/// assert_eq!(call.request.token_url.as_str(), "https://apis.druva.com/token");
+/// assert_eq!(call.send.timeout, druva_core::config::TIMEOUT);
+/// # Ok::<(), druva_core::errors::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct TokenCall {
+    pub request: TokenRequest,
+    pub send: SendOptions,
+    pub leeway: Duration,
+}
+
+impl TokenCall {
+    /// Checks the credentials, resolves the endpoints and applies the
+    /// defaults; builds (or reuses) the process's client for `ca_bundle`.
+    /// Nothing is sent.
+    pub fn new(client_id: &str, secret: &str, options: TokenOptions) -> Result<Self> {
+        let TokenOptions {
+            region,
+            base_url,
+            token_url,
+            scope,
+            timeout,
+            ca_bundle,
+        } = options;
+        let credentials = Credentials::new(client_id, secret)?;
+        let endpoints =
+            Endpoints::resolve(region.as_deref(), base_url.as_deref(), token_url.as_deref())?;
+        let scope = checked_scope(scope)?;
+        let client = ClientOptions {
+            ca_bundle,
+            proxy: None,
+        }
+        .shared_client()?;
+        Ok(TokenCall {
+            request: TokenRequest {
+                token_url: endpoints.token_url,
+                credentials: Arc::new(credentials),
+                scope,
+            },
+            send: SendOptions {
+                client,
+                timeout: timeout.unwrap_or(config::TIMEOUT),
+                retry: RetryPolicy::default(),
+            },
+            leeway: config::LEEWAY,
+        })
+    }
+
+    /// The cache entry of this call's token.
+    pub fn slot(&self) -> Arc<Slot> {
+        cache::global().slot(&self.request)
+    }
+}
+
+/// A scope as given, refusing one that asks for nothing: an empty or blank
+/// scope is a mistake, not a request for the default scopes.
+pub fn checked_scope(scope: Option<String>) -> Result<Option<String>> {
+    match scope {
+        Some(scope) if scope.trim().is_empty() => Err(Error::value(
+            "scope is empty; omit it to get the credential's default scopes",
+        )),
+        scope => Ok(scope),
+    }
 }
 
 impl TokenRequest {
@@ -491,6 +578,56 @@ mod tests {
         assert!(token.is_fresh(leeway, now + Duration::from_millis(900)));
         assert!(!token.is_fresh(leeway, now + Duration::from_millis(1000)));
         assert!(token.is_fresh(Duration::ZERO, now + Duration::from_millis(1900)));
+    }
+
+    #[test]
+    fn a_token_call_applies_the_defaults() {
+        let call = TokenCall::new("abcdefgh", "secret", TokenOptions::default()).unwrap();
+        assert_eq!(
+            call.request.token_url.as_str(),
+            "https://apis.druva.com/token"
+        );
+        assert_eq!(call.request.scope, None);
+        assert_eq!(call.send.timeout, config::TIMEOUT);
+        assert_eq!(call.send.retry, RetryPolicy::default());
+        assert_eq!(call.leeway, config::LEEWAY);
+        let given = TokenOptions {
+            region: Some("govcloud".into()),
+            scope: Some("read".into()),
+            timeout: Some(Duration::from_secs(5)),
+            ..TokenOptions::default()
+        };
+        let call = TokenCall::new("abcdefgh", "secret", given).unwrap();
+        assert_eq!(
+            call.request.token_url.as_str(),
+            "https://govcloudapis.druva.com/token"
+        );
+        assert_eq!(call.request.scope.as_deref(), Some("read"));
+        assert_eq!(call.send.timeout, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn a_blank_scope_or_bad_arguments_are_value_errors() {
+        for (client_id, options) in [
+            (
+                "abcdefgh",
+                TokenOptions {
+                    scope: Some(" \t".into()),
+                    ..TokenOptions::default()
+                },
+            ),
+            (
+                "abcdefgh",
+                TokenOptions {
+                    region: Some("eu".into()),
+                    ..TokenOptions::default()
+                },
+            ),
+            ("", TokenOptions::default()),
+        ] {
+            let error = TokenCall::new(client_id, "secret", options).unwrap_err();
+            assert!(matches!(error, Error::InvalidArgument { .. }), "{error:?}");
+        }
     }
 
     #[test]

@@ -8,15 +8,11 @@
 )]
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use druva_core::endpoint::Endpoints;
 use druva_core::errors::Error;
-use druva_core::http::ClientOptions;
 use druva_core::response::Response;
 use druva_core::runtime::block_on;
-use druva_core::session::{Call, Session, SessionConfig};
-use druva_core::token::Credentials;
+use druva_core::session::{Call, Session, SessionConfig, SessionOptions};
 use druva_fake::{FakeConfig, FakeServer, Fault};
 
 const USERS: &str = "/insync/usermanagement/v1/users";
@@ -26,19 +22,14 @@ fn fake() -> FakeServer {
 }
 
 fn session(fake: &FakeServer) -> Arc<Session> {
-    let config = SessionConfig {
-        endpoints: Endpoints::resolve("cloud", Some(fake.base_url()), None).unwrap(),
-        credentials: Arc::new(Credentials::new(fake.client_id(), fake.secret()).unwrap()),
-        scope: None,
-        timeout: Duration::from_secs(10),
-        max_retries: 2,
-        leeway: Duration::from_secs(60),
-        client_options: ClientOptions {
-            ca_bundle: None,
-            proxy: Some(String::new()),
-        },
-        max_response_bytes: 1024 * 1024,
+    let options = SessionOptions {
+        base_url: Some(fake.base_url().to_owned()),
+        max_retries: Some(2),
+        // Loopback traffic stays local whatever the proxy variables say.
+        proxy: Some(String::new()),
+        ..SessionOptions::default()
     };
+    let config = SessionConfig::new(fake.client_id(), fake.secret(), options).unwrap();
     Arc::new(Session::new(config).unwrap())
 }
 

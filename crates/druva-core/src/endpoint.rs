@@ -20,8 +20,6 @@ pub enum Region {
 }
 
 impl Region {
-    pub const NAMES: [&'static str; 3] = ["cloud", "govcloud", "govcloud-workloads"];
-
     /// Parses a region name as users write it.
     pub fn parse(name: &str) -> Result<Self> {
         match name {
@@ -78,7 +76,7 @@ impl Endpoints {
         };
         let token_url = match token_url {
             Some(token) => checked_url(token, "token_url")?,
-            None => join_token_path(&base_url)?,
+            None => join_token_path(&base_url),
         };
         Ok(Endpoints {
             base_url,
@@ -185,11 +183,11 @@ fn checked_url(text: &str, name: &str) -> Result<Url> {
     }
 }
 
-fn join_token_path(base_url: &Url) -> Result<Url> {
+fn join_token_path(base_url: &Url) -> Url {
     let mut token_url = base_url.clone();
     let path = format!("{}/token", base_url.path().trim_end_matches('/'));
     token_url.set_path(&path);
-    Ok(token_url)
+    token_url
 }
 
 /// Loopback hosts: 127.0.0.0/8, `::1` and `localhost` (and its subdomains).

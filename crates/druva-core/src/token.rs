@@ -11,6 +11,7 @@ use base64::Engine;
 use reqwest::header::{HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
+use subtle::ConstantTimeEq;
 use url::Url;
 
 use crate::cache::{self, Slot};
@@ -78,14 +79,15 @@ impl Credentials {
         &self.client_id
     }
 
-    /// Whether two credentials are the same id and secret; the secrets are
-    /// compared in constant time.
+    /// Whether two credentials are the same id and secret. The token cache
+    /// asks this of a caller's secret against each cached one for the same
+    /// client id, so the secrets are compared in constant time: a caller who
+    /// can time its own lookups learns nothing of another caller's secret
+    /// (beyond its length).
     pub fn same_as(&self, other: &Credentials) -> bool {
+        let secret = self.secret.expose_secret().as_bytes();
         self.client_id == other.client_id
-            && constant_time_eq(
-                self.secret.expose_secret().as_bytes(),
-                other.secret.expose_secret().as_bytes(),
-            )
+            && bool::from(secret.ct_eq(other.secret.expose_secret().as_bytes()))
     }
 
     /// The client id as logs and reprs show it: the first four characters.
@@ -124,13 +126,6 @@ impl fmt::Debug for Credentials {
 pub fn mask(text: &str) -> String {
     let shown: String = text.chars().take(4).collect();
     format!("{shown}***")
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// An access token and when it stops being valid. Its `Debug` masks the token.

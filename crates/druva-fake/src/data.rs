@@ -4,6 +4,8 @@
 //! Everything is drawn from one seeded generator, so a seed always gives the
 //! same data set (for a given druva version), and tests can assert on it.
 
+use std::time::{Duration, SystemTime};
+
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
@@ -370,35 +372,8 @@ fn generate_orgs() -> Vec<Org> {
 
 /// Formats Unix seconds as an RFC 3339 UTC timestamp, `2023-05-17T08:30:00Z`.
 pub(crate) fn iso8601(unix_seconds: u64) -> String {
-    let days = unix_seconds / 86_400;
-    let seconds_of_day = unix_seconds % 86_400;
-    let (year, month, day) = civil_from_days(days);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        seconds_of_day / 3600,
-        seconds_of_day % 3600 / 60,
-        seconds_of_day % 60
-    )
-}
-
-/// The proleptic Gregorian date of a day count since 1970-01-01
-/// (Howard Hinnant's `civil_from_days`, for non-negative days).
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let day_of_era = z % 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 {
-        month_index + 3
-    } else {
-        month_index - 9
-    };
-    let year = year_of_era + era * 400 + u64::from(month <= 2);
-    (year, month, day)
+    let time = SystemTime::UNIX_EPOCH + Duration::from_secs(unix_seconds);
+    humantime::format_rfc3339_seconds(time).to_string()
 }
 
 #[cfg(test)]

@@ -588,9 +588,9 @@ def test_async_session_works_where_the_loop_cannot_watch_a_descriptor(
     fake: FakeDruva, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Loops without add_reader (Windows' proactor) use the generic bridge."""
-    import druva._async
+    import druva._completions
 
-    monkeypatch.setattr(druva._async, "_completions", lambda loop: None)
+    monkeypatch.setattr(druva._completions, "completions_for", lambda loop: None)
 
     async def main() -> list[int]:
         async with async_session_for(fake) as s:

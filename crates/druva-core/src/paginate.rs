@@ -11,6 +11,7 @@ use serde::de::{IgnoredAny, MapAccess, Visitor};
 use serde::Deserializer;
 
 use crate::errors::{Error, Result};
+use crate::response::Response;
 
 /// What a page says about the next one.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -223,9 +224,100 @@ impl Pager {
     }
 }
 
+/// Where a walk through a list stands, and the one rule for moving on: a page
+/// is fetched, its items are taken, and only then does the walk advance.
+///
+/// Fetching does not touch the walk (see [`ListWalk::next_query`]); the
+/// caller decodes the fetched page's items and calls [`ListWalk::advance`]
+/// after that succeeds. A page whose fetch or decode fails therefore leaves
+/// the walk on that page, and asking again fetches it again: nothing is lost
+/// or repeated. The sync and async Python iterators both drive this one
+/// machine.
+#[derive(Debug)]
+pub struct ListWalk {
+    pager: Pager,
+    /// The caller's `items=`, then the field the first page chose.
+    items: Option<String>,
+}
+
+/// A fetched page that the walk has not advanced past yet.
+#[derive(Debug)]
+pub struct FetchedPage {
+    response: Response,
+    info: PageInfo,
+    field: String,
+}
+
+impl FetchedPage {
+    /// The top-level field that holds this page's items.
+    pub fn items_field(&self) -> &str {
+        &self.field
+    }
+
+    /// The page's JSON body.
+    pub fn body(&self) -> &[u8] {
+        &self.response.content
+    }
+}
+
+impl ListWalk {
+    /// A walk over a list with the caller's query parameters and items field.
+    pub fn new(params: Vec<(String, String)>, items: Option<String>) -> Self {
+        ListWalk {
+            pager: Pager::new(params),
+            items,
+        }
+    }
+
+    /// Pages taken so far.
+    pub fn pages(&self) -> u64 {
+        self.pager.pages()
+    }
+
+    /// The query of the page to fetch next, or `None` after the last page.
+    pub fn next_query(&self) -> Option<Vec<(String, String)>> {
+        self.pager.next_query()
+    }
+
+    /// Reads a fetched page's paging fields and names its items field,
+    /// without moving the walk. An error status is an error here, since a
+    /// page of a list cannot be skipped.
+    pub fn read(&self, response: Response) -> Result<FetchedPage> {
+        if !response.is_success() {
+            return Err(Error::from_status(response));
+        }
+        let info = PageInfo::read(&response.content)?;
+        let field = info.items_field(self.items.as_deref())?;
+        Ok(FetchedPage {
+            response,
+            info,
+            field,
+        })
+    }
+
+    /// Moves past a page whose items the caller has taken. The first page
+    /// fixes the items field for every later one.
+    pub fn advance(&mut self, page: FetchedPage) -> Result<()> {
+        self.pager.advance(&page.info)?;
+        self.items.get_or_insert(page.field);
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn page(status_code: u16, body: &str) -> Response {
+        Response {
+            method: "GET".into(),
+            status_code,
+            headers: reqwest::header::HeaderMap::new(),
+            url: url::Url::parse("https://apis.druva.com/insync/usermanagement/v1/users").unwrap(),
+            content: bytes::Bytes::from(body.to_owned()),
+            elapsed: std::time::Duration::ZERO,
+        }
+    }
 
     fn info(body: &str) -> PageInfo {
         PageInfo::read(body.as_bytes()).unwrap()
@@ -275,6 +367,30 @@ mod tests {
         for body in ["[1]", "{", "{} x", "nope"] {
             assert!(PageInfo::read(body.as_bytes()).is_err(), "{body}");
         }
+    }
+
+    #[test]
+    fn a_walk_moves_only_when_a_page_is_taken() {
+        let mut walk = ListWalk::new(vec![("pageSize".into(), "2".into())], None);
+        let first = walk
+            .read(page(200, r#"{"users": [1, 2], "nextPageToken": "p2"}"#))
+            .unwrap();
+        assert_eq!(first.items_field(), "users");
+        // Not advanced: a failed decode of this page fetches it again.
+        assert_eq!(walk.pages(), 0);
+        assert_eq!(walk.next_query().unwrap().len(), 1);
+        walk.advance(first).unwrap();
+        assert_eq!(walk.pages(), 1);
+        let query = walk.next_query().unwrap();
+        assert!(query.contains(&("pageToken".into(), "p2".into())));
+        // The first page fixed the field: a later page with two lists is fine.
+        let second = walk
+            .read(page(200, r#"{"users": [3], "other": []}"#))
+            .unwrap();
+        assert!(walk.read(page(503, "{}")).is_err());
+        assert_eq!(second.items_field(), "users");
+        walk.advance(second).unwrap();
+        assert_eq!(walk.next_query(), None);
     }
 
     #[test]

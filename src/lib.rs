@@ -4,15 +4,6 @@
 //! Without the feature the crate is empty, so `cargo test` needs no Python.
 
 #![cfg(feature = "python")]
-#![cfg_attr(
-    test,
-    allow(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::panic,
-        clippy::indexing_slicing
-    )
-)]
 
 mod args;
 mod awaitable;

@@ -168,8 +168,92 @@ fn call<'a>(
     })
 }
 
-#[pymethods]
-impl PyBaseSession {
+/// The verbs, each a one-liner over `call`: with a body (json=, data=,
+/// retry=) or without.
+macro_rules! base_session_methods {
+    (
+        with_body: [$(($verb:ident, $method:literal, $doc:literal)),* $(,)?],
+        without_body: [$(($bare_verb:ident, $bare_method:literal, $bare_doc:literal)),* $(,)?],
+        others: { $($others:tt)* },
+    ) => {
+        #[pymethods]
+        impl PyBaseSession {
+            $($others)*
+
+            /// Sends a request and returns the :class:`druva.Response`,
+            /// whatever its status (``raise_for_status()`` turns an error
+            /// status into an exception).
+            ///
+            /// ``url`` is a path joined to the base URL, or an absolute URL of
+            /// the same origin. ``params`` are query parameters, ``json`` a
+            /// body to send as JSON, ``data`` a form (dict) or raw body
+            /// (str/bytes). ``retry`` overrides whether 5xx and connection
+            /// failures are retried (by default only for idempotent methods).
+            ///
+            /// >>> s.request("PATCH", "/path", json={"a": 1}, retry=True)  # doctest: +SKIP
+            #[pyo3(signature = (method, url, *, params=None, json=None, data=None, headers=None, timeout=None, retry=None))]
+            fn request(
+                &self,
+                py: Python<'_>,
+                method: &str,
+                url: &str,
+                params: Option<Pairs>,
+                json: Option<&Bound<'_, PyAny>>,
+                data: Option<Data>,
+                headers: Option<Pairs>,
+                #[pyo3(from_py_with = args::optional_seconds)] timeout: Option<f64>,
+                #[pyo3(from_py_with = args::optional_flag)] retry: Option<bool>,
+            ) -> PyResult<Py<PyAny>> {
+                self.send(py, call(method, url, params, json, data, headers, timeout, retry)?)
+            }
+
+            $(
+                #[doc = $doc]
+                #[pyo3(signature = (url, *, params=None, json=None, data=None, headers=None, timeout=None, retry=None))]
+                fn $verb(
+                    &self,
+                    py: Python<'_>,
+                    url: &str,
+                    params: Option<Pairs>,
+                    json: Option<&Bound<'_, PyAny>>,
+                    data: Option<Data>,
+                    headers: Option<Pairs>,
+                    #[pyo3(from_py_with = args::optional_seconds)] timeout: Option<f64>,
+                    #[pyo3(from_py_with = args::optional_flag)] retry: Option<bool>,
+                ) -> PyResult<Py<PyAny>> {
+                    self.send(py, call($method, url, params, json, data, headers, timeout, retry)?)
+                }
+            )*
+
+            $(
+                #[doc = $bare_doc]
+                #[pyo3(signature = (url, *, params=None, headers=None, timeout=None))]
+                fn $bare_verb(
+                    &self,
+                    py: Python<'_>,
+                    url: &str,
+                    params: Option<Pairs>,
+                    headers: Option<Pairs>,
+                    #[pyo3(from_py_with = args::optional_seconds)] timeout: Option<f64>,
+                ) -> PyResult<Py<PyAny>> {
+                    self.send(py, call($bare_method, url, params, None, None, headers, timeout, None)?)
+                }
+            )*
+        }
+    };
+}
+
+base_session_methods! {
+    with_body: [
+        (post, "POST", "``POST url``; not retried on 5xx unless ``retry=True``. See ``request()``."),
+        (put, "PUT", "``PUT url``; see ``request()``."),
+        (patch, "PATCH", "``PATCH url``; not retried on 5xx unless ``retry=True``. See ``request()``."),
+    ],
+    without_body: [
+        (get, "GET", "``GET url``; see ``request()``."),
+        (delete, "DELETE", "``DELETE url``; see ``request()``."),
+    ],
+    others: {
     /// The base URL that paths are joined to.
     #[getter]
     fn base_url(&self) -> String {
@@ -198,122 +282,6 @@ impl PyBaseSession {
     #[getter]
     fn closed(&self) -> bool {
         self.inner.is_closed()
-    }
-
-    /// Sends a request and returns the :class:`druva.Response`, whatever its
-    /// status (``raise_for_status()`` turns an error status into an exception).
-    ///
-    /// ``url`` is a path joined to the base URL, or an absolute URL of the
-    /// same origin. ``params`` are query parameters, ``json`` a body to send
-    /// as JSON, ``data`` a form (dict) or raw body (str/bytes). ``retry``
-    /// overrides whether 429, 502–504 and connection failures are retried
-    /// (by default only for idempotent methods).
-    ///
-    /// >>> s.request("PATCH", "/path", json={"a": 1}, retry=True)  # doctest: +SKIP
-    #[pyo3(signature = (method, url, *, params=None, json=None, data=None, headers=None, timeout=None, retry=None))]
-    fn request(
-        &self,
-        py: Python<'_>,
-        method: &str,
-        url: &str,
-        params: Option<Pairs>,
-        json: Option<&Bound<'_, PyAny>>,
-        data: Option<Data>,
-        headers: Option<Pairs>,
-        #[pyo3(from_py_with = args::optional_seconds)] timeout: Option<f64>,
-        #[pyo3(from_py_with = args::optional_flag)] retry: Option<bool>,
-    ) -> PyResult<Py<PyAny>> {
-        let call = call(method, url, params, json, data, headers, timeout, retry)?;
-        self.send(py, call)
-    }
-
-    /// ``GET url``; see ``request()``.
-    #[pyo3(signature = (url, *, params=None, headers=None, timeout=None))]
-    fn get(
-        &self,
-        py: Python<'_>,
-        url: &str,
-        params: Option<Pairs>,
-        headers: Option<Pairs>,
-        #[pyo3(from_py_with = args::optional_seconds)] timeout: Option<f64>,
-    ) -> PyResult<Py<PyAny>> {
-        self.send(
-            py,
-            call("GET", url, params, None, None, headers, timeout, None)?,
-        )
-    }
-
-    /// ``POST url``; not retried on 5xx unless ``retry=True``. See ``request()``.
-    #[pyo3(signature = (url, *, params=None, json=None, data=None, headers=None, timeout=None, retry=None))]
-    fn post(
-        &self,
-        py: Python<'_>,
-        url: &str,
-        params: Option<Pairs>,
-        json: Option<&Bound<'_, PyAny>>,
-        data: Option<Data>,
-        headers: Option<Pairs>,
-        #[pyo3(from_py_with = args::optional_seconds)] timeout: Option<f64>,
-        #[pyo3(from_py_with = args::optional_flag)] retry: Option<bool>,
-    ) -> PyResult<Py<PyAny>> {
-        self.send(
-            py,
-            call("POST", url, params, json, data, headers, timeout, retry)?,
-        )
-    }
-
-    /// ``PUT url``; see ``request()``.
-    #[pyo3(signature = (url, *, params=None, json=None, data=None, headers=None, timeout=None, retry=None))]
-    fn put(
-        &self,
-        py: Python<'_>,
-        url: &str,
-        params: Option<Pairs>,
-        json: Option<&Bound<'_, PyAny>>,
-        data: Option<Data>,
-        headers: Option<Pairs>,
-        #[pyo3(from_py_with = args::optional_seconds)] timeout: Option<f64>,
-        #[pyo3(from_py_with = args::optional_flag)] retry: Option<bool>,
-    ) -> PyResult<Py<PyAny>> {
-        self.send(
-            py,
-            call("PUT", url, params, json, data, headers, timeout, retry)?,
-        )
-    }
-
-    /// ``PATCH url``; not retried on 5xx unless ``retry=True``. See ``request()``.
-    #[pyo3(signature = (url, *, params=None, json=None, data=None, headers=None, timeout=None, retry=None))]
-    fn patch(
-        &self,
-        py: Python<'_>,
-        url: &str,
-        params: Option<Pairs>,
-        json: Option<&Bound<'_, PyAny>>,
-        data: Option<Data>,
-        headers: Option<Pairs>,
-        #[pyo3(from_py_with = args::optional_seconds)] timeout: Option<f64>,
-        #[pyo3(from_py_with = args::optional_flag)] retry: Option<bool>,
-    ) -> PyResult<Py<PyAny>> {
-        self.send(
-            py,
-            call("PATCH", url, params, json, data, headers, timeout, retry)?,
-        )
-    }
-
-    /// ``DELETE url``; see ``request()``.
-    #[pyo3(signature = (url, *, params=None, headers=None, timeout=None))]
-    fn delete(
-        &self,
-        py: Python<'_>,
-        url: &str,
-        params: Option<Pairs>,
-        headers: Option<Pairs>,
-        #[pyo3(from_py_with = args::optional_seconds)] timeout: Option<f64>,
-    ) -> PyResult<Py<PyAny>> {
-        self.send(
-            py,
-            call("DELETE", url, params, None, None, headers, timeout, None)?,
-        )
     }
 
     /// A :class:`druva.Paginator` over every item of a list endpoint, one
@@ -372,6 +340,7 @@ impl PyBaseSession {
              {name} in the other process ({name}.from_env() reads it from the environment)"
         )))
     }
+},
 }
 
 /// A session with the Druva API: it keeps the token fresh (one process-wide
@@ -416,8 +385,9 @@ fn from_env<'py>(
     cls.call((client_id, secret), Some(&options))
 }
 
-/// The two classes' own methods; a macro so that the constructors' defaults
-/// are the core's literal values (see `druva_core::with_defaults!`).
+/// Both classes' constructors and their own methods; a macro so that the
+/// constructors' defaults are the core's literal values (see
+/// `druva_core::with_defaults!`), written once for the two classes.
 macro_rules! session_classes {
     (
         region = $region:tt,
@@ -425,9 +395,10 @@ macro_rules! session_classes {
         max_retries = $max_retries:tt,
         leeway = $leeway:tt,
         max_response_bytes = $max_response_bytes:tt,
-    ) => {
+        $(($class:ident, is_async = $is_async:literal, { $($own_methods:tt)* })),* $(,)?
+    ) => {$(
         #[pymethods]
-        impl PySession {
+        impl $class {
             #[new]
             #[pyo3(signature = (client_id, secret, *, region=$region, base_url=None, token_url=None, scope=None, timeout=$timeout, max_retries=$max_retries, leeway=$leeway, ca_bundle=None, proxy=None, max_response_bytes=$max_response_bytes))]
             fn new(
@@ -448,7 +419,8 @@ macro_rules! session_classes {
                     client_id, secret, region, base_url, token_url, scope, timeout,
                     max_retries, leeway, ca_bundle, proxy, max_response_bytes,
                 };
-                Ok(PyClassInitializer::from(PyBaseSession::new(arguments, false)?).add_subclass(PySession))
+                Ok(PyClassInitializer::from(PyBaseSession::new(arguments, $is_async)?)
+                    .add_subclass($class))
             }
 
             /// A session from the environment: ``DRUVA_CLIENT_ID``,
@@ -463,79 +435,49 @@ macro_rules! session_classes {
                 from_env(cls, kwargs)
             }
 
-            /// A valid :class:`druva.Token`: the cached one, or a fresh one
-            /// fetched (once, however many threads ask at the same moment).
-            #[getter]
-            fn token(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
-                slf.as_super().get().token(slf.py())
-            }
-
-            /// ``with druva.Session(...) as s:`` gives the session itself.
-            fn __enter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
-                slf
-            }
-
-            /// Closes the session at the end of the ``with`` block.
-            #[pyo3(signature = (*_exc_info))]
-            fn __exit__(slf: &Bound<'_, Self>, _exc_info: &Bound<'_, PyTuple>) {
-                slf.as_super().get().inner.close();
-            }
+            $($own_methods)*
         }
-
-        #[pymethods]
-        impl PyAsyncSession {
-            #[new]
-            #[pyo3(signature = (client_id, secret, *, region=$region, base_url=None, token_url=None, scope=None, timeout=$timeout, max_retries=$max_retries, leeway=$leeway, ca_bundle=None, proxy=None, max_response_bytes=$max_response_bytes))]
-            fn new(
-                client_id: &Bound<'_, PyAny>,
-                secret: &Bound<'_, PyAny>,
-                region: &str,
-                base_url: Option<&str>,
-                token_url: Option<&str>,
-                scope: Option<Scope>,
-                #[pyo3(from_py_with = args::seconds)] timeout: f64,
-                #[pyo3(from_py_with = args::whole)] max_retries: i128,
-                #[pyo3(from_py_with = args::seconds)] leeway: f64,
-                ca_bundle: Option<Path>,
-                proxy: Option<&str>,
-                #[pyo3(from_py_with = args::whole)] max_response_bytes: i128,
-            ) -> PyResult<PyClassInitializer<Self>> {
-                let arguments = SessionArguments {
-                    client_id, secret, region, base_url, token_url, scope, timeout,
-                    max_retries, leeway, ca_bundle, proxy, max_response_bytes,
-                };
-                Ok(PyClassInitializer::from(PyBaseSession::new(arguments, true)?).add_subclass(PyAsyncSession))
-            }
-
-            /// A session from the environment; see ``Session.from_env()``.
-            #[classmethod]
-            #[pyo3(signature = (**kwargs))]
-            fn from_env<'py>(
-                cls: &Bound<'py, PyType>,
-                kwargs: Option<&Bound<'py, PyDict>>,
-            ) -> PyResult<Bound<'py, PyAny>> {
-                from_env(cls, kwargs)
-            }
-
-            /// A valid :class:`druva.Token`, fetched or renewed if needed:
-            /// ``await s.token()``.
-            fn token(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
-                slf.as_super().get().token(slf.py())
-            }
-
-            /// ``async with druva.AsyncSession(...) as s:`` gives the session itself.
-            fn __aenter__(slf: Bound<'_, Self>) -> PyResult<Awaitable> {
-                Ok(Awaitable::ready(slf.into_any().unbind()))
-            }
-
-            /// Closes the session at the end of the ``async with`` block.
-            #[pyo3(signature = (*_exc_info))]
-            fn __aexit__(slf: &Bound<'_, Self>, _exc_info: &Bound<'_, PyTuple>) -> Awaitable {
-                slf.as_super().get().inner.close();
-                Awaitable::ready(slf.py().None())
-            }
-        }
-    };
+    )*};
 }
 
-druva_core::with_defaults!(session_classes);
+druva_core::with_defaults! {
+    session_classes
+    (PySession, is_async = false, {
+        /// A valid :class:`druva.Token`: the cached one, or a fresh one
+        /// fetched (once, however many threads ask at the same moment).
+        #[getter]
+        fn token(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
+            slf.as_super().get().token(slf.py())
+        }
+
+        /// ``with druva.Session(...) as s:`` gives the session itself.
+        fn __enter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
+            slf
+        }
+
+        /// Closes the session at the end of the ``with`` block.
+        #[pyo3(signature = (*_exc_info))]
+        fn __exit__(slf: &Bound<'_, Self>, _exc_info: &Bound<'_, PyTuple>) {
+            slf.as_super().get().inner.close();
+        }
+    }),
+    (PyAsyncSession, is_async = true, {
+        /// A valid :class:`druva.Token`, fetched or renewed if needed:
+        /// ``await s.token()``.
+        fn token(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
+            slf.as_super().get().token(slf.py())
+        }
+
+        /// ``async with druva.AsyncSession(...) as s:`` gives the session itself.
+        fn __aenter__(slf: Bound<'_, Self>) -> Awaitable {
+            Awaitable::ready(slf.into_any().unbind())
+        }
+
+        /// Closes the session at the end of the ``async with`` block.
+        #[pyo3(signature = (*_exc_info))]
+        fn __aexit__(slf: &Bound<'_, Self>, _exc_info: &Bound<'_, PyTuple>) -> Awaitable {
+            slf.as_super().get().inner.close();
+            Awaitable::ready(slf.py().None())
+        }
+    }),
+}

@@ -196,77 +196,74 @@ fn optional_text<'a>(
         .transpose()
 }
 
-/// `get_token` and `get_token_async`; a macro so that their defaults are the
-/// core's literal values (see `druva_core::with_defaults!`).
-macro_rules! token_functions {
-    (region = $region:tt, timeout = $timeout:tt, $($other_defaults:tt)*) => {
-        /// Gets an OAuth 2.0 access token for a Druva API credential.
-        ///
-        /// Same result as Druva's documented ``OAuth2Session.fetch_token()``
-        /// sample, but cached for the whole process: later calls return the
-        /// cached token until it is within 60 s of expiry, and concurrent
-        /// callers share one request.
-        ///
-        /// >>> token = druva.get_token(client_id, secret)  # doctest: +SKIP
-        /// >>> headers = {"Authorization": f"Bearer {token['access_token']}"}  # doctest: +SKIP
-        #[pyfunction]
-        #[pyo3(signature = (client_id, secret, *, region=$region, base_url=None, token_url=None, scope=None, timeout=$timeout, force_refresh=false, ca_bundle=None))]
-        pub fn get_token<'py>(
-            py: Python<'py>,
-            client_id: &Bound<'py, PyAny>,
-            secret: &Bound<'py, PyAny>,
-            region: &str,
-            base_url: Option<&Bound<'py, PyAny>>,
-            token_url: Option<&Bound<'py, PyAny>>,
-            scope: Option<&Bound<'py, PyAny>>,
-            #[pyo3(from_py_with = args::seconds)] timeout: f64,
-            #[pyo3(from_py_with = args::flag)] force_refresh: bool,
-            ca_bundle: Option<&Bound<'py, PyAny>>,
-        ) -> PyResult<Bound<'py, PyAny>> {
-            let call = TokenCall {
-                client_id, secret, region, base_url, token_url, scope, timeout,
-                force_refresh, ca_bundle,
-            };
-            let token = match call.lookup()? {
-                TokenLookup::Cached(token) => token,
-                TokenLookup::Fetch(fetch) => wait(py, fetch)?,
-            };
-            token_to_py(py, &token)
-        }
-
-        /// The coroutine twin of :func:`druva.get_token`: same cache, same
-        /// result. A cache hit returns at once without touching the event
-        /// loop or the runtime; concurrent callers on a cold cache share one
-        /// token request.
-        ///
-        /// >>> token = await druva.get_token_async(client_id, secret)  # doctest: +SKIP
-        #[pyfunction]
-        #[pyo3(signature = (client_id, secret, *, region=$region, base_url=None, token_url=None, scope=None, timeout=$timeout, force_refresh=false, ca_bundle=None))]
-        pub fn get_token_async<'py>(
-            py: Python<'py>,
-            client_id: &Bound<'py, PyAny>,
-            secret: &Bound<'py, PyAny>,
-            region: &str,
-            base_url: Option<&Bound<'py, PyAny>>,
-            token_url: Option<&Bound<'py, PyAny>>,
-            scope: Option<&Bound<'py, PyAny>>,
-            #[pyo3(from_py_with = args::seconds)] timeout: f64,
-            #[pyo3(from_py_with = args::flag)] force_refresh: bool,
-            ca_bundle: Option<&Bound<'py, PyAny>>,
-        ) -> PyResult<Awaitable> {
-            let call = TokenCall {
-                client_id, secret, region, base_url, token_url, scope, timeout,
-                force_refresh, ca_bundle,
-            };
-            let work = match call.lookup()? {
-                TokenLookup::Cached(token) => Work::Ready(token_to_py(py, &token)?.unbind()),
-                TokenLookup::Fetch(fetch) => Work::Start(Box::new(move |py| {
-                    awaitable::spawn(py, fetch, |py, token| Ok(token_to_py(py, &token)?.unbind()))
-                })),
-            };
-            Ok(Awaitable::new(work))
-        }
+/// `get_token`: the token now.
+fn blocking(py: Python<'_>, lookup: TokenLookup) -> PyResult<Py<PyAny>> {
+    let token = match lookup {
+        TokenLookup::Cached(token) => token,
+        TokenLookup::Fetch(fetch) => wait(py, fetch)?,
     };
+    Ok(token_to_py(py, &token)?.unbind())
 }
 
-druva_core::with_defaults!(token_functions);
+/// `get_token_async`: a coroutine of the token, already finished on a cache hit.
+fn coroutine(py: Python<'_>, lookup: TokenLookup) -> PyResult<Py<PyAny>> {
+    let work = match lookup {
+        TokenLookup::Cached(token) => Work::Ready(token_to_py(py, &token)?.unbind()),
+        TokenLookup::Fetch(fetch) => Work::Start(Box::new(move |py| {
+            awaitable::spawn(py, fetch, |py, token| Ok(token_to_py(py, &token)?.unbind()))
+        })),
+    };
+    Ok(Py::new(py, Awaitable::new(work))?.into_any())
+}
+
+/// `get_token` and `get_token_async`: one signature, with the core's literal
+/// defaults (see `druva_core::with_defaults!`), and how each returns.
+macro_rules! token_functions {
+    // Of the defaults, a token request has a region and a timeout.
+    (
+        region = $region:tt,
+        timeout = $timeout:tt,
+        $($_session_only:ident = $_value:tt,)*
+        $(($name:ident, $returns:ident, $doc:literal)),* $(,)?
+    ) => {$(
+        #[doc = $doc]
+        #[pyfunction]
+        #[pyo3(signature = (client_id, secret, *, region=$region, base_url=None, token_url=None, scope=None, timeout=$timeout, force_refresh=false, ca_bundle=None))]
+        pub fn $name(
+            py: Python<'_>,
+            client_id: &Bound<'_, PyAny>,
+            secret: &Bound<'_, PyAny>,
+            region: &str,
+            base_url: Option<&Bound<'_, PyAny>>,
+            token_url: Option<&Bound<'_, PyAny>>,
+            scope: Option<&Bound<'_, PyAny>>,
+            #[pyo3(from_py_with = args::seconds)] timeout: f64,
+            #[pyo3(from_py_with = args::flag)] force_refresh: bool,
+            ca_bundle: Option<&Bound<'_, PyAny>>,
+        ) -> PyResult<Py<PyAny>> {
+            let call = TokenCall {
+                client_id, secret, region, base_url, token_url, scope, timeout,
+                force_refresh, ca_bundle,
+            };
+            $returns(py, call.lookup()?)
+        }
+    )*};
+}
+
+druva_core::with_defaults! {
+    token_functions
+    (get_token, blocking, "Gets an OAuth 2.0 access token for a Druva API credential.
+
+Same result as Druva's documented ``OAuth2Session.fetch_token()`` sample, but
+cached for the whole process: later calls return the cached token until it is
+within 60 s of expiry, and concurrent callers share one request.
+
+>>> token = druva.get_token(client_id, secret)  # doctest: +SKIP
+>>> headers = {\"Authorization\": f\"Bearer {token['access_token']}\"}  # doctest: +SKIP"),
+    (get_token_async, coroutine, "The coroutine twin of :func:`druva.get_token`: same cache, same result.
+
+A cache hit returns at once without touching the event loop or the runtime;
+concurrent callers on a cold cache share one token request.
+
+>>> token = await druva.get_token_async(client_id, secret)  # doctest: +SKIP"),
+}

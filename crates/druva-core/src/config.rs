@@ -10,41 +10,51 @@ use std::time::Duration;
 
 use crate::errors::{Error, Result};
 
-/// Calls `$callback! { name = literal, ... }` with every default.
+/// Calls `$callback! { name = literal, ..., forwarded tokens }` with every
+/// default, followed by whatever tokens came after the callback's name.
 ///
 /// `region` is the Druva cloud; durations are seconds (floats);
 /// `max_response_bytes` is 100 MiB.
 #[macro_export]
 macro_rules! with_defaults {
-    ($callback:ident) => {
+    ($callback:ident $($forward:tt)*) => {
         $callback! {
             region = "cloud",
             timeout = 30.0,
             max_retries = 3,
             leeway = 60.0,
             max_response_bytes = 104857600,
+            $($forward)*
         }
     };
 }
 
 macro_rules! define_defaults {
-    (
-        region = $region:tt,
-        timeout = $timeout:tt,
-        max_retries = $max_retries:tt,
-        leeway = $leeway:tt,
-        max_response_bytes = $max_response_bytes:tt,
-    ) => {
+    ($($name:ident = $value:tt,)*) => {
+        $(define_default!($name = $value);)*
+    };
+}
+
+macro_rules! define_default {
+    (region = $value:tt) => {
         /// The region a credential belongs to when none is given.
-        pub const REGION: &str = $region;
+        pub const REGION: &str = $value;
+    };
+    (timeout = $value:tt) => {
         /// The bound of one call, attempts and retry waits together.
-        pub const TIMEOUT: Duration = seconds($timeout);
+        pub const TIMEOUT: Duration = seconds($value);
+    };
+    (max_retries = $value:tt) => {
         /// Retries of a failed attempt (connect errors, 502–504).
-        pub const MAX_RETRIES: u32 = $max_retries;
+        pub const MAX_RETRIES: u32 = $value;
+    };
+    (leeway = $value:tt) => {
         /// How long before its expiry a token is renewed (capped at half its lifetime).
-        pub const LEEWAY: Duration = seconds($leeway);
+        pub const LEEWAY: Duration = seconds($value);
+    };
+    (max_response_bytes = $value:tt) => {
         /// Bodies larger than this are refused, so a misbehaving server cannot exhaust memory.
-        pub const MAX_RESPONSE_BYTES: u64 = $max_response_bytes;
+        pub const MAX_RESPONSE_BYTES: u64 = $value;
     };
 }
 

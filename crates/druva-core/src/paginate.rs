@@ -36,7 +36,17 @@ pub struct PageInfo {
 
 impl PageInfo {
     /// Reads the paging fields of a JSON page without building its items.
+    ///
+    /// The whole body must be UTF-8, as the item decoder requires: skipping
+    /// values would otherwise pass over a string that the decoder refuses,
+    /// and the two readers of one page would disagree.
     pub fn read(body: &[u8]) -> Result<Self> {
+        if let Err(error) = std::str::from_utf8(body) {
+            return Err(Error::protocol(format!(
+                "a page of the list is not UTF-8 (at byte {}); cannot page through it",
+                error.valid_up_to()
+            )));
+        }
         let mut deserializer = serde_json::Deserializer::from_slice(body);
         let info = deserializer
             .deserialize_map(PageVisitor)
@@ -367,6 +377,13 @@ mod tests {
         for body in ["[1]", "{", "{} x", "nope"] {
             assert!(PageInfo::read(body.as_bytes()).is_err(), "{body}");
         }
+    }
+
+    #[test]
+    fn a_page_with_a_string_that_is_not_utf8_is_refused_like_the_decoder_does() {
+        let body = b"{\"users\": [{\"name\": \"\xff\"}], \"nextPageToken\": \"p2\"}";
+        let error = PageInfo::read(body).unwrap_err();
+        assert!(error.to_string().contains("not UTF-8"), "{error}");
     }
 
     #[test]

@@ -21,15 +21,13 @@ use crate::runtime::wait;
 use druva_core::errors::Error;
 use druva_core::paginate::ListWalk;
 use druva_core::response::Response;
-use druva_core::session::{ApiRequest, Call, Session};
+use druva_core::session::{ApiRequest, Body, Call, Session};
 
 /// Where a paginator stands.
 struct Walk {
     walk: ListWalk,
     /// The page being handed out, and the index of its next item.
     page: Option<(Py<PyList>, usize)>,
-    /// Set after the last page.
-    finished: bool,
 }
 
 /// An iterator over every item of a list endpoint, page by page; returned by
@@ -65,11 +63,7 @@ impl PyPaginator {
             session,
             url,
             is_async,
-            walk: Mutex::new(Walk {
-                walk,
-                page: None,
-                finished: false,
-            }),
+            walk: Mutex::new(Walk { walk, page: None }),
             fetching: Arc::default(),
             bar,
         }
@@ -79,43 +73,43 @@ impl PyPaginator {
         self.walk.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The next item of the page in hand, if any.
+    /// The next item of the page in hand, if any; drops a page used up.
     fn buffered(&self, py: Python<'_>) -> Option<Py<PyAny>> {
         let mut walk = self.lock();
         let (page, index) = walk.page.as_mut()?;
         let page = page.bind(py);
-        match page.get_item(*index) {
-            Ok(item) => {
+        if *index < page.len() {
+            if let Ok(item) = page.get_item(*index) {
                 *index += 1;
-                Some(item.unbind())
-            }
-            Err(_) => {
-                walk.page = None;
-                None
+                return Some(item.unbind());
             }
         }
+        walk.page = None;
+        None
     }
 
     /// The request of the page to fetch next, and the guard that marks the
     /// paginator as fetching until it is dropped; `None` after the last page.
     fn begin_fetch(&self) -> PyResult<Option<(ApiRequest, Fetching)>> {
-        let mut walk = self.lock();
+        let walk = self.lock();
         if self.fetching.swap(true, Ordering::AcqRel) {
             return Err(PyRuntimeError::new_err(
                 "this paginator is already fetching a page; iterate it from one thread or task at a time",
             ));
         }
         let fetching = Fetching(Arc::clone(&self.fetching));
-        let Some(query) = walk.walk.next_query() else {
-            walk.finished = true;
+        let Some(page) = walk.walk.next_request() else {
             return Ok(None);
         };
         let request = self
             .session
             .prepare(Call {
-                method: "GET",
+                method: page.method.as_str(),
                 url: &self.url,
-                query,
+                query: page.query,
+                body: page.body.map_or(Body::Empty, Body::Json),
+                // Paging requests are reads: a POST page is retried like a GET.
+                retry: Some(true),
                 ..Call::default()
             })
             .or_raise()?;
@@ -132,18 +126,21 @@ impl PyPaginator {
             )))
         })?;
         let field = page.items_field();
-        let list = decoded
-            .get_item(field)?
-            .cast_into::<PyList>()
-            .map_err(|_| {
+        let value = decoded.get_item(field)?;
+        // A null list (a "hollow" customer) is an empty page.
+        let list = if value.is_none() {
+            PyList::empty(py)
+        } else {
+            value.cast_into::<PyList>().map_err(|_| {
                 to_py_err(Error::protocol(format!(
                     "the page's {field:?} field is not a list"
                 )))
-            })?;
+            })?
+        };
         let count = list.len();
         let pages = {
             let mut walk = self.lock();
-            walk.walk.advance(page).or_raise()?;
+            walk.walk.advance(page);
             walk.page = Some((list.unbind(), 0));
             walk.walk.pages()
         };
@@ -241,13 +238,28 @@ impl PyPaginator {
         self.lock().walk.pages()
     }
 
+    /// The cursor of the next page this paginator will take: the ``cursor=``
+    /// it was given (or ``None``) before the first page, then the one each
+    /// page returned. After the last page: where to poll from next time when
+    /// the list ended on an empty page, a repeated cursor or
+    /// ``nextPageExists: false``; ``None`` when the server returned no cursor.
+    /// Save it to resume: ``s.paginate(url, cursor=saved)``.
+    #[getter]
+    fn cursor(&self) -> Option<String> {
+        self.lock().walk.cursor().map(str::to_owned)
+    }
+
     fn __repr__(&self) -> String {
         let walk = self.lock();
         format!(
             "<druva.Paginator {} pages={}{}>",
             self.url,
             walk.walk.pages(),
-            if walk.finished { ", finished" } else { "" }
+            if walk.walk.is_finished() {
+                ", finished"
+            } else {
+                ""
+            }
         )
     }
 }

@@ -13,7 +13,7 @@
 
 use std::sync::Arc;
 
-use pyo3::exceptions::PyTypeError;
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple, PyType};
 
@@ -27,9 +27,9 @@ use crate::token::token_to_py;
 use druva_core::config;
 use druva_core::endpoint::Endpoints;
 use druva_core::http::ClientOptions;
-use druva_core::paginate::ListWalk;
+use druva_core::paginate::{self, ListWalk};
 use druva_core::response::Response;
-use druva_core::session::{Call, Session, SessionConfig};
+use druva_core::session::{Body, Call, Session, SessionConfig};
 use druva_core::token::Credentials;
 
 /// A session's arguments as Python passed them, typed.
@@ -285,25 +285,52 @@ base_session_methods! {
     }
 
     /// A :class:`druva.Paginator` over every item of a list endpoint, one
-    /// page at a time (``nextPageToken`` → ``pageToken``, or events v2's
-    /// ``tracker``). ``items`` names the list field; by default the first
-    /// page's only list field, kept for every page. An error status raises
+    /// page at a time, in any of Druva's paging styles: ``nextPageToken`` →
+    /// ``pageToken`` (sent alone on later pages), events v2's ``tracker``, or
+    /// with ``method="POST"`` the Reporting API's ``pageToken`` in the JSON
+    /// body. ``items`` names the list field; by default the first page's only
+    /// list field, kept for every page. ``cursor`` resumes from a saved
+    /// ``Paginator.cursor``. An error status raises
     /// :class:`druva.HTTPStatusError`. ``progress=True`` shows a tqdm bar
     /// (tqdm must be installed).
     ///
     /// >>> for device in s.paginate("/insync/endpoints/v1/devices"):  # doctest: +SKIP
     /// ...     print(device["deviceName"])
-    #[pyo3(signature = (url, *, params=None, items=None, progress=false))]
+    #[pyo3(signature = (url, *, params=None, items=None, method="GET", json=None, cursor=None, progress=false))]
     fn paginate(
         &self,
         py: Python<'_>,
         url: &str,
         params: Option<Pairs>,
         items: Option<&str>,
+        method: &str,
+        json: Option<&Bound<'_, PyAny>>,
+        cursor: Option<&str>,
         #[pyo3(from_py_with = args::flag)] progress: bool,
     ) -> PyResult<PyPaginator> {
         // Checked now, so a foreign origin fails here rather than on first next().
         self.inner.config().endpoints.join(url).or_raise()?;
+        let method = match method.to_ascii_uppercase().as_str() {
+            "GET" => paginate::Method::Get,
+            "POST" => paginate::Method::Post,
+            _ => {
+                return Err(PyValueError::new_err(format!(
+                    "method={method:?}: lists page by GET or POST"
+                )))
+            }
+        };
+        let body = match args::body(json, None)? {
+            Body::Json(bytes) => Some(bytes),
+            _ => None,
+        };
+        let walk = ListWalk::new(
+            method,
+            Pairs::or_empty(params),
+            body.as_deref(),
+            items.map(str::to_owned),
+            cursor.map(str::to_owned),
+        )
+        .or_raise()?;
         let bar = if progress {
             Some(
                 py.import(pyo3::intern!(py, "druva._progress"))?
@@ -313,7 +340,6 @@ base_session_methods! {
         } else {
             None
         };
-        let walk = ListWalk::new(Pairs::or_empty(params), items.map(str::to_owned));
         Ok(PyPaginator::new(
             Arc::clone(&self.inner),
             url.to_owned(),

@@ -108,6 +108,8 @@ class Paginator(Iterator[Any], AsyncIterator[Any]):
     def __anext__(self) -> Coroutine[Any, Any, Any]: ...
     @property
     def pages(self) -> int: ...
+    @property
+    def cursor(self) -> Optional[str]: ...
 
 _R = TypeVar("_R")
 _N = TypeVar("_N")
@@ -192,6 +194,9 @@ class _BaseSession(Generic[_R, _N]):
         *,
         params: _Params = None,
         items: Optional[str] = None,
+        method: str = "GET",
+        json: Any = None,
+        cursor: Optional[str] = None,
         progress: bool = False,
     ) -> Paginator: ...
 

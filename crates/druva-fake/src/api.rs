@@ -55,15 +55,16 @@ fn query_params(query: Option<&str>) -> HashMap<String, String> {
 
 /// A page-token list's query, or Druva's 400 for a page token that is bad
 /// or not alone.
-fn list_query(query: Option<&str>) -> Result<ListQuery, Response> {
-    paging::list_query(query_params(query)).map_err(|invalid| envelope::bad_request(invalid.0))
+fn list_query(query: Option<&str>) -> Result<ListQuery, Box<Response>> {
+    paging::list_query(query_params(query))
+        .map_err(|invalid| Box::new(envelope::bad_request(invalid.0)))
 }
 
 /// Users, filtered by `emailID` when given, paged with `pageToken`.
 async fn list_users(State(shared): SharedState, RawQuery(query): RawQuery) -> Response {
     let query = match list_query(query.as_deref()) {
         Ok(query) => query,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let data = lock(&shared.data);
     let Some(email) = query.params.get("emailID") else {
@@ -80,7 +81,7 @@ async fn list_users(State(shared): SharedState, RawQuery(query): RawQuery) -> Re
 async fn list_devices(State(shared): SharedState, RawQuery(query): RawQuery) -> Response {
     let query = match list_query(query.as_deref()) {
         Ok(query) => query,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let data = lock(&shared.data);
     token_paged(&shared, &query, "devices", &data.devices, false)
@@ -89,7 +90,7 @@ async fn list_devices(State(shared): SharedState, RawQuery(query): RawQuery) -> 
 async fn list_orgs(State(shared): SharedState, RawQuery(query): RawQuery) -> Response {
     let query = match list_query(query.as_deref()) {
         Ok(query) => query,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let data = lock(&shared.data);
     token_paged(&shared, &query, "orgs", &data.orgs, false)

@@ -1,10 +1,19 @@
-//! The retry policy, in one place: which failures are retried, and how long to
-//! wait before the next attempt (exponential backoff with full jitter, or the
-//! server's `Retry-After`).
+//! Retries, in one place: which outcomes are retried, how long to wait before
+//! the next attempt (exponential backoff with full jitter, or the server's
+//! `Retry-After`), and the one loop that token requests and API calls share.
+//!
+//! [`Retrying`] owns every decision between two attempts, so a budget for the
+//! waits on a 429 or a deadline for the whole call belongs in
+//! [`Retrying::next_wait`] and nowhere else.
 
+use std::future::Future;
 use std::time::{Duration, SystemTime};
 
 use rand::Rng;
+
+use crate::errors::Result;
+use crate::logging;
+use crate::response::Response;
 
 /// Statuses that say "try again later": rate limiting and gateway trouble.
 pub const RETRYABLE_STATUSES: [u16; 4] = [429, 502, 503, 504];
@@ -65,6 +74,130 @@ impl RetryPolicy {
     }
 }
 
+/// What the retry loop judges of an attempt's outcome.
+pub trait Outcome {
+    /// The server's answer or the transport failure, to be judged; `None`
+    /// when the attempt could not be made at all (no token, say), which ends
+    /// the loop with the outcome as it is.
+    fn sent(&self) -> Option<&Result<Response>>;
+}
+
+/// An attempt that always reaches the point of sending.
+impl Outcome for Result<Response> {
+    fn sent(&self) -> Option<&Result<Response>> {
+        Some(self)
+    }
+}
+
+/// An attempt that may fail before it sends (the outer `Err`).
+impl Outcome for Result<Result<Response>> {
+    fn sent(&self) -> Option<&Result<Response>> {
+        self.as_ref().ok()
+    }
+}
+
+/// The retries of one call: attempts are repeated while the outcome is
+/// retryable (a status of [`RETRYABLE_STATUSES`] or a transient transport
+/// failure), the call allows retrying, and the policy has retries left; the
+/// outcome of the last attempt is returned as it is.
+///
+/// ```
+/// # async fn example() {
+/// use druva_core::retry::{RetryPolicy, Retrying};
+/// # use druva_core::errors::{Error, Result};
+/// # use druva_core::response::Response;
+/// # async fn send_once() -> Result<Response> { Err(Error::protocol("offline")) }
+/// let policy = RetryPolicy::default();
+/// let outcome: Result<Response> = Retrying::new(&policy, "GET /insync/usermanagement/v1/users")
+///     .run(|_retry| send_once())
+///     .await;
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct Retrying<'a> {
+    policy: &'a RetryPolicy,
+    /// Names the call in log records ("GET /path", "token request for abcd***").
+    what: &'a str,
+    enabled: bool,
+    retries: u32,
+}
+
+impl<'a> Retrying<'a> {
+    /// A call that may be retried under `policy`; `what` names it in the
+    /// INFO record of each retry, and must hold no secret.
+    pub fn new(policy: &'a RetryPolicy, what: &'a str) -> Self {
+        Retrying {
+            policy,
+            what,
+            enabled: true,
+            retries: 0,
+        }
+    }
+
+    /// Whether this call may be retried at all (a POST is not, by default).
+    #[must_use]
+    pub fn enabled(self, enabled: bool) -> Self {
+        Retrying { enabled, ..self }
+    }
+
+    /// Runs `attempt` (given the number of retries before it: 0 for the
+    /// first attempt) until its outcome is final, waiting between attempts,
+    /// and returns the last outcome.
+    pub async fn run<O, F, Fut>(mut self, mut attempt: F) -> O
+    where
+        O: Outcome,
+        F: FnMut(u32) -> Fut,
+        Fut: Future<Output = O>,
+    {
+        loop {
+            let outcome = attempt(self.retries).await;
+            let Some(wait) = outcome.sent().and_then(|sent| self.next_wait(sent)) else {
+                return outcome;
+            };
+            // The body of a refused attempt is not held through the wait.
+            drop(outcome);
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// The wait before the next attempt, or `None` when `sent` is final.
+    /// Counts and logs the retry it allows.
+    pub fn next_wait(&mut self, sent: &Result<Response>) -> Option<Duration> {
+        if !self.enabled || !is_retryable(sent) {
+            return None;
+        }
+        let retry = self.retries + 1;
+        if !self.policy.allows(retry) {
+            return None;
+        }
+        self.retries = retry;
+        let retry_after = sent
+            .as_ref()
+            .ok()
+            .and_then(|response| response.header("retry-after"));
+        let wait = self.policy.delay(retry, retry_after);
+        logging::info!(
+            "{} {}; retry {retry} of {} in {:.3} s",
+            self.what,
+            match sent {
+                Ok(response) => format!("answered {}", response.status_code),
+                Err(error) => format!("failed ({error})"),
+            },
+            self.policy.max_retries,
+            wait.as_secs_f64()
+        );
+        Some(wait)
+    }
+}
+
+/// Whether an attempt's outcome is worth another attempt.
+fn is_retryable(sent: &Result<Response>) -> bool {
+    match sent {
+        Ok(response) => is_retryable_status(response.status_code),
+        Err(error) => error.is_transient_transport(),
+    }
+}
+
 /// Whether a status is worth retrying.
 pub fn is_retryable_status(status: u16) -> bool {
     RETRYABLE_STATUSES.contains(&status)
@@ -100,6 +233,169 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::errors::Error;
+    use bytes::Bytes;
+    use reqwest::header::{HeaderMap, HeaderValue};
+    use std::sync::Mutex;
+    use url::Url;
+
+    fn answer(status_code: u16, retry_after: Option<&'static str>) -> Result<Response> {
+        let mut headers = HeaderMap::new();
+        if let Some(value) = retry_after {
+            headers.insert("retry-after", HeaderValue::from_static(value));
+        }
+        Ok(Response {
+            method: "GET".into(),
+            status_code,
+            headers,
+            url: Url::parse("https://apis.druva.com/insync/usermanagement/v1/users").unwrap(),
+            content: Bytes::new(),
+            elapsed: Duration::ZERO,
+        })
+    }
+
+    fn connection_reset() -> Result<Response> {
+        Err(Error::Transport {
+            message: "connection reset".into(),
+        })
+    }
+
+    /// No waiting between attempts, so the tests run at once.
+    fn impatient(max_retries: u32) -> RetryPolicy {
+        RetryPolicy {
+            base_delay: Duration::ZERO,
+            ..RetryPolicy::with_max_retries(max_retries)
+        }
+    }
+
+    /// Runs the loop over `script`, one outcome an attempt (the last one
+    /// repeated), and returns the final outcome and the attempt numbers seen.
+    async fn run_script(
+        retrying: Retrying<'_>,
+        script: Vec<Result<Response>>,
+    ) -> (Result<Response>, Vec<u32>) {
+        let seen = Mutex::new(Vec::new());
+        let outcome = retrying
+            .run(|retry| {
+                seen.lock().unwrap().push(retry);
+                let index = (retry as usize).min(script.len() - 1);
+                let outcome = script[index].clone();
+                async move { outcome }
+            })
+            .await;
+        (outcome, seen.into_inner().unwrap())
+    }
+
+    fn status(outcome: &Result<Response>) -> u16 {
+        outcome.as_ref().unwrap().status_code
+    }
+
+    #[tokio::test]
+    async fn a_retryable_status_is_retried_max_retries_times_then_returned() {
+        let policy = impatient(3);
+        for code in RETRYABLE_STATUSES {
+            let (last, attempts) =
+                run_script(Retrying::new(&policy, "GET /x"), vec![answer(code, None)]).await;
+            assert_eq!(attempts, [0, 1, 2, 3]);
+            assert_eq!(status(&last), code);
+        }
+    }
+
+    #[tokio::test]
+    async fn the_first_final_outcome_ends_the_loop() {
+        let policy = impatient(3);
+        let script = vec![answer(503, None), answer(502, None), answer(200, None)];
+        let (last, attempts) = run_script(Retrying::new(&policy, "GET /x"), script).await;
+        assert_eq!(attempts, [0, 1, 2]);
+        assert_eq!(status(&last), 200);
+    }
+
+    #[tokio::test]
+    async fn other_statuses_and_permanent_errors_are_not_retried() {
+        let policy = impatient(3);
+        for code in [200, 400, 401, 403, 404, 500] {
+            let (last, attempts) =
+                run_script(Retrying::new(&policy, "GET /x"), vec![answer(code, None)]).await;
+            assert_eq!(attempts, [0], "{code}");
+            assert_eq!(status(&last), code);
+        }
+        let protocol = Err(Error::protocol("not JSON"));
+        let (last, attempts) = run_script(Retrying::new(&policy, "GET /x"), vec![protocol]).await;
+        assert_eq!(attempts, [0]);
+        assert!(matches!(last, Err(Error::Protocol { .. })));
+    }
+
+    #[tokio::test]
+    async fn transient_transport_errors_are_retried_and_the_last_one_returned() {
+        let policy = impatient(2);
+        let (last, attempts) =
+            run_script(Retrying::new(&policy, "GET /x"), vec![connection_reset()]).await;
+        assert_eq!(attempts, [0, 1, 2]);
+        assert!(matches!(last, Err(Error::Transport { .. })));
+    }
+
+    #[tokio::test]
+    async fn a_call_that_may_not_be_retried_gets_one_attempt() {
+        let policy = impatient(3);
+        for script in [vec![answer(503, None)], vec![connection_reset()]] {
+            let retrying = Retrying::new(&policy, "POST /x").enabled(false);
+            let (_, attempts) = run_script(retrying, script).await;
+            assert_eq!(attempts, [0]);
+        }
+    }
+
+    #[tokio::test]
+    async fn zero_max_retries_means_one_attempt() {
+        let policy = impatient(0);
+        let (last, attempts) =
+            run_script(Retrying::new(&policy, "GET /x"), vec![answer(429, None)]).await;
+        assert_eq!(attempts, [0]);
+        assert_eq!(status(&last), 429);
+    }
+
+    #[tokio::test]
+    async fn an_attempt_that_could_not_be_made_ends_the_loop() {
+        let policy = impatient(3);
+        let mut attempts = 0;
+        let outcome: Result<Result<Response>> = Retrying::new(&policy, "GET /x")
+            .run(|_| {
+                attempts += 1;
+                async {
+                    Err(Error::Transport {
+                        message: "no token".into(),
+                    })
+                }
+            })
+            .await;
+        assert_eq!(attempts, 1);
+        assert!(outcome.is_err());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retry_after_sets_the_wait_between_attempts() {
+        let policy = RetryPolicy {
+            base_delay: Duration::from_secs(3600),
+            max_delay: Duration::from_secs(3600),
+            ..RetryPolicy::with_max_retries(2)
+        };
+        let started = tokio::time::Instant::now();
+        let (_, attempts) = run_script(
+            Retrying::new(&policy, "GET /x"),
+            vec![answer(429, Some("5"))],
+        )
+        .await;
+        assert_eq!(attempts, [0, 1, 2]);
+        assert_eq!(started.elapsed(), Duration::from_secs(10));
+    }
+
+    #[test]
+    fn next_wait_counts_only_the_retries_it_allows() {
+        let policy = impatient(1);
+        let mut retrying = Retrying::new(&policy, "GET /x");
+        assert_eq!(retrying.next_wait(&answer(200, None)), None);
+        assert_eq!(retrying.next_wait(&answer(503, None)), Some(Duration::ZERO));
+        assert_eq!(retrying.next_wait(&answer(503, None)), None);
+    }
 
     #[test]
     fn retry_after_accepts_seconds_and_http_dates() {

@@ -16,7 +16,7 @@ use crate::http::{self, ClientOptions};
 use crate::logging;
 use crate::paginate::PageInfo;
 use crate::response::Response;
-use crate::retry::{is_idempotent, is_retryable_status, RetryPolicy};
+use crate::retry::{is_idempotent, RetryPolicy, Retrying};
 use crate::runtime::PerProcess;
 use crate::token::{Credentials, SendOptions, Token, TokenRequest};
 
@@ -227,45 +227,61 @@ impl Session {
         // One client for the token and the call: the session's pool.
         let options = self.token_options()?;
         let what = format!("{} {}", request.method, request.url.path());
-        let mut renewed = false;
-        let mut retry = 0u32;
-        loop {
-            let token = Arc::clone(&self.slot)
-                .get(options.clone(), self.config.leeway, false)
-                .await?;
-            let outcome = http::send(
-                self.build(&options.client, &request, &token)?,
-                request.method.as_str(),
-                &what,
-                request.timeout,
-                self.config.max_response_bytes,
-            )
-            .await;
-            self.log_attempt(&what, &outcome, retry);
-            match &outcome {
-                // Only our own origin's refusal says anything about our token;
-                // a redirect may have ended somewhere else.
-                Ok(response) if self.refused_token(response) && !renewed => {
-                    renewed = true;
-                    self.slot.invalidate(&token);
-                    continue;
-                }
-                Ok(response) if request.retry && is_retryable_status(response.status_code) => {}
-                Err(error) if request.retry && error.is_transient_transport() => {}
-                _ => return outcome,
-            }
-            retry += 1;
-            if !self.retry.allows(retry) {
-                return outcome;
-            }
-            let retry_after = outcome
-                .as_ref()
-                .ok()
-                .and_then(|response| response.header("retry-after"));
-            tokio::time::sleep(self.retry.delay(retry, retry_after)).await;
-        }
+        let renewed = AtomicBool::new(false);
+        let session = &*self;
+        Retrying::new(&self.retry, &what)
+            .enabled(request.retry)
+            .run(|retry| session.attempt(&options, &request, &what, retry, &renewed))
+            .await?
     }
 
+    /// One attempt of a call. The first time in a call that our own origin
+    /// refuses the token, the token is dropped and the request resent once
+    /// with a new one: a renewal, not a retry. An outer `Err` (no token could
+    /// be had) ends the call unretried.
+    async fn attempt(
+        &self,
+        options: &SendOptions,
+        request: &ApiRequest,
+        what: &str,
+        retry: u32,
+        renewed: &AtomicBool,
+    ) -> Result<Result<Response>> {
+        let (token, outcome) = self.send_with_token(options, request, what, retry).await?;
+        let refused = matches!(&outcome, Ok(response) if self.refused_token(response));
+        if !refused || renewed.swap(true, Ordering::Relaxed) {
+            return Ok(outcome);
+        }
+        self.slot.invalidate(&token);
+        let (_, outcome) = self.send_with_token(options, request, what, retry).await?;
+        Ok(outcome)
+    }
+
+    /// Sends the request once with the current token, and says which token.
+    async fn send_with_token(
+        &self,
+        options: &SendOptions,
+        request: &ApiRequest,
+        what: &str,
+        retry: u32,
+    ) -> Result<(Arc<Token>, Result<Response>)> {
+        let token = Arc::clone(&self.slot)
+            .get(options.clone(), self.config.leeway, false)
+            .await?;
+        let outcome = http::send(
+            self.build(&options.client, request, &token)?,
+            request.method.as_str(),
+            what,
+            request.timeout,
+            self.config.max_response_bytes,
+        )
+        .await;
+        self.log_attempt(what, &outcome, retry);
+        Ok((token, outcome))
+    }
+
+    /// Only our own origin's refusal says anything about our token; a
+    /// redirect may have ended somewhere else.
     fn refused_token(&self, response: &Response) -> bool {
         matches!(response.status_code, 401 | 403)
             && same_origin(&response.url, &self.config.endpoints.base_url)
@@ -328,5 +344,28 @@ impl Session {
             ),
             Err(error) => logging::debug!("{what} failed{retry}: {error}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send<T: Send>(_: &T) {}
+
+    /// The binding runs calls on druva's multi-threaded runtime.
+    #[test]
+    fn calls_and_token_requests_can_move_between_threads() {
+        fn check(
+            session: Arc<Session>,
+            request: ApiRequest,
+            token: &TokenRequest,
+            options: &SendOptions,
+        ) {
+            assert_send(&Arc::clone(&session).send(request.clone()));
+            assert_send(&session.page(request));
+            assert_send(&token.fetch(options));
+        }
+        let _ = check;
     }
 }

@@ -14,9 +14,8 @@ use url::Url;
 
 use crate::errors::{Error, Result};
 use crate::http;
-use crate::logging;
 use crate::response::Response;
-use crate::retry::{is_retryable_status, RetryPolicy};
+use crate::retry::{Outcome, RetryPolicy, Retrying};
 
 /// Lifetime assumed when a server omits `expires_in` (Druva always sends it).
 const DEFAULT_LIFETIME: Duration = Duration::from_secs(300);
@@ -211,45 +210,27 @@ impl TokenRequest {
     /// Exchanges the credentials for a token, retrying connection failures,
     /// 429 and 502–504; a refusal of the credentials is never retried.
     pub async fn fetch(&self, options: &SendOptions) -> Result<Token> {
-        let mut retry = 0;
-        loop {
-            let requested_at = Instant::now();
-            let requested_at_wall = SystemTime::now();
-            let outcome = self.send_once(options).await;
-            let retryable = match &outcome {
-                Ok(response) => is_retryable_status(response.status_code),
-                Err(error) => error.is_transient_transport(),
-            };
-            if !retryable {
-                return outcome.and_then(|response| {
-                    parse_token_response(response, requested_at, requested_at_wall)
-                });
-            }
-            let retry_after = outcome
-                .as_ref()
-                .ok()
-                .and_then(|response| response.header("retry-after"))
-                .map(str::to_owned);
-            retry += 1;
-            if !options.retry.allows(retry) {
-                return match outcome {
-                    Ok(response) => Err(Error::from_status(response)),
-                    Err(error) => Err(error),
-                };
-            }
-            let delay = options.retry.delay(retry, retry_after.as_deref());
-            logging::info!(
-                "token request for {} to {} {}; retry {retry} of {} in {:.3} s",
-                self.credentials.masked_client_id(),
-                self.token_url.path(),
-                match &outcome {
-                    Ok(response) => format!("answered {}", response.status_code),
-                    Err(error) => format!("failed ({error})"),
-                },
-                options.retry.max_retries,
-                delay.as_secs_f64()
-            );
-            tokio::time::sleep(delay).await;
+        let what = format!(
+            "token request for {} to {}",
+            self.credentials.masked_client_id(),
+            self.token_url.path()
+        );
+        let last = Retrying::new(&options.retry, &what)
+            .run(|_retry| self.attempt(options))
+            .await;
+        // Still a retryable status after the last retry: parsing reports it
+        // as the HTTP status error it is.
+        last.outcome
+            .and_then(|response| parse_token_response(response, last.sent_at, last.sent_at_wall))
+    }
+
+    async fn attempt(&self, options: &SendOptions) -> TokenAttempt {
+        let sent_at = Instant::now();
+        let sent_at_wall = SystemTime::now();
+        TokenAttempt {
+            outcome: self.send_once(options).await,
+            sent_at,
+            sent_at_wall,
         }
     }
 
@@ -277,6 +258,20 @@ impl TokenRequest {
             MAX_TOKEN_RESPONSE_BYTES,
         )
         .await
+    }
+}
+
+/// One token request's outcome and when it was sent, on both clocks: the
+/// token's expiry is counted from then.
+struct TokenAttempt {
+    outcome: Result<Response>,
+    sent_at: Instant,
+    sent_at_wall: SystemTime,
+}
+
+impl Outcome for TokenAttempt {
+    fn sent(&self) -> Option<&Result<Response>> {
+        Some(&self.outcome)
     }
 }
 

@@ -75,7 +75,7 @@ pub fn whole(value: &Bound<'_, PyAny>) -> PyResult<i128> {
 pub fn flag(value: &Bound<'_, PyAny>) -> PyResult<bool> {
     value
         .cast::<PyBool>()
-        .map(|flag| flag.is_true())
+        .map(PyBoolMethods::is_true)
         .map_err(|_| {
             PyTypeError::new_err(format!("must be True or False, not {}", type_name(value)))
         })

@@ -75,13 +75,19 @@ impl Awaitable {
 
     fn take(&self) -> State {
         std::mem::replace(
-            &mut *self.state.lock().unwrap_or_else(|p| p.into_inner()),
+            &mut *self
+                .state
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
             State::Finished,
         )
     }
 
     fn put(&self, state: State) {
-        *self.state.lock().unwrap_or_else(|p| p.into_inner()) = state;
+        *self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = state;
     }
 
     /// Resumes the coroutine: `send(value)`, or `throw(error)` when `error` is given.

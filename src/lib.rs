@@ -4,6 +4,16 @@
 //! Without the feature the crate is empty, so `cargo test` needs no Python.
 
 #![cfg(feature = "python")]
+// The `///` comments of #[pymethods] and #[pyfunction]s are the Python
+// docstrings users read with help(): they follow Python's conventions
+// (reST ``literals``, no "# Errors" sections), not rustdoc's.
+#![allow(
+    clippy::doc_markdown,
+    clippy::doc_link_with_quotes,
+    clippy::missing_errors_doc
+)]
+// pyo3 methods are called from Python, which cannot use #[must_use].
+#![allow(clippy::must_use_candidate)]
 
 mod args;
 mod awaitable;

@@ -96,7 +96,10 @@ impl ArgumentMemo {
 
     /// The slot these arguments resolved to before, if remembered.
     pub fn find(&self, key: &MemoKey<'_, '_>) -> Option<Arc<Slot>> {
-        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let entries = self
+            .entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         entries
             .iter()
             .find(|entry| entry.matches(key))
@@ -118,7 +121,10 @@ impl ArgumentMemo {
             slot: Arc::clone(slot),
         };
         let forgotten = {
-            let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+            let mut entries = self
+                .entries
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             if entries.iter().any(|known| known.matches(key)) {
                 return;
             }

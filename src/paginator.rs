@@ -70,7 +70,9 @@ impl PyPaginator {
     }
 
     fn lock(&self) -> MutexGuard<'_, Walk> {
-        self.walk.lock().unwrap_or_else(|p| p.into_inner())
+        self.walk
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The next item of the page in hand, if any; drops a page used up.
@@ -290,7 +292,7 @@ impl PageInTransit {
     fn take(&self) -> PyResult<Response> {
         self.page
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .take()
             .ok_or_else(|| PyRuntimeError::new_err("this page was taken already"))
     }

@@ -57,7 +57,10 @@ struct TokenTemplates {
 impl TokenTemplates {
     fn template<'py>(&self, py: Python<'py>, token: &Arc<Token>) -> PyResult<Bound<'py, PyDict>> {
         {
-            let recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+            let recent = self
+                .recent
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             if let Some((_, template)) = recent.iter().find(|(known, _)| Arc::ptr_eq(known, token))
             {
                 return Ok(template.bind(py).clone());
@@ -75,7 +78,10 @@ impl TokenTemplates {
             template.set_item(intern!(py, "scope"), scope)?;
         }
         let forgotten = {
-            let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+            let mut recent = self
+                .recent
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             recent.push((Arc::clone(token), template.clone().unbind()));
             (recent.len() > TEMPLATE_CAPACITY).then(|| recent.remove(0))
         };

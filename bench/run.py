@@ -998,10 +998,11 @@ def build_floor(profile: str) -> tuple[Optional[Path], str]:
     """Builds bench/floor.rs with cargo; returns its path and a note for the report."""
     if shutil.which("cargo") is None:
         return None, "The Rust floor was skipped: no cargo on PATH."
-    command = ["cargo", "build", "-p", "druva-core", "--example", "bench_floor", "--message-format=json"]
+    command = ["cargo", "build", "-p", "druva-core", "--example", "bench_floor"]
     if profile == "release":
         command.append("--release")
-    log(f"building the floor: {shlex.join(command[:4] + command[5:])}")
+    log(f"building the floor: {shlex.join(command)}")
+    command.append("--message-format=json")
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise BenchError(f"cargo build of bench_floor failed:\n{done.stderr[-3000:]}")

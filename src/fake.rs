@@ -1,13 +1,12 @@
 //! `druva.testing.FakeDruva`: the fake Druva server of the core, for Python.
 
-use std::time::Duration;
-
 use crate::errors::{to_py_err, OrRaise};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyFloat, PyInt, PyList, PyString};
 
 use crate::args;
+use druva_core::config;
 use druva_fake::{FakeConfig, FakeServer, Fault, FaultKind, LastPage, RequestKind};
 
 /// A real HTTP server on ``127.0.0.1`` that behaves like Druva: the token
@@ -65,34 +64,32 @@ impl PyFakeDruva {
 #[pymethods]
 impl PyFakeDruva {
     #[new]
-    #[pyo3(
-        text_signature = "(client_id=None, secret=None, token_lifetime=1800, users=250, page_size=100, tls=False, *, port=0, seed=0, last_page='empty')"
-    )]
-    #[pyo3(signature = (client_id=None, secret=None, token_lifetime=None, users=250, page_size=100, tls=false, *, port=0, seed=0, last_page="empty".to_owned()))]
+    #[pyo3(signature = (client_id=None, secret=None, token_lifetime=1800.0, users=250, page_size=100, tls=false, *, port=0, seed=0, last_page="empty"))]
+    // pyo3 takes one Rust parameter per Python argument.
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
         client_id: Option<String>,
         secret: Option<String>,
-        token_lifetime: Option<&Bound<'_, PyAny>>,
+        #[pyo3(from_py_with = args::seconds)] token_lifetime: f64,
         users: usize,
         page_size: usize,
         tls: bool,
         port: u16,
         seed: u64,
-        last_page: String,
+        last_page: &str,
     ) -> PyResult<Self> {
         let config = FakeConfig {
             client_id,
             secret,
-            token_lifetime: args::optional_seconds(token_lifetime, "token_lifetime")?
-                .unwrap_or(Duration::from_secs(1800)),
+            token_lifetime: config::seconds_argument("token_lifetime", token_lifetime, false)
+                .or_raise()?,
             users,
             page_size,
             tls,
             port,
             seed,
-            last_page: self::last_page(&last_page)?,
+            last_page: self::last_page(last_page)?,
         };
         let server = py.detach(|| FakeServer::start(config)).or_raise()?;
         Ok(PyFakeDruva { server })
@@ -200,11 +197,11 @@ impl PyFakeDruva {
     #[pyo3(signature = (seconds, count=1, path=None))]
     fn delay_next(
         &self,
-        seconds: &Bound<'_, PyAny>,
+        #[pyo3(from_py_with = args::seconds)] seconds: f64,
         count: u32,
         path: Option<String>,
     ) -> PyResult<()> {
-        let delay: Duration = args::seconds(seconds, "seconds", true)?;
+        let delay = config::seconds_argument("seconds", seconds, true).or_raise()?;
         self.inject(FaultKind::Delay(delay), count, path)
     }
 
@@ -258,8 +255,11 @@ impl PyFakeDruva {
     }
 
     /// The lifetime of tokens issued from now on, in seconds.
-    fn set_token_lifetime(&self, seconds: &Bound<'_, PyAny>) -> PyResult<()> {
-        let lifetime = args::seconds(seconds, "token_lifetime", false)?;
+    fn set_token_lifetime(
+        &self,
+        #[pyo3(from_py_with = args::seconds)] seconds: f64,
+    ) -> PyResult<()> {
+        let lifetime = config::seconds_argument("token_lifetime", seconds, false).or_raise()?;
         self.server.set_token_lifetime(lifetime);
         Ok(())
     }

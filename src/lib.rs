@@ -4,23 +4,26 @@
 //! Without the feature the crate is empty, so `cargo test` needs no Python.
 
 #![cfg(feature = "python")]
-#![cfg_attr(
-    test,
-    allow(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::panic,
-        clippy::indexing_slicing
-    )
+// The `///` comments of #[pymethods] and #[pyfunction]s are the Python
+// docstrings users read with help(): they follow Python's conventions
+// (reST ``literals``, no "# Errors" sections), not rustdoc's.
+#![allow(
+    clippy::doc_markdown,
+    clippy::doc_link_with_quotes,
+    clippy::missing_errors_doc
 )]
+// pyo3 methods are called from Python, which cannot use #[must_use].
+#![allow(clippy::must_use_candidate)]
 
 mod args;
+mod awaitable;
 mod completions;
 mod errors;
 mod fake;
 mod json;
 mod logging;
 mod memo;
+mod paginator;
 mod response;
 mod runtime;
 mod session;
@@ -35,17 +38,21 @@ fn _druva(module: &Bound<'_, PyModule>) -> PyResult<()> {
     logging::install(py)?;
     module.add("__version__", env!("CARGO_PKG_VERSION"))?;
     module.add_function(wrap_pyfunction!(token::get_token, module)?)?;
-    module.add_function(wrap_pyfunction!(token::_get_token_async, module)?)?;
+    module.add_function(wrap_pyfunction!(token::get_token_async, module)?)?;
     module.add_function(wrap_pyfunction!(runtime::_shutdown, module)?)?;
     module.add_function(wrap_pyfunction!(logging::_reset_log_cache, module)?)?;
     module.add_function(wrap_pyfunction!(json_loads, module)?)?;
+    module.add_class::<session::PyBaseSession>()?;
     module.add_class::<session::PySession>()?;
-    module.add_class::<session::PyPaginator>()?;
+    module.add_class::<session::PyAsyncSession>()?;
+    module.add_class::<paginator::PyPaginator>()?;
+    module.add_class::<awaitable::Awaitable>()?;
     module.add_class::<response::PyResponse>()?;
     module.add_class::<response::Headers>()?;
     module.add_class::<fake::PyFakeDruva>()?;
     module.add_class::<completions::Completions>()?;
     module.add_class::<completions::Canceller>()?;
+    module.add_class::<paginator::PageInTransit>()?;
     response::register_mapping(py)?;
     Ok(())
 }

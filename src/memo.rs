@@ -1,13 +1,14 @@
 //! The cache-hit fast path of `get_token`: remembers which cache slot a set of
-//! Python argument objects resolved to, so a repeated call with the very same
-//! objects (the usual case: the same variables every call) skips parsing and
-//! validating them again.
+//! arguments resolved to, so a repeated call with the same arguments (the
+//! usual case: the same variables every call) skips checking them again.
 //!
-//! Entries are matched by object identity, or for exact `str` objects by
-//! value. Python strings are immutable and each entry holds a reference to
-//! its objects, so an identical object has identical content and its address
-//! cannot be reused while remembered: the same objects (or equal strings)
-//! always mean the same, already validated, arguments.
+//! Argument objects are matched by identity, or for exact `str` objects by
+//! value. That is sound only for objects that cannot change: a remembered
+//! object is held, so its address is not reused, and an immutable one still
+//! means what it meant. So only `None` and exact `str` objects are ever
+//! remembered; a call with any other object (a scope given as a list, which
+//! the caller may change between calls; a `pathlib.Path`) is checked in full
+//! every time.
 
 use std::sync::{Arc, Mutex};
 
@@ -19,31 +20,53 @@ use druva_core::cache::Slot;
 /// How many argument sets are remembered; the oldest is forgotten first.
 const CAPACITY: usize = 16;
 
-/// The arguments that choose a token: client id, secret, region, base URL,
-/// token URL, scope, timeout and CA bundle (`None` when not given).
-pub type ArgumentObjects<'a, 'py> = [Option<&'a Bound<'py, PyAny>>; 8];
+/// The object arguments that choose a token: client id, secret, base URL,
+/// token URL, scope and CA bundle (`None` when not given).
+pub type ArgumentObjects<'a, 'py> = [Option<&'a Bound<'py, PyAny>>; 6];
+
+/// A call's arguments as the memo compares them.
+pub struct MemoKey<'a, 'py> {
+    pub objects: ArgumentObjects<'a, 'py>,
+    pub region: &'a str,
+    pub timeout: f64,
+}
+
+impl MemoKey<'_, '_> {
+    /// Whether these arguments may be remembered: every object is an exact `str`.
+    fn is_immutable(&self) -> bool {
+        self.objects
+            .iter()
+            .flatten()
+            .all(|object| object.is_exact_instance_of::<PyString>())
+    }
+}
 
 struct Entry {
-    objects: [Option<Py<PyAny>>; 8],
+    objects: [Option<Py<PyAny>>; 6],
+    region: String,
+    timeout: f64,
     slot: Arc<Slot>,
 }
 
 impl Entry {
-    fn matches(&self, arguments: &ArgumentObjects<'_, '_>) -> bool {
-        self.objects
-            .iter()
-            .zip(arguments)
-            .all(|(remembered, given)| match (remembered, given) {
-                (None, None) => true,
-                (Some(remembered), Some(given)) => same_argument(remembered, given),
-                _ => false,
-            })
+    fn matches(&self, key: &MemoKey<'_, '_>) -> bool {
+        self.region == key.region
+            && self.timeout.to_bits() == key.timeout.to_bits()
+            && self
+                .objects
+                .iter()
+                .zip(&key.objects)
+                .all(|(remembered, given)| match (remembered, given) {
+                    (None, None) => true,
+                    (Some(remembered), Some(given)) => same_argument(remembered, given),
+                    _ => false,
+                })
     }
 }
 
-/// The same object, or an equal `str` (as from `os.environ[...]`, which
-/// makes a new string each time). Only exact strings are compared by value:
-/// comparing other objects could run arbitrary Python code.
+/// The same object, or an equal exact `str` (as from `os.environ[...]`,
+/// which makes a new string each time). Other objects are never compared by
+/// value: that could run arbitrary Python code.
 fn same_argument(remembered: &Py<PyAny>, given: &Bound<'_, PyAny>) -> bool {
     if remembered.as_ptr() == given.as_ptr() {
         return true;
@@ -71,24 +94,38 @@ impl ArgumentMemo {
         }
     }
 
-    /// The slot these very objects resolved to before, if remembered.
-    pub fn find(&self, arguments: &ArgumentObjects<'_, '_>) -> Option<Arc<Slot>> {
-        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+    /// The slot these arguments resolved to before, if remembered.
+    pub fn find(&self, key: &MemoKey<'_, '_>) -> Option<Arc<Slot>> {
+        let entries = self
+            .entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         entries
             .iter()
-            .find(|entry| entry.matches(arguments))
+            .find(|entry| entry.matches(key))
             .map(|entry| Arc::clone(&entry.slot))
     }
 
-    /// Remembers that `arguments`, already validated, resolve to `slot`.
-    pub fn remember(&self, arguments: &ArgumentObjects<'_, '_>, slot: &Arc<Slot>) {
+    /// Remembers that `key`, already checked, resolves to `slot` (unless an
+    /// argument is an object that could change).
+    pub fn remember(&self, key: &MemoKey<'_, '_>, slot: &Arc<Slot>) {
+        if !key.is_immutable() {
+            return;
+        }
         let entry = Entry {
-            objects: arguments.map(|argument| argument.map(|object| object.clone().unbind())),
+            objects: key
+                .objects
+                .map(|argument| argument.map(|object| object.clone().unbind())),
+            region: key.region.to_owned(),
+            timeout: key.timeout,
             slot: Arc::clone(slot),
         };
         let forgotten = {
-            let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-            if entries.iter().any(|known| known.matches(arguments)) {
+            let mut entries = self
+                .entries
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if entries.iter().any(|known| known.matches(key)) {
                 return;
             }
             entries.push(entry);

@@ -47,10 +47,10 @@ impl PyResponse {
         self.response.reason()
     }
 
-    /// ``True`` when the status is below 400.
+    /// ``True`` when the status is below 400 (as in ``requests``).
     #[getter]
     fn ok(&self) -> bool {
-        self.response.status_code < 400
+        !self.response.is_error()
     }
 
     /// The final URL, after redirects.
@@ -121,7 +121,7 @@ impl PyResponse {
     /// for 429) when the status is 400 or above; returns the response otherwise.
     fn raise_for_status(slf: Bound<'_, Self>) -> PyResult<Bound<'_, Self>> {
         let response = &slf.get().response;
-        if response.status_code < 400 {
+        if !response.is_error() {
             return Ok(slf);
         }
         Err(to_py_err(Error::from_status(response.clone())))

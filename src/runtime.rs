@@ -69,6 +69,43 @@ where
     pyo3_async_runtimes::generic::future_into_py::<DruvaRuntime, _, _>(py, future)
 }
 
+/// Where an event loop cannot watch a descriptor: starts `future` through
+/// pyo3-async-runtimes, which completes the loop's future by itself.
+pub fn spawn_on_loop<T, F, C>(
+    py: Python<'_>,
+    event_loop: &Bound<'_, PyAny>,
+    future: F,
+    convert: C,
+) -> PyResult<Py<PyAny>>
+where
+    T: Send + 'static,
+    F: Future<Output = Result<T>> + Send + 'static,
+    C: FnOnce(Python<'_>, T) -> PyResult<Py<PyAny>> + Send + 'static,
+{
+    let _ = event_loop;
+    let awaitable = into_awaitable(py, async move {
+        Ok(Converted(future.await.map_err(to_py_err)?, convert))
+    })?;
+    Ok(awaitable.unbind())
+}
+
+/// A result and the conversion that turns it into Python, with the GIL.
+struct Converted<T, C>(T, C);
+
+impl<'py, T, C> IntoPyObject<'py> for Converted<T, C>
+where
+    C: FnOnce(Python<'_>, T) -> PyResult<Py<PyAny>>,
+{
+    type Target = PyAny;
+    type Output = Bound<'py, PyAny>;
+    type Error = PyErr;
+
+    fn into_pyobject(self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let Converted(value, convert) = self;
+        Ok(convert(py, value)?.into_bound(py))
+    }
+}
+
 /// The druva runtime as pyo3-async-runtimes sees it. Unlike the bridge's own
 /// tokio runtime, ours is rebuilt in a forked child.
 pub struct DruvaRuntime;

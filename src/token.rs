@@ -1,28 +1,30 @@
-//! `druva.get_token` / `druva._druva._get_token_async`, and `Token` objects.
+//! `druva.get_token` / `druva.get_token_async`, and `Token` objects.
+
+// pyo3 takes one Rust parameter per Python argument.
+#![allow(clippy::too_many_arguments)]
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use crate::errors::OrRaise;
 use futures::future::{BoxFuture, FutureExt};
+use pyo3::exceptions::PyTypeError;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyType};
 use secrecy::ExposeSecret;
 
-use crate::args;
-use crate::memo::{given, ArgumentMemo, ArgumentObjects};
-use crate::runtime::{into_awaitable, wait};
+use crate::args::{self, Path, Scope};
+use crate::awaitable::{self, Awaitable, Work};
+use crate::errors::OrRaise;
+use crate::memo::{given, ArgumentMemo, MemoKey};
+use crate::runtime::wait;
 use druva_core::cache::{self, Slot};
+use druva_core::config;
 use druva_core::endpoint::Endpoints;
 use druva_core::http::ClientOptions;
 use druva_core::retry::RetryPolicy;
 use druva_core::token::{Credentials, SendOptions, Token, TokenRequest};
-
-/// Tokens are renewed this long before they expire (capped at half their lifetime).
-pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 static TOKEN_CLASS: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 
@@ -55,7 +57,10 @@ struct TokenTemplates {
 impl TokenTemplates {
     fn template<'py>(&self, py: Python<'py>, token: &Arc<Token>) -> PyResult<Bound<'py, PyDict>> {
         {
-            let recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+            let recent = self
+                .recent
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             if let Some((_, template)) = recent.iter().find(|(known, _)| Arc::ptr_eq(known, token))
             {
                 return Ok(template.bind(py).clone());
@@ -73,26 +78,15 @@ impl TokenTemplates {
             template.set_item(intern!(py, "scope"), scope)?;
         }
         let forgotten = {
-            let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+            let mut recent = self
+                .recent
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             recent.push((Arc::clone(token), template.clone().unbind()));
             (recent.len() > TEMPLATE_CAPACITY).then(|| recent.remove(0))
         };
         drop(forgotten);
         Ok(template)
-    }
-}
-
-/// A token on its way to Python from a future: converted where the GIL is
-/// held anyway, never on a runtime thread.
-pub struct PyToken(pub Arc<Token>);
-
-impl<'py> IntoPyObject<'py> for PyToken {
-    type Target = PyAny;
-    type Output = Bound<'py, PyAny>;
-    type Error = PyErr;
-
-    fn into_pyobject(self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        token_to_py(py, &self.0)
     }
 }
 
@@ -102,196 +96,180 @@ enum TokenLookup {
     Fetch(BoxFuture<'static, druva_core::errors::Result<Arc<Token>>>),
 }
 
-/// The checked arguments of a token request.
-pub struct TokenArgs {
-    pub endpoints: Endpoints,
-    pub credentials: Credentials,
-    pub scope: Option<String>,
-    pub timeout: Duration,
-    pub ca_bundle: Option<std::path::PathBuf>,
+/// The arguments of `get_token` as Python passed them. The objects are kept
+/// as given so that a repeated call can be matched against the memo without
+/// converting them again.
+struct TokenCall<'a, 'py> {
+    client_id: &'a Bound<'py, PyAny>,
+    secret: &'a Bound<'py, PyAny>,
+    region: &'a str,
+    base_url: Option<&'a Bound<'py, PyAny>>,
+    token_url: Option<&'a Bound<'py, PyAny>>,
+    scope: Option<&'a Bound<'py, PyAny>>,
+    timeout: f64,
+    force_refresh: bool,
+    ca_bundle: Option<&'a Bound<'py, PyAny>>,
 }
 
-impl TokenArgs {
-    #[allow(clippy::too_many_arguments)]
-    pub fn parse(
-        client_id: &Bound<'_, PyAny>,
-        secret: &Bound<'_, PyAny>,
-        region: Option<&Bound<'_, PyAny>>,
-        base_url: Option<&Bound<'_, PyAny>>,
-        token_url: Option<&Bound<'_, PyAny>>,
-        scope: Option<&Bound<'_, PyAny>>,
-        timeout: Option<&Bound<'_, PyAny>>,
-        ca_bundle: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<Self> {
-        let client_id = args::text(client_id, "client_id")?;
-        let secret = args::text(secret, "secret")?;
-        let region = args::optional_text(region, "region")?;
-        let base_url = args::optional_text(base_url, "base_url")?;
-        let token_url = args::optional_text(token_url, "token_url")?;
-        let endpoints = Endpoints::resolve(
-            region.as_deref().unwrap_or("cloud"),
-            base_url.as_deref(),
-            token_url.as_deref(),
-        )
-        .or_raise()?;
-        Ok(TokenArgs {
-            credentials: Credentials::new(&client_id, &secret).or_raise()?,
-            endpoints,
-            scope: args::scope(scope)?,
-            timeout: args::optional_seconds(timeout, "timeout")?.unwrap_or(DEFAULT_TIMEOUT),
-            ca_bundle: args::optional_path(ca_bundle, "ca_bundle")?,
-        })
+static MEMO: ArgumentMemo = ArgumentMemo::new();
+
+impl TokenCall<'_, '_> {
+    fn key(&self) -> MemoKey<'_, '_> {
+        MemoKey {
+            objects: given([
+                Some(self.client_id),
+                Some(self.secret),
+                self.base_url,
+                self.token_url,
+                self.scope,
+                self.ca_bundle,
+            ]),
+            region: self.region,
+            timeout: self.timeout,
+        }
     }
 
-    fn slot_and_options(self) -> PyResult<(Arc<Slot>, SendOptions)> {
-        let client = ClientOptions {
-            ca_bundle: self.ca_bundle,
-            proxy: None,
+    /// The cached token, or the future that fetches one (joining any fetch
+    /// already under way for the same credentials). Arguments the memo has
+    /// seen go straight to the cache.
+    fn lookup(&self) -> PyResult<TokenLookup> {
+        let key = self.key();
+        if !self.force_refresh {
+            let remembered = MEMO.find(&key);
+            if let Some(token) = remembered.and_then(|slot| slot.fresh_token(config::LEEWAY)) {
+                return Ok(TokenLookup::Cached(token));
+            }
         }
-        .shared_client()
-        .or_raise()?;
+        let (slot, options) = self.resolve()?;
+        MEMO.remember(&key, &slot);
+        if !self.force_refresh {
+            if let Some(token) = slot.fresh_token(config::LEEWAY) {
+                return Ok(TokenLookup::Cached(token));
+            }
+        }
+        Ok(TokenLookup::Fetch(
+            slot.get(options, config::LEEWAY, self.force_refresh)
+                .boxed(),
+        ))
+    }
+
+    /// Checks every argument and finds the cache slot they choose.
+    fn resolve(&self) -> PyResult<(Arc<Slot>, SendOptions)> {
+        let client_id = args::text(self.client_id, "client_id")?;
+        let secret = args::text(self.secret, "secret")?;
+        let base_url = optional_text(self.base_url, "base_url")?;
+        let token_url = optional_text(self.token_url, "token_url")?;
+        let endpoints = Endpoints::resolve(self.region, base_url.as_deref(), token_url.as_deref())
+            .or_raise()?;
+        let scope = match self.scope.filter(|scope| !scope.is_none()) {
+            Some(scope) => Some(scope.extract::<Scope>().map_err(|error| {
+                PyTypeError::new_err(format!("scope {}", error.value(scope.py())))
+            })?),
+            None => None,
+        };
+        let ca_bundle = match self.ca_bundle.filter(|path| !path.is_none()) {
+            Some(path) => Some(path.extract::<Path>().map_err(|error| {
+                PyTypeError::new_err(format!("ca_bundle {}", error.value(path.py())))
+            })?),
+            None => None,
+        };
         let request = TokenRequest {
-            token_url: self.endpoints.token_url,
-            credentials: Arc::new(self.credentials),
-            scope: self.scope,
+            token_url: endpoints.token_url,
+            credentials: Arc::new(Credentials::new(&client_id, &secret).or_raise()?),
+            scope: config::scope_argument(scope.map(|scope| scope.0)).or_raise()?,
         };
         let options = SendOptions {
-            client,
-            timeout: self.timeout,
+            client: ClientOptions {
+                ca_bundle: ca_bundle.map(|path| path.0),
+                proxy: None,
+            }
+            .shared_client()
+            .or_raise()?,
+            timeout: config::seconds_argument("timeout", self.timeout, false).or_raise()?,
             retry: RetryPolicy::default(),
         };
         Ok((cache::global().slot(&request), options))
     }
 }
 
-static MEMO: ArgumentMemo = ArgumentMemo::new();
-
-/// The arguments of `get_token` as Python passed them.
-struct TokenCall<'a, 'py> {
-    objects: ArgumentObjects<'a, 'py>,
-    force_refresh: Option<&'a Bound<'py, PyAny>>,
+fn optional_text<'a>(
+    value: Option<&'a Bound<'_, PyAny>>,
+    name: &str,
+) -> PyResult<Option<std::borrow::Cow<'a, str>>> {
+    value
+        .filter(|value| !value.is_none())
+        .map(|value| args::text(value, name))
+        .transpose()
 }
 
-impl TokenCall<'_, '_> {
-    /// The cached token, or the future that fetches one (joining any fetch
-    /// already under way for the same credentials). A repeat of remembered
-    /// argument objects goes straight to the cache.
-    fn lookup(&self) -> PyResult<TokenLookup> {
-        let force_refresh = self
-            .force_refresh
-            .filter(|value| !value.is_none())
-            .map(|value| args::flag(value, "force_refresh"))
-            .transpose()?
-            .unwrap_or(false);
-        if !force_refresh {
-            let remembered = MEMO.find(&self.objects);
-            if let Some(token) = remembered.and_then(|slot| slot.fresh_token(DEFAULT_LEEWAY)) {
-                return Ok(TokenLookup::Cached(token));
-            }
-        }
-        let [client_id, secret, region, base_url, token_url, scope, timeout, ca_bundle] =
-            self.objects;
-        let (Some(client_id), Some(secret)) = (client_id, secret) else {
-            return Err(pyo3::exceptions::PyTypeError::new_err(
-                "client_id and secret must be str, not None",
-            ));
-        };
-        let parsed = TokenArgs::parse(
-            client_id, secret, region, base_url, token_url, scope, timeout, ca_bundle,
-        )?;
-        let (slot, options) = parsed.slot_and_options()?;
-        MEMO.remember(&self.objects, &slot);
-        if !force_refresh {
-            if let Some(token) = slot.fresh_token(DEFAULT_LEEWAY) {
-                return Ok(TokenLookup::Cached(token));
-            }
-        }
-        Ok(TokenLookup::Fetch(
-            slot.get(options, DEFAULT_LEEWAY, force_refresh).boxed(),
-        ))
-    }
-}
-
-/// Gets an OAuth 2.0 access token for a Druva API credential.
-///
-/// Same result as Druva's documented ``OAuth2Session.fetch_token()`` sample,
-/// but cached for the whole process: later calls return the cached token until
-/// it is within 60 s of expiry, and concurrent callers share one request.
-///
-/// >>> token = druva.get_token(client_id, secret)  # doctest: +SKIP
-/// >>> headers = {"Authorization": f"Bearer {token['access_token']}"}  # doctest: +SKIP
-#[pyfunction]
-#[pyo3(signature = (client_id, secret, *, region=None, base_url=None, token_url=None, scope=None, timeout=None, force_refresh=None, ca_bundle=None))]
-#[pyo3(
-    text_signature = "(client_id, secret, *, region='cloud', base_url=None, token_url=None, scope=None, timeout=30.0, force_refresh=False, ca_bundle=None)"
-)]
-#[allow(clippy::too_many_arguments)]
-pub fn get_token<'py>(
-    py: Python<'py>,
-    client_id: &Bound<'py, PyAny>,
-    secret: &Bound<'py, PyAny>,
-    region: Option<&Bound<'py, PyAny>>,
-    base_url: Option<&Bound<'py, PyAny>>,
-    token_url: Option<&Bound<'py, PyAny>>,
-    scope: Option<&Bound<'py, PyAny>>,
-    timeout: Option<&Bound<'py, PyAny>>,
-    force_refresh: Option<&Bound<'py, PyAny>>,
-    ca_bundle: Option<&Bound<'py, PyAny>>,
-) -> PyResult<Bound<'py, PyAny>> {
-    let call = TokenCall {
-        objects: given([
-            Some(client_id),
-            Some(secret),
-            region,
-            base_url,
-            token_url,
-            scope,
-            timeout,
-            ca_bundle,
-        ]),
-        force_refresh,
-    };
-    let token = match call.lookup()? {
+/// `get_token`: the token now.
+fn blocking(py: Python<'_>, lookup: TokenLookup) -> PyResult<Py<PyAny>> {
+    let token = match lookup {
         TokenLookup::Cached(token) => token,
         TokenLookup::Fetch(fetch) => wait(py, fetch)?,
     };
-    token_to_py(py, &token)
+    Ok(token_to_py(py, &token)?.unbind())
 }
 
-/// The async twin of ``get_token``: returns the cached ``Token`` itself on a
-/// hit (no event loop, no runtime), else an awaitable that fetches it. The
-/// public ``druva.get_token_async`` coroutine wraps this.
-#[pyfunction]
-#[pyo3(signature = (client_id, secret, *, region=None, base_url=None, token_url=None, scope=None, timeout=None, force_refresh=None, ca_bundle=None))]
-#[allow(clippy::too_many_arguments)]
-pub fn _get_token_async<'py>(
-    py: Python<'py>,
-    client_id: &Bound<'py, PyAny>,
-    secret: &Bound<'py, PyAny>,
-    region: Option<&Bound<'py, PyAny>>,
-    base_url: Option<&Bound<'py, PyAny>>,
-    token_url: Option<&Bound<'py, PyAny>>,
-    scope: Option<&Bound<'py, PyAny>>,
-    timeout: Option<&Bound<'py, PyAny>>,
-    force_refresh: Option<&Bound<'py, PyAny>>,
-    ca_bundle: Option<&Bound<'py, PyAny>>,
-) -> PyResult<Bound<'py, PyAny>> {
-    let call = TokenCall {
-        objects: given([
-            Some(client_id),
-            Some(secret),
-            region,
-            base_url,
-            token_url,
-            scope,
-            timeout,
-            ca_bundle,
-        ]),
-        force_refresh,
+/// `get_token_async`: a coroutine of the token, already finished on a cache hit.
+fn coroutine(py: Python<'_>, lookup: TokenLookup) -> PyResult<Py<PyAny>> {
+    let work = match lookup {
+        TokenLookup::Cached(token) => Work::Ready(token_to_py(py, &token)?.unbind()),
+        TokenLookup::Fetch(fetch) => Work::Start(Box::new(move |py| {
+            awaitable::spawn(py, fetch, |py, token| Ok(token_to_py(py, &token)?.unbind()))
+        })),
     };
-    let fetch = match call.lookup()? {
-        TokenLookup::Cached(token) => return token_to_py(py, &token),
-        TokenLookup::Fetch(fetch) => fetch,
-    };
-    into_awaitable(py, async move { Ok(PyToken(fetch.await.or_raise()?)) })
+    Ok(Py::new(py, Awaitable::new(work))?.into_any())
+}
+
+/// `get_token` and `get_token_async`: one signature, with the core's literal
+/// defaults (see `druva_core::with_defaults!`), and how each returns.
+macro_rules! token_functions {
+    // Of the defaults, a token request has a region and a timeout.
+    (
+        region = $region:tt,
+        timeout = $timeout:tt,
+        $($_session_only:ident = $_value:tt,)*
+        $(($name:ident, $returns:ident, $doc:literal)),* $(,)?
+    ) => {$(
+        #[doc = $doc]
+        #[pyfunction]
+        #[pyo3(signature = (client_id, secret, *, region=$region, base_url=None, token_url=None, scope=None, timeout=$timeout, force_refresh=false, ca_bundle=None))]
+        pub fn $name(
+            py: Python<'_>,
+            client_id: &Bound<'_, PyAny>,
+            secret: &Bound<'_, PyAny>,
+            region: &str,
+            base_url: Option<&Bound<'_, PyAny>>,
+            token_url: Option<&Bound<'_, PyAny>>,
+            scope: Option<&Bound<'_, PyAny>>,
+            #[pyo3(from_py_with = args::seconds)] timeout: f64,
+            #[pyo3(from_py_with = args::flag)] force_refresh: bool,
+            ca_bundle: Option<&Bound<'_, PyAny>>,
+        ) -> PyResult<Py<PyAny>> {
+            let call = TokenCall {
+                client_id, secret, region, base_url, token_url, scope, timeout,
+                force_refresh, ca_bundle,
+            };
+            $returns(py, call.lookup()?)
+        }
+    )*};
+}
+
+druva_core::with_defaults! {
+    token_functions
+    (get_token, blocking, "Gets an OAuth 2.0 access token for a Druva API credential.
+
+Same result as Druva's documented ``OAuth2Session.fetch_token()`` sample, but
+cached for the whole process: later calls return the cached token until it is
+within 60 s of expiry, and concurrent callers share one request.
+
+>>> token = druva.get_token(client_id, secret)  # doctest: +SKIP
+>>> headers = {\"Authorization\": f\"Bearer {token['access_token']}\"}  # doctest: +SKIP"),
+    (get_token_async, coroutine, "The coroutine twin of :func:`druva.get_token`: same cache, same result.
+
+A cache hit returns at once without touching the event loop or the runtime;
+concurrent callers on a cold cache share one token request.
+
+>>> token = await druva.get_token_async(client_id, secret)  # doctest: +SKIP"),
 }

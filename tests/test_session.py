@@ -588,9 +588,9 @@ def test_async_session_works_where_the_loop_cannot_watch_a_descriptor(
     fake: FakeDruva, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Loops without add_reader (Windows' proactor) use the generic bridge."""
-    import druva._async
+    import druva._completions
 
-    monkeypatch.setattr(druva._async, "_completions", lambda loop: None)
+    monkeypatch.setattr(druva._completions, "completions_for", lambda loop: None)
 
     async def main() -> list[int]:
         async with async_session_for(fake) as s:
@@ -598,3 +598,20 @@ def test_async_session_works_where_the_loop_cannot_watch_a_descriptor(
             return [r.status_code for r in responses]
 
     assert asyncio.run(main()) == [200] * 20
+
+
+# What "ok" means: one rule for a response, one for a page of a list
+
+
+def test_a_3xx_response_is_ok_but_not_a_page(fake: FakeDruva, session: druva.Session) -> None:
+    """As in requests, ok is "not 4xx/5xx"; a page of a list must be a 2xx."""
+    fake.fail_next(304, path=USERS)
+    response = session.get(USERS)
+    assert response.status_code == 304
+    assert response.ok
+    assert response.raise_for_status() is response
+    fake.fail_next(304, path=USERS)
+    with pytest.raises(druva.HTTPStatusError) as caught:
+        list(session.paginate(USERS))
+    assert caught.value.status_code == 304
+    assert not session.get(USERS + "/nobody").ok

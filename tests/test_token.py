@@ -99,6 +99,19 @@ def test_persistent_rate_limit_is_a_rate_limit_error(fake: FakeDruva) -> None:
     assert fake.token_requests == 4
 
 
+def test_a_scope_list_changed_between_calls_gets_the_token_of_its_new_scope(
+    fake: FakeDruva,
+) -> None:
+    """A list is not remembered by identity: changing it changes the token asked for."""
+    scopes = ["read"]
+    first = druva.get_token(fake.client_id, fake.secret, base_url=fake.base_url, scope=scopes)
+    scopes.append("write")
+    second = druva.get_token(fake.client_id, fake.secret, base_url=fake.base_url, scope=scopes)
+    assert first["scope"] == "read"
+    assert second["scope"] == "read write"
+    assert fake.token_requests == 2
+
+
 def test_a_token_endpoint_error_status_is_an_http_status_error(fake: FakeDruva) -> None:
     fake.fail_next(500, path="/token")
     with pytest.raises(druva.HTTPStatusError) as caught:

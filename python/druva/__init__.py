@@ -16,11 +16,20 @@ errors, page through lists, and never send the token to another origin.
 from __future__ import annotations
 
 import atexit
+import collections.abc
 import logging
 
 from druva import _druva
-from druva._async import AsyncSession, get_token_async
-from druva._druva import Headers, Paginator, Response, Session, __version__, get_token
+from druva._druva import (
+    AsyncSession,
+    Headers,
+    Paginator,
+    Response,
+    Session,
+    __version__,
+    get_token,
+    get_token_async,
+)
 from druva._errors import (
     AuthenticationError,
     DruvaError,
@@ -75,6 +84,9 @@ def _follow_logging_levels() -> None:
 
 
 _follow_logging_levels()
+# AsyncSession's calls return coroutines made in Rust: registered, so that
+# asyncio.create_task() and inspect.isawaitable() take them like any other.
+collections.abc.Coroutine.register(_druva._Awaitable)
 _druva._reset_log_cache()
 # Stop the runtime's worker threads before the interpreter finalizes, so none of
 # them hands a result to a dying interpreter.

@@ -4,27 +4,31 @@
 import asyncio
 import datetime
 import os
-from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, Literal, Optional, Union, final, overload
+from collections.abc import AsyncIterator, Coroutine, Iterator, Mapping, Sequence
+from typing import Any, Generic, Optional, TypeVar, Union, final
 
-from typing_extensions import Self
+from typing_extensions import Self, disjoint_base
 
 from druva._token import Token
 
 __version__: str
 __all__ = [
+    "AsyncSession",
     "FakeDruva",
     "Headers",
     "Paginator",
     "Response",
     "Session",
+    "_Awaitable",
+    "_BaseSession",
     "_Canceller",
     "_Completions",
+    "_PageInTransit",
     "__version__",
-    "_get_token_async",
     "_reset_log_cache",
     "_shutdown",
     "get_token",
+    "get_token_async",
     "json_loads",
 ]
 
@@ -45,18 +49,18 @@ def get_token(
     force_refresh: bool = False,
     ca_bundle: Optional[_Path] = None,
 ) -> Token: ...
-def _get_token_async(
+def get_token_async(
     client_id: str,
     secret: str,
     *,
-    region: Optional[str] = None,
+    region: str = "cloud",
     base_url: Optional[str] = None,
     token_url: Optional[str] = None,
     scope: _Scope = None,
-    timeout: Optional[float] = None,
-    force_refresh: Optional[bool] = None,
+    timeout: float = 30.0,
+    force_refresh: bool = False,
     ca_bundle: Optional[_Path] = None,
-) -> Any: ...
+) -> Coroutine[Any, Any, Token]: ...
 def json_loads(data: Union[str, bytes]) -> Any: ...
 def _shutdown() -> None: ...
 def _reset_log_cache() -> None: ...
@@ -97,15 +101,107 @@ class Response:
     def __bool__(self) -> bool: ...
 
 @final
-class Paginator(Iterator[Any]):
+class Paginator(Iterator[Any], AsyncIterator[Any]):
     def __iter__(self) -> Self: ...
     def __next__(self) -> Any: ...
+    def __aiter__(self) -> Self: ...
+    def __anext__(self) -> Coroutine[Any, Any, Any]: ...
     @property
     def pages(self) -> int: ...
-    def _next_page_async(self) -> Any: ...
+    @property
+    def cursor(self) -> Optional[str]: ...
+
+_R = TypeVar("_R")
+_N = TypeVar("_N")
+
+@disjoint_base
+class _BaseSession(Generic[_R, _N]):
+    # Every call, once: a Session returns the Response (_R) and None (_N),
+    # an AsyncSession coroutines of them.
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: _Params = None,
+        json: Any = None,
+        data: Any = None,
+        headers: _Headers = None,
+        timeout: Optional[float] = None,
+        retry: Optional[bool] = None,
+    ) -> _R: ...
+    def get(
+        self,
+        url: str,
+        *,
+        params: _Params = None,
+        headers: _Headers = None,
+        timeout: Optional[float] = None,
+    ) -> _R: ...
+    def post(
+        self,
+        url: str,
+        *,
+        params: _Params = None,
+        json: Any = None,
+        data: Any = None,
+        headers: _Headers = None,
+        timeout: Optional[float] = None,
+        retry: Optional[bool] = None,
+    ) -> _R: ...
+    def put(
+        self,
+        url: str,
+        *,
+        params: _Params = None,
+        json: Any = None,
+        data: Any = None,
+        headers: _Headers = None,
+        timeout: Optional[float] = None,
+        retry: Optional[bool] = None,
+    ) -> _R: ...
+    def patch(
+        self,
+        url: str,
+        *,
+        params: _Params = None,
+        json: Any = None,
+        data: Any = None,
+        headers: _Headers = None,
+        timeout: Optional[float] = None,
+        retry: Optional[bool] = None,
+    ) -> _R: ...
+    def delete(
+        self,
+        url: str,
+        *,
+        params: _Params = None,
+        headers: _Headers = None,
+        timeout: Optional[float] = None,
+    ) -> _R: ...
+    def close(self) -> _N: ...
+    @property
+    def base_url(self) -> str: ...
+    @property
+    def token_url(self) -> str: ...
+    @property
+    def client_id(self) -> str: ...
+    @property
+    def closed(self) -> bool: ...
+    def paginate(
+        self,
+        url: str,
+        *,
+        params: _Params = None,
+        items: Optional[str] = None,
+        method: str = "GET",
+        json: Any = None,
+        cursor: Optional[str] = None,
+        progress: bool = False,
+    ) -> Paginator: ...
 
 @final
-class Session:
+class Session(_BaseSession[Response, None]):
     def __new__(
         cls,
         client_id: str,
@@ -125,119 +221,45 @@ class Session:
     @classmethod
     def from_env(cls, **kwargs: Any) -> Self: ...
     @property
-    def base_url(self) -> str: ...
-    @property
-    def token_url(self) -> str: ...
-    @property
-    def client_id(self) -> str: ...
-    @property
-    def closed(self) -> bool: ...
-    @property
     def token(self) -> Token: ...
-    def request(
-        self,
-        method: str,
-        url: str,
-        *,
-        params: _Params = None,
-        json: Any = None,
-        data: Any = None,
-        headers: _Headers = None,
-        timeout: Optional[float] = None,
-        retry: Optional[bool] = None,
-    ) -> Response: ...
-    def get(
-        self,
-        url: str,
-        *,
-        params: _Params = None,
-        headers: _Headers = None,
-        timeout: Optional[float] = None,
-    ) -> Response: ...
-    def post(
-        self,
-        url: str,
-        *,
-        params: _Params = None,
-        json: Any = None,
-        data: Any = None,
-        headers: _Headers = None,
-        timeout: Optional[float] = None,
-        retry: Optional[bool] = None,
-    ) -> Response: ...
-    def put(
-        self,
-        url: str,
-        *,
-        params: _Params = None,
-        json: Any = None,
-        data: Any = None,
-        headers: _Headers = None,
-        timeout: Optional[float] = None,
-        retry: Optional[bool] = None,
-    ) -> Response: ...
-    def patch(
-        self,
-        url: str,
-        *,
-        params: _Params = None,
-        json: Any = None,
-        data: Any = None,
-        headers: _Headers = None,
-        timeout: Optional[float] = None,
-        retry: Optional[bool] = None,
-    ) -> Response: ...
-    def delete(
-        self,
-        url: str,
-        *,
-        params: _Params = None,
-        headers: _Headers = None,
-        timeout: Optional[float] = None,
-    ) -> Response: ...
-    @overload
-    def paginate(
-        self,
-        url: str,
-        *,
-        params: _Params = None,
-        items: Optional[str] = None,
-        progress: Literal[False] = False,
-    ) -> Paginator: ...
-    @overload
-    def paginate(
-        self, url: str, *, params: _Params = None, items: Optional[str] = None, progress: bool
-    ) -> Iterator[Any]: ...
-    def close(self) -> None: ...
     def __enter__(self) -> Self: ...
     def __exit__(self, *_exc_info: object) -> None: ...
-    def _token_async(self) -> Any: ...
-    def _request_batched(
-        self,
-        completions: _Completions,
-        event_loop: asyncio.AbstractEventLoop,
-        method: str,
-        url: str,
+
+@final
+class AsyncSession(_BaseSession[Coroutine[Any, Any, Response], Coroutine[Any, Any, None]]):
+    def __new__(
+        cls,
+        client_id: str,
+        secret: str,
         *,
-        params: _Params = None,
-        json: Any = None,
-        data: Any = None,
-        headers: _Headers = None,
-        timeout: Optional[float] = None,
-        retry: Optional[bool] = None,
-    ) -> asyncio.Future[Response]: ...
-    def _request_async(
-        self,
-        method: str,
-        url: str,
-        *,
-        params: _Params = None,
-        json: Any = None,
-        data: Any = None,
-        headers: _Headers = None,
-        timeout: Optional[float] = None,
-        retry: Optional[bool] = None,
-    ) -> Any: ...
+        region: str = "cloud",
+        base_url: Optional[str] = None,
+        token_url: Optional[str] = None,
+        scope: _Scope = None,
+        timeout: float = 30.0,
+        max_retries: int = 3,
+        leeway: float = 60.0,
+        ca_bundle: Optional[_Path] = None,
+        proxy: Optional[str] = None,
+        max_response_bytes: int = 104857600,
+    ) -> Self: ...
+    @classmethod
+    def from_env(cls, **kwargs: Any) -> Self: ...
+    def token(self) -> Coroutine[Any, Any, Token]: ...
+    def __aenter__(self) -> Coroutine[Any, Any, Self]: ...
+    def __aexit__(self, *_exc_info: object) -> Coroutine[Any, Any, None]: ...
+
+@final
+class _Awaitable(Coroutine[Any, Any, Any]):
+    def __await__(self) -> Self: ...
+    def __iter__(self) -> Self: ...
+    def __next__(self) -> Any: ...
+    def send(self, value: Any) -> Any: ...
+    def throw(self, error: Any, *_rest: Any) -> Any: ...
+    def close(self) -> None: ...
+
+@final
+class _PageInTransit: ...
 
 @final
 class _Completions:
@@ -256,7 +278,7 @@ class FakeDruva:
         cls,
         client_id: Optional[str] = None,
         secret: Optional[str] = None,
-        token_lifetime: float = 1800,
+        token_lifetime: float = 1800.0,
         users: int = 250,
         page_size: int = 100,
         tls: bool = False,

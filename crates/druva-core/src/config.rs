@@ -8,45 +8,120 @@
 
 use std::time::Duration;
 
-/// Calls `$callback! { name = literal, ... }` with every default.
+use crate::errors::{Error, Result};
+
+/// Calls `$callback! { name = literal, ..., forwarded tokens }` with every
+/// default, followed by whatever tokens came after the callback's name.
 ///
 /// `region` is the Druva cloud; durations are seconds (floats);
 /// `max_response_bytes` is 100 MiB.
 #[macro_export]
 macro_rules! with_defaults {
-    ($callback:ident) => {
+    ($callback:ident $($forward:tt)*) => {
         $callback! {
             region = "cloud",
             timeout = 30.0,
             max_retries = 3,
             leeway = 60.0,
             max_response_bytes = 104857600,
+            $($forward)*
         }
     };
 }
 
 macro_rules! define_defaults {
-    (
-        region = $region:tt,
-        timeout = $timeout:tt,
-        max_retries = $max_retries:tt,
-        leeway = $leeway:tt,
-        max_response_bytes = $max_response_bytes:tt,
-    ) => {
+    ($($name:ident = $value:tt,)*) => {
+        $(define_default!($name = $value);)*
+    };
+}
+
+macro_rules! define_default {
+    (region = $value:tt) => {
         /// The region a credential belongs to when none is given.
-        pub const REGION: &str = $region;
+        pub const REGION: &str = $value;
+    };
+    (timeout = $value:tt) => {
         /// The bound of one call, attempts and retry waits together.
-        pub const TIMEOUT: Duration = seconds($timeout);
+        pub const TIMEOUT: Duration = seconds($value);
+    };
+    (max_retries = $value:tt) => {
         /// Retries of a failed attempt (connect errors, 502–504).
-        pub const MAX_RETRIES: u32 = $max_retries;
+        pub const MAX_RETRIES: u32 = $value;
+    };
+    (leeway = $value:tt) => {
         /// How long before its expiry a token is renewed (capped at half its lifetime).
-        pub const LEEWAY: Duration = seconds($leeway);
+        pub const LEEWAY: Duration = seconds($value);
+    };
+    (max_response_bytes = $value:tt) => {
         /// Bodies larger than this are refused, so a misbehaving server cannot exhaust memory.
-        pub const MAX_RESPONSE_BYTES: u64 = $max_response_bytes;
+        pub const MAX_RESPONSE_BYTES: u64 = $value;
     };
 }
 
 with_defaults!(define_defaults);
+
+/// No duration argument may exceed a year: beyond that it is a mistake, and
+/// clocks plus such durations would overflow.
+pub const MAX_SECONDS: f64 = 365.0 * 24.0 * 60.0 * 60.0;
+
+/// Checks a number of seconds given as argument `name`: finite and positive
+/// (or zero when `allow_zero`), at most a year.
+pub fn seconds_argument(name: &str, seconds: f64, allow_zero: bool) -> Result<Duration> {
+    let acceptable = seconds <= MAX_SECONDS && (seconds > 0.0 || (allow_zero && seconds == 0.0));
+    if !acceptable {
+        let bound = if allow_zero { ">= 0" } else { "> 0" };
+        return Err(Error::value(format!(
+            "{name} must be a number of seconds {bound} and at most a year ({MAX_SECONDS}), not {}",
+            shown_number(seconds)
+        )));
+    }
+    Duration::try_from_secs_f64(seconds)
+        .map_err(|_| Error::value(format!("{name} is too large: {seconds}")))
+}
+
+/// Checks a whole number given as argument `name` (already saturated to the
+/// `i128` range by the caller): from 0 to `u32::MAX`.
+pub fn count_argument(name: &str, value: i128) -> Result<u32> {
+    u32::try_from(value).map_err(|_| {
+        Error::value(format!(
+            "{name} must be between 0 and {}, not {}",
+            u32::MAX,
+            shown_integer(value)
+        ))
+    })
+}
+
+/// Checks a scope: absent, or not blank (omitting it gets the credential's
+/// default scopes, which is what a blank one would mean).
+pub fn scope_argument(scope: Option<String>) -> Result<Option<String>> {
+    match scope {
+        Some(scope) if scope.trim().is_empty() => Err(Error::value(
+            "scope is empty; omit it to get the credential's default scopes",
+        )),
+        scope => Ok(scope),
+    }
+}
+
+/// Checks `max_response_bytes`: a count as above; 0 is read as 1 byte.
+pub fn response_limit_argument(value: i128) -> Result<u64> {
+    Ok(u64::from(count_argument("max_response_bytes", value)?).max(1))
+}
+
+fn shown_number(value: f64) -> String {
+    if value.is_finite() && value.abs() < 1e15 {
+        format!("{value}")
+    } else {
+        format!("{value:e}")
+    }
+}
+
+fn shown_integer(value: i128) -> String {
+    match value {
+        i128::MAX => "a number too large".to_owned(),
+        i128::MIN => "a number too small".to_owned(),
+        _ => value.to_string(),
+    }
+}
 
 /// A whole number of milliseconds from seconds, at compile time.
 #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
@@ -65,5 +140,26 @@ mod tests {
         assert_eq!(MAX_RETRIES, 3);
         assert_eq!(LEEWAY, Duration::from_secs(60));
         assert_eq!(MAX_RESPONSE_BYTES, 100 * 1024 * 1024);
+    }
+
+    #[test]
+    fn arguments_out_of_range_are_value_errors_naming_them() {
+        assert_eq!(
+            seconds_argument("timeout", 1.5, false).unwrap(),
+            Duration::from_millis(1500)
+        );
+        assert_eq!(
+            seconds_argument("leeway", 0.0, true).unwrap(),
+            Duration::ZERO
+        );
+        for bad in [0.0, -1.0, f64::NAN, f64::INFINITY, MAX_SECONDS * 2.0] {
+            let error = seconds_argument("timeout", bad, false).unwrap_err();
+            assert!(error.to_string().contains("timeout"), "{error}");
+        }
+        assert_eq!(count_argument("max_retries", 3).unwrap(), 3);
+        for bad in [-1, i128::from(u32::MAX) + 1, i128::MAX, i128::MIN] {
+            let error = count_argument("max_retries", bad).unwrap_err();
+            assert!(error.to_string().contains("max_retries"), "{error}");
+        }
     }
 }

@@ -7,16 +7,6 @@
 //! types. This crate knows nothing of Python and nothing of the fake server:
 //! `cargo tree -p druva-core` shows neither pyo3 nor a server framework.
 
-#![cfg_attr(
-    test,
-    allow(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::panic,
-        clippy::indexing_slicing
-    )
-)]
-
 pub mod cache;
 pub mod config;
 pub mod endpoint;

@@ -1,27 +1,24 @@
-//! Druva's paging: list responses carry `nextPageToken`, sent back as the
-//! `pageToken` query parameter (missing, `""` and `null` all end the list);
-//! inSync events v2 carry `tracker` and `nextPageExists` instead.
+//! Druva's paging, as one table of rules (DESIGN.md, Paging; sources in
+//! docs/druva-api.md):
 //!
-//! A page is read once here for its paging fields and the names of its list
+//! | style | recognised by | first request | later requests | end |
+//! | --- | --- | --- | --- | --- |
+//! | page token, GET | `nextPageToken` | `params` | `pageToken` alone | cursor missing, `""`, `null` |
+//! | page token, POST | `method="POST"` | body, `params` | the same, `"pageToken"` set in the body | as above |
+//! | tracker | `tracker` + `nextPageExists` | `params` | `params` + `tracker` | `nextPageExists: false` |
+//!
+//! For every style an empty page, or a cursor equal to the one just sent (a
+//! stream that has caught up), also ends the list; none of these is an
+//! error. A `null` list is an empty page.
+//!
+//! A page is read here for its paging fields and the shape of its list
 //! fields, skipping the values; the caller decodes the items itself.
-
-use std::collections::HashSet;
 
 use serde::de::{IgnoredAny, MapAccess, Visitor};
 use serde::Deserializer;
 
 use crate::errors::{Error, Result};
-
-/// What a page says about the next one.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum NextPage {
-    /// Send `pageToken=<token>`.
-    PageToken(String),
-    /// Send `tracker=<tracker>` (events v2).
-    Tracker(String),
-    /// This was the last page.
-    End,
-}
+use crate::response::Response;
 
 /// The paging facts of one page.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -29,60 +26,94 @@ pub struct PageInfo {
     next_page_token: Option<String>,
     tracker: Option<String>,
     next_page_exists: Option<bool>,
-    /// Top-level fields whose value is a JSON array, in document order.
-    pub list_fields: Vec<String>,
+    /// Top-level fields holding a JSON array (with its length) or `null`
+    /// (`None`), in document order.
+    fields: Vec<(String, Option<usize>)>,
 }
 
 impl PageInfo {
     /// Reads the paging fields of a JSON page without building its items.
+    ///
+    /// The whole body must be UTF-8, as the item decoder requires: skipping
+    /// values would otherwise pass over a string that the decoder refuses,
+    /// and the two readers of one page would disagree.
     pub fn read(body: &[u8]) -> Result<Self> {
+        if let Err(error) = std::str::from_utf8(body) {
+            return Err(Error::protocol(format!(
+                "a page of the list is not UTF-8 (at byte {}); cannot page through it",
+                error.valid_up_to()
+            )));
+        }
         let mut deserializer = serde_json::Deserializer::from_slice(body);
-        let info = deserializer
+        deserializer
             .deserialize_map(PageVisitor)
             .and_then(|info| deserializer.end().map(|()| info))
             .map_err(|error| {
                 Error::protocol(format!(
                     "a page of the list is not a JSON object ({error}); cannot page through it"
                 ))
-            })?;
-        Ok(info)
+            })
     }
 
-    /// Where the next page is, if any.
-    pub fn next_page(&self) -> NextPage {
-        if let Some(token) = self.next_page_token.as_deref().filter(|t| !t.is_empty()) {
-            return NextPage::PageToken(token.to_owned());
-        }
-        if self.next_page_exists == Some(true) {
-            if let Some(tracker) = self.tracker.as_deref().filter(|t| !t.is_empty()) {
-                return NextPage::Tracker(tracker.to_owned());
-            }
-        }
-        NextPage::End
+    /// The names of the page's list fields (arrays), in document order.
+    pub fn list_fields(&self) -> impl Iterator<Item = &str> {
+        self.fields
+            .iter()
+            .filter(|(_, length)| length.is_some())
+            .map(|(name, _)| name.as_str())
     }
 
-    /// The field that holds the items: `items` when the caller named it, else
-    /// the page's only list field.
+    /// How many items the page holds in `field` (0 for `null`).
+    fn item_count(&self, field: &str) -> usize {
+        self.fields
+            .iter()
+            .find(|(name, _)| name == field)
+            .and_then(|(_, length)| *length)
+            .unwrap_or(0)
+    }
+
+    /// The cursor this page returned: its page token, or its tracker.
+    fn cursor(&self) -> Option<&str> {
+        non_empty(self.next_page_token.as_deref()).or_else(|| non_empty(self.tracker.as_deref()))
+    }
+
+    fn is_tracker_style(&self) -> bool {
+        self.next_page_exists.is_some() && self.tracker.is_some()
+    }
+
+    /// The field that holds the items: `items` when the caller named it,
+    /// else the page's only list field (or, with none, its only `null` one).
     pub fn items_field(&self, items: Option<&str>) -> Result<String> {
         if let Some(name) = items {
-            if self.list_fields.iter().any(|field| field == name) {
+            if self.fields.iter().any(|(field, _)| field == name) {
                 return Ok(name.to_owned());
             }
+            let lists: Vec<&str> = self.list_fields().collect();
             return Err(Error::protocol(format!(
-                "the page has no list field {name:?}; its list fields are {:?}",
-                self.list_fields
+                "the page has no list field {name:?}; its list fields are {lists:?}"
             )));
         }
-        match self.list_fields.as_slice() {
-            [only] => Ok(only.clone()),
-            [] => Err(Error::protocol(
+        let lists: Vec<&str> = self.list_fields().collect();
+        let nulls: Vec<&str> = self
+            .fields
+            .iter()
+            .filter(|(_, length)| length.is_none())
+            .map(|(name, _)| name.as_str())
+            .collect();
+        match (lists.as_slice(), nulls.as_slice()) {
+            ([only], _) | ([], [only]) => Ok((*only).to_owned()),
+            ([], []) => Err(Error::protocol(
                 "the page has no list field to page through; is this a list endpoint?",
             )),
-            several => Err(Error::protocol(format!(
+            ([], several) | (several, _) => Err(Error::protocol(format!(
                 "the page has several list fields {several:?}; pass items= to name the one to page through"
             ))),
         }
     }
+}
+
+fn non_empty(value: Option<&str>) -> Option<&str> {
+    value.filter(|value| !value.is_empty())
 }
 
 struct PageVisitor;
@@ -101,20 +132,22 @@ impl<'de> Visitor<'de> for PageVisitor {
                 "nextPageToken" => info.next_page_token = map.next_value::<Option<String>>()?,
                 "tracker" => info.tracker = map.next_value::<Option<String>>()?,
                 "nextPageExists" => info.next_page_exists = map.next_value::<Option<bool>>()?,
-                _ => {
-                    if map.next_value::<ValueShape>()?.is_list {
-                        info.list_fields.push(key.into_owned());
-                    }
-                }
+                _ => match map.next_value::<ValueShape>()? {
+                    ValueShape::List(length) => info.fields.push((key.into_owned(), Some(length))),
+                    ValueShape::Null => info.fields.push((key.into_owned(), None)),
+                    ValueShape::Other => {}
+                },
             }
         }
         Ok(info)
     }
 }
 
-/// Whether a skipped value was an array; its contents are never built.
-struct ValueShape {
-    is_list: bool,
+/// What a skipped value was; its contents are never built.
+enum ValueShape {
+    List(usize),
+    Null,
+    Other,
 }
 
 impl<'de> serde::Deserialize<'de> for ValueShape {
@@ -129,97 +162,278 @@ impl<'de> serde::Deserialize<'de> for ValueShape {
                 self,
                 mut seq: A,
             ) -> Result<ValueShape, A::Error> {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(ValueShape { is_list: true })
+                let mut length = 0;
+                while seq.next_element::<IgnoredAny>()?.is_some() {
+                    length += 1;
+                }
+                Ok(ValueShape::List(length))
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ValueShape, A::Error> {
                 while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(ValueShape { is_list: false })
+                Ok(ValueShape::Other)
             }
             fn visit_bool<E>(self, _: bool) -> Result<ValueShape, E> {
-                Ok(ValueShape { is_list: false })
+                Ok(ValueShape::Other)
             }
             fn visit_i64<E>(self, _: i64) -> Result<ValueShape, E> {
-                Ok(ValueShape { is_list: false })
+                Ok(ValueShape::Other)
             }
             fn visit_u64<E>(self, _: u64) -> Result<ValueShape, E> {
-                Ok(ValueShape { is_list: false })
+                Ok(ValueShape::Other)
             }
             fn visit_f64<E>(self, _: f64) -> Result<ValueShape, E> {
-                Ok(ValueShape { is_list: false })
+                Ok(ValueShape::Other)
             }
             fn visit_str<E>(self, _: &str) -> Result<ValueShape, E> {
-                Ok(ValueShape { is_list: false })
+                Ok(ValueShape::Other)
             }
             fn visit_unit<E>(self) -> Result<ValueShape, E> {
-                Ok(ValueShape { is_list: false })
+                Ok(ValueShape::Null)
             }
         }
         deserializer.deserialize_any(ShapeVisitor)
     }
 }
 
-/// Walks a list page by page: gives the query of each next request and stops
-/// at the last page, or at a server that hands out a page token twice (which
-/// would otherwise page forever).
+/// How the pages of a list are asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    /// The Reporting API: the same JSON body every page, `pageToken` set in it.
+    Post,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+        }
+    }
+}
+
+/// Where the walk goes next.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Next {
+    /// The first page, from the caller's saved cursor (a page token) if any.
+    First {
+        cursor: Option<String>,
+    },
+    PageToken(String),
+    Tracker(String),
+    /// The list ended; the cursor to poll from next time, if the server gave one.
+    Ended {
+        cursor: Option<String>,
+    },
+}
+
+/// One page request of a walk.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PageRequest {
+    pub method: Method,
+    pub query: Vec<(String, String)>,
+    /// The JSON body (POST paging).
+    pub body: Option<Vec<u8>>,
+}
+
+/// Where a walk through a list stands, and the one rule for moving on: a page
+/// is fetched, its items are taken, and only then does the walk advance.
+///
+/// Fetching does not touch the walk (see [`ListWalk::next_request`]); the
+/// caller decodes the fetched page's items and calls [`ListWalk::advance`]
+/// after that succeeds. A page whose fetch or decode fails therefore leaves
+/// the walk on that page, and asking again fetches it again: nothing is lost
+/// or repeated. The sync and async Python iterators both drive this one
+/// machine. It holds one cursor, never a history, so an endless list costs
+/// no memory.
 #[derive(Debug)]
-pub struct Pager {
+pub struct ListWalk {
+    method: Method,
     params: Vec<(String, String)>,
-    /// `None` until the first page is read.
-    next: Option<NextPage>,
-    seen: HashSet<String>,
+    /// The POST body, a JSON object.
+    body: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The caller's `items=`, then the field the first page chose.
+    items: Option<String>,
+    next: Next,
     pages: u64,
 }
 
-impl Pager {
-    /// A pager for a list with the caller's own query parameters.
-    pub fn new(params: Vec<(String, String)>) -> Self {
-        Pager {
-            params,
-            next: None,
-            seen: HashSet::new(),
-            pages: 0,
-        }
+/// A fetched page that the walk has not advanced past yet.
+#[derive(Debug)]
+pub struct FetchedPage {
+    response: Response,
+    info: PageInfo,
+    field: String,
+}
+
+impl FetchedPage {
+    /// The top-level field that holds this page's items (its value may be `null`).
+    pub fn items_field(&self) -> &str {
+        &self.field
     }
 
-    /// Pages read so far.
+    /// The page's JSON body.
+    pub fn body(&self) -> &[u8] {
+        &self.response.content
+    }
+}
+
+impl ListWalk {
+    /// A walk over a list: its method, the caller's query parameters, the
+    /// POST body (a JSON object's bytes), the items field, and a saved cursor
+    /// to resume from.
+    pub fn new(
+        method: Method,
+        params: Vec<(String, String)>,
+        body: Option<&[u8]>,
+        items: Option<String>,
+        cursor: Option<String>,
+    ) -> Result<Self> {
+        let body =
+            match (method, body) {
+                (Method::Get, Some(_)) => {
+                    return Err(Error::value(
+                        "json= pages only with method=\"POST\"; a GET list takes params=",
+                    ))
+                }
+                (Method::Get, None) => None,
+                (Method::Post, None) => Some(serde_json::Map::new()),
+                (Method::Post, Some(bytes)) => match serde_json::from_slice(bytes) {
+                    Ok(serde_json::Value::Object(object)) => Some(object),
+                    _ => return Err(Error::value(
+                        "json= of a POST list must be a JSON object (e.g. {\"filters\": {...}})",
+                    )),
+                },
+            };
+        if cursor.as_deref() == Some("") {
+            return Err(Error::value(
+                "cursor= is empty; omit it to start the list from its first page",
+            ));
+        }
+        Ok(ListWalk {
+            method,
+            params,
+            body,
+            items,
+            next: Next::First { cursor },
+            pages: 0,
+        })
+    }
+
+    /// Pages taken so far.
     pub fn pages(&self) -> u64 {
         self.pages
     }
 
-    /// The query of the next request, or `None` when the list is done.
-    pub fn next_query(&self) -> Option<Vec<(String, String)>> {
-        let (name, value) = match &self.next {
-            None => return Some(self.params.clone()),
-            Some(NextPage::End) => return None,
-            Some(NextPage::PageToken(token)) => ("pageToken", token),
-            Some(NextPage::Tracker(tracker)) => ("tracker", tracker),
-        };
-        let mut query: Vec<(String, String)> = self
-            .params
-            .iter()
-            .filter(|(key, _)| key != name)
-            .cloned()
-            .collect();
-        query.push((name.to_owned(), value.clone()));
-        Some(query)
+    /// The cursor of the next page the walk will take: the saved cursor (or
+    /// `None`) before the first page, then the one each page returned; after
+    /// the last page, the cursor to poll from next time (`None` when the
+    /// server returned none).
+    pub fn cursor(&self) -> Option<&str> {
+        match &self.next {
+            Next::First { cursor } | Next::Ended { cursor } => cursor.as_deref(),
+            Next::PageToken(cursor) | Next::Tracker(cursor) => Some(cursor),
+        }
     }
 
-    /// Records a page that was read.
-    pub fn advance(&mut self, info: &PageInfo) -> Result<()> {
-        let next = info.next_page();
-        if let NextPage::PageToken(token) | NextPage::Tracker(token) = &next {
-            if !self.seen.insert(token.clone()) {
-                return Err(Error::protocol(format!(
-                    "the server sent the same page token twice after {} pages; \
-                     stopping instead of paging forever",
-                    self.pages + 1
-                )));
+    /// Whether the list has ended.
+    pub fn is_finished(&self) -> bool {
+        matches!(self.next, Next::Ended { .. })
+    }
+
+    /// The request of the page to fetch next, or `None` after the last page.
+    pub fn next_request(&self) -> Option<PageRequest> {
+        let page_token = match &self.next {
+            Next::Ended { .. } => return None,
+            Next::First { cursor } => cursor.as_deref(),
+            Next::PageToken(token) => Some(token.as_str()),
+            Next::Tracker(tracker) => {
+                let mut query: Vec<(String, String)> = self
+                    .params
+                    .iter()
+                    .filter(|(key, _)| key != "tracker")
+                    .cloned()
+                    .collect();
+                query.push(("tracker".to_owned(), tracker.clone()));
+                return Some(self.request(query, None));
             }
+        };
+        if self.method == Method::Post {
+            return Some(self.request(self.params.clone(), page_token));
         }
+        let query = match page_token {
+            // Druva's rule: a page token goes alone.
+            Some(token) => vec![("pageToken".to_owned(), token.to_owned())],
+            None => self.params.clone(),
+        };
+        Some(self.request(query, None))
+    }
+
+    fn request(&self, query: Vec<(String, String)>, page_token: Option<&str>) -> PageRequest {
+        let body = self.body.as_ref().map(|body| {
+            let mut body = body.clone();
+            if let Some(token) = page_token {
+                body.insert("pageToken".to_owned(), token.into());
+            }
+            serde_json::Value::Object(body).to_string().into_bytes()
+        });
+        PageRequest {
+            method: self.method,
+            query,
+            body,
+        }
+    }
+
+    /// The cursor this walk just sent, if any.
+    fn sent_cursor(&self) -> Option<&str> {
+        match &self.next {
+            Next::First { cursor } => cursor.as_deref(),
+            Next::PageToken(cursor) | Next::Tracker(cursor) => Some(cursor),
+            Next::Ended { .. } => None,
+        }
+    }
+
+    /// Reads a fetched page's paging fields and names its items field,
+    /// without moving the walk. An error status is an error here, since a
+    /// page of a list cannot be skipped.
+    pub fn read(&self, response: Response) -> Result<FetchedPage> {
+        if !response.is_success() {
+            return Err(Error::from_status(response));
+        }
+        let info = PageInfo::read(&response.content)?;
+        let field = info.items_field(self.items.as_deref())?;
+        Ok(FetchedPage {
+            response,
+            info,
+            field,
+        })
+    }
+
+    /// Moves past a page whose items the caller has taken. The first page
+    /// fixes the items field for every later one.
+    pub fn advance(&mut self, page: FetchedPage) {
+        let FetchedPage { info, field, .. } = page;
+        let returned = info.cursor().map(str::to_owned);
+        let caught_up = returned.is_some() && returned.as_deref() == self.sent_cursor();
+        let empty = info.item_count(&field) == 0;
+        self.next = match returned {
+            None => Next::Ended { cursor: None },
+            Some(cursor) if info.is_tracker_style() => {
+                if info.next_page_exists == Some(true) && !caught_up && !empty {
+                    Next::Tracker(cursor)
+                } else {
+                    Next::Ended {
+                        cursor: Some(cursor),
+                    }
+                }
+            }
+            Some(cursor) if caught_up || empty => Next::Ended {
+                cursor: Some(cursor),
+            },
+            Some(cursor) => Next::PageToken(cursor),
+        };
+        self.items.get_or_insert(field);
         self.pages += 1;
-        self.next = Some(next);
-        Ok(())
     }
 }
 
@@ -227,38 +441,195 @@ impl Pager {
 mod tests {
     use super::*;
 
+    fn page(status_code: u16, body: &str) -> Response {
+        Response {
+            method: "GET".into(),
+            status_code,
+            headers: reqwest::header::HeaderMap::new(),
+            url: url::Url::parse("https://apis.druva.com/insync/usermanagement/v1/users").unwrap(),
+            content: bytes::Bytes::from(body.to_owned()),
+            elapsed: std::time::Duration::ZERO,
+        }
+    }
+
     fn info(body: &str) -> PageInfo {
         PageInfo::read(body.as_bytes()).unwrap()
     }
 
-    #[test]
-    fn every_last_page_form_ends_the_list() {
-        for body in [
-            r#"{"users": []}"#,
-            r#"{"users": [], "nextPageToken": ""}"#,
-            r#"{"users": [], "nextPageToken": null}"#,
-        ] {
-            assert_eq!(info(body).next_page(), NextPage::End, "{body}");
-        }
-        assert_eq!(
-            info(r#"{"totalSize": 3, "nextPageToken": "MTExMQ==", "users": [{"a": [1]}]}"#)
-                .next_page(),
-            NextPage::PageToken("MTExMQ==".into())
-        );
+    fn get_walk(params: &[(&str, &str)]) -> ListWalk {
+        let params = params
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        ListWalk::new(Method::Get, params, None, None, None).unwrap()
+    }
+
+    /// Takes one page (as the binding does after decoding its items).
+    fn take(walk: &mut ListWalk, body: &str) {
+        let fetched = walk.read(page(200, body)).unwrap();
+        walk.advance(fetched);
+    }
+
+    fn query(walk: &ListWalk) -> Vec<(String, String)> {
+        walk.next_request().unwrap().query
+    }
+
+    fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
+        items
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
     }
 
     #[test]
-    fn events_v2_page_by_tracker() {
-        let more = info(r#"{"events": [1], "tracker": "t1", "nextPageExists": true}"#);
-        assert_eq!(more.next_page(), NextPage::Tracker("t1".into()));
-        let last = info(r#"{"events": [], "tracker": "t2", "nextPageExists": false}"#);
-        assert_eq!(last.next_page(), NextPage::End);
+    fn a_page_token_goes_alone_on_later_pages() {
+        let mut walk = get_walk(&[("pageSize", "2"), ("emailID", "a@b.c")]);
+        assert_eq!(
+            query(&walk),
+            pairs(&[("pageSize", "2"), ("emailID", "a@b.c")])
+        );
+        take(&mut walk, r#"{"users": [1, 2], "nextPageToken": "p2"}"#);
+        assert_eq!(query(&walk), pairs(&[("pageToken", "p2")]));
+        assert_eq!(walk.cursor(), Some("p2"));
+    }
+
+    #[test]
+    fn every_form_of_a_missing_cursor_ends_the_list_with_no_cursor() {
+        for last in [
+            r#"{"users": [1]}"#,
+            r#"{"users": [1], "nextPageToken": ""}"#,
+            r#"{"users": [1], "nextPageToken": null}"#,
+        ] {
+            let mut walk = get_walk(&[]);
+            take(&mut walk, last);
+            assert!(walk.is_finished(), "{last}");
+            assert_eq!(walk.cursor(), None, "{last}");
+            assert_eq!(walk.next_request(), None);
+        }
+    }
+
+    #[test]
+    fn an_empty_page_or_a_repeated_cursor_ends_the_list_keeping_the_cursor() {
+        let mut walk = get_walk(&[]);
+        take(&mut walk, r#"{"events": [1], "nextPageToken": "t1"}"#);
+        take(&mut walk, r#"{"events": [], "nextPageToken": "t2"}"#);
+        assert!(walk.is_finished());
+        assert_eq!(walk.cursor(), Some("t2"));
+
+        let mut walk = get_walk(&[]);
+        take(&mut walk, r#"{"events": [1], "nextPageToken": "t1"}"#);
+        take(&mut walk, r#"{"events": [2], "nextPageToken": "t1"}"#);
+        assert!(walk.is_finished());
+        assert_eq!(walk.cursor(), Some("t1"));
+        assert_eq!(walk.pages(), 2);
+    }
+
+    #[test]
+    fn a_stream_resumes_from_a_saved_cursor_sent_alone() {
+        let mut walk = ListWalk::new(
+            Method::Get,
+            pairs(&[("pageSize", "500")]),
+            None,
+            None,
+            Some("saved".into()),
+        )
+        .unwrap();
+        assert_eq!(walk.cursor(), Some("saved"));
+        assert_eq!(query(&walk), pairs(&[("pageToken", "saved")]));
+        // Caught up: the server hands back the cursor it was sent.
+        take(&mut walk, r#"{"events": [], "nextPageToken": "saved"}"#);
+        assert_eq!(walk.cursor(), Some("saved"));
+        assert!(walk.is_finished());
+    }
+
+    #[test]
+    fn post_paging_sets_the_page_token_in_the_same_body() {
+        let body = br#"{"filters": {"pageSize": 2}}"#;
+        let mut walk =
+            ListWalk::new(Method::Post, pairs(&[("x", "1")]), Some(body), None, None).unwrap();
+        let first = walk.next_request().unwrap();
+        assert_eq!(first.method, Method::Post);
+        assert_eq!(first.query, pairs(&[("x", "1")]));
+        assert_eq!(
+            first.body.unwrap(),
+            br#"{"filters":{"pageSize":2}}"#.to_vec()
+        );
+        take(&mut walk, r#"{"data": [1, 2], "nextPageToken": "n2"}"#);
+        let second = walk.next_request().unwrap();
+        assert_eq!(second.query, pairs(&[("x", "1")]));
+        let sent: serde_json::Value = serde_json::from_slice(&second.body.unwrap()).unwrap();
+        assert_eq!(
+            sent,
+            serde_json::json!({"filters": {"pageSize": 2}, "pageToken": "n2"})
+        );
+        take(&mut walk, r#"{"data": [3], "nextPageToken": ""}"#);
+        assert!(walk.is_finished());
+    }
+
+    #[test]
+    fn a_post_body_must_be_an_object_and_a_get_takes_none() {
+        assert!(ListWalk::new(Method::Post, vec![], Some(b"[1]"), None, None).is_err());
+        assert!(ListWalk::new(Method::Get, vec![], Some(b"{}"), None, None).is_err());
+        assert!(ListWalk::new(Method::Get, vec![], None, None, Some(String::new())).is_err());
+    }
+
+    #[test]
+    fn events_v2_resend_the_params_with_the_tracker() {
+        let mut walk = get_walk(&[("format", "CEF"), ("tracker", "saved")]);
+        assert_eq!(
+            query(&walk),
+            pairs(&[("format", "CEF"), ("tracker", "saved")])
+        );
+        take(
+            &mut walk,
+            r#"{"events": [1], "tracker": "t1", "nextPageExists": true}"#,
+        );
+        assert_eq!(query(&walk), pairs(&[("format", "CEF"), ("tracker", "t1")]));
+        take(
+            &mut walk,
+            r#"{"events": [2], "tracker": "t2", "nextPageExists": false}"#,
+        );
+        assert!(walk.is_finished());
+        assert_eq!(walk.cursor(), Some("t2"));
+    }
+
+    #[test]
+    fn a_null_list_is_an_empty_page() {
+        let mut walk = get_walk(&[]);
+        let fetched = walk
+            .read(page(200, r#"{"reports": null, "nextPageToken": "x"}"#))
+            .unwrap();
+        assert_eq!(fetched.items_field(), "reports");
+        walk.advance(fetched);
+        assert!(walk.is_finished());
+    }
+
+    #[test]
+    fn a_walk_moves_only_when_a_page_is_taken() {
+        let mut walk = get_walk(&[("pageSize", "2")]);
+        let first = walk
+            .read(page(200, r#"{"users": [1, 2], "nextPageToken": "p2"}"#))
+            .unwrap();
+        assert_eq!(first.items_field(), "users");
+        // Not advanced: a failed decode of this page fetches it again.
+        assert_eq!(walk.pages(), 0);
+        assert_eq!(query(&walk), pairs(&[("pageSize", "2")]));
+        walk.advance(first);
+        assert_eq!(walk.pages(), 1);
+        // The first page fixed the field: a later page with two lists is fine.
+        let second = walk
+            .read(page(200, r#"{"users": [3], "other": []}"#))
+            .unwrap();
+        assert_eq!(second.items_field(), "users");
+        assert!(walk.read(page(503, "{}")).is_err());
+        walk.advance(second);
+        assert_eq!(walk.next_request(), None);
     }
 
     #[test]
     fn the_items_field_is_named_or_the_only_list() {
         let page = info(r#"{"totalSize": 1, "users": [{"tags": []}], "meta": {"x": []}}"#);
-        assert_eq!(page.list_fields, vec!["users".to_owned()]);
+        assert_eq!(page.list_fields().collect::<Vec<_>>(), vec!["users"]);
         assert_eq!(page.items_field(None).unwrap(), "users");
         assert!(page.items_field(Some("devices")).is_err());
         let two = info(r#"{"a": [], "b": []}"#);
@@ -268,6 +639,8 @@ mod tests {
             .to_string()
             .contains("items="));
         assert_eq!(two.items_field(Some("b")).unwrap(), "b");
+        let list_and_null = info(r#"{"users": [1], "note": null}"#);
+        assert_eq!(list_and_null.items_field(None).unwrap(), "users");
     }
 
     #[test]
@@ -278,27 +651,9 @@ mod tests {
     }
 
     #[test]
-    fn pager_sends_tokens_back_and_refuses_a_repeated_one() {
-        let mut pager = Pager::new(vec![("pageSize".into(), "2".into())]);
-        assert_eq!(
-            pager.next_query().unwrap(),
-            vec![("pageSize".into(), "2".into())]
-        );
-        pager
-            .advance(&info(r#"{"u": [], "nextPageToken": "p2"}"#))
-            .unwrap();
-        assert_eq!(
-            pager.next_query().unwrap(),
-            vec![
-                ("pageSize".into(), "2".into()),
-                ("pageToken".into(), "p2".into())
-            ]
-        );
-        assert!(pager
-            .advance(&info(r#"{"u": [], "nextPageToken": "p2"}"#))
-            .is_err());
-        pager.advance(&info(r#"{"u": []}"#)).unwrap();
-        assert_eq!(pager.next_query(), None);
-        assert_eq!(pager.pages(), 2);
+    fn a_page_with_a_string_that_is_not_utf8_is_refused_like_the_decoder_does() {
+        let body = b"{\"users\": [{\"name\": \"\xff\"}], \"nextPageToken\": \"p2\"}";
+        let error = PageInfo::read(body).unwrap_err();
+        assert!(error.to_string().contains("not UTF-8"), "{error}");
     }
 }

@@ -25,10 +25,15 @@ pub struct ErrorEnvelope {
 }
 
 impl Response {
-    /// Whether the status is 2xx: druva's one definition of "ok", asked by
-    /// token parsing, paging, `Response.ok` and `raise_for_status` alike.
+    /// A 2xx status: what a token answer or a page of a list must have.
     pub fn is_success(&self) -> bool {
         (200..300).contains(&self.status_code)
+    }
+
+    /// A 4xx or 5xx status: what `raise_for_status()` raises for and what
+    /// makes `Response.ok` false, as in `requests` (a 3xx is not an error).
+    pub fn is_error(&self) -> bool {
+        self.status_code >= 400
     }
 
     /// The standard reason phrase of the status, or "" for unknown codes.

@@ -18,7 +18,7 @@ use serde_json::{json, Map, Value};
 
 use super::data::{User, UserFields};
 use super::envelope::{self, json_response};
-use super::paging;
+use super::paging::{self, ListQuery};
 use super::state::{lock, Shared};
 
 type SharedState = State<Arc<Shared>>;
@@ -53,45 +53,62 @@ fn query_params(query: Option<&str>) -> HashMap<String, String> {
         .collect()
 }
 
+/// A page-token list's query, or Druva's 400 for a page token that is bad
+/// or not alone.
+fn list_query(query: Option<&str>) -> Result<ListQuery, Box<Response>> {
+    paging::list_query(query_params(query))
+        .map_err(|invalid| Box::new(envelope::bad_request(invalid.0)))
+}
+
 /// Users, filtered by `emailID` when given, paged with `pageToken`.
 async fn list_users(State(shared): SharedState, RawQuery(query): RawQuery) -> Response {
-    let params = query_params(query.as_deref());
+    let query = match list_query(query.as_deref()) {
+        Ok(query) => query,
+        Err(refused) => return *refused,
+    };
     let data = lock(&shared.data);
-    let Some(email) = params.get("emailID") else {
-        return token_paged(&shared, &params, "users", &data.users, true);
+    let Some(email) = query.params.get("emailID") else {
+        return token_paged(&shared, &query, "users", &data.users, true);
     };
     let users: Vec<&User> = data
         .users
         .iter()
         .filter(|user| user.email == *email)
         .collect();
-    token_paged(&shared, &params, "users", &users, true)
+    token_paged(&shared, &query, "users", &users, true)
 }
 
 async fn list_devices(State(shared): SharedState, RawQuery(query): RawQuery) -> Response {
-    let params = query_params(query.as_deref());
+    let query = match list_query(query.as_deref()) {
+        Ok(query) => query,
+        Err(refused) => return *refused,
+    };
     let data = lock(&shared.data);
-    token_paged(&shared, &params, "devices", &data.devices, false)
+    token_paged(&shared, &query, "devices", &data.devices, false)
 }
 
 async fn list_orgs(State(shared): SharedState, RawQuery(query): RawQuery) -> Response {
-    let params = query_params(query.as_deref());
+    let query = match list_query(query.as_deref()) {
+        Ok(query) => query,
+        Err(refused) => return *refused,
+    };
     let data = lock(&shared.data);
-    token_paged(&shared, &params, "orgs", &data.orgs, false)
+    token_paged(&shared, &query, "orgs", &data.orgs, false)
 }
 
-/// One page of `items` under `field`, as `pageSize` / `pageToken` ask.
+/// One page of `items` under `field`, as the list query asks.
 fn token_paged<T: Serialize>(
     shared: &Shared,
-    params: &HashMap<String, String>,
+    query: &ListQuery,
     field: &str,
     items: &[T],
     with_total_size: bool,
 ) -> Response {
-    match paging::token_page(params, shared.page_size, items.len()) {
+    match paging::token_page(query, shared.page_size, items.len()) {
         Ok(page) => ok_serialized(&paging::token_page_body(
             field,
             items,
+            query,
             page,
             shared.last_page(),
             with_total_size,

@@ -25,16 +25,6 @@
 //! # Ok::<(), druva_core::errors::Error>(())
 //! ```
 
-#![cfg_attr(
-    test,
-    allow(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::panic,
-        clippy::indexing_slicing
-    )
-)]
-
 mod api;
 mod data;
 mod dispatch;

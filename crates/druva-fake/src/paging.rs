@@ -1,9 +1,12 @@
 //! Druva's two ways of paging a listing, on any slice of records.
 //!
 //! Most listings take `pageSize` and `pageToken` and answer with the page and
-//! an opaque `nextPageToken` (base64 of the next offset, like Druva's
-//! `"MTExMQ=="`) on every page but the last, whose form is selectable. inSync
-//! events v2 instead take and answer a `tracker`, with `nextPageExists`.
+//! an opaque `nextPageToken` on every page but the last, whose form is
+//! selectable. As Druva's, a page token carries everything the next page
+//! needs (here base64 of the next offset and the page size): it is sent
+//! alone, and a page token combined with any other parameter is refused (see
+//! docs/druva-api.md). inSync events v2 instead take and answer a `tracker`,
+//! with `nextPageExists`, and keep their other parameters.
 
 use std::collections::HashMap;
 
@@ -44,20 +47,45 @@ impl Page {
     }
 }
 
-/// The page that `pageSize` and `pageToken` ask for.
+/// What a page-token list request asks for: the parameters of the list's
+/// first request (filters and `pageSize`), and the offset a page token
+/// carries on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ListQuery {
+    pub params: HashMap<String, String>,
+    offset: usize,
+}
+
+/// Reads a list request's query. A page token carries the first request's
+/// parameters and must come alone, as Druva's do.
+pub(crate) fn list_query(params: HashMap<String, String>) -> Result<ListQuery, InvalidParameter> {
+    let Some(token) = params.get("pageToken").filter(|token| !token.is_empty()) else {
+        let mut params = params;
+        params.remove("pageToken");
+        return Ok(ListQuery { params, offset: 0 });
+    };
+    if params.len() > 1 {
+        return Err(InvalidParameter(
+            "pageToken cannot be combined with other parameters: send it alone",
+        ));
+    }
+    decode_page_token(token).ok_or(InvalidParameter("Invalid pageToken"))
+}
+
+/// The page that a list query asks for.
 pub(crate) fn token_page(
-    params: &HashMap<String, String>,
+    query: &ListQuery,
     default_size: usize,
     total: usize,
 ) -> Result<Page, InvalidParameter> {
-    let size = page_size(params, default_size)?;
-    let offset = match params.get("pageToken").map(String::as_str) {
-        None | Some("") => 0,
-        Some(token) => decode_page_token(token)
-            .filter(|offset| *offset <= total)
-            .ok_or(InvalidParameter("Invalid pageToken"))?,
-    };
-    Ok(Page::new(offset, size, total))
+    if query.offset > total {
+        return Err(InvalidParameter("Invalid pageToken"));
+    }
+    Ok(Page::new(
+        query.offset,
+        page_size(&query.params, default_size)?,
+        total,
+    ))
 }
 
 /// The page that `pageSize` and `tracker` ask for.
@@ -134,6 +162,7 @@ impl<T: Serialize> Serialize for PageBody<'_, T> {
 pub(crate) fn token_page_body<'a, T: Serialize>(
     field: &'a str,
     items: &'a [T],
+    query: &ListQuery,
     page: Page,
     last_page: LastPage,
     with_total_size: bool,
@@ -145,7 +174,7 @@ pub(crate) fn token_page_body<'a, T: Serialize>(
             LastPage::Null => Some(None),
         }
     } else {
-        Some(Some(encode_page_token(page.end)))
+        Some(Some(encode_page_token(&query.params, page.end)))
     };
     PageBody {
         field,
@@ -173,15 +202,29 @@ pub(crate) fn tracker_page_body<'a, T: Serialize>(
     }
 }
 
-pub(crate) fn encode_page_token(offset: usize) -> String {
-    base64::engine::general_purpose::STANDARD.encode(offset.to_string())
+/// The offset's key inside a page token, beside the first request's parameters.
+const OFFSET_KEY: &str = "~offset";
+
+/// An opaque token: base64 of the first request's parameters and the offset.
+pub(crate) fn encode_page_token(params: &HashMap<String, String>, offset: usize) -> String {
+    let mut keys: Vec<&String> = params.keys().collect();
+    keys.sort();
+    let mut form = url::form_urlencoded::Serializer::new(String::new());
+    for key in keys {
+        form.append_pair(key, &params[key]);
+    }
+    form.append_pair(OFFSET_KEY, &offset.to_string());
+    base64::engine::general_purpose::STANDARD.encode(form.finish())
 }
 
-fn decode_page_token(token: &str) -> Option<usize> {
+fn decode_page_token(token: &str) -> Option<ListQuery> {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(token)
         .ok()?;
-    std::str::from_utf8(&bytes).ok()?.parse().ok()
+    let mut params: HashMap<String, String> =
+        url::form_urlencoded::parse(&bytes).into_owned().collect();
+    let offset = params.remove(OFFSET_KEY)?.parse().ok()?;
+    Some(ListQuery { params, offset })
 }
 
 pub(crate) fn encode_tracker(offset: usize) -> String {
@@ -211,10 +254,13 @@ mod tests {
     }
 
     #[test]
-    fn page_tokens_look_like_druvas() {
-        assert_eq!(encode_page_token(1111), "MTExMQ==");
-        assert_eq!(decode_page_token("MTExMQ=="), Some(1111));
-        assert_eq!(decode_page_token("not a token"), None);
+    fn page_tokens_are_opaque_and_carry_the_first_request() {
+        let first = params(&[("pageSize", "7"), ("emailID", "a@b.c")]);
+        let token = encode_page_token(&first, 1111);
+        let query = list_query(params(&[("pageToken", &token)])).unwrap();
+        assert_eq!(query.params, first);
+        assert_eq!(query.offset, 1111);
+        assert!(list_query(params(&[("pageToken", "not a token")])).is_err());
         assert_eq!(decode_tracker(&encode_tracker(42)), Some(42));
     }
 
@@ -233,9 +279,11 @@ mod tests {
     #[test]
     fn the_last_page_is_marked_in_the_chosen_form() {
         let items = [1, 2, 3];
+        let query = list_query(params(&[("pageSize", "2")])).unwrap();
         let last = Page::new(2, 2, 3);
         let body = |form| {
-            serde_json::to_value(token_page_body("items", &items, last, form, true)).unwrap()
+            serde_json::to_value(token_page_body("items", &items, &query, last, form, true))
+                .unwrap()
         };
         assert_eq!(body(LastPage::Missing).get("nextPageToken"), None);
         assert_eq!(body(LastPage::Empty)["nextPageToken"], "");
@@ -247,19 +295,32 @@ mod tests {
         let first = serde_json::to_value(token_page_body(
             "items",
             &items,
+            &query,
             Page::new(0, 2, 3),
             LastPage::Null,
             true,
         ))
         .unwrap();
-        assert_eq!(first["nextPageToken"], encode_page_token(2));
+        assert_eq!(first["nextPageToken"], encode_page_token(&query.params, 2));
         assert_eq!(first["totalSize"], 3);
     }
 
     #[test]
     fn a_page_token_past_the_end_is_refused() {
-        assert!(token_page(&params(&[("pageToken", &encode_page_token(4))]), 2, 3).is_err());
-        let page = token_page(&params(&[("pageToken", &encode_page_token(2))]), 2, 3).unwrap();
-        assert_eq!(page, Page::new(2, 2, 3));
+        let past = encode_page_token(&HashMap::new(), 4);
+        let query = list_query(params(&[("pageToken", &past)])).unwrap();
+        assert!(token_page(&query, 2, 3).is_err());
+        let second = encode_page_token(&params(&[("pageSize", "2")]), 2);
+        let query = list_query(params(&[("pageToken", &second)])).unwrap();
+        assert_eq!(token_page(&query, 9, 3).unwrap(), Page::new(2, 2, 3));
+    }
+
+    #[test]
+    fn a_page_token_beside_other_parameters_is_refused_as_druva_does() {
+        let token = encode_page_token(&HashMap::new(), 2);
+        for other in [("pageSize", "2"), ("emailID", "a@b.c")] {
+            let error = list_query(params(&[("pageToken", &token), other])).unwrap_err();
+            assert!(error.0.contains("alone"), "{other:?}");
+        }
     }
 }

@@ -291,7 +291,25 @@ fn page_size_is_honoured_and_capped_and_bad_page_tokens_are_refused() {
     let token = get_token(&fake);
     let small = get_json(&fake, &format!("{USERS}?pageSize=7"), &token);
     assert_eq!(small["users"].as_array().unwrap().len(), 7);
-    assert_eq!(small["nextPageToken"], paging::encode_page_token(7));
+    let next = small["nextPageToken"].as_str().unwrap();
+    let second = get_json(
+        &fake,
+        &format!("{USERS}?pageToken={}", urlencode(next)),
+        &token,
+    );
+    assert_eq!(
+        second["users"].as_array().unwrap().len(),
+        7,
+        "the token keeps the size"
+    );
+    assert_eq!(second["users"][0]["userID"], 8);
+    let not_alone = send(api_get(
+        &fake,
+        &format!("{USERS}?pageSize=7&pageToken={}", urlencode(next)),
+        &token,
+    ))
+    .unwrap();
+    assert_eq!(not_alone.status, 400);
     let capped = get_json(&fake, &format!("{USERS}?pageSize=100000"), &token);
     assert_eq!(capped["users"].as_array().unwrap().len(), MAX_PAGE_SIZE);
     let bad = send(api_get(&fake, &format!("{USERS}?pageToken=%21%21"), &token)).unwrap();

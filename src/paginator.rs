@@ -1,0 +1,299 @@
+//! `druva.Paginator`: the Python iterators over the core's [`ListWalk`].
+//!
+//! Sync iteration (`for`) and async iteration (`async for`) drive the same
+//! walk through the same two steps: fetch the next page (which does not move
+//! the walk), then [`PyPaginator::take_page`] decodes its items and only then
+//! advances. A page that fails to arrive or to decode is fetched again on the
+//! next iteration. The progress bar, when asked for, is updated in that one
+//! place too.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use pyo3::exceptions::{PyRuntimeError, PyTypeError};
+use pyo3::prelude::*;
+use pyo3::types::PyList;
+
+use crate::awaitable::{self, Awaitable, Step, Work};
+use crate::errors::{to_py_err, OrRaise};
+use crate::json;
+use crate::runtime::wait;
+use druva_core::errors::Error;
+use druva_core::paginate::ListWalk;
+use druva_core::response::Response;
+use druva_core::session::{ApiRequest, Body, Call, Session};
+
+/// Where a paginator stands.
+struct Walk {
+    walk: ListWalk,
+    /// The page being handed out, and the index of its next item.
+    page: Option<(Py<PyList>, usize)>,
+}
+
+/// An iterator over every item of a list endpoint, page by page; returned by
+/// ``Session.paginate()`` (``for``) and ``AsyncSession.paginate()``
+/// (``async for``). Only the current page is held in memory.
+///
+/// When iterating raises (a page that could not be fetched or decoded),
+/// nothing of that page has been yielded and iterating again retries it.
+///
+/// >>> for user in session.paginate("/insync/usermanagement/v1/users"):  # doctest: +SKIP
+/// ...     print(user["emailID"])
+#[pyclass(frozen, module = "druva", name = "Paginator")]
+pub struct PyPaginator {
+    session: Arc<Session>,
+    url: String,
+    is_async: bool,
+    walk: Mutex<Walk>,
+    /// Whether a page is being fetched: one iteration at a time.
+    fetching: Arc<AtomicBool>,
+    /// A tqdm progress bar, for ``progress=True``.
+    bar: Option<Py<PyAny>>,
+}
+
+impl PyPaginator {
+    pub fn new(
+        session: Arc<Session>,
+        url: String,
+        walk: ListWalk,
+        is_async: bool,
+        bar: Option<Py<PyAny>>,
+    ) -> Self {
+        PyPaginator {
+            session,
+            url,
+            is_async,
+            walk: Mutex::new(Walk { walk, page: None }),
+            fetching: Arc::default(),
+            bar,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Walk> {
+        self.walk
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The next item of the page in hand, if any; drops a page used up.
+    fn buffered(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        let mut walk = self.lock();
+        let (page, index) = walk.page.as_mut()?;
+        let page = page.bind(py);
+        if *index < page.len() {
+            if let Ok(item) = page.get_item(*index) {
+                *index += 1;
+                return Some(item.unbind());
+            }
+        }
+        walk.page = None;
+        None
+    }
+
+    /// The request of the page to fetch next, and the guard that marks the
+    /// paginator as fetching until it is dropped; `None` after the last page.
+    fn begin_fetch(&self) -> PyResult<Option<(ApiRequest, Fetching)>> {
+        let walk = self.lock();
+        if self.fetching.swap(true, Ordering::AcqRel) {
+            return Err(PyRuntimeError::new_err(
+                "this paginator is already fetching a page; iterate it from one thread or task at a time",
+            ));
+        }
+        let fetching = Fetching(Arc::clone(&self.fetching));
+        let Some(page) = walk.walk.next_request() else {
+            return Ok(None);
+        };
+        let request = self
+            .session
+            .prepare(Call {
+                method: page.method.as_str(),
+                url: &self.url,
+                query: page.query,
+                body: page.body.map_or(Body::Empty, Body::Json),
+                // Paging requests are reads: a POST page is retried like a GET.
+                retry: Some(true),
+                ..Call::default()
+            })
+            .or_raise()?;
+        Ok(Some((request, fetching)))
+    }
+
+    /// Takes a fetched page: reads its paging fields, decodes its items, and
+    /// only then advances the walk. On any error the walk stays on this page.
+    fn take_page(&self, py: Python<'_>, response: Response) -> PyResult<()> {
+        let page = self.lock().walk.read(response).or_raise()?;
+        let decoded = json::decode(py, page.body()).map_err(|error| {
+            to_py_err(Error::protocol(format!(
+                "a page is not valid JSON: {error}"
+            )))
+        })?;
+        let field = page.items_field();
+        let value = decoded.get_item(field)?;
+        // A null list (a "hollow" customer) is an empty page.
+        let list = if value.is_none() {
+            PyList::empty(py)
+        } else {
+            value.cast_into::<PyList>().map_err(|_| {
+                to_py_err(Error::protocol(format!(
+                    "the page's {field:?} field is not a list"
+                )))
+            })?
+        };
+        let count = list.len();
+        let pages = {
+            let mut walk = self.lock();
+            walk.walk.advance(page);
+            walk.page = Some((list.unbind(), 0));
+            walk.walk.pages()
+        };
+        if let Some(bar) = &self.bar {
+            let bar = bar.bind(py);
+            bar.call_method1(pyo3::intern!(py, "update"), (count,))?;
+            bar.call_method1(
+                pyo3::intern!(py, "set_postfix_str"),
+                (format!("{pages} pages"), false),
+            )?;
+        }
+        Ok(())
+    }
+
+    fn finish(&self, py: Python<'_>) -> PyResult<()> {
+        if let Some(bar) = &self.bar {
+            bar.bind(py).call_method0(pyo3::intern!(py, "close"))?;
+        }
+        Ok(())
+    }
+
+    /// One step of `async for`: the next item, or a fetch to wait for. With
+    /// `fetched`, first takes the page that fetch brought.
+    pub fn async_step(
+        py: Python<'_>,
+        paginator: &Py<PyPaginator>,
+        fetched: Option<Py<PyAny>>,
+    ) -> PyResult<Step> {
+        let this = paginator.get();
+        if let Some(fetched) = fetched {
+            let fetched = fetched.bind(py).cast::<PageInTransit>()?;
+            this.take_page(py, fetched.get().take()?)?;
+        }
+        if let Some(item) = this.buffered(py) {
+            return Ok(Step::Done(item));
+        }
+        let Some((request, fetching)) = this.begin_fetch()? else {
+            this.finish(py)?;
+            return Err(awaitable::end_of_iteration());
+        };
+        let session = Arc::clone(&this.session);
+        // The guard ends the fetch when the page reaches the loop, or when
+        // the await is cancelled and the conversion is dropped unrun.
+        let future = awaitable::spawn(py, session.send(request), move |py, response| {
+            drop(fetching);
+            Ok(Py::new(py, PageInTransit::new(response))?.into_any())
+        })?;
+        Ok(Step::Wait(future))
+    }
+}
+
+#[pymethods]
+impl PyPaginator {
+    fn __iter__(slf: Bound<'_, Self>) -> PyResult<Bound<'_, Self>> {
+        if slf.get().is_async {
+            return Err(PyTypeError::new_err(
+                "this paginator is from an AsyncSession: iterate it with `async for`",
+            ));
+        }
+        Ok(slf)
+    }
+
+    fn __next__(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        loop {
+            if let Some(item) = self.buffered(py) {
+                return Ok(Some(item));
+            }
+            let Some((request, fetching)) = self.begin_fetch()? else {
+                self.finish(py)?;
+                return Ok(None);
+            };
+            let session = Arc::clone(&self.session);
+            let response = wait(py, session.send(request));
+            drop(fetching);
+            self.take_page(py, response?)?;
+        }
+    }
+
+    fn __aiter__(slf: Bound<'_, Self>) -> PyResult<Bound<'_, Self>> {
+        if !slf.get().is_async {
+            return Err(PyTypeError::new_err(
+                "this paginator is from a Session: iterate it with `for`",
+            ));
+        }
+        Ok(slf)
+    }
+
+    fn __anext__(slf: Bound<'_, Self>) -> Awaitable {
+        Awaitable::new(Work::NextItem(slf.unbind()))
+    }
+
+    /// Pages taken so far.
+    #[getter]
+    fn pages(&self) -> u64 {
+        self.lock().walk.pages()
+    }
+
+    /// The cursor of the next page this paginator will take: the ``cursor=``
+    /// it was given (or ``None``) before the first page, then the one each
+    /// page returned. After the last page: where to poll from next time when
+    /// the list ended on an empty page, a repeated cursor or
+    /// ``nextPageExists: false``; ``None`` when the server returned no cursor.
+    /// Save it to resume: ``s.paginate(url, cursor=saved)``.
+    #[getter]
+    fn cursor(&self) -> Option<String> {
+        self.lock().walk.cursor().map(str::to_owned)
+    }
+
+    fn __repr__(&self) -> String {
+        let walk = self.lock();
+        format!(
+            "<druva.Paginator {} pages={}{}>",
+            self.url,
+            walk.walk.pages(),
+            if walk.walk.is_finished() {
+                ", finished"
+            } else {
+                ""
+            }
+        )
+    }
+}
+
+/// Marks a paginator as fetching a page while it lives. Holds no Python
+/// object, so it may be dropped on a runtime thread.
+struct Fetching(Arc<AtomicBool>);
+
+impl Drop for Fetching {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
+/// A fetched page on its way from the runtime to the loop's thread.
+#[pyclass(frozen, module = "druva._druva", name = "_PageInTransit")]
+pub struct PageInTransit {
+    page: Mutex<Option<Response>>,
+}
+
+impl PageInTransit {
+    fn new(page: Response) -> Self {
+        PageInTransit {
+            page: Mutex::new(Some(page)),
+        }
+    }
+
+    fn take(&self) -> PyResult<Response> {
+        self.page
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+            .ok_or_else(|| PyRuntimeError::new_err("this page was taken already"))
+    }
+}

@@ -20,7 +20,7 @@ use crate::paginate::PageInfo;
 use crate::response::Response;
 use crate::retry::{is_idempotent, RetryPolicy, Retrying};
 use crate::runtime::PerProcess;
-use crate::token::{checked_scope, Credentials, SendOptions, Token, TokenRequest};
+use crate::token::{Credentials, SendOptions, Token, TokenRequest};
 
 /// Everything a session is built from, checked before any I/O.
 #[derive(Clone, Debug)]
@@ -82,15 +82,12 @@ impl SessionConfig {
         Ok(SessionConfig {
             endpoints,
             credentials: Arc::new(credentials),
-            scope: checked_scope(scope)?,
+            scope: config::scope_argument(scope)?,
             timeout: timeout.unwrap_or(config::TIMEOUT),
             max_retries: max_retries.unwrap_or(config::MAX_RETRIES),
             leeway: leeway.unwrap_or(config::LEEWAY),
             client_options: ClientOptions { ca_bundle, proxy },
-            // 0 is read as 1 byte, the least limit, as the Python API always has.
-            max_response_bytes: max_response_bytes
-                .unwrap_or(config::MAX_RESPONSE_BYTES)
-                .max(1),
+            max_response_bytes: max_response_bytes.unwrap_or(config::MAX_RESPONSE_BYTES),
         })
     }
 }
@@ -439,7 +436,7 @@ mod tests {
             max_retries: Some(0),
             leeway: Some(Duration::ZERO),
             proxy: Some(String::new()),
-            max_response_bytes: Some(0),
+            max_response_bytes: Some(4096),
             ..SessionOptions::default()
         };
         let config = SessionConfig::new("abcdefgh", "secret", options).unwrap();
@@ -452,7 +449,7 @@ mod tests {
         assert_eq!(config.max_retries, 0);
         assert_eq!(config.leeway, Duration::ZERO);
         assert_eq!(config.client_options.proxy.as_deref(), Some(""));
-        assert_eq!(config.max_response_bytes, 1);
+        assert_eq!(config.max_response_bytes, 4096);
     }
 
     #[test]

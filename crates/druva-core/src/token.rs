@@ -250,7 +250,7 @@ impl TokenCall {
         let credentials = Credentials::new(client_id, secret)?;
         let endpoints =
             Endpoints::resolve(region.as_deref(), base_url.as_deref(), token_url.as_deref())?;
-        let scope = checked_scope(scope)?;
+        let scope = config::scope_argument(scope)?;
         let client = ClientOptions {
             ca_bundle,
             proxy: None,
@@ -274,17 +274,6 @@ impl TokenCall {
     /// The cache entry of this call's token.
     pub fn slot(&self) -> Arc<Slot> {
         cache::global().slot(&self.request)
-    }
-}
-
-/// A scope as given, refusing one that asks for nothing: an empty or blank
-/// scope is a mistake, not a request for the default scopes.
-pub fn checked_scope(scope: Option<String>) -> Result<Option<String>> {
-    match scope {
-        Some(scope) if scope.trim().is_empty() => Err(Error::value(
-            "scope is empty; omit it to get the credential's default scopes",
-        )),
-        scope => Ok(scope),
     }
 }
 

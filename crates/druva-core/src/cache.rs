@@ -11,7 +11,7 @@
 
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock, Mutex, RwLock};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
@@ -94,7 +94,7 @@ impl TokenCache {
         credentials: &Credentials,
         scope: Option<&str>,
     ) -> Option<Arc<Slot>> {
-        let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
+        let entries = self.entries.read().unwrap_or_else(PoisonError::into_inner);
         let key = KeyRef {
             token_url,
             client_id: credentials.client_id(),
@@ -114,7 +114,7 @@ impl TokenCache {
         if let Some(slot) = self.find(token_url, &request.credentials, scope) {
             return slot;
         }
-        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
+        let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
         let slots = entries
             .entry(Key {
                 token_url: token_url.to_owned(),
@@ -185,7 +185,7 @@ impl Slot {
                 return Lookup::Cached(token);
             }
         }
-        let mut flight = self.flight.lock().unwrap_or_else(|p| p.into_inner());
+        let mut flight = self.flight.lock().unwrap_or_else(PoisonError::into_inner);
         let generation = runtime::generation();
         if let Some(handle) = flight.as_ref().filter(|h| h.generation == generation) {
             if let Some(future) = handle.future.upgrade() {
@@ -252,7 +252,7 @@ impl Slot {
                 token.lifetime.as_secs()
             );
         }
-        let mut flight = self.flight.lock().unwrap_or_else(|p| p.into_inner());
+        let mut flight = self.flight.lock().unwrap_or_else(PoisonError::into_inner);
         if flight.as_ref().is_some_and(|handle| handle.id == id) {
             *flight = None;
         }

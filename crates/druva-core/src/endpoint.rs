@@ -13,9 +13,9 @@ use crate::errors::{Error, Result};
 pub enum Region {
     /// The main cloud, `https://apis.druva.com`.
     Cloud,
-    /// Endpoints & Data Governance GovCloud, `https://govcloudapis.druva.com`.
+    /// Endpoints & Data Governance `GovCloud`, `https://govcloudapis.druva.com`.
     GovCloud,
-    /// Enterprise Workloads (Phoenix) GovCloud, `https://govapis.druva.com`.
+    /// Enterprise Workloads (Phoenix) `GovCloud`, `https://govapis.druva.com`.
     GovCloudWorkloads,
 }
 

@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, Once};
+use std::sync::{Arc, Mutex, Once, PoisonError};
 use std::time::{Duration, Instant};
 
 use reqwest::Client;
@@ -74,7 +74,7 @@ impl ClientOptions {
     pub fn shared_client(&self) -> Result<Client> {
         static CLIENTS: PerProcess<Arc<Mutex<HashMap<ClientOptions, Client>>>> = PerProcess::new();
         let clients = CLIENTS.get_or_try_init(|| Ok(Arc::default()))?;
-        let mut clients = clients.lock().unwrap_or_else(|poison| poison.into_inner());
+        let mut clients = clients.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(client) = clients.get(self) {
             return Ok(client.clone());
         }

@@ -1,5 +1,6 @@
 //! A complete HTTP response as druva hands it to callers and errors.
 
+use std::fmt::Write;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -74,8 +75,12 @@ impl Response {
         );
         let envelope = self.error_envelope();
         match (envelope.code, envelope.message) {
-            (Some(code), Some(message)) => summary.push_str(&format!(": {code}: {message}")),
-            (Some(text), None) | (None, Some(text)) => summary.push_str(&format!(": {text}")),
+            (Some(code), Some(message)) => {
+                let _ = write!(summary, ": {code}: {message}");
+            }
+            (Some(text), None) | (None, Some(text)) => {
+                let _ = write!(summary, ": {text}");
+            }
             (None, None) => {}
         }
         summary

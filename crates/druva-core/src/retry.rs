@@ -240,19 +240,19 @@ mod tests {
     use std::sync::Mutex;
     use url::Url;
 
-    fn answer(status_code: u16, retry_after: Option<&'static str>) -> Result<Response> {
+    fn answer(status_code: u16, retry_after: Option<&'static str>) -> Response {
         let mut headers = HeaderMap::new();
         if let Some(value) = retry_after {
             headers.insert("retry-after", HeaderValue::from_static(value));
         }
-        Ok(Response {
+        Response {
             method: "GET".into(),
             status_code,
             headers,
             url: Url::parse("https://apis.druva.com/insync/usermanagement/v1/users").unwrap(),
             content: Bytes::new(),
             elapsed: Duration::ZERO,
-        })
+        }
     }
 
     fn connection_reset() -> Result<Response> {
@@ -295,8 +295,11 @@ mod tests {
     async fn a_retryable_status_is_retried_max_retries_times_then_returned() {
         let policy = impatient(3);
         for code in RETRYABLE_STATUSES {
-            let (last, attempts) =
-                run_script(Retrying::new(&policy, "GET /x"), vec![answer(code, None)]).await;
+            let (last, attempts) = run_script(
+                Retrying::new(&policy, "GET /x"),
+                vec![Ok(answer(code, None))],
+            )
+            .await;
             assert_eq!(attempts, [0, 1, 2, 3]);
             assert_eq!(status(&last), code);
         }
@@ -305,7 +308,11 @@ mod tests {
     #[tokio::test]
     async fn the_first_final_outcome_ends_the_loop() {
         let policy = impatient(3);
-        let script = vec![answer(503, None), answer(502, None), answer(200, None)];
+        let script = vec![
+            Ok(answer(503, None)),
+            Ok(answer(502, None)),
+            Ok(answer(200, None)),
+        ];
         let (last, attempts) = run_script(Retrying::new(&policy, "GET /x"), script).await;
         assert_eq!(attempts, [0, 1, 2]);
         assert_eq!(status(&last), 200);
@@ -315,8 +322,11 @@ mod tests {
     async fn other_statuses_and_permanent_errors_are_not_retried() {
         let policy = impatient(3);
         for code in [200, 400, 401, 403, 404, 500] {
-            let (last, attempts) =
-                run_script(Retrying::new(&policy, "GET /x"), vec![answer(code, None)]).await;
+            let (last, attempts) = run_script(
+                Retrying::new(&policy, "GET /x"),
+                vec![Ok(answer(code, None))],
+            )
+            .await;
             assert_eq!(attempts, [0], "{code}");
             assert_eq!(status(&last), code);
         }
@@ -338,7 +348,7 @@ mod tests {
     #[tokio::test]
     async fn a_call_that_may_not_be_retried_gets_one_attempt() {
         let policy = impatient(3);
-        for script in [vec![answer(503, None)], vec![connection_reset()]] {
+        for script in [vec![Ok(answer(503, None))], vec![connection_reset()]] {
             let retrying = Retrying::new(&policy, "POST /x").enabled(false);
             let (_, attempts) = run_script(retrying, script).await;
             assert_eq!(attempts, [0]);
@@ -348,8 +358,11 @@ mod tests {
     #[tokio::test]
     async fn zero_max_retries_means_one_attempt() {
         let policy = impatient(0);
-        let (last, attempts) =
-            run_script(Retrying::new(&policy, "GET /x"), vec![answer(429, None)]).await;
+        let (last, attempts) = run_script(
+            Retrying::new(&policy, "GET /x"),
+            vec![Ok(answer(429, None))],
+        )
+        .await;
         assert_eq!(attempts, [0]);
         assert_eq!(status(&last), 429);
     }
@@ -382,7 +395,7 @@ mod tests {
         let started = tokio::time::Instant::now();
         let (_, attempts) = run_script(
             Retrying::new(&policy, "GET /x"),
-            vec![answer(429, Some("5"))],
+            vec![Ok(answer(429, Some("5")))],
         )
         .await;
         assert_eq!(attempts, [0, 1, 2]);
@@ -393,9 +406,12 @@ mod tests {
     fn next_wait_counts_only_the_retries_it_allows() {
         let policy = impatient(1);
         let mut retrying = Retrying::new(&policy, "GET /x");
-        assert_eq!(retrying.next_wait(&answer(200, None)), None);
-        assert_eq!(retrying.next_wait(&answer(503, None)), Some(Duration::ZERO));
-        assert_eq!(retrying.next_wait(&answer(503, None)), None);
+        assert_eq!(retrying.next_wait(&Ok(answer(200, None))), None);
+        assert_eq!(
+            retrying.next_wait(&Ok(answer(503, None))),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(retrying.next_wait(&Ok(answer(503, None))), None);
     }
 
     #[test]

@@ -10,7 +10,7 @@
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{mpsc, Arc, Mutex, Once};
+use std::sync::{mpsc, Arc, Mutex, Once, PoisonError};
 use std::time::Duration;
 
 use tokio::runtime::{Handle, Runtime};
@@ -60,10 +60,7 @@ impl<T: Clone> PerProcess<T> {
     /// over from before a fork is leaked, never dropped (see the module doc).
     pub fn get_or_try_init(&self, make: impl FnOnce() -> Result<T>) -> Result<T> {
         let generation = generation();
-        let mut slot = self
-            .slot
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner());
+        let mut slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some((made_in, value)) = slot.as_ref() {
             if *made_in == generation {
                 return Ok(value.clone());
@@ -79,10 +76,7 @@ impl<T: Clone> PerProcess<T> {
     /// Takes the value out if this process made it; one made before a fork
     /// is leaked. The next use makes a fresh one.
     pub fn take(&self) -> Option<T> {
-        let mut slot = self
-            .slot
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner());
+        let mut slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
         let (made_in, value) = slot.take()?;
         if made_in == generation() {
             return Some(value);

@@ -133,6 +133,34 @@ pub struct ApiRequest {
     pub retry: bool,
 }
 
+impl ApiRequest {
+    /// The request as reqwest sends it, with `token` as its bearer.
+    fn builder(&self, client: &Client, token: &Token) -> Result<reqwest::RequestBuilder> {
+        let request = self;
+        let mut builder = client
+            .request(request.method.clone(), request.url.clone())
+            .headers(request.headers.clone())
+            .header(AUTHORIZATION, token.bearer_header()?);
+        if !request.query.is_empty() {
+            builder = builder.query(&request.query);
+        }
+        builder = match &request.body {
+            Body::Empty => builder,
+            Body::Json(bytes) => {
+                let builder = if request.headers.contains_key(CONTENT_TYPE) {
+                    builder
+                } else {
+                    builder.header(CONTENT_TYPE, "application/json")
+                };
+                builder.body(bytes.clone())
+            }
+            Body::Form(fields) => builder.form(fields),
+            Body::Bytes(bytes) => builder.body(bytes.clone()),
+        };
+        Ok(builder)
+    }
+}
+
 /// An authenticated session with the Druva API. Cheap to share between threads.
 pub struct Session {
     config: SessionConfig,
@@ -328,14 +356,14 @@ impl Session {
             .get(options.clone(), self.config.leeway, false)
             .await?;
         let outcome = http::send(
-            self.build(&options.client, request, &token)?,
+            request.builder(&options.client, &token)?,
             request.method.as_str(),
             what,
             request.timeout,
             self.config.max_response_bytes,
         )
         .await;
-        self.log_attempt(what, &outcome, retry);
+        log_attempt(what, &outcome, retry);
         Ok((token, outcome))
     }
 
@@ -356,53 +384,25 @@ impl Session {
         let info = PageInfo::read(&response.content)?;
         Ok((response, info))
     }
+}
 
-    fn build(
-        &self,
-        client: &Client,
-        request: &ApiRequest,
-        token: &Token,
-    ) -> Result<reqwest::RequestBuilder> {
-        let mut builder = client
-            .request(request.method.clone(), request.url.clone())
-            .headers(request.headers.clone())
-            .header(AUTHORIZATION, token.bearer_header()?);
-        if !request.query.is_empty() {
-            builder = builder.query(&request.query);
-        }
-        builder = match &request.body {
-            Body::Empty => builder,
-            Body::Json(bytes) => {
-                let builder = if request.headers.contains_key(CONTENT_TYPE) {
-                    builder
-                } else {
-                    builder.header(CONTENT_TYPE, "application/json")
-                };
-                builder.body(bytes.clone())
-            }
-            Body::Form(fields) => builder.form(fields),
-            Body::Bytes(bytes) => builder.body(bytes.clone()),
-        };
-        Ok(builder)
+/// The DEBUG record of one attempt: method, path, status, time and retry.
+fn log_attempt(what: &str, outcome: &Result<Response>, retry: u32) {
+    if !logging::debug_enabled() {
+        return;
     }
-
-    fn log_attempt(&self, what: &str, outcome: &Result<Response>, retry: u32) {
-        if !logging::debug_enabled() {
-            return;
-        }
-        let retry = if retry > 0 {
-            format!(" (retry {retry})")
-        } else {
-            String::new()
-        };
-        match outcome {
-            Ok(response) => logging::debug!(
-                "{what} -> {} in {:.1} ms{retry}",
-                response.status_code,
-                response.elapsed.as_secs_f64() * 1000.0
-            ),
-            Err(error) => logging::debug!("{what} failed{retry}: {error}"),
-        }
+    let retry = if retry > 0 {
+        format!(" (retry {retry})")
+    } else {
+        String::new()
+    };
+    match outcome {
+        Ok(response) => logging::debug!(
+            "{what} -> {} in {:.1} ms{retry}",
+            response.status_code,
+            response.elapsed.as_secs_f64() * 1000.0
+        ),
+        Err(error) => logging::debug!("{what} failed{retry}: {error}"),
     }
 }
 

@@ -185,7 +185,7 @@ impl fmt::Debug for Token {
             .field("token_type", &self.token_type)
             .field("lifetime", &self.lifetime)
             .field("scope", &self.scope)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -560,7 +560,7 @@ mod tests {
         let leeway = Duration::from_secs(60);
         assert!(token.is_fresh(leeway, now));
         assert!(token.is_fresh(leeway, now + Duration::from_millis(900)));
-        assert!(!token.is_fresh(leeway, now + Duration::from_millis(1000)));
+        assert!(!token.is_fresh(leeway, now + Duration::from_secs(1)));
         assert!(token.is_fresh(Duration::ZERO, now + Duration::from_millis(1900)));
     }
 

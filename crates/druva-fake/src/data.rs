@@ -145,7 +145,7 @@ pub(crate) struct Event {
     #[serde(rename = "eventID")]
     pub id: u64,
     #[serde(rename = "eventType")]
-    pub event_type: &'static str,
+    pub kind: &'static str,
     #[serde(rename = "eventState")]
     pub state: &'static str,
     #[serde(rename = "timestamp")]
@@ -340,7 +340,7 @@ fn generate_events(rng: &mut StdRng, users: &[User], profiles: &[Profile]) -> Ve
                 .map_or("Default", |profile| profile.name);
             Some(Event {
                 id,
-                event_type,
+                kind: event_type,
                 state,
                 timestamp: iso8601(EPOCH + id * step),
                 user_id: user.id,

@@ -132,8 +132,10 @@ pub(crate) struct PageBody<'a, T> {
 
 /// What follows the records.
 enum Next {
-    /// `nextPageToken` absent, `""`, `null`, or a token.
-    PageToken(Option<Option<String>>),
+    /// No `nextPageToken` at all.
+    NoPageToken,
+    /// `nextPageToken`: a token, `""`, or `null` (`None`).
+    PageToken(Option<String>),
     /// `tracker` and `nextPageExists`.
     Tracker { tracker: String, exists: bool },
 }
@@ -147,8 +149,8 @@ impl<T: Serialize> Serialize for PageBody<'_, T> {
         }
         map.serialize_entry(self.field, self.records)?;
         match &self.next {
-            Next::PageToken(None) => {}
-            Next::PageToken(Some(token)) => map.serialize_entry("nextPageToken", token)?,
+            Next::NoPageToken => {}
+            Next::PageToken(token) => map.serialize_entry("nextPageToken", token)?,
             Next::Tracker { tracker, exists } => {
                 map.serialize_entry("tracker", tracker)?;
                 map.serialize_entry("nextPageExists", exists)?;
@@ -169,18 +171,18 @@ pub(crate) fn token_page_body<'a, T: Serialize>(
 ) -> PageBody<'a, T> {
     let next = if page.is_last() {
         match last_page {
-            LastPage::Missing => None,
-            LastPage::Empty => Some(Some(String::new())),
-            LastPage::Null => Some(None),
+            LastPage::Missing => Next::NoPageToken,
+            LastPage::Empty => Next::PageToken(Some(String::new())),
+            LastPage::Null => Next::PageToken(None),
         }
     } else {
-        Some(Some(encode_page_token(&query.params, page.end)))
+        Next::PageToken(Some(encode_page_token(&query.params, page.end)))
     };
     PageBody {
         field,
         records: page.records(items),
         total_size: with_total_size.then_some(page.total),
-        next: Next::PageToken(next),
+        next,
     }
 }
 

@@ -590,7 +590,7 @@ def test_async_session_works_where_the_loop_cannot_watch_a_descriptor(
     """Loops without add_reader (Windows' proactor) use the generic bridge."""
     import druva._async
 
-    monkeypatch.setattr(druva._async, "_completions", lambda loop: None)
+    monkeypatch.setattr(druva._async, "completions_for", lambda loop: None)
 
     async def main() -> list[int]:
         async with async_session_for(fake) as s:

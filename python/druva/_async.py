@@ -4,47 +4,19 @@ same Rust engine, runtime and token cache as the sync API."""
 from __future__ import annotations
 
 import os
-import weakref
 from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Optional, Union
+from typing import Any, Optional, Union
 
-from druva._druva import Response, Session, _Completions, _get_token_async
+from druva._completions import completions_for
+from druva._druva import Response, Session, _get_token_async
 from druva._progress import with_progress_async
 from druva._token import Token
-
-if TYPE_CHECKING:
-    import asyncio
 
 __all__ = ["AsyncSession", "get_token_async"]
 
 Params = Optional[Union[Mapping[str, Any], Sequence[tuple[str, Any]]]]
 Headers = Optional[Union[Mapping[str, str], Sequence[tuple[str, str]]]]
 PathLike = Union[str, "os.PathLike[str]"]
-
-
-# Each event loop's completion queue (None where the loop cannot watch a file
-# descriptor, e.g. Windows' proactor loop: requests then complete one by one).
-_COMPLETIONS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Optional[_Completions]] = (
-    weakref.WeakKeyDictionary()
-)
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_COMPLETIONS.clear)
-
-
-def _completions(loop: asyncio.AbstractEventLoop) -> Optional[_Completions]:
-    """The loop's completion queue, registered with it on first use."""
-    try:
-        return _COMPLETIONS[loop]
-    except KeyError:
-        pass
-    completions: Optional[_Completions] = _Completions()
-    assert completions is not None
-    try:
-        loop.add_reader(completions.fd, completions.drain)
-    except NotImplementedError:
-        completions = None
-    _COMPLETIONS[loop] = completions
-    return completions
 
 
 async def get_token_async(
@@ -171,7 +143,7 @@ class AsyncSession:
         import asyncio
 
         loop = asyncio.get_running_loop()
-        completions = _completions(loop)
+        completions = completions_for(loop)
         if completions is None:
             response: Response = await self._session._request_async(
                 method,

@@ -3,17 +3,21 @@
 //! The generic bridge completes each future by taking the GIL on a runtime
 //! thread and calling `loop.call_soon_threadsafe`, a GIL round trip and a
 //! loop wake-up per request. Here a finished request only queues its result
-//! and, if the queue was empty, writes to an eventfd that the event loop
+//! and, if the queue was empty, wakes the event loop through a descriptor it
 //! watches (`loop.add_reader`); the loop then completes every queued future at
 //! once, with the GIL it already holds. A hundred requests in flight cost a
 //! few wake-ups instead of a hundred.
+//!
+//! The descriptor is an eventfd on Linux and a self-pipe on other unix (or on
+//! Linux when asked for, to test that path). Elsewhere (Windows) there is no
+//! queue: `druva/_completions.py` then uses the generic bridge.
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::Mutex;
 
-use pyo3::exceptions::PyOSError;
 use pyo3::prelude::*;
 use tokio::task::AbortHandle;
+
+mod wake;
 
 /// Turns a finished request's Rust result into the future's Python value,
 /// with the GIL held.
@@ -24,30 +28,22 @@ struct Finished {
     convert: Convert,
 }
 
-/// The completion queue of one event loop; made by `druva/_async.py`, which
-/// registers `drain` for `fd` with `loop.add_reader`.
+/// The completion queue of one event loop; made by `druva/_completions.py`,
+/// which registers `drain` for `fd` with `loop.add_reader`.
 #[pyclass(frozen, module = "druva._druva", name = "_Completions")]
 pub struct Completions {
-    wake: OwnedFd,
+    wake: wake::Wake,
     queue: Mutex<Vec<Finished>>,
 }
 
 #[pymethods]
 impl Completions {
+    /// `portable=True` uses the self-pipe even where an eventfd exists.
     #[new]
-    fn new() -> PyResult<Self> {
-        // SAFETY: eventfd takes no pointers; the descriptor it returns is owned here.
-        let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
-        if fd < 0 {
-            return Err(PyOSError::new_err(format!(
-                "could not create an eventfd: {}",
-                std::io::Error::last_os_error()
-            )));
-        }
-        // SAFETY: fd is a fresh, valid descriptor that nothing else owns.
-        let wake = unsafe { OwnedFd::from_raw_fd(fd) };
+    #[pyo3(signature = (portable=false))]
+    fn new(portable: bool) -> PyResult<Self> {
         Ok(Completions {
-            wake,
+            wake: wake::Wake::new(portable)?,
             queue: Mutex::new(Vec::new()),
         })
     }
@@ -55,22 +51,20 @@ impl Completions {
     /// The descriptor the event loop watches.
     #[getter]
     fn fd(&self) -> i32 {
-        self.wake.as_raw_fd()
+        self.wake.fd()
+    }
+
+    /// How the loop is woken: ``"eventfd"`` or ``"pipe"``.
+    #[getter]
+    fn mechanism(&self) -> &'static str {
+        self.wake.mechanism()
     }
 
     /// Completes every queued future; called by the event loop.
     fn drain(&self, py: Python<'_>) -> PyResult<()> {
         // Read the wake-up first, then take the queue: a result queued after
         // the take finds the queue empty and wakes the loop again.
-        let mut counter = [0u8; 8];
-        // SAFETY: reads at most 8 bytes into an 8-byte buffer from our own fd.
-        let _ = unsafe {
-            libc::read(
-                self.wake.as_raw_fd(),
-                counter.as_mut_ptr().cast(),
-                counter.len(),
-            )
-        };
+        self.wake.clear();
         let finished = std::mem::take(&mut *self.queue.lock().unwrap_or_else(|p| p.into_inner()));
         for Finished { future, convert } in finished {
             let future = future.bind(py);
@@ -100,10 +94,7 @@ impl Completions {
             was_empty
         };
         if was_empty {
-            let one = 1u64.to_ne_bytes();
-            // SAFETY: writes 8 bytes from an 8-byte buffer to our own fd. A full
-            // counter (EAGAIN) means the loop is due anyway.
-            let _ = unsafe { libc::write(self.wake.as_raw_fd(), one.as_ptr().cast(), one.len()) };
+            self.wake.signal();
         }
     }
 }

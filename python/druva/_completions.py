@@ -1,4 +1,13 @@
-"""Each event loop's completion queue (see ``src/completions.rs``)."""
+"""Each event loop's completion queue: how ``AsyncSession`` requests finish.
+
+A finished request queues its result and wakes the loop through a descriptor
+the loop watches (``loop.add_reader``): an eventfd on Linux, a self-pipe on
+other unix. ``DRUVA_PORTABLE_COMPLETIONS=1`` (read once, at import) forces the
+self-pipe on Linux too, so that the portable path is tested where CI runs.
+Where the loop cannot watch a descriptor (Windows' proactor loop) there is no
+queue: ``completions_for`` returns ``None`` and requests complete one by one
+through the generic bridge.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +20,10 @@ from druva._druva import _Completions
 if TYPE_CHECKING:
     import asyncio
 
-__all__ = ["completions_for"]
+__all__ = ["PORTABLE", "completions_for"]
 
-# None where the loop cannot watch a file descriptor (Windows' proactor loop).
+PORTABLE = os.environ.get("DRUVA_PORTABLE_COMPLETIONS") == "1"
+
 _COMPLETIONS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Optional[_Completions]] = (
     weakref.WeakKeyDictionary()
 )
@@ -22,14 +32,15 @@ if hasattr(os, "register_at_fork"):
 
 
 def completions_for(loop: asyncio.AbstractEventLoop) -> Optional[_Completions]:
-    """The loop's completion queue, registered with it on first use."""
+    """The loop's completion queue, registered with it on first use; ``None``
+    where the platform or the loop cannot watch a descriptor."""
     try:
         return _COMPLETIONS[loop]
     except KeyError:
         pass
-    completions: Optional[_Completions] = _Completions()
-    assert completions is not None
+    completions: Optional[_Completions]
     try:
+        completions = _Completions(portable=PORTABLE)
         loop.add_reader(completions.fd, completions.drain)
     except NotImplementedError:
         completions = None

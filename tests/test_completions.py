@@ -1,0 +1,71 @@
+"""How AsyncSession requests complete: the eventfd on Linux, the self-pipe on
+other unix (and anywhere with DRUVA_PORTABLE_COMPLETIONS=1)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from druva._completions import completions_for
+
+unix_only = pytest.mark.skipif(os.name != "posix", reason="the completion descriptor is unix's")
+
+GATHER_50_THROUGH_THE_PORTABLE_PATH = textwrap.dedent(
+    """
+    import asyncio
+    import druva
+    from druva._completions import completions_for
+    from druva.testing import FakeDruva
+
+    async def main(fake):
+        async with druva.AsyncSession(fake.client_id, fake.secret, base_url=fake.base_url) as s:
+            users = "/insync/usermanagement/v1/users"
+            responses = await asyncio.gather(*(s.get(users) for _ in range(50)))
+            print(completions_for(asyncio.get_running_loop()).mechanism)
+            print(sorted({r.status_code for r in responses}), len(responses))
+
+    with FakeDruva() as fake:
+        asyncio.run(main(fake))
+    """
+)
+
+
+@unix_only
+def test_the_portable_switch_makes_async_requests_complete_through_a_pipe() -> None:
+    environment = {**os.environ, "DRUVA_PORTABLE_COMPLETIONS": "1"}
+    result = subprocess.run(
+        [sys.executable, "-c", GATHER_50_THROUGH_THE_PORTABLE_PATH],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n")[:2] == ["pipe", "[200] 50"]
+
+
+@unix_only
+def test_without_the_switch_linux_uses_an_eventfd_and_other_unix_a_pipe() -> None:
+    async def mechanism() -> str:
+        completions = completions_for(asyncio.get_running_loop())
+        assert completions is not None
+        return completions.mechanism
+
+    portable = os.environ.get("DRUVA_PORTABLE_COMPLETIONS") == "1"
+    expected = "eventfd" if sys.platform.startswith("linux") and not portable else "pipe"
+    assert asyncio.run(mechanism()) == expected
+
+
+@unix_only
+def test_a_loop_gets_one_completion_queue_and_each_loop_its_own() -> None:
+    async def queue() -> object:
+        loop = asyncio.get_running_loop()
+        first = completions_for(loop)
+        assert completions_for(loop) is first
+        return first
+
+    assert asyncio.run(queue()) is not asyncio.run(queue())

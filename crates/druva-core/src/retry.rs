@@ -155,7 +155,7 @@ impl<'a> Retrying<'a> {
             let Some(wait) = outcome.sent().and_then(|sent| self.next_wait(sent)) else {
                 return outcome;
             };
-            // The body of a refused attempt is not held through the wait.
+            // The body of a retried attempt is not held through the wait.
             drop(outcome);
             tokio::time::sleep(wait).await;
         }
@@ -167,7 +167,7 @@ impl<'a> Retrying<'a> {
         if !self.enabled || !is_retryable(sent) {
             return None;
         }
-        let retry = self.retries + 1;
+        let retry = self.retries.saturating_add(1);
         if !self.policy.allows(retry) {
             return None;
         }

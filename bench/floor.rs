@@ -9,7 +9,7 @@
 //! (CPU from `getrusage`, so the whole process), peak RSS in KiB and the body
 //! size. `--json` also decodes each body into a `serde_json::Value`, the
 //! floor for a GET followed by `.json()`. It speaks plain `http://` only
-//! (FakeDruva on loopback), but installs ring as the crypto provider anyway,
+//! (`FakeDruva` on loopback), but installs ring as the crypto provider anyway,
 //! since reqwest is built here without a default one.
 
 use std::process::ExitCode;
@@ -60,7 +60,7 @@ fn process_usage() -> (Duration, i64) {
     // SAFETY: getrusage only writes into the zeroed struct we own.
     let usage = unsafe {
         let mut usage: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        libc::getrusage(libc::RUSAGE_SELF, &raw mut usage);
         usage
     };
     let seconds = |time: libc::timeval| {

@@ -65,7 +65,12 @@ impl Completions {
         // Read the wake-up first, then take the queue: a result queued after
         // the take finds the queue empty and wakes the loop again.
         self.wake.clear();
-        let finished = std::mem::take(&mut *self.queue.lock().unwrap_or_else(|p| p.into_inner()));
+        let finished = std::mem::take(
+            &mut *self
+                .queue
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
         for Finished { future, convert } in finished {
             let future = future.bind(py);
             if future
@@ -88,7 +93,10 @@ impl Completions {
     /// Queues a finished future; wakes the loop if it was not already due.
     pub fn finish(&self, future: Py<PyAny>, convert: Convert) {
         let was_empty = {
-            let mut queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+            let mut queue = self
+                .queue
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             let was_empty = queue.is_empty();
             queue.push(Finished { future, convert });
             was_empty

@@ -265,8 +265,8 @@ impl PyFakeDruva {
     }
 
     /// How the last page of a listing ends: ``"missing"``, ``"empty"`` or ``"null"``.
-    fn set_last_page(&self, name: String) -> PyResult<()> {
-        self.server.set_last_page(self::last_page(&name)?);
+    fn set_last_page(&self, name: &str) -> PyResult<()> {
+        self.server.set_last_page(self::last_page(name)?);
         Ok(())
     }
 

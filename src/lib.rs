@@ -12,8 +12,9 @@
     clippy::doc_link_with_quotes,
     clippy::missing_errors_doc
 )]
-// pyo3 methods are called from Python, which cannot use #[must_use].
-#![allow(clippy::must_use_candidate)]
+// pyo3 methods are called from Python, which cannot use #[must_use], and
+// a Python method takes self whether or not it reads it (__reduce__).
+#![allow(clippy::must_use_candidate, clippy::unused_self)]
 
 mod args;
 mod awaitable;

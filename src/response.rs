@@ -173,7 +173,10 @@ impl Headers {
     }
 
     fn names(&self) -> Vec<&str> {
-        self.headers.keys().map(|name| name.as_str()).collect()
+        self.headers
+            .keys()
+            .map(reqwest::header::HeaderName::as_str)
+            .collect()
     }
 }
 
@@ -198,8 +201,8 @@ impl Headers {
 
     /// The header's value, or ``default`` when it is absent.
     #[pyo3(signature = (name, default=None))]
-    fn get(&self, py: Python<'_>, name: String, default: Option<Py<PyAny>>) -> Option<Py<PyAny>> {
-        match self.value(&name) {
+    fn get(&self, py: Python<'_>, name: &str, default: Option<Py<PyAny>>) -> Option<Py<PyAny>> {
+        match self.value(name) {
             Some(value) => Some(PyString::new(py, &value).into_any().unbind()),
             None => default,
         }

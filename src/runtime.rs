@@ -120,13 +120,10 @@ tokio::task_local! {
 /// threads at all; pyo3 then turns the panic into a Python `PanicException`.
 #[allow(clippy::panic)]
 fn handle() -> tokio::runtime::Handle {
-    match runtime::handle() {
-        Ok(handle) => handle,
-        Err(error) => match tokio::runtime::Handle::try_current() {
-            Ok(handle) => handle,
-            Err(_) => panic!("the druva runtime is unavailable: {error}"),
-        },
-    }
+    runtime::handle().unwrap_or_else(|error| {
+        tokio::runtime::Handle::try_current()
+            .unwrap_or_else(|_| panic!("the druva runtime is unavailable: {error}"))
+    })
 }
 
 impl pyo3_async_runtimes::generic::Runtime for DruvaRuntime {

@@ -95,19 +95,19 @@ impl PyBaseSession {
         }
         let start =
             move |py: Python<'_>| awaitable::spawn(py, session.send(request), response_to_py);
-        self.returned(py, Work::Start(Box::new(start)))
+        Self::returned(py, Work::Start(Box::new(start)))
     }
 
     /// A value as this session returns it: itself (sync) or a coroutine that
     /// returns it (async).
     fn finished(&self, py: Python<'_>, value: Py<PyAny>) -> PyResult<Py<PyAny>> {
         if self.is_async {
-            return self.returned(py, Work::Ready(value));
+            return Self::returned(py, Work::Ready(value));
         }
         Ok(value)
     }
 
-    fn returned(&self, py: Python<'_>, work: Work) -> PyResult<Py<PyAny>> {
+    fn returned(py: Python<'_>, work: Work) -> PyResult<Py<PyAny>> {
         Ok(Py::new(py, Awaitable::new(work))?.into_any())
     }
 
@@ -127,7 +127,7 @@ impl PyBaseSession {
                 Ok(token_to_py(py, &token)?.unbind())
             })
         };
-        self.returned(py, Work::Start(Box::new(start)))
+        Self::returned(py, Work::Start(Box::new(start)))
     }
 
     fn class_name(&self) -> &'static str {

@@ -25,12 +25,9 @@ use crate::response::PyResponse;
 use crate::runtime::wait;
 use crate::token::token_to_py;
 use druva_core::config;
-use druva_core::endpoint::Endpoints;
-use druva_core::http::ClientOptions;
 use druva_core::paginate::{self, ListWalk};
 use druva_core::response::Response;
-use druva_core::session::{Body, Call, Session, SessionConfig};
-use druva_core::token::Credentials;
+use druva_core::session::{Body, Call, Session, SessionConfig, SessionOptions};
 
 /// A session's arguments as Python passed them, typed.
 struct SessionArguments<'a> {
@@ -52,20 +49,21 @@ impl SessionArguments<'_> {
     fn into_session(self) -> PyResult<Arc<Session>> {
         let client_id = args::text(self.client_id, "client_id")?;
         let secret = args::text(self.secret, "secret")?;
-        let config = SessionConfig {
-            endpoints: Endpoints::resolve(self.region, self.base_url, self.token_url).or_raise()?,
-            credentials: Arc::new(Credentials::new(&client_id, &secret).or_raise()?),
-            scope: config::scope_argument(self.scope.map(|scope| scope.0)).or_raise()?,
-            timeout: config::seconds_argument("timeout", self.timeout, false).or_raise()?,
-            max_retries: config::count_argument("max_retries", self.max_retries).or_raise()?,
-            leeway: config::seconds_argument("leeway", self.leeway, true).or_raise()?,
-            client_options: ClientOptions {
-                ca_bundle: self.ca_bundle.map(|path| path.0),
-                proxy: self.proxy.map(str::to_owned),
-            },
-            max_response_bytes: config::response_limit_argument(self.max_response_bytes)
-                .or_raise()?,
+        let options = SessionOptions {
+            region: Some(self.region.to_owned()),
+            base_url: self.base_url.map(str::to_owned),
+            token_url: self.token_url.map(str::to_owned),
+            scope: self.scope.map(|scope| scope.0),
+            timeout: Some(config::seconds_argument("timeout", self.timeout, false).or_raise()?),
+            max_retries: Some(config::count_argument("max_retries", self.max_retries).or_raise()?),
+            leeway: Some(config::seconds_argument("leeway", self.leeway, true).or_raise()?),
+            ca_bundle: self.ca_bundle.map(|path| path.0),
+            proxy: self.proxy.map(str::to_owned),
+            max_response_bytes: Some(
+                config::response_limit_argument(self.max_response_bytes).or_raise()?,
+            ),
         };
+        let config = SessionConfig::new(&client_id, &secret, options).or_raise()?;
         Ok(Arc::new(Session::new(config).or_raise()?))
     }
 }

@@ -3,6 +3,7 @@
 // pyo3 takes one Rust parameter per Python argument.
 #![allow(clippy::too_many_arguments)]
 
+use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -19,12 +20,9 @@ use crate::awaitable::{self, Awaitable, Work};
 use crate::errors::OrRaise;
 use crate::memo::{given, ArgumentMemo, MemoKey};
 use crate::runtime::wait;
-use druva_core::cache::{self, Slot};
+use druva_core::cache::Slot;
 use druva_core::config;
-use druva_core::endpoint::Endpoints;
-use druva_core::http::ClientOptions;
-use druva_core::retry::RetryPolicy;
-use druva_core::token::{Credentials, SendOptions, Token, TokenRequest};
+use druva_core::token::{SendOptions, Token, TokenCall as CoreTokenCall, TokenOptions};
 
 static TOKEN_CLASS: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 
@@ -99,7 +97,7 @@ enum TokenLookup {
 /// The arguments of `get_token` as Python passed them. The objects are kept
 /// as given so that a repeated call can be matched against the memo without
 /// converting them again.
-struct TokenCall<'a, 'py> {
+struct TokenArguments<'a, 'py> {
     client_id: &'a Bound<'py, PyAny>,
     secret: &'a Bound<'py, PyAny>,
     region: &'a str,
@@ -113,7 +111,7 @@ struct TokenCall<'a, 'py> {
 
 static MEMO: ArgumentMemo = ArgumentMemo::new();
 
-impl TokenCall<'_, '_> {
+impl TokenArguments<'_, '_> {
     fn key(&self) -> MemoKey<'_, '_> {
         MemoKey {
             objects: given([
@@ -157,10 +155,6 @@ impl TokenCall<'_, '_> {
     fn resolve(&self) -> PyResult<(Arc<Slot>, SendOptions)> {
         let client_id = args::text(self.client_id, "client_id")?;
         let secret = args::text(self.secret, "secret")?;
-        let base_url = optional_text(self.base_url, "base_url")?;
-        let token_url = optional_text(self.token_url, "token_url")?;
-        let endpoints = Endpoints::resolve(self.region, base_url.as_deref(), token_url.as_deref())
-            .or_raise()?;
         let scope = match self.scope.filter(|scope| !scope.is_none()) {
             Some(scope) => Some(scope.extract::<Scope>().map_err(|error| {
                 PyTypeError::new_err(format!("scope {}", error.value(scope.py())))
@@ -173,29 +167,23 @@ impl TokenCall<'_, '_> {
             })?),
             None => None,
         };
-        let request = TokenRequest {
-            token_url: endpoints.token_url,
-            credentials: Arc::new(Credentials::new(&client_id, &secret).or_raise()?),
-            scope: config::scope_argument(scope.map(|scope| scope.0)).or_raise()?,
+        let options = TokenOptions {
+            region: Some(self.region.to_owned()),
+            base_url: optional_text(self.base_url, "base_url")?.map(Cow::into_owned),
+            token_url: optional_text(self.token_url, "token_url")?.map(Cow::into_owned),
+            scope: scope.map(|scope| scope.0),
+            timeout: Some(config::seconds_argument("timeout", self.timeout, false).or_raise()?),
+            ca_bundle: ca_bundle.map(|path| path.0),
         };
-        let options = SendOptions {
-            client: ClientOptions {
-                ca_bundle: ca_bundle.map(|path| path.0),
-                proxy: None,
-            }
-            .shared_client()
-            .or_raise()?,
-            timeout: config::seconds_argument("timeout", self.timeout, false).or_raise()?,
-            retry: RetryPolicy::default(),
-        };
-        Ok((cache::global().slot(&request), options))
+        let call = CoreTokenCall::new(&client_id, &secret, options).or_raise()?;
+        Ok((call.slot(), call.send))
     }
 }
 
 fn optional_text<'a>(
     value: Option<&'a Bound<'_, PyAny>>,
     name: &str,
-) -> PyResult<Option<std::borrow::Cow<'a, str>>> {
+) -> PyResult<Option<Cow<'a, str>>> {
     value
         .filter(|value| !value.is_none())
         .map(|value| args::text(value, name))
@@ -247,7 +235,7 @@ macro_rules! token_functions {
             #[pyo3(from_py_with = args::flag)] force_refresh: bool,
             ca_bundle: Option<&Bound<'_, PyAny>>,
         ) -> PyResult<Py<PyAny>> {
-            let call = TokenCall {
+            let call = TokenArguments {
                 client_id, secret, region, base_url, token_url, scope, timeout,
                 force_refresh, ca_bundle,
             };

@@ -5,7 +5,7 @@ import asyncio
 import datetime
 import os
 from collections.abc import AsyncIterator, Coroutine, Iterator, Mapping, Sequence
-from typing import Any, Generic, Optional, TypeVar, Union, final
+from typing import Any, Generic, Literal, Optional, TypeVar, Union, final
 
 from typing_extensions import Self, disjoint_base
 

@@ -604,11 +604,7 @@ fn page_items<'py>(
     response: &Response,
     field: &str,
 ) -> PyResult<Bound<'py, PyList>> {
-    let page = json::decode(py, &response.content).map_err(|error| {
-        to_py_err(Error::protocol(format!(
-            "a page is not valid JSON: {error}"
-        )))
-    })?;
+    let page = json::decode_or_raise(py, &response.content)?;
     let list = page.get_item(field)?;
     list.cast_into::<PyList>().map_err(|_| {
         to_py_err(Error::protocol(format!(

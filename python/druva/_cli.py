@@ -59,11 +59,13 @@ def run(arguments: argparse.Namespace) -> int:
         return fail(str(error), error.exit_code)
     except druva.AuthenticationError as error:
         return fail(str(error), EXIT_AUTHENTICATION)
+    except druva.DruvaError as error:
+        # Before ValueError: a body that is not JSON is a druva.JSONDecodeError,
+        # also a ValueError, but the server's fault, not a usage error.
+        return fail(str(error), EXIT_ERROR)
     except (ValueError, TypeError) as error:
         # Raised before any network I/O for a bad argument, path or setting.
         return fail(str(error), EXIT_USAGE)
-    except druva.DruvaError as error:
-        return fail(str(error), EXIT_ERROR)
     except BrokenPipeError:
         # The reader went away (``druva get ... | head``): not an error worth a
         # traceback. Point stdout at devnull so the interpreter's final flush is quiet.

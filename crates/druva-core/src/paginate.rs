@@ -9,6 +9,7 @@ use std::collections::HashSet;
 
 use serde::de::{IgnoredAny, MapAccess, Visitor};
 use serde::Deserializer;
+use serde_json::error::Category;
 
 use crate::errors::{Error, Result};
 
@@ -41,9 +42,16 @@ impl PageInfo {
             .deserialize_map(PageVisitor)
             .and_then(|info| deserializer.end().map(|()| info))
             .map_err(|error| {
-                Error::protocol(format!(
+                let message = format!(
                     "a page of the list is not a JSON object ({error}); cannot page through it"
-                ))
+                );
+                match error.classify() {
+                    Category::Syntax | Category::Eof => Error::NotJson {
+                        message,
+                        body: body.to_vec(),
+                    },
+                    Category::Data | Category::Io => Error::protocol(message),
+                }
             })?;
         Ok(info)
     }

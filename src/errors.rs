@@ -18,6 +18,7 @@ pyo3::import_exception!(druva._errors, RateLimitError);
 pyo3::import_exception!(druva._errors, TransportError);
 pyo3::import_exception!(druva._errors, TimeoutError);
 pyo3::import_exception!(druva._errors, ProtocolError);
+pyo3::import_exception!(druva._errors, JSONDecodeError);
 
 /// Converts a core result for Python: `core_call().or_raise()?`.
 pub trait OrRaise<T> {
@@ -55,6 +56,8 @@ pub fn to_py_err(error: Error) -> PyErr {
             Error::Transport { .. } | Error::Tls { .. } => TransportError::new_err(message),
             Error::Timeout { .. } => TimeoutError::new_err(message),
             Error::Protocol { .. } => ProtocolError::new_err(message),
+            Error::NotJson { body, .. } => crate::json::not_json_error(&body)
+                .unwrap_or_else(|| ProtocolError::new_err(message)),
         }
     }
 }

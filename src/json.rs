@@ -174,3 +174,140 @@ impl<'de, 'py> Visitor<'de> for PyKey<'_, 'py> {
         Ok(self.strings.get(self.py, key, MAX_CACHED_KEY))
     }
 }
+
+/// [`decode`], raising `druva.JSONDecodeError` (a `json.JSONDecodeError`)
+/// where the body is not JSON: `msg` in the json module's words where serde
+/// means the same, `doc` the body as text (invalid UTF-8 replaced), `pos` the
+/// character offset in `doc` where it broke. The message quotes nothing of
+/// the body; `doc` holds it, as json's does.
+pub fn decode_or_raise<'py>(py: Python<'py>, bytes: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+    decode(py, bytes).map_err(|error| decode_error(bytes, &error))
+}
+
+/// The `druva.JSONDecodeError` for a body the core found not to be JSON;
+/// `None` if it is JSON after all.
+pub fn not_json_error(bytes: &[u8]) -> Option<PyErr> {
+    serde_json::from_slice::<serde::de::IgnoredAny>(bytes)
+        .err()
+        .map(|error| decode_error(bytes, &error))
+}
+
+fn decode_error(bytes: &[u8], error: &serde_json::Error) -> PyErr {
+    let doc = String::from_utf8_lossy(bytes).into_owned();
+    let (msg, at) = json_message(error, bytes, fault_byte(bytes, error));
+    crate::errors::JSONDecodeError::new_err((msg, doc, char_offset(bytes, at)))
+}
+
+/// The byte offset serde's (line, column) points at. serde counts columns in
+/// bytes from 1 (0: the start of the line); at the end of the input it
+/// points at the last byte, where json points past it.
+fn fault_byte(bytes: &[u8], error: &serde_json::Error) -> usize {
+    if error.classify() == serde_json::error::Category::Eof {
+        return bytes.len();
+    }
+    let line_start = match error.line() {
+        0 | 1 => 0,
+        line => bytes
+            .iter()
+            .enumerate()
+            .filter(|&(_, &byte)| byte == b'\n')
+            .nth(line - 2)
+            .map_or(bytes.len(), |(newline, _)| newline + 1),
+    };
+    (line_start + error.column().saturating_sub(1)).min(bytes.len())
+}
+
+/// The index, in the body decoded with replacement, of the character that
+/// holds byte `at` (the character count when `at` is the end).
+fn char_offset(bytes: &[u8], at: usize) -> usize {
+    match bytes.get(..=at) {
+        Some(through) => String::from_utf8_lossy(through)
+            .chars()
+            .count()
+            .saturating_sub(1),
+        None => String::from_utf8_lossy(bytes).chars().count(),
+    }
+}
+
+/// Where the text before a fault stands: the innermost open `[` or `{`, and
+/// where the string it ends in began, if it ends inside one.
+#[derive(Default)]
+struct Context {
+    open: Option<u8>,
+    string_start: Option<usize>,
+}
+
+fn context(head: &[u8]) -> Context {
+    let mut open = Vec::new();
+    let (mut string_start, mut escaped) = (None, false);
+    for (index, &byte) in head.iter().enumerate() {
+        match (string_start, byte) {
+            (Some(_), _) if escaped => escaped = false,
+            (Some(_), b'\\') => escaped = true,
+            (Some(_), b'"') => string_start = None,
+            (Some(_), _) => {}
+            (None, b'"') => string_start = Some(index),
+            (None, b'[' | b'{') => open.push(byte),
+            (None, b']' | b'}') => {
+                open.pop();
+            }
+            (None, _) => {}
+        }
+    }
+    Context {
+        open: open.last().copied(),
+        string_start,
+    }
+}
+
+/// serde's message without its position, in the json module's words (and at
+/// json's position: the start of a bad literal or string, the backslash of a
+/// bad escape) where they mean the same, so that code ported from
+/// `json.loads` reads alike.
+fn json_message(error: &serde_json::Error, bytes: &[u8], at: usize) -> (String, usize) {
+    let text = error.to_string();
+    let position = format!(" at line {} column {}", error.line(), error.column());
+    let message = text.strip_suffix(&position).unwrap_or(&text);
+    let head = bytes.get(..at).unwrap_or(bytes);
+    let before = head.iter().rev().find(|byte| !byte.is_ascii_whitespace());
+    let here = bytes.get(at);
+    let literal_start = at
+        - head
+            .iter()
+            .rev()
+            .take_while(|b| b.is_ascii_alphabetic())
+            .count();
+    let eof = error.classify() == serde_json::error::Category::Eof;
+    let context = if eof {
+        context(head)
+    } else {
+        Context::default()
+    };
+    let (words, at) = match (message, before, here) {
+        ("EOF while parsing a string", _, _) => match context.string_start {
+            Some(start) => ("Unterminated string starting at", start),
+            None => (message, at),
+        },
+        ("expected ident" | "EOF while parsing a value", Some(b'a'..=b'z'), _) => {
+            ("Expecting value", literal_start)
+        }
+        (_, Some(b'{'), _) | (_, Some(b','), _) if eof && context.open == Some(b'{') => {
+            ("Expecting property name enclosed in double quotes", at)
+        }
+        (_, Some(b'[' | b',' | b':'), _) | (_, None, _) if eof => ("Expecting value", at),
+        _ if eof => ("Expecting ',' delimiter", at),
+        ("trailing comma", _, Some(b'}')) | ("key must be a string", _, _) => {
+            ("Expecting property name enclosed in double quotes", at)
+        }
+        ("expected value" | "expected ident" | "trailing comma", _, _) => ("Expecting value", at),
+        ("expected `,` or `]`" | "expected `,` or `}`", _, _) => ("Expecting ',' delimiter", at),
+        ("expected `:`", _, _) => ("Expecting ':' delimiter", at),
+        ("trailing characters", _, _) => ("Extra data", at),
+        ("invalid escape", Some(b'\\'), _) => ("Invalid \\escape", at - 1),
+        (control, _, _) if control.starts_with("control character") => {
+            ("Invalid control character at", at.saturating_sub(1))
+        }
+        _ => (message, at),
+    };
+    (words.to_owned(), at)
+}

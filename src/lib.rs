@@ -30,7 +30,6 @@ mod runtime;
 mod session;
 mod token;
 
-use crate::errors::to_py_err;
 use pyo3::prelude::*;
 
 #[pymodule]
@@ -67,9 +66,5 @@ fn json_loads<'py>(py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<Bound<
     } else {
         std::borrow::Cow::Owned(args::text(data, "data")?.into_owned().into_bytes())
     };
-    json::decode(py, &bytes).map_err(|error| {
-        to_py_err(druva_core::errors::Error::protocol(format!(
-            "invalid JSON: {error}"
-        )))
-    })
+    json::decode_or_raise(py, &bytes)
 }

@@ -122,11 +122,7 @@ impl PyPaginator {
     /// only then advances the walk. On any error the walk stays on this page.
     fn take_page(&self, py: Python<'_>, response: Response) -> PyResult<()> {
         let page = self.lock().walk.read(response).or_raise()?;
-        let decoded = json::decode(py, page.body()).map_err(|error| {
-            to_py_err(Error::protocol(format!(
-                "a page is not valid JSON: {error}"
-            )))
-        })?;
+        let decoded = json::decode_or_raise(py, page.body())?;
         let field = page.items_field();
         let value = decoded.get_item(field)?;
         // A null list (a "hollow" customer) is an empty page.

@@ -102,13 +102,7 @@ impl PyResponse {
     ///
     /// Raises :class:`druva.ProtocolError` when the body is not JSON.
     fn json<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        json::decode(py, &self.response.content).map_err(|error| {
-            to_py_err(Error::protocol(format!(
-                "the response to {} {} is not valid JSON: {error}",
-                self.response.method,
-                self.response.url.path()
-            )))
-        })
+        json::decode_or_raise(py, &self.response.content)
     }
 
     /// How long the request took, from sending to the end of the body.

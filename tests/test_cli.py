@@ -258,6 +258,18 @@ def test_get_an_error_status_exits_1_with_druvas_message(credentials: dict[str, 
     assert "Traceback" not in result.stderr
 
 
+def test_get_a_body_that_is_not_json_exits_1_not_as_a_usage_error(
+    fake: FakeDruva, credentials: dict[str, str]
+) -> None:
+    fake.malform_next(path=USERS)
+
+    result = druva("get", USERS, env=credentials)
+
+    assert result.returncode == 1, result.stderr
+    assert "Expecting" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_get_a_foreign_origin_is_refused(fake: FakeDruva, credentials: dict[str, str]) -> None:
     result = druva("get", "https://example.com/steal", env=credentials)
 

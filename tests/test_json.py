@@ -7,6 +7,14 @@ import json
 import druva
 import pytest
 from druva._druva import json_loads
+from druva.testing import FakeDruva
+
+USERS = "/insync/usermanagement/v1/users"
+
+
+def session_for(fake: FakeDruva) -> druva.Session:
+    return druva.Session(fake.client_id, fake.secret, base_url=fake.base_url)
+
 
 SAME_AS_JSON_LOADS = [
     "{}",
@@ -35,15 +43,102 @@ def test_decodes_like_json_loads(text: str) -> None:
     assert json_loads(text.encode()) == json.loads(text)
 
 
-@pytest.mark.parametrize("text", ["", "{", "[1,]", "{} {}", "nul", "'x'", "NaN", '"\\x"'])
-def test_invalid_json_is_a_protocol_error(text: str) -> None:
-    with pytest.raises(druva.ProtocolError, match="invalid JSON"):
-        json_loads(text)
+# Bodies that json.loads rejects at the same place, with the same words.
+FAILS_LIKE_JSON_LOADS = [
+    "",
+    " ",
+    "{",
+    "[",
+    "[1, 2",
+    "[1,]",
+    "[1 2]",
+    '{"a": 1,}',
+    '{"a" 1}',
+    '{"a": 1',
+    '{"é": x}',
+    '{"a": 1} x',
+    "{} {}",
+    "nul",
+    "'x'",
+    '"\\x"',
+    '"abc',
+    '{"a": "b\n"}',
+    '\n\n  {"ключ": tru}',
+    '[{"emoji": "😀"}, {"emoji": "😀",',
+    '{"druva": "this body is not valid JSON",',
+]
 
 
-def test_invalid_utf8_is_a_protocol_error() -> None:
-    with pytest.raises(druva.ProtocolError):
-        json_loads(b'"\xff"')
+def json_loads_error(text: str) -> json.JSONDecodeError:
+    with pytest.raises(json.JSONDecodeError) as caught:
+        json.loads(text)
+    return caught.value
+
+
+@pytest.mark.parametrize("text", FAILS_LIKE_JSON_LOADS)
+def test_invalid_json_fails_like_json_loads(text: str) -> None:
+    expected = json_loads_error(text)
+    for data in (text, text.encode()):
+        with pytest.raises(druva.JSONDecodeError) as caught:
+            json_loads(data)
+        error = caught.value
+        assert (error.msg, error.doc, error.pos) == (expected.msg, expected.doc, expected.pos)
+        assert (error.lineno, error.colno) == (expected.lineno, expected.colno)
+        assert str(error) == str(expected)
+
+
+def test_a_json_decode_error_is_every_class_existing_code_catches() -> None:
+    with pytest.raises(druva.JSONDecodeError) as caught:
+        json_loads("[1, 2")
+    error = caught.value
+    assert isinstance(error, druva.ProtocolError)
+    assert isinstance(error, druva.DruvaError)
+    assert isinstance(error, json.JSONDecodeError)
+    assert isinstance(error, ValueError)
+
+
+def test_invalid_utf8_is_a_json_decode_error_with_the_body_replaced() -> None:
+    with pytest.raises(druva.JSONDecodeError) as caught:
+        json_loads(b'["\xff"]')
+    error = caught.value
+    assert error.doc == '["\ufffd"]'
+    assert error.pos == 2
+
+
+def test_a_bad_body_from_response_json_is_caught_as_a_value_error(fake: FakeDruva) -> None:
+    fake.malform_next(path=USERS)
+    with session_for(fake) as s:
+        response = s.get(USERS)
+        with pytest.raises(ValueError) as caught:
+            response.json()
+        token = s.token["access_token"]
+    error = caught.value
+    expected = json_loads_error(response.text)
+    assert isinstance(error, json.JSONDecodeError)
+    assert (error.msg, error.doc, error.pos) == (expected.msg, expected.doc, expected.pos)
+    assert token not in str(error)
+    assert token not in repr(error)
+
+
+def test_a_bad_page_is_caught_as_a_value_error_and_the_page_is_retried(fake: FakeDruva) -> None:
+    with session_for(fake) as s:
+        pages = s.paginate(USERS)
+        fake.malform_next(path=USERS)
+        with pytest.raises(ValueError) as caught:
+            list(pages)
+        assert isinstance(caught.value, druva.JSONDecodeError)
+        assert s.token["access_token"] not in str(caught.value)
+        assert len(list(pages)) == 250
+
+
+def test_a_token_answer_that_is_not_json_is_a_protocol_error_that_quotes_nothing(
+    fake: FakeDruva,
+) -> None:
+    fake.malform_next(path="/token")
+    with pytest.raises(druva.ProtocolError) as caught:
+        session_for(fake).get(USERS)
+    assert not isinstance(caught.value, json.JSONDecodeError)
+    assert "this body is not valid JSON" not in str(caught.value)
 
 
 def test_repeated_keys_and_short_values_are_shared_strings() -> None:

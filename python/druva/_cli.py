@@ -21,6 +21,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any, NoReturn, TextIO
 
 import druva
+from druva import _env
 from druva.testing import FakeDruva
 
 EXIT_ERROR = 1
@@ -59,11 +60,13 @@ def run(arguments: argparse.Namespace) -> int:
         return fail(str(error), error.exit_code)
     except druva.AuthenticationError as error:
         return fail(str(error), EXIT_AUTHENTICATION)
+    except druva.DruvaError as error:
+        # Before ValueError: a body that is not JSON is a druva.JSONDecodeError,
+        # also a ValueError, but the server's fault, not a usage error.
+        return fail(str(error), EXIT_ERROR)
     except (ValueError, TypeError) as error:
         # Raised before any network I/O for a bad argument, path or setting.
         return fail(str(error), EXIT_USAGE)
-    except druva.DruvaError as error:
-        return fail(str(error), EXIT_ERROR)
     except BrokenPipeError:
         # The reader went away (``druva get ... | head``): not an error worth a
         # traceback. Point stdout at devnull so the interpreter's final flush is quiet.
@@ -211,19 +214,18 @@ def credentials() -> tuple[str, str]:
     The prompts go to the terminal (stderr and getpass's tty), never to stdout,
     so ``druva token > token.json`` prompts as usual and writes only JSON.
     """
-    client_id = os.environ.get("DRUVA_CLIENT_ID", "")
-    secret = os.environ.get("DRUVA_SECRET_KEY", "")
+    client_id, secret = _env.credentials()
     if client_id and secret:
         return client_id, secret
     if sys.stdin is None or not sys.stdin.isatty():
         missing = [
             name
-            for name, value in (("DRUVA_CLIENT_ID", client_id), ("DRUVA_SECRET_KEY", secret))
+            for name, value in ((_env.CLIENT_ID, client_id), (_env.SECRET_KEY, secret))
             if not value
         ]
         raise CommandError(
-            f"no credentials: set {' and '.join(missing)} (or run on a terminal to be "
-            "prompted; the command line never takes a secret)",
+            f"no credentials: {_env.missing_credentials_message(missing)}; or run on a "
+            "terminal to be prompted (the command line never takes a secret)",
             EXIT_USAGE,
         )
     try:
@@ -239,14 +241,16 @@ def credentials() -> tuple[str, str]:
 
 
 def endpoint(arguments: argparse.Namespace) -> dict[str, Any]:
-    region = arguments.region or os.environ.get("DRUVA_REGION") or "cloud"
-    base_url = arguments.base_url or os.environ.get("DRUVA_BASE_URL") or None
-    return {
-        "region": region,
-        "base_url": base_url,
-        "timeout": arguments.timeout,
-        "ca_bundle": arguments.ca_bundle,
-    }
+    """Keyword arguments of the endpoint: ``--region`` / ``--base-url`` win over
+    ``DRUVA_REGION`` / ``DRUVA_BASE_URL``."""
+    return _env.cloud_arguments(
+        {
+            "region": arguments.region,
+            "base_url": arguments.base_url,
+            "timeout": arguments.timeout,
+            "ca_bundle": arguments.ca_bundle,
+        }
+    )
 
 
 def run_token(arguments: argparse.Namespace) -> int:

@@ -10,7 +10,8 @@ attribute ever holds a secret or a token.
 from __future__ import annotations
 
 import builtins
-from typing import TYPE_CHECKING, Any
+import json
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from druva._druva import Response
@@ -19,6 +20,7 @@ __all__ = [
     "AuthenticationError",
     "DruvaError",
     "HTTPStatusError",
+    "JSONDecodeError",
     "ProtocolError",
     "RateLimitError",
     "TimeoutError",
@@ -97,6 +99,19 @@ class ProtocolError(DruvaError):
     a page that is not JSON, a body larger than allowed, a redirect loop."""
 
 
-def _error_summary(error: BaseException) -> dict[str, Any]:
-    """Attributes of an error as a plain dict, for logs and the command line."""
-    return {key: value for key, value in vars(error).items() if key != "response"}
+class JSONDecodeError(ProtocolError, json.JSONDecodeError):
+    """An API body (``Response.json()``, a page) that is not JSON.
+
+    Also a :class:`json.JSONDecodeError`, so a :class:`ValueError`: code that
+    catches what ``json.loads`` or ``requests``' ``Response.json()`` raise keeps
+    working. The message gives the position; the body itself is in ``doc``.
+
+    Attributes:
+        msg: what was wrong, e.g. ``"Expecting value"``.
+        doc: the body as text (invalid UTF-8 replaced).
+        pos: the character offset in ``doc`` where decoding failed.
+        lineno, colno: that position as a line and a column, from 1.
+    """
+
+    def __init__(self, msg: str, doc: str, pos: int) -> None:
+        json.JSONDecodeError.__init__(self, msg, doc, pos)

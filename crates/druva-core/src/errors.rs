@@ -35,6 +35,9 @@ pub enum Error {
     /// A response that breaks the protocol: bad JSON, a token without
     /// `access_token`, a body over the size limit, a redirect loop.
     Protocol { message: String },
+    /// An API body that is not JSON at all. The body is kept so that the
+    /// binding can say where it broke, the way its language's JSON errors do.
+    NotJson { message: String, body: Vec<u8> },
     /// The session was closed before this call.
     Closed { message: String },
 }
@@ -161,6 +164,7 @@ impl fmt::Display for Error {
             | Error::Tls { message }
             | Error::Timeout { message }
             | Error::Protocol { message }
+            | Error::NotJson { message, .. }
             | Error::Closed { message } => f.write_str(message),
             Error::Authentication {
                 status_code,

@@ -16,6 +16,7 @@
 
 use serde::de::{IgnoredAny, MapAccess, Visitor};
 use serde::Deserializer;
+use serde_json::error::Category;
 
 use crate::errors::{Error, Result};
 use crate::response::Response;
@@ -39,19 +40,31 @@ impl PageInfo {
     /// and the two readers of one page would disagree.
     pub fn read(body: &[u8]) -> Result<Self> {
         if let Err(error) = std::str::from_utf8(body) {
-            return Err(Error::protocol(format!(
-                "a page of the list is not UTF-8 (at byte {}); cannot page through it",
-                error.valid_up_to()
-            )));
+            return Err(Error::NotJson {
+                message: format!(
+                    "a page of the list is not UTF-8 (at byte {}); cannot page through it",
+                    error.valid_up_to()
+                ),
+                body: body.to_vec(),
+            });
         }
         let mut deserializer = serde_json::Deserializer::from_slice(body);
         deserializer
             .deserialize_map(PageVisitor)
             .and_then(|info| deserializer.end().map(|()| info))
             .map_err(|error| {
-                Error::protocol(format!(
+                let message = format!(
                     "a page of the list is not a JSON object ({error}); cannot page through it"
-                ))
+                );
+                match error.classify() {
+                    // Not JSON at all: a JSONDecodeError, like json.loads's.
+                    Category::Syntax | Category::Eof => Error::NotJson {
+                        message,
+                        body: body.to_vec(),
+                    },
+                    // JSON, but not a page.
+                    Category::Data | Category::Io => Error::protocol(message),
+                }
             })
     }
 

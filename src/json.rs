@@ -163,7 +163,7 @@ impl<'de, 'py> DeserializeSeed<'de> for PyKey<'_, 'py> {
     }
 }
 
-impl<'de, 'py> Visitor<'de> for PyKey<'_, 'py> {
+impl<'py> Visitor<'_> for PyKey<'_, 'py> {
     type Value = Bound<'py, PyString>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -245,13 +245,12 @@ fn context(head: &[u8]) -> Context {
             (Some(_), _) if escaped => escaped = false,
             (Some(_), b'\\') => escaped = true,
             (Some(_), b'"') => string_start = None,
-            (Some(_), _) => {}
             (None, b'"') => string_start = Some(index),
             (None, b'[' | b'{') => open.push(byte),
             (None, b']' | b'}') => {
                 open.pop();
             }
-            (None, _) => {}
+            (Some(_) | None, _) => {}
         }
     }
     Context {
@@ -291,10 +290,10 @@ fn json_message(error: &serde_json::Error, bytes: &[u8], at: usize) -> (String, 
         ("expected ident" | "EOF while parsing a value", Some(b'a'..=b'z'), _) => {
             ("Expecting value", literal_start)
         }
-        (_, Some(b'{'), _) | (_, Some(b','), _) if eof && context.open == Some(b'{') => {
+        (_, Some(b'{' | b','), _) if eof && context.open == Some(b'{') => {
             ("Expecting property name enclosed in double quotes", at)
         }
-        (_, Some(b'[' | b',' | b':'), _) | (_, None, _) if eof => ("Expecting value", at),
+        (_, Some(b'[' | b',' | b':') | None, _) if eof => ("Expecting value", at),
         _ if eof => ("Expecting ',' delimiter", at),
         ("trailing comma", _, Some(b'}')) | ("key must be a string", _, _) => {
             ("Expecting property name enclosed in double quotes", at)

@@ -549,7 +549,8 @@ def paginate_requests_oauthlib(config: Config) -> Callable[[], list[Any]]:
             next_page = page.get("nextPageToken")
             if not next_page:
                 return records
-            params["pageToken"] = next_page
+            # As Druva's own scripts do: a page token goes alone.
+            params = {"pageToken": next_page}
 
     return every_record
 

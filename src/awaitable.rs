@@ -237,7 +237,7 @@ where
         .bind(py)
         .call_method1(pyo3::intern!(py, "completions_for"), (&event_loop,))?;
     if completions.is_none() {
-        return crate::runtime::spawn_on_loop(py, &event_loop, future, convert);
+        return crate::runtime::spawn_on_loop(py, future, convert);
     }
     let completions: Py<Completions> = completions.cast_into::<Completions>()?.unbind();
     let asyncio_future = event_loop.call_method0(pyo3::intern!(py, "create_future"))?;

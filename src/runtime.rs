@@ -71,18 +71,12 @@ where
 
 /// Where an event loop cannot watch a descriptor: starts `future` through
 /// pyo3-async-runtimes, which completes the loop's future by itself.
-pub fn spawn_on_loop<T, F, C>(
-    py: Python<'_>,
-    event_loop: &Bound<'_, PyAny>,
-    future: F,
-    convert: C,
-) -> PyResult<Py<PyAny>>
+pub fn spawn_on_loop<T, F, C>(py: Python<'_>, future: F, convert: C) -> PyResult<Py<PyAny>>
 where
     T: Send + 'static,
     F: Future<Output = Result<T>> + Send + 'static,
     C: FnOnce(Python<'_>, T) -> PyResult<Py<PyAny>> + Send + 'static,
 {
-    let _ = event_loop;
     let awaitable = into_awaitable(py, async move {
         Ok(Converted(future.await.map_err(to_py_err)?, convert))
     })?;

@@ -27,6 +27,7 @@ pub fn token_response(data: &[u8]) {
         url: url::Url::parse("https://apis.druva.com/token").unwrap(),
         content: bytes::Bytes::copy_from_slice(body),
         elapsed: Duration::ZERO,
+        fresh_token_refused: false,
     };
     let now = Instant::now();
     match parse_token_response(response, now, SystemTime::now()) {
@@ -105,6 +106,7 @@ fn response(body: &[u8]) -> Response {
         url: url::Url::parse("https://apis.druva.com/insync/usermanagement/v1/users").unwrap(),
         content: bytes::Bytes::copy_from_slice(body),
         elapsed: std::time::Duration::ZERO,
+        fresh_token_refused: false,
     }
 }
 

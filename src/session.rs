@@ -43,6 +43,8 @@ struct SessionArguments<'a> {
     ca_bundle: Option<Path>,
     proxy: Option<&'a str>,
     max_response_bytes: i128,
+    rate_limit_wait: f64,
+    msp: bool,
 }
 
 impl SessionArguments<'_> {
@@ -62,6 +64,11 @@ impl SessionArguments<'_> {
             max_response_bytes: Some(
                 config::response_limit_argument(self.max_response_bytes).or_raise()?,
             ),
+            rate_limit_wait: Some(
+                config::seconds_argument("rate_limit_wait", self.rate_limit_wait, true)
+                    .or_raise()?,
+            ),
+            msp: self.msp,
         };
         let config = SessionConfig::new(&client_id, &secret, options).or_raise()?;
         Ok(Arc::new(Session::new(config).or_raise()?))
@@ -419,12 +426,13 @@ macro_rules! session_classes {
         max_retries = $max_retries:tt,
         leeway = $leeway:tt,
         max_response_bytes = $max_response_bytes:tt,
+        rate_limit_wait = $rate_limit_wait:tt,
         $(($class:ident, is_async = $is_async:literal, { $($own_methods:tt)* })),* $(,)?
     ) => {$(
         #[pymethods]
         impl $class {
             #[new]
-            #[pyo3(signature = (client_id, secret, *, region=$region, base_url=None, token_url=None, scope=None, timeout=$timeout, max_retries=$max_retries, leeway=$leeway, ca_bundle=None, proxy=None, max_response_bytes=$max_response_bytes))]
+            #[pyo3(signature = (client_id, secret, *, region=$region, base_url=None, token_url=None, scope=None, timeout=$timeout, max_retries=$max_retries, leeway=$leeway, ca_bundle=None, proxy=None, max_response_bytes=$max_response_bytes, rate_limit_wait=$rate_limit_wait, msp=false))]
             fn new(
                 client_id: &Bound<'_, PyAny>,
                 secret: &Bound<'_, PyAny>,
@@ -438,10 +446,13 @@ macro_rules! session_classes {
                 ca_bundle: Option<Path>,
                 proxy: Option<&str>,
                 #[pyo3(from_py_with = args::whole)] max_response_bytes: i128,
+                #[pyo3(from_py_with = args::seconds)] rate_limit_wait: f64,
+                #[pyo3(from_py_with = args::flag)] msp: bool,
             ) -> PyResult<PyClassInitializer<Self>> {
                 let arguments = SessionArguments {
                     client_id, secret, region, base_url, token_url, scope, timeout,
                     max_retries, leeway, ca_bundle, proxy, max_response_bytes,
+                    rate_limit_wait, msp,
                 };
                 Ok(PyClassInitializer::from(PyBaseSession::new(arguments, $is_async)?)
                     .add_subclass($class))
@@ -457,6 +468,24 @@ macro_rules! session_classes {
                 kwargs: Option<&Bound<'py, PyDict>>,
             ) -> PyResult<Bound<'py, PyAny>> {
                 from_env(cls, kwargs)
+            }
+
+            /// A session of the same kind for one customer (tenant) of this
+            /// MSP session (``msp=True``): same base URL, options and
+            /// connection pool; its token is exchanged from the MSP token and
+            /// cached process-wide per (MSP credential, customer). Closing it
+            /// leaves this session open; closing this session closes it.
+            ///
+            /// >>> tenant = s.customer(customer["id"])  # doctest: +SKIP
+            fn customer(slf: &Bound<'_, Self>, customer_id: &str) -> PyResult<Py<Self>> {
+                let base = slf.as_super().get();
+                let inner = base.inner.customer(customer_id).or_raise()?;
+                let initializer = PyClassInitializer::from(PyBaseSession {
+                    inner,
+                    is_async: base.is_async,
+                })
+                .add_subclass($class);
+                Py::new(slf.py(), initializer)
             }
 
             $($own_methods)*

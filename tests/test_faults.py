@@ -204,14 +204,15 @@ def on_users(method: str, *args: Any, **kwargs: Any) -> Inject:
 
 
 CASES: list[Case] = [
-    # Rate limits: retried for idempotent methods, honouring Retry-After.
+    # Rate limits: retried for every method, against rate_limit_wait rather
+    # than max_retries, honouring Retry-After (at least 1 s).
     Case(
         "429-no-retry-after",
         "429 without `Retry-After`",
         (on_users("fail_next", 429),),
         Returns(200),
         api=2,
-        note="retried after a full-jitter backoff",
+        note="retried after a full-jitter backoff (at most 1 s the first time)",
     ),
     Case(
         "429-retry-after-seconds",
@@ -228,8 +229,8 @@ CASES: list[Case] = [
         (on_users("fail_next", 429, retry_after=0.5),),
         Returns(200),
         api=2,
-        min_seconds=0.45,
-        note="a decimal fraction is honoured too",
+        min_seconds=0.95,
+        note="a wait after a 429 is at least 1 s",
     ),
     Case(
         "429-retry-after-http-date",
@@ -237,7 +238,7 @@ CASES: list[Case] = [
         (on_users("fail_next", 429, retry_after=HttpDate(2)),),
         Returns(200),
         api=2,
-        min_seconds=0.9,
+        min_seconds=0.95,
         note="retried at that date (whole seconds)",
     ),
     Case(
@@ -246,8 +247,9 @@ CASES: list[Case] = [
         (on_users("fail_next", 429, retry_after=HttpDate(-60)),),
         Returns(200),
         api=2,
-        max_seconds=1.0,
-        note="retried at once",
+        min_seconds=0.95,
+        max_seconds=3.0,
+        note="retried after the 1 s minimum",
     ),
     Case(
         "429-retry-after-garbage",
@@ -255,23 +257,55 @@ CASES: list[Case] = [
         (on_users("fail_next", 429, retry_after="soon"),),
         Returns(200),
         api=2,
-        max_seconds=2.0,
+        max_seconds=2.5,
         note="the header is ignored; backoff as without it",
+    ),
+    Case(
+        "429-max-retries-0",
+        "429 once, on a session that never retries errors",
+        (on_users("fail_next", 429, retry_after=1),),
+        Returns(200),
+        api=2,
+        options={"max_retries": 0},
+        note="429 retries are not counted against `max_retries`",
+    ),
+    Case(
+        "429-post",
+        "429 on a POST",
+        (fault("fail_next", 429, retry_after=1, path="/_echo"),),
+        Returns(200),
+        api=2,
+        call="post",
+        note="a throttled request was not processed: every method is retried",
+    ),
+    Case(
+        "429-rate-limit-wait-0",
+        "429 once, on a session with no rate-limit budget",
+        (on_users("fail_next", 429, retry_after=1),),
+        Returns(429),
+        api=1,
+        options={"rate_limit_wait": 0},
+        max_seconds=1.0,
+        note="`rate_limit_wait=0` turns 429 retries off",
     ),
     Case(
         "429-persistent",
         "429 on every attempt",
         (on_users("fail_next", 429, count=10, retry_after=0),),
         Returns(429),
-        api=4,
-        note="1 try + `max_retries` (3) retries, then the last response",
+        api=3,
+        options={"rate_limit_wait": 2.5},
+        min_seconds=1.9,
+        note="waits of 1 s while they fit in `rate_limit_wait` (1 s + 1 s; a third "
+        "would pass 2.5 s), then the last response",
     ),
     Case(
         "429-persistent-raise-for-status",
         "429 on every attempt, then `raise_for_status()`",
         (on_users("fail_next", 429, count=10, retry_after=0),),
         Raises(druva.RateLimitError, "429"),
-        api=4,
+        api=3,
+        options={"rate_limit_wait": 2.5},
         call="raise",
     ),
     Case(
@@ -279,8 +313,18 @@ CASES: list[Case] = [
         "429 on every attempt while paging",
         (on_users("fail_next", 429, count=10, retry_after=0),),
         Raises(druva.RateLimitError, "429"),
-        api=4,
+        api=3,
+        options={"rate_limit_wait": 2.5},
         call="paginate",
+    ),
+    Case(
+        "429-retry-after-past-budget",
+        "429 with `Retry-After: 3600`",
+        (on_users("fail_next", 429, retry_after=3600),),
+        Returns(429),
+        api=1,
+        max_seconds=1.0,
+        note="a wait that would pass `rate_limit_wait` (120 s) is not taken",
     ),
     # Server errors: 500 is final, gateway errors are retried.
     Case(
@@ -522,8 +566,11 @@ CASES: list[Case] = [
         (on_token("fail_next", 429, count=10, retry_after=0),),
         Raises(druva.RateLimitError, "429"),
         api=0,
-        tokens=4,
+        tokens=3,
         warm=False,
+        options={"rate_limit_wait": 2.5},
+        min_seconds=1.9,
+        note="the session's `rate_limit_wait` bounds its token requests too",
     ),
     Case(
         "token-400-invalid-grant",

@@ -190,15 +190,85 @@ def test_429_with_retry_after_waits_and_succeeds(fake: FakeDruva, session: druva
 
 
 def test_persistent_429_is_a_rate_limit_error(fake: FakeDruva) -> None:
-    with session_for(fake, max_retries=2) as s:
+    # max_retries does not bound 429 retries: rate_limit_wait does (1 s + 1 s
+    # fit in 2.5 s, a third wait would not).
+    with session_for(fake, max_retries=0, rate_limit_wait=2.5) as s:
         s.get(USERS)
         fake.reset_counters()
         fake.fail_next(429, count=10, retry_after=0, path=USERS)
+        started = time.monotonic()
         response = s.get(USERS)
+        assert time.monotonic() - started >= 1.9
         assert response.status_code == 429
-        with pytest.raises(druva.RateLimitError):
+        with pytest.raises(druva.RateLimitError, match="429"):
             response.raise_for_status()
         assert fake.api_requests == 3
+
+
+def test_a_post_is_retried_after_a_429_but_not_after_a_503(fake: FakeDruva) -> None:
+    with session_for(fake) as s:
+        s.get(USERS)
+        fake.reset_counters()
+        fake.fail_next(429, retry_after=1, path="/_echo")
+        assert s.post("/_echo", json={"n": 1}).status_code == 200
+        assert fake.api_requests == 2
+        fake.reset_counters()
+        fake.fail_next(503, path="/_echo")
+        assert s.post("/_echo", json={"n": 1}).status_code == 503
+        assert fake.api_requests == 1
+
+
+def test_retry_false_does_not_retry_a_429(fake: FakeDruva) -> None:
+    with session_for(fake) as s:
+        s.get(USERS)
+        fake.reset_counters()
+        fake.fail_next(429, retry_after=1, path=USERS)
+        started = time.monotonic()
+        assert s.request("GET", USERS, retry=False).status_code == 429
+        assert time.monotonic() - started < 0.9
+        assert fake.api_requests == 1
+
+
+def test_async_429_waits_count_against_rate_limit_wait(fake: FakeDruva) -> None:
+    async def main() -> tuple[int, int]:
+        async with druva.AsyncSession(
+            fake.client_id, fake.secret, base_url=fake.base_url, max_retries=0, rate_limit_wait=1.5
+        ) as s:
+            await s.get(USERS)
+            fake.reset_counters()
+            fake.fail_next(429, count=10, retry_after=0, path="/_echo")
+            response = await s.post("/_echo", json={})
+            return response.status_code, fake.api_requests
+
+    assert asyncio.run(main()) == (429, 2)
+
+
+@pytest.mark.parametrize("bad", [-1, float("nan"), float("inf"), 10**9])
+def test_rate_limit_wait_must_be_a_sane_number_of_seconds(fake: FakeDruva, bad: float) -> None:
+    with pytest.raises(ValueError, match="rate_limit_wait"):
+        druva.Session(fake.client_id, fake.secret, base_url=fake.base_url, rate_limit_wait=bad)
+
+
+def test_a_403_that_persists_with_a_fresh_token_says_so(fake: FakeDruva) -> None:
+    with session_for(fake) as s:
+        s.get(USERS)
+        fake.fail_next(403, count=2, path=USERS)
+        response = s.get(USERS)
+        assert response.status_code == 403
+        with pytest.raises(druva.HTTPStatusError) as caught:
+            response.raise_for_status()
+        message = str(caught.value)
+        assert "token was fresh" in message
+        for cause in ("licence", "region", "tracker"):
+            assert cause in message
+        # A 403 that a new token cured says nothing of the kind.
+        fake.fail_next(403, path=USERS)
+        assert s.get(USERS).status_code == 200
+        fake.fail_next(403, count=1, path=USERS)
+        fake.fail_next(404, count=1, path=USERS)
+        with pytest.raises(druva.HTTPStatusError) as other:
+            s.get(USERS).raise_for_status()
+        assert "fresh" not in str(other.value)
 
 
 def test_503_twice_then_success(fake: FakeDruva, session: druva.Session) -> None:

@@ -38,6 +38,8 @@ def test_the_signatures_show_the_defaults_the_calls_run_with() -> None:
         "ca_bundle": None,
         "proxy": None,
         "max_response_bytes": 100 * 1024 * 1024,
+        "rate_limit_wait": 120.0,
+        "msp": False,
     }
     token = inspect.signature(druva.get_token).parameters
     assert token["region"].default == "cloud"

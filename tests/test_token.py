@@ -91,12 +91,26 @@ def test_token_requests_honour_retry_after(fake: FakeDruva) -> None:
     assert fake.token_requests == 2
 
 
-def test_persistent_rate_limit_is_a_rate_limit_error(fake: FakeDruva) -> None:
+def test_a_persistent_rate_limit_is_a_rate_limit_error(fake: FakeDruva) -> None:
+    # A session's token requests wait on 429s within its rate_limit_wait.
     fake.fail_next(429, count=10, retry_after=0, path="/token")
-    with pytest.raises(druva.RateLimitError) as caught:
-        token_for(fake)
+    session = druva.Session(
+        fake.client_id, fake.secret, base_url=fake.base_url, rate_limit_wait=2.5
+    )
+    with session, pytest.raises(druva.RateLimitError) as caught:
+        _ = session.token
     assert caught.value.status_code == 429
-    assert fake.token_requests == 4
+    assert fake.token_requests == 3
+
+
+def test_get_token_waits_on_429s_beyond_max_retries(fake: FakeDruva) -> None:
+    # get_token has the default rate-limit budget (120 s): five 429s of 1 s
+    # are more than the 3 retries a 503 gets, and still end in a token.
+    fake.fail_next(429, count=5, retry_after=1, path="/token")
+    started = time.monotonic()
+    assert token_for(fake)["access_token"]
+    assert time.monotonic() - started >= 4.5
+    assert fake.token_requests == 6
 
 
 def test_a_scope_list_changed_between_calls_gets_the_token_of_its_new_scope(

@@ -87,12 +87,25 @@ impl Equivalent<Key> for KeyRef<'_> {
 }
 
 impl TokenCache {
-    /// The entry for these credentials, if one exists, without allocating.
+    /// The client-credentials entry for these credentials, if one exists,
+    /// without allocating.
     pub fn find(
         &self,
         token_url: &str,
         credentials: &Credentials,
         scope: Option<&str>,
+    ) -> Option<Arc<Slot>> {
+        self.find_granted(token_url, credentials, scope, false)
+    }
+
+    /// The entry for these credentials and kind of grant (an MSP customer's
+    /// exchanged token or not), if one exists.
+    fn find_granted(
+        &self,
+        token_url: &str,
+        credentials: &Credentials,
+        scope: Option<&str>,
+        customer: bool,
     ) -> Option<Arc<Slot>> {
         let entries = self.entries.read().unwrap_or_else(PoisonError::into_inner);
         let key = KeyRef {
@@ -103,7 +116,7 @@ impl TokenCache {
         entries
             .get(&key)?
             .iter()
-            .find(|slot| slot.request.credentials.same_as(credentials))
+            .find(|slot| slot.holds(credentials, customer))
             .cloned()
     }
 
@@ -111,7 +124,8 @@ impl TokenCache {
     pub fn slot(&self, request: &TokenRequest) -> Arc<Slot> {
         let token_url = request.token_url.as_str();
         let scope = request.scope.as_deref();
-        if let Some(slot) = self.find(token_url, &request.credentials, scope) {
+        let customer = request.grant.is_customer();
+        if let Some(slot) = self.find_granted(token_url, &request.credentials, scope, customer) {
             return slot;
         }
         let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
@@ -125,7 +139,7 @@ impl TokenCache {
         // Another thread may have added it between the two locks.
         if let Some(slot) = slots
             .iter()
-            .find(|slot| slot.request.credentials.same_as(&request.credentials))
+            .find(|slot| slot.holds(&request.credentials, customer))
         {
             return Arc::clone(slot);
         }
@@ -159,16 +173,19 @@ impl Slot {
         }
     }
 
+    /// Whether this is the entry of `credentials` for this kind of grant.
+    fn holds(&self, credentials: &Credentials, customer: bool) -> bool {
+        self.request.grant.is_customer() == customer
+            && self.request.credentials.same_as(credentials)
+    }
+
     /// The cached token if it is fresh under `leeway`: the cache-hit path.
     pub fn fresh_token(&self, leeway: Duration) -> Option<Arc<Token>> {
         let token = self.token.load_full()?;
         if !token.is_fresh(leeway, Instant::now()) {
             return None;
         }
-        logging::debug!(
-            "token for {} served from cache",
-            self.request.credentials.masked_client_id()
-        );
+        logging::debug!("token for {} served from cache", self.request.describe());
         Some(token)
     }
 
@@ -234,7 +251,7 @@ impl Slot {
             self.token.compare_and_swap(&*current, None);
             logging::debug!(
                 "token for {} dropped after the API refused it",
-                self.request.credentials.masked_client_id()
+                self.request.describe()
             );
         }
     }
@@ -247,7 +264,7 @@ impl Slot {
             logging::info!(
                 "token {} for {} from {} (expires in {} s)",
                 if renewing { "renewed" } else { "fetched" },
-                self.request.credentials.masked_client_id(),
+                self.request.describe(),
                 self.request.token_url.path(),
                 token.lifetime.as_secs()
             );
@@ -271,6 +288,7 @@ mod tests {
             token_url: Url::parse("http://127.0.0.1:9/token").unwrap(),
             credentials: Arc::new(Credentials::new("client", secret).unwrap()),
             scope: None,
+            grant: crate::token::Grant::ClientCredentials,
         }
     }
 

@@ -14,7 +14,8 @@ use crate::errors::{Error, Result};
 /// default, followed by whatever tokens came after the callback's name.
 ///
 /// `region` is the Druva cloud; durations are seconds (floats);
-/// `max_response_bytes` is 100 MiB.
+/// `max_response_bytes` is 100 MiB; `rate_limit_wait` is the budget of one
+/// call's waits on 429s.
 #[macro_export]
 macro_rules! with_defaults {
     ($callback:ident $($forward:tt)*) => {
@@ -24,6 +25,7 @@ macro_rules! with_defaults {
             max_retries = 3,
             leeway = 60.0,
             max_response_bytes = 104857600,
+            rate_limit_wait = 120.0,
             $($forward)*
         }
     };
@@ -55,6 +57,11 @@ macro_rules! define_default {
     (max_response_bytes = $value:tt) => {
         /// Bodies larger than this are refused, so a misbehaving server cannot exhaust memory.
         pub const MAX_RESPONSE_BYTES: u64 = $value;
+    };
+    (rate_limit_wait = $value:tt) => {
+        /// How long one call may wait in all on 429s (not counted against
+        /// `max_retries`, not bounded by `timeout`).
+        pub const RATE_LIMIT_WAIT: Duration = seconds($value);
     };
 }
 
@@ -140,6 +147,7 @@ mod tests {
         assert_eq!(MAX_RETRIES, 3);
         assert_eq!(LEEWAY, Duration::from_secs(60));
         assert_eq!(MAX_RESPONSE_BYTES, 100 * 1024 * 1024);
+        assert_eq!(RATE_LIMIT_WAIT, Duration::from_secs(120));
     }
 
     #[test]

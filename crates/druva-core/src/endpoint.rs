@@ -184,10 +184,57 @@ fn checked_url(text: &str, name: &str) -> Result<Url> {
 }
 
 fn join_token_path(base_url: &Url) -> Url {
-    let mut token_url = base_url.clone();
-    let path = format!("{}/token", base_url.path().trim_end_matches('/'));
-    token_url.set_path(&path);
-    token_url
+    joined_path(base_url, "/token")
+}
+
+/// `path` under the base URL's own path.
+fn joined_path(base_url: &Url, path: &str) -> Url {
+    let mut joined = base_url.clone();
+    joined.set_path(&format!("{}{path}", base_url.path().trim_end_matches('/')));
+    joined.set_query(None);
+    joined.set_fragment(None);
+    joined
+}
+
+/// Where an MSP credential gets its token: `{base}/msp/auth/v1/token`.
+pub const MSP_TOKEN_PATH: &str = "/msp/auth/v1/token";
+
+impl Endpoints {
+    /// The endpoints of an MSP credential: its token URL is
+    /// [`MSP_TOKEN_PATH`] under the base URL, unless one was given.
+    #[must_use]
+    pub fn for_msp(self, token_url_given: bool) -> Self {
+        if token_url_given {
+            return self;
+        }
+        Endpoints {
+            token_url: joined_path(&self.base_url, MSP_TOKEN_PATH),
+            ..self
+        }
+    }
+
+    /// Where a customer's (tenant's) token is exchanged from the MSP token:
+    /// `{base}/msp/v2/customers/{customer_id}/token`, the ID one path segment.
+    pub fn customer_token_url(&self, customer_id: &str) -> Result<Url> {
+        if customer_id.trim().is_empty() {
+            return Err(Error::value(
+                "customer_id is empty; pass the ID of one of the MSP's customers \
+                 (the `id` of an item of /msp/v2/customers)",
+            ));
+        }
+        if customer_id.chars().any(char::is_control) || customer_id.len() > 256 {
+            return Err(Error::value(
+                "customer_id has control characters or is over 256 characters long; \
+                 pass the `id` of an item of /msp/v2/customers",
+            ));
+        }
+        let mut url = joined_path(&self.base_url, "/msp/v2/customers");
+        url.path_segments_mut()
+            .map_err(|()| Error::value("the base URL cannot have a path"))?
+            .push(customer_id)
+            .push("token");
+        Ok(url)
+    }
 }
 
 /// Loopback hosts: 127.0.0.0/8, `::1` and `localhost` (and its subdomains).

@@ -159,6 +159,7 @@ pub async fn send(
         url,
         content,
         elapsed: started.elapsed(),
+        fresh_token_refused: false,
     })
 }
 

@@ -462,6 +462,7 @@ mod tests {
             url: url::Url::parse("https://apis.druva.com/insync/usermanagement/v1/users").unwrap(),
             content: bytes::Bytes::from(body.to_owned()),
             elapsed: std::time::Duration::ZERO,
+            fresh_token_refused: false,
         }
     }
 

@@ -16,7 +16,16 @@ pub struct Response {
     pub url: Url,
     pub content: Bytes,
     pub elapsed: Duration,
+    /// The API refused a token fetched for this very call (after refusing
+    /// the cached one): the cause is access, not an expired token.
+    pub fresh_token_refused: bool,
 }
+
+/// What a 403 means when a fresh token did not help.
+const FRESH_TOKEN_REFUSED: &str = "the token was fresh (renewed for this call after a first \
+    refusal), so the cause is access, not the token: the credential's rights or licence \
+    (API access for this product, \"Access Administrator Management APIs\"), the region (a \
+    token works only on the cloud that issued it), or an expired tracker";
 
 /// Druva's application error envelope: `{"code": "...", "message": "..."}`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -83,6 +92,9 @@ impl Response {
             }
             (None, None) => {}
         }
+        if self.fresh_token_refused && self.status_code == 403 {
+            let _ = write!(summary, "; {FRESH_TOKEN_REFUSED}");
+        }
         summary
     }
 }
@@ -100,6 +112,7 @@ mod tests {
                 .unwrap(),
             content: Bytes::from(body.to_owned()),
             elapsed: Duration::ZERO,
+            fresh_token_refused: false,
         }
     }
 
@@ -114,6 +127,21 @@ mod tests {
             summary,
             "400 Bad Request for GET /insync/endpoints/v1/devices: InsyncEndpoints-1006: Invalid device"
         );
+    }
+
+    #[test]
+    fn a_403_refusing_a_fresh_token_names_the_likely_causes() {
+        let body = r#"{"message": "User is not authorized to access this resource with an explicit deny"}"#;
+        let mut refused = response(403, body);
+        assert!(!refused.status_summary().contains("fresh"));
+        refused.fresh_token_refused = true;
+        let summary = refused.status_summary();
+        assert!(
+            summary.starts_with("403 Forbidden for GET /insync/endpoints/v1/devices: User is not")
+        );
+        for cause in ["token was fresh", "licence", "region", "tracker"] {
+            assert!(summary.contains(cause), "{summary}");
+        }
     }
 
     #[test]

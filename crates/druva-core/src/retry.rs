@@ -2,9 +2,12 @@
 //! the next attempt (exponential backoff with full jitter, or the server's
 //! `Retry-After`), and the one loop that token requests and API calls share.
 //!
-//! [`Retrying`] owns every decision between two attempts, so a budget for the
-//! waits on a 429 or a deadline for the whole call belongs in
-//! [`Retrying::next_wait`] and nowhere else.
+//! Two budgets bound a call's retries. Gateway errors (502–504) and transient
+//! transport failures count against `max_retries`. A 429 says the request was
+//! not processed, so it is retried for every method; its waits count against
+//! `rate_limit_wait` instead, and a wait that would pass it is not taken.
+//! [`Retrying`] owns every decision between two attempts, so a deadline for
+//! the whole call belongs in [`Retrying::next_wait`] and nowhere else.
 
 use std::future::Future;
 use std::time::{Duration, SystemTime};
@@ -19,17 +22,56 @@ use crate::response::Response;
 /// Statuses that say "try again later": rate limiting and gateway trouble.
 pub const RETRYABLE_STATUSES: [u16; 4] = [429, 502, 503, 504];
 
+/// The status of a request the server refused to process for now.
+pub const RATE_LIMITED: u16 = 429;
+
+/// The shortest wait after a 429, even when `Retry-After` says less (or 0):
+/// resending at once would only be throttled again.
+pub const MIN_RATE_LIMIT_WAIT: Duration = Duration::from_secs(1);
+
+/// Which failed outcomes a call may send again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RetryScope {
+    /// None at all (`retry=False`).
+    Never,
+    /// Only 429s: a throttled request was not processed, so resending it is
+    /// safe for any method (a POST or PATCH by default).
+    RateLimits,
+    /// 429s, 502–504 and transient transport failures (idempotent methods by
+    /// default, any method with `retry=True`, token requests).
+    All,
+}
+
+impl RetryScope {
+    /// The scope of an API call: `retry` as the caller gave it (`None`:
+    /// everything for idempotent methods, rate limits only for the others).
+    pub fn for_call(method: &str, retry: Option<bool>) -> Self {
+        match retry {
+            Some(false) => RetryScope::Never,
+            Some(true) => RetryScope::All,
+            None if is_idempotent(method) => RetryScope::All,
+            None => RetryScope::RateLimits,
+        }
+    }
+}
+
 /// How often and how patiently a request is retried.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct RetryPolicy {
-    /// Retries after the first attempt; 0 disables retrying.
+    /// Retries after 502–504 and transport failures; 0 disables them.
     pub max_retries: u32,
-    /// The backoff ceiling of the first retry; doubles with each further one.
+    /// The backoff ceiling of the first such retry; doubles with each further one.
     pub base_delay: Duration,
     /// No computed backoff waits longer than this.
     pub max_delay: Duration,
-    /// A server's `Retry-After` is honoured up to this long.
+    /// A server's `Retry-After` on a 502–504 is honoured up to this long.
     pub max_retry_after: Duration,
+    /// How long one call may wait in all on 429s; 0 disables their retries.
+    pub rate_limit_wait: Duration,
+    /// The backoff ceiling of the first retry after a 429 without
+    /// `Retry-After`; doubles with each further one, up to the max.
+    pub rate_limit_base_delay: Duration,
+    pub rate_limit_max_delay: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -39,16 +81,25 @@ impl Default for RetryPolicy {
             base_delay: Duration::from_millis(200),
             max_delay: Duration::from_secs(10),
             max_retry_after: Duration::from_secs(60),
+            rate_limit_wait: config::RATE_LIMIT_WAIT,
+            rate_limit_base_delay: Duration::from_secs(1),
+            rate_limit_max_delay: Duration::from_secs(60),
         }
     }
 }
 
 impl RetryPolicy {
-    pub fn with_max_retries(max_retries: u32) -> Self {
+    /// The default policy with these two budgets.
+    pub fn new(max_retries: u32, rate_limit_wait: Duration) -> Self {
         RetryPolicy {
             max_retries,
+            rate_limit_wait,
             ..RetryPolicy::default()
         }
+    }
+
+    pub fn with_max_retries(max_retries: u32) -> Self {
+        RetryPolicy::new(max_retries, config::RATE_LIMIT_WAIT)
     }
 
     /// Whether attempt number `retry` (1 for the first retry) is still allowed.
@@ -56,23 +107,38 @@ impl RetryPolicy {
         retry <= self.max_retries
     }
 
-    /// The wait before retry number `retry` (1-based): the server's
-    /// `Retry-After` when it sent a usable one, else full-jitter backoff,
-    /// a uniform draw from zero to `base * 2^(retry-1)`, capped.
+    /// The wait before retry number `retry` (1-based) after a 502–504 or a
+    /// transport failure: the server's `Retry-After` when it sent a usable
+    /// one (capped), else full-jitter backoff from `base_delay`.
     pub fn delay(&self, retry: u32, retry_after: Option<&str>) -> Duration {
-        if let Some(wait) =
-            retry_after.and_then(|value| parse_retry_after(value, SystemTime::now()))
-        {
+        if let Some(wait) = parse_header(retry_after) {
             return wait.min(self.max_retry_after);
         }
-        let exponent = retry.saturating_sub(1).min(20);
-        let ceiling = self
-            .base_delay
-            .saturating_mul(1u32 << exponent)
-            .min(self.max_delay);
-        let fraction: f64 = rand::rng().random_range(0.0..=1.0);
-        ceiling.mul_f64(fraction)
+        full_jitter(self.base_delay, retry, self.max_delay)
     }
+
+    /// The wait before the `retry`-th retry (1-based) after a 429: the
+    /// server's `Retry-After` (at least [`MIN_RATE_LIMIT_WAIT`], never
+    /// capped: the budget decides whether it is taken), else full-jitter
+    /// backoff from `rate_limit_base_delay`.
+    pub fn rate_limit_delay(&self, retry: u32, retry_after: Option<&str>) -> Duration {
+        if let Some(wait) = parse_header(retry_after) {
+            return wait.max(MIN_RATE_LIMIT_WAIT);
+        }
+        full_jitter(self.rate_limit_base_delay, retry, self.rate_limit_max_delay)
+    }
+}
+
+fn parse_header(retry_after: Option<&str>) -> Option<Duration> {
+    retry_after.and_then(|value| parse_retry_after(value, SystemTime::now()))
+}
+
+/// A uniform draw from zero to `base * 2^(retry-1)`, capped at `max`.
+fn full_jitter(base: Duration, retry: u32, max: Duration) -> Duration {
+    let exponent = retry.saturating_sub(1).min(20);
+    let ceiling = base.saturating_mul(1u32 << exponent).min(max);
+    let fraction: f64 = rand::rng().random_range(0.0..=1.0);
+    ceiling.mul_f64(fraction)
 }
 
 /// What the retry loop judges of an attempt's outcome.
@@ -98,9 +164,8 @@ impl Outcome for Result<Result<Response>> {
 }
 
 /// The retries of one call: attempts are repeated while the outcome is
-/// retryable (a status of [`RETRYABLE_STATUSES`] or a transient transport
-/// failure), the call allows retrying, and the policy has retries left; the
-/// outcome of the last attempt is returned as it is.
+/// retryable within the call's [`RetryScope`] and the policy's budgets, and
+/// the outcome of the last attempt is returned as it is.
 ///
 /// ```
 /// # async fn example() {
@@ -119,26 +184,38 @@ pub struct Retrying<'a> {
     policy: &'a RetryPolicy,
     /// Names the call in log records ("GET /path", "token request for abcd***").
     what: &'a str,
-    enabled: bool,
+    scope: RetryScope,
+    /// Retries after 502–504 and transport failures, against `max_retries`.
     retries: u32,
+    /// Retries after 429s, and the time waited on them, against `rate_limit_wait`.
+    rate_limited: u32,
+    waited_on_rate_limits: Duration,
+}
+
+/// Why an outcome may deserve another attempt.
+enum Retryable {
+    RateLimited,
+    Transient,
 }
 
 impl<'a> Retrying<'a> {
-    /// A call that may be retried under `policy`; `what` names it in the
-    /// INFO record of each retry, and must hold no secret.
+    /// A call that may retry everything under `policy`; `what` names it in
+    /// the INFO record of each retry, and must hold no secret.
     pub fn new(policy: &'a RetryPolicy, what: &'a str) -> Self {
         Retrying {
             policy,
             what,
-            enabled: true,
+            scope: RetryScope::All,
             retries: 0,
+            rate_limited: 0,
+            waited_on_rate_limits: Duration::ZERO,
         }
     }
 
-    /// Whether this call may be retried at all (a POST is not, by default).
+    /// What this call may retry (see [`RetryScope::for_call`]).
     #[must_use]
-    pub fn enabled(self, enabled: bool) -> Self {
-        Retrying { enabled, ..self }
+    pub fn scope(self, scope: RetryScope) -> Self {
+        Retrying { scope, ..self }
     }
 
     /// Runs `attempt` (given the number of retries before it: 0 for the
@@ -151,7 +228,7 @@ impl<'a> Retrying<'a> {
         Fut: Future<Output = O>,
     {
         loop {
-            let outcome = attempt(self.retries).await;
+            let outcome = attempt(self.retries.saturating_add(self.rate_limited)).await;
             let Some(wait) = outcome.sent().and_then(|sent| self.next_wait(sent)) else {
                 return outcome;
             };
@@ -164,19 +241,62 @@ impl<'a> Retrying<'a> {
     /// The wait before the next attempt, or `None` when `sent` is final.
     /// Counts and logs the retry it allows.
     pub fn next_wait(&mut self, sent: &Result<Response>) -> Option<Duration> {
-        if !self.enabled || !is_retryable(sent) {
+        match self.retryable(sent)? {
+            Retryable::RateLimited => self.rate_limit_wait(sent),
+            Retryable::Transient => self.transient_wait(sent),
+        }
+    }
+
+    fn retryable(&self, sent: &Result<Response>) -> Option<Retryable> {
+        let kind = match sent {
+            Ok(response) if response.status_code == RATE_LIMITED => Retryable::RateLimited,
+            Ok(response) if is_retryable_status(response.status_code) => Retryable::Transient,
+            Err(error) if error.is_transient_transport() => Retryable::Transient,
+            _ => return None,
+        };
+        let allowed = match (&kind, self.scope) {
+            (_, RetryScope::Never) | (Retryable::Transient, RetryScope::RateLimits) => false,
+            (Retryable::RateLimited, _) | (Retryable::Transient, RetryScope::All) => true,
+        };
+        allowed.then_some(kind)
+    }
+
+    fn rate_limit_wait(&mut self, sent: &Result<Response>) -> Option<Duration> {
+        let retry = self.rate_limited.saturating_add(1);
+        let wait = self.policy.rate_limit_delay(retry, retry_after(sent));
+        let budget = self.policy.rate_limit_wait;
+        let waited = self.waited_on_rate_limits.saturating_add(wait);
+        if waited > budget {
+            logging::info!(
+                "{} answered 429; not retried: waiting {:.3} s more would pass \
+                 rate_limit_wait ({:.0} s, {:.3} s already waited)",
+                self.what,
+                wait.as_secs_f64(),
+                budget.as_secs_f64(),
+                self.waited_on_rate_limits.as_secs_f64()
+            );
             return None;
         }
+        self.rate_limited = retry;
+        self.waited_on_rate_limits = waited;
+        logging::info!(
+            "{} answered 429; rate-limited retry {retry} in {:.3} s \
+             ({:.3} s of rate_limit_wait {:.0} s used)",
+            self.what,
+            wait.as_secs_f64(),
+            waited.as_secs_f64(),
+            budget.as_secs_f64()
+        );
+        Some(wait)
+    }
+
+    fn transient_wait(&mut self, sent: &Result<Response>) -> Option<Duration> {
         let retry = self.retries.saturating_add(1);
         if !self.policy.allows(retry) {
             return None;
         }
         self.retries = retry;
-        let retry_after = sent
-            .as_ref()
-            .ok()
-            .and_then(|response| response.header("retry-after"));
-        let wait = self.policy.delay(retry, retry_after);
+        let wait = self.policy.delay(retry, retry_after(sent));
         logging::info!(
             "{} {}; retry {retry} of {} in {:.3} s",
             self.what,
@@ -191,12 +311,10 @@ impl<'a> Retrying<'a> {
     }
 }
 
-/// Whether an attempt's outcome is worth another attempt.
-fn is_retryable(sent: &Result<Response>) -> bool {
-    match sent {
-        Ok(response) => is_retryable_status(response.status_code),
-        Err(error) => error.is_transient_transport(),
-    }
+fn retry_after(sent: &Result<Response>) -> Option<&str> {
+    sent.as_ref()
+        .ok()
+        .and_then(|response| response.header("retry-after"))
 }
 
 /// Whether a status is worth retrying.
@@ -252,6 +370,7 @@ mod tests {
             url: Url::parse("https://apis.druva.com/insync/usermanagement/v1/users").unwrap(),
             content: Bytes::new(),
             elapsed: Duration::ZERO,
+            fresh_token_refused: false,
         }
     }
 
@@ -292,9 +411,9 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_retryable_status_is_retried_max_retries_times_then_returned() {
+    async fn a_gateway_error_is_retried_max_retries_times_then_returned() {
         let policy = impatient(3);
-        for code in RETRYABLE_STATUSES {
+        for code in [502, 503, 504] {
             let (last, attempts) = run_script(
                 Retrying::new(&policy, "GET /x"),
                 vec![Ok(answer(code, None))],
@@ -348,16 +467,57 @@ mod tests {
     #[tokio::test]
     async fn a_call_that_may_not_be_retried_gets_one_attempt() {
         let policy = impatient(3);
-        for script in [vec![Ok(answer(503, None))], vec![connection_reset()]] {
-            let retrying = Retrying::new(&policy, "POST /x").enabled(false);
+        for script in [
+            vec![Ok(answer(503, None))],
+            vec![connection_reset()],
+            vec![Ok(answer(429, Some("1"))), Ok(answer(200, None))],
+        ] {
+            let retrying = Retrying::new(&policy, "POST /x").scope(RetryScope::Never);
             let (_, attempts) = run_script(retrying, script).await;
             assert_eq!(attempts, [0]);
         }
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn a_post_is_retried_on_429_but_not_on_gateway_errors() {
+        let policy = impatient(3);
+        let scope = RetryScope::for_call("POST", None);
+        assert_eq!(scope, RetryScope::RateLimits);
+        let script = vec![Ok(answer(429, Some("1"))), Ok(answer(201, None))];
+        let (last, attempts) =
+            run_script(Retrying::new(&policy, "POST /x").scope(scope), script).await;
+        assert_eq!((status(&last), attempts), (201, vec![0, 1]));
+        for script in [vec![Ok(answer(503, None))], vec![connection_reset()]] {
+            let (_, attempts) =
+                run_script(Retrying::new(&policy, "POST /x").scope(scope), script).await;
+            assert_eq!(attempts, [0]);
+        }
+    }
+
+    #[test]
+    fn the_scope_of_a_call_follows_its_method_and_retry_argument() {
+        assert_eq!(RetryScope::for_call("GET", None), RetryScope::All);
+        assert_eq!(RetryScope::for_call("DELETE", None), RetryScope::All);
+        assert_eq!(RetryScope::for_call("PATCH", None), RetryScope::RateLimits);
+        assert_eq!(RetryScope::for_call("POST", Some(true)), RetryScope::All);
+        assert_eq!(RetryScope::for_call("GET", Some(false)), RetryScope::Never);
+    }
+
     #[tokio::test]
-    async fn zero_max_retries_means_one_attempt() {
+    async fn zero_max_retries_means_one_attempt_on_a_gateway_error() {
         let policy = impatient(0);
+        let (last, attempts) = run_script(
+            Retrying::new(&policy, "GET /x"),
+            vec![Ok(answer(503, None))],
+        )
+        .await;
+        assert_eq!(attempts, [0]);
+        assert_eq!(status(&last), 503);
+    }
+
+    #[tokio::test]
+    async fn a_zero_rate_limit_budget_means_one_attempt_on_a_429() {
+        let policy = RetryPolicy::new(3, Duration::ZERO);
         let (last, attempts) = run_script(
             Retrying::new(&policy, "GET /x"),
             vec![Ok(answer(429, None))],
@@ -365,6 +525,79 @@ mod tests {
         .await;
         assert_eq!(attempts, [0]);
         assert_eq!(status(&last), 429);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_429_is_retried_until_the_next_wait_would_pass_the_budget() {
+        let policy = RetryPolicy::new(0, Duration::from_secs(120));
+        let started = tokio::time::Instant::now();
+        let (last, attempts) = run_script(
+            Retrying::new(&policy, "GET /x"),
+            vec![Ok(answer(429, Some("50")))],
+        )
+        .await;
+        // 50 s, 100 s waited; a third wait would reach 150 s > 120 s.
+        assert_eq!(attempts, [0, 1, 2]);
+        assert_eq!(status(&last), 429);
+        assert_eq!(started.elapsed(), Duration::from_secs(100));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_retry_after_longer_than_the_budget_is_not_waited_for() {
+        let policy = RetryPolicy::new(3, Duration::from_secs(120));
+        let started = tokio::time::Instant::now();
+        let (_, attempts) = run_script(
+            Retrying::new(&policy, "GET /x"),
+            vec![Ok(answer(429, Some("3600")))],
+        )
+        .await;
+        assert_eq!(attempts, [0]);
+        assert_eq!(started.elapsed(), Duration::ZERO);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_429_waits_at_least_a_second_whatever_retry_after_says() {
+        let policy = RetryPolicy::new(3, Duration::from_millis(2500));
+        let started = tokio::time::Instant::now();
+        let (_, attempts) = run_script(
+            Retrying::new(&policy, "GET /x"),
+            vec![Ok(answer(429, Some("0")))],
+        )
+        .await;
+        assert_eq!(attempts, [0, 1, 2]);
+        assert_eq!(started.elapsed(), Duration::from_secs(2));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn rate_limited_retries_do_not_use_up_max_retries() {
+        let policy = RetryPolicy {
+            base_delay: Duration::ZERO,
+            ..RetryPolicy::new(3, Duration::from_secs(120))
+        };
+        let script = vec![
+            Ok(answer(429, Some("1"))),
+            Ok(answer(429, Some("1"))),
+            Ok(answer(503, None)),
+        ];
+        let (last, attempts) = run_script(Retrying::new(&policy, "GET /x"), script).await;
+        // Two 429 retries, then 1 + 3 gateway retries of the repeated 503.
+        assert_eq!(attempts, [0, 1, 2, 3, 4, 5]);
+        assert_eq!(status(&last), 503);
+    }
+
+    #[test]
+    fn backoff_after_a_429_starts_at_a_second_and_doubles_up_to_a_minute() {
+        let policy = RetryPolicy::default();
+        for retry in 1..=12 {
+            let ceiling = Duration::from_secs(1 << (retry - 1)).min(Duration::from_secs(60));
+            for _ in 0..50 {
+                assert!(policy.rate_limit_delay(retry, None) <= ceiling);
+            }
+        }
+        assert_eq!(
+            policy.rate_limit_delay(1, Some("300")),
+            Duration::from_secs(300)
+        );
     }
 
     #[tokio::test]
@@ -395,7 +628,7 @@ mod tests {
         let started = tokio::time::Instant::now();
         let (_, attempts) = run_script(
             Retrying::new(&policy, "GET /x"),
-            vec![Ok(answer(429, Some("5")))],
+            vec![Ok(answer(503, Some("5")))],
         )
         .await;
         assert_eq!(attempts, [0, 1, 2]);

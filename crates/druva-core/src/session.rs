@@ -1,6 +1,7 @@
 //! An authenticated session: one connection pool, the shared token cache, the
 //! URL policy, renewal on 401/403, retries and paging.
 
+use std::fmt::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -18,9 +19,9 @@ use crate::http::{self, ClientOptions};
 use crate::logging;
 use crate::paginate::PageInfo;
 use crate::response::Response;
-use crate::retry::{is_idempotent, RetryPolicy, Retrying};
+use crate::retry::{RetryPolicy, RetryScope, Retrying};
 use crate::runtime::PerProcess;
-use crate::token::{Credentials, SendOptions, Token, TokenRequest};
+use crate::token::{Credentials, CustomerGrant, Grant, SendOptions, Token, TokenRequest};
 
 /// Everything a session is built from, checked before any I/O.
 #[derive(Clone, Debug)]
@@ -33,6 +34,11 @@ pub struct SessionConfig {
     pub leeway: Duration,
     pub client_options: ClientOptions,
     pub max_response_bytes: u64,
+    pub rate_limit_wait: Duration,
+    /// The credential is a Druva MSP one (its token URL is the MSP one).
+    pub msp: bool,
+    /// The MSP customer (tenant) a customer session acts for.
+    pub customer_id: Option<String>,
 }
 
 /// A session's options as the caller gave them; `None` is the default (see
@@ -50,6 +56,8 @@ pub struct SessionOptions {
     /// A proxy URL overriding the environment; `""` disables proxies.
     pub proxy: Option<String>,
     pub max_response_bytes: Option<u64>,
+    pub rate_limit_wait: Option<Duration>,
+    pub msp: bool,
 }
 
 impl SessionConfig {
@@ -75,10 +83,15 @@ impl SessionConfig {
             ca_bundle,
             proxy,
             max_response_bytes,
+            rate_limit_wait,
+            msp,
         } = options;
         let credentials = Credentials::new(client_id, secret)?;
-        let endpoints =
+        let mut endpoints =
             Endpoints::resolve(region.as_deref(), base_url.as_deref(), token_url.as_deref())?;
+        if msp {
+            endpoints = endpoints.for_msp(token_url.is_some());
+        }
         Ok(SessionConfig {
             endpoints,
             credentials: Arc::new(credentials),
@@ -88,6 +101,9 @@ impl SessionConfig {
             leeway: leeway.unwrap_or(config::LEEWAY),
             client_options: ClientOptions { ca_bundle, proxy },
             max_response_bytes: max_response_bytes.unwrap_or(config::MAX_RESPONSE_BYTES),
+            rate_limit_wait: rate_limit_wait.unwrap_or(config::RATE_LIMIT_WAIT),
+            msp,
+            customer_id: None,
         })
     }
 }
@@ -115,7 +131,8 @@ pub struct Call<'a> {
     pub body: Body,
     /// `None`: the session's timeout.
     pub timeout: Option<Duration>,
-    /// `None`: retry idempotent methods only.
+    /// `None`: retry 429s for every method, 502–504 and connection
+    /// failures for idempotent methods only.
     pub retry: Option<bool>,
 }
 
@@ -128,9 +145,8 @@ pub struct ApiRequest {
     pub headers: HeaderMap,
     pub body: Body,
     pub timeout: Duration,
-    /// Whether 429, 502–504 and connection failures are retried: by default
-    /// only for idempotent methods.
-    pub retry: bool,
+    /// What is retried: see [`RetryScope::for_call`].
+    pub retry: RetryScope,
 }
 
 impl ApiRequest {
@@ -166,8 +182,11 @@ pub struct Session {
     config: SessionConfig,
     slot: Arc<Slot>,
     retry: RetryPolicy,
-    client: PerProcess<Client>,
+    /// The connection pool, shared by an MSP session and its customer sessions.
+    client: Arc<PerProcess<Client>>,
     closed: AtomicBool,
+    /// The MSP session of a customer session: closing it closes this one.
+    parent: Option<Arc<Session>>,
 }
 
 impl std::fmt::Debug for Session {
@@ -184,17 +203,60 @@ impl Session {
             token_url: config.endpoints.token_url.clone(),
             credentials: Arc::clone(&config.credentials),
             scope: config.scope.clone(),
+            grant: Grant::ClientCredentials,
         };
         let slot = cache::global().slot(&request);
         let session = Session {
-            retry: RetryPolicy::with_max_retries(config.max_retries),
+            retry: RetryPolicy::new(config.max_retries, config.rate_limit_wait),
             slot,
-            client: PerProcess::new(),
+            client: Arc::new(PerProcess::new()),
             closed: AtomicBool::new(false),
+            parent: None,
             config,
         };
         session.client()?;
         Ok(session)
+    }
+
+    /// A session for one customer (tenant) of this MSP session: the same
+    /// options and connection pool, its token exchanged from the MSP token
+    /// and cached process-wide per (MSP credential, customer). Nothing is
+    /// sent until its first call.
+    pub fn customer(self: &Arc<Self>, customer_id: &str) -> Result<Arc<Session>> {
+        self.ensure_open()?;
+        if let Some(customer) = &self.config.customer_id {
+            return Err(Error::value(format!(
+                "this session is already for customer {customer:?}; call customer() on the \
+                 MSP session it came from"
+            )));
+        }
+        if !self.config.msp {
+            return Err(Error::value(
+                "customer() needs an MSP credential: create the session with msp=True \
+                 (its token then comes from /msp/auth/v1/token)",
+            ));
+        }
+        let request = TokenRequest {
+            token_url: self.config.endpoints.customer_token_url(customer_id)?,
+            credentials: Arc::clone(&self.config.credentials),
+            scope: None,
+            grant: Grant::Customer(Arc::new(CustomerGrant {
+                customer_id: customer_id.to_owned(),
+                msp: Arc::clone(&self.slot),
+                leeway: self.config.leeway,
+            })),
+        };
+        let mut config = self.config.clone();
+        config.customer_id = Some(customer_id.to_owned());
+        config.scope = None;
+        Ok(Arc::new(Session {
+            slot: cache::global().slot(&request),
+            retry: self.retry,
+            client: Arc::clone(&self.client),
+            closed: AtomicBool::new(false),
+            parent: Some(Arc::clone(self)),
+            config,
+        }))
     }
 
     pub fn config(&self) -> &SessionConfig {
@@ -203,27 +265,42 @@ impl Session {
 
     /// A one-line description without secrets, for reprs and logs.
     pub fn describe(&self) -> String {
-        format!(
-            "client_id={}, base_url={}{}",
+        let mut described = format!(
+            "client_id={}, base_url={}",
             self.config.credentials.masked_client_id(),
             self.config
                 .endpoints
                 .base_url
                 .as_str()
                 .trim_end_matches('/'),
-            if self.is_closed() { ", closed" } else { "" }
-        )
+        );
+        if let Some(customer) = &self.config.customer_id {
+            let _ = write!(described, ", customer={customer:?}");
+        } else if self.config.msp {
+            described.push_str(", msp");
+        }
+        if self.is_closed() {
+            described.push_str(", closed");
+        }
+        described
     }
 
     pub fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
+            || self
+                .parent
+                .as_ref()
+                .is_some_and(|parent| parent.is_closed())
     }
 
     /// Closes the connection pool; later calls fail with a clear error.
-    /// Calls already under way finish.
+    /// Calls already under way finish. A customer session leaves the pool
+    /// it shares to its MSP session.
     pub fn close(&self) {
         self.closed.store(true, Ordering::Release);
-        self.client.clear();
+        if self.parent.is_none() {
+            self.client.clear();
+        }
     }
 
     fn ensure_open(&self) -> Result<()> {
@@ -297,7 +374,7 @@ impl Session {
             header_map.insert(ACCEPT, HeaderValue::from_static("application/json"));
         }
         Ok(ApiRequest {
-            retry: retry.unwrap_or_else(|| is_idempotent(method.as_str())),
+            retry: RetryScope::for_call(method.as_str(), retry),
             method,
             url,
             query,
@@ -317,7 +394,7 @@ impl Session {
         let renewed = AtomicBool::new(false);
         let session = &*self;
         Retrying::new(&self.retry, &what)
-            .enabled(request.retry)
+            .scope(request.retry)
             .run(|retry| session.attempt(&options, &request, &what, retry, &renewed))
             .await?
     }
@@ -340,7 +417,12 @@ impl Session {
             return Ok(outcome);
         }
         self.slot.invalidate(&token);
-        let (_, outcome) = self.send_with_token(options, request, what, retry).await?;
+        let (_, mut outcome) = self.send_with_token(options, request, what, retry).await?;
+        if let Ok(response) = &mut outcome {
+            // Refused again with a token fetched for this very call: the
+            // cause is access, not the token.
+            response.fresh_token_refused = self.refused_token(response);
+        }
         Ok(outcome)
     }
 

@@ -195,6 +195,39 @@ pub struct TokenRequest {
     pub token_url: Url,
     pub credentials: Arc<Credentials>,
     pub scope: Option<String>,
+    pub grant: Grant,
+}
+
+/// How a token is granted.
+#[derive(Clone, Debug, Default)]
+pub enum Grant {
+    /// The client-credentials grant: `credentials` as HTTP Basic at `token_url`.
+    #[default]
+    ClientCredentials,
+    /// A Druva MSP customer (tenant) token, exchanged at `token_url`
+    /// (`/msp/v2/customers/{id}/token`) under the MSP credential's own token.
+    Customer(Arc<CustomerGrant>),
+}
+
+/// What a customer token is exchanged from: the MSP credential's cache
+/// entry, whose token is the exchange's bearer.
+pub struct CustomerGrant {
+    pub customer_id: String,
+    pub msp: Arc<Slot>,
+    /// How fresh the MSP token must be when it is used for an exchange.
+    pub leeway: Duration,
+}
+
+impl fmt::Debug for CustomerGrant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CustomerGrant(customer_id={:?})", self.customer_id)
+    }
+}
+
+impl Grant {
+    pub fn is_customer(&self) -> bool {
+        matches!(self, Grant::Customer(_))
+    }
 }
 
 /// How a token request is sent.
@@ -261,6 +294,7 @@ impl TokenCall {
                 token_url: endpoints.token_url,
                 credentials: Arc::new(credentials),
                 scope,
+                grant: Grant::ClientCredentials,
             },
             send: SendOptions {
                 client,
@@ -278,34 +312,78 @@ impl TokenCall {
 }
 
 impl TokenRequest {
-    /// Exchanges the credentials for a token, retrying connection failures,
-    /// 429 and 502–504; a refusal of the credentials is never retried.
+    /// Gets a token: the client-credentials grant, or for a customer the
+    /// exchange under the MSP token. Connection failures, 429 and 502–504
+    /// are retried; a refusal of the credentials is not. When the exchange
+    /// refuses the MSP token (401/403: both expire together), the MSP token
+    /// is renewed once and the exchange sent again.
     pub async fn fetch(&self, options: &SendOptions) -> Result<Token> {
-        let what = format!(
-            "token request for {} to {}",
-            self.credentials.masked_client_id(),
-            self.token_url.path()
-        );
-        let last = Retrying::new(&options.retry, &what)
-            .run(|_retry| self.attempt(options))
+        let Grant::Customer(customer) = &self.grant else {
+            let basic = self.credentials.basic_authorization()?;
+            return self.send_retrying(options, &basic).await.parse();
+        };
+        let msp = &customer.msp;
+        let msp_token = Arc::clone(msp)
+            .get(options.clone(), customer.leeway, false)
+            .await?;
+        let mut exchanged = self
+            .send_retrying(options, &msp_token.bearer_header()?)
             .await;
-        // Still a retryable status after the last retry: parsing reports it
-        // as the HTTP status error it is.
-        last.outcome
-            .and_then(|response| parse_token_response(response, last.sent_at, last.sent_at_wall))
+        if exchanged.refused_bearer() {
+            msp.invalidate(&msp_token);
+            let msp_token = Arc::clone(msp)
+                .get(options.clone(), customer.leeway, false)
+                .await?;
+            exchanged = self
+                .send_retrying(options, &msp_token.bearer_header()?)
+                .await;
+        }
+        exchanged.parse()
     }
 
-    async fn attempt(&self, options: &SendOptions) -> TokenAttempt {
+    /// Whose token this is, for log records: the masked client id, and the
+    /// customer of an exchanged token.
+    pub fn describe(&self) -> String {
+        match &self.grant {
+            Grant::ClientCredentials => self.credentials.masked_client_id(),
+            Grant::Customer(customer) => format!(
+                "{} (customer {})",
+                self.credentials.masked_client_id(),
+                customer.customer_id
+            ),
+        }
+    }
+
+    async fn send_retrying(
+        &self,
+        options: &SendOptions,
+        authorization: &HeaderValue,
+    ) -> TokenAttempt {
+        let what = format!(
+            "token request for {} to {}",
+            self.describe(),
+            self.token_url.path()
+        );
+        Retrying::new(&options.retry, &what)
+            .run(|_retry| self.attempt(options, authorization))
+            .await
+    }
+
+    async fn attempt(&self, options: &SendOptions, authorization: &HeaderValue) -> TokenAttempt {
         let sent_at = Instant::now();
         let sent_at_wall = SystemTime::now();
         TokenAttempt {
-            outcome: self.send_once(options).await,
+            outcome: self.send_once(options, authorization).await,
             sent_at,
             sent_at_wall,
         }
     }
 
-    async fn send_once(&self, options: &SendOptions) -> Result<Response> {
+    async fn send_once(
+        &self,
+        options: &SendOptions,
+        authorization: &HeaderValue,
+    ) -> Result<Response> {
         let body = {
             let mut form = url::form_urlencoded::Serializer::new(String::new());
             form.append_pair("grant_type", "client_credentials");
@@ -317,7 +395,7 @@ impl TokenRequest {
         let request = options
             .client
             .post(self.token_url.clone())
-            .header(AUTHORIZATION, self.credentials.basic_authorization()?)
+            .header(AUTHORIZATION, authorization.clone())
             .header(ACCEPT, "application/json")
             .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
             .body(body);
@@ -338,6 +416,20 @@ struct TokenAttempt {
     outcome: Result<Response>,
     sent_at: Instant,
     sent_at_wall: SystemTime,
+}
+
+impl TokenAttempt {
+    /// The token, or why there is none. Still a retryable status after the
+    /// last retry: reported as the HTTP status error it is.
+    fn parse(self) -> Result<Token> {
+        self.outcome
+            .and_then(|response| parse_token_response(response, self.sent_at, self.sent_at_wall))
+    }
+
+    /// Whether the server refused the bearer token the request carried.
+    fn refused_bearer(&self) -> bool {
+        matches!(&self.outcome, Ok(response) if matches!(response.status_code, 401 | 403))
+    }
 }
 
 impl Outcome for TokenAttempt {
@@ -470,6 +562,7 @@ mod tests {
             url: Url::parse("https://apis.druva.com/token").unwrap(),
             content: Bytes::from(body.to_owned()),
             elapsed: Duration::ZERO,
+            fresh_token_refused: false,
         }
     }
 

@@ -13,7 +13,7 @@ use druva_core::errors::Error;
 use druva_core::response::Response;
 use druva_core::runtime::block_on;
 use druva_core::session::{Call, Session, SessionConfig, SessionOptions};
-use druva_fake::{FakeConfig, FakeServer, Fault};
+use druva_fake::{FakeConfig, FakeServer, Fault, FaultKind};
 
 const USERS: &str = "/insync/usermanagement/v1/users";
 
@@ -21,15 +21,18 @@ fn fake() -> FakeServer {
     FakeServer::start(FakeConfig::default()).unwrap()
 }
 
-fn session(fake: &FakeServer) -> Arc<Session> {
-    let options = SessionOptions {
+fn options(fake: &FakeServer) -> SessionOptions {
+    SessionOptions {
         base_url: Some(fake.base_url().to_owned()),
         max_retries: Some(2),
         // Loopback traffic stays local whatever the proxy variables say.
         proxy: Some(String::new()),
         ..SessionOptions::default()
-    };
-    let config = SessionConfig::new(fake.client_id(), fake.secret(), options).unwrap();
+    }
+}
+
+fn session(fake: &FakeServer) -> Arc<Session> {
+    let config = SessionConfig::new(fake.client_id(), fake.secret(), options(fake)).unwrap();
     Arc::new(Session::new(config).unwrap())
 }
 
@@ -58,9 +61,31 @@ fn a_gateway_error_is_retried_until_the_call_succeeds() {
 fn after_the_last_retry_an_api_call_returns_the_last_response() {
     let fake = fake();
     let session = session(&fake);
-    fake.fail_next(Fault::status(429).times(5).on_path(USERS))
+    fake.fail_next(Fault::status(503).times(5).on_path(USERS))
         .unwrap();
-    assert_eq!(call(&session, "GET").unwrap().status_code, 429);
+    assert_eq!(call(&session, "GET").unwrap().status_code, 503);
+    assert_eq!(fake.api_requests(), 3);
+}
+
+#[test]
+fn a_429_is_retried_for_a_post_within_rate_limit_wait_only() {
+    let fake = fake();
+    let options = SessionOptions {
+        rate_limit_wait: Some(std::time::Duration::from_millis(2500)),
+        ..options(&fake)
+    };
+    let config = SessionConfig::new(fake.client_id(), fake.secret(), options).unwrap();
+    let session = Arc::new(Session::new(config).unwrap());
+    let throttled = FaultKind::Status {
+        status: 429,
+        retry_after: Some("0".to_owned()),
+    };
+    fake.fail_next(Fault::new(throttled).times(10).on_path(USERS))
+        .unwrap();
+    // Waits of 1 s (the minimum) while they fit in 2.5 s, max_retries aside.
+    let started = std::time::Instant::now();
+    assert_eq!(call(&session, "POST").unwrap().status_code, 429);
+    assert!(started.elapsed() >= std::time::Duration::from_millis(1900));
     assert_eq!(fake.api_requests(), 3);
 }
 

@@ -214,6 +214,10 @@ impl PyPaginator {
             let response = wait(py, session.send(request));
             drop(fetching);
             self.take_page(py, response?)?;
+            // Pages can arrive faster than `wait` looks for signals: look
+            // after each one, so Ctrl-C stops an endless list. The page just
+            // taken stays buffered for the next `next()`.
+            py.check_signals()?;
         }
     }
 

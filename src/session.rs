@@ -71,7 +71,10 @@ impl SessionArguments<'_> {
             msp: self.msp,
         };
         let config = SessionConfig::new(&client_id, &secret, options).or_raise()?;
-        Ok(Arc::new(Session::new(config).or_raise()?))
+        // Building the client reads `ca_bundle`, which may block (a FIFO, a
+        // network drive): never with the GIL held.
+        let session = self.client_id.py().detach(|| Session::new(config));
+        Ok(Arc::new(session.or_raise()?))
     }
 }
 

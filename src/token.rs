@@ -175,7 +175,12 @@ impl TokenArguments<'_, '_> {
             timeout: Some(config::seconds_argument("timeout", self.timeout, false).or_raise()?),
             ca_bundle: ca_bundle.map(|path| path.0),
         };
-        let call = CoreTokenCall::new(&client_id, &secret, options).or_raise()?;
+        // A ca_bundle is read here, which may block: not with the GIL held.
+        let call = self
+            .client_id
+            .py()
+            .detach(|| CoreTokenCall::new(&client_id, &secret, options))
+            .or_raise()?;
         Ok((call.slot(), call.send))
     }
 }

@@ -326,8 +326,12 @@ impl Session {
         })
     }
 
-    /// The cached token if it is fresh: no runtime, no I/O.
+    /// The cached token if it is fresh: no runtime, no I/O. A closed
+    /// session has none, so asking it for a token raises like any call.
     pub fn cached_token(&self) -> Option<Arc<Token>> {
+        if self.is_closed() {
+            return None;
+        }
         self.slot.fresh_token(self.config.leeway)
     }
 

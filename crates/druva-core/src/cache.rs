@@ -18,7 +18,8 @@ use arc_swap::ArcSwapOption;
 use futures::future::{BoxFuture, FutureExt, Shared, WeakShared};
 use hashbrown::{Equivalent, HashMap};
 
-use crate::errors::Result;
+use crate::config;
+use crate::errors::{Error, Result};
 use crate::logging;
 use crate::runtime;
 use crate::token::{Credentials, SendOptions, Token, TokenRequest};
@@ -216,7 +217,14 @@ impl Slot {
             }
         }
         let id = FLIGHT_IDS.fetch_add(1, Ordering::Relaxed);
-        let future = Arc::clone(self).fly(id, options.clone()).boxed().shared();
+        // A flight serves every caller that joins it, so the impatience of
+        // the one that started it does not bound it: each caller bounds its
+        // own wait (see `get`), and the flight ends when nobody waits.
+        let flight_options = SendOptions {
+            timeout: options.timeout.max(config::TIMEOUT),
+            ..options.clone()
+        };
+        let future = Arc::clone(self).fly(id, flight_options).boxed().shared();
         if let Some(weak) = future.downgrade() {
             *flight = Some(FlightHandle {
                 id,
@@ -228,16 +236,34 @@ impl Slot {
     }
 
     /// A token for the caller: the cached one or the result of a flight.
+    /// The caller waits at most `options.timeout` (its own bound): a flight
+    /// it gave up on goes on for the other callers waiting for it.
     pub async fn get(
         self: Arc<Self>,
         options: SendOptions,
         leeway: Duration,
         force_refresh: bool,
     ) -> Result<Arc<Token>> {
-        match self.lookup(&options, leeway, force_refresh) {
-            Lookup::Cached(token) => Ok(token),
-            Lookup::Pending(flight) => flight.await,
+        let patience = options.timeout;
+        let flight = match self.lookup(&options, leeway, force_refresh) {
+            Lookup::Cached(token) => return Ok(token),
+            Lookup::Pending(flight) => flight,
+        };
+        if let Ok(result) = tokio::time::timeout(patience, flight).await {
+            return result;
         }
+        Err(Error::Timeout {
+            message: format!(
+                "timed out after {:.3} s waiting for the token from {} (the token request \
+                 goes on for any other caller waiting for it); raise `timeout=` if the \
+                 token endpoint is slow",
+                patience.as_secs_f64(),
+                self.request
+                    .token_url
+                    .host_str()
+                    .unwrap_or("the token endpoint")
+            ),
+        })
     }
 
     /// Drops `token` if it is still the cached one: the API refused it.

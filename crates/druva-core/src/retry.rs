@@ -6,11 +6,15 @@
 //! transport failures count against `max_retries`. A 429 says the request was
 //! not processed, so it is retried for every method; its waits count against
 //! `rate_limit_wait` instead, and a wait that would pass it is not taken.
-//! [`Retrying`] owns every decision between two attempts, so a deadline for
-//! the whole call belongs in [`Retrying::next_wait`] and nowhere else.
+//! A call's `timeout` bounds the whole call (every attempt and every other
+//! wait), the waits on 429s aside: a retry whose wait would pass that
+//! deadline is not attempted. [`Retrying`] owns every decision between two
+//! attempts, and nothing else decides them.
 
 use std::future::Future;
 use std::time::{Duration, SystemTime};
+
+use tokio::time::Instant;
 
 use rand::Rng;
 
@@ -175,7 +179,7 @@ impl Outcome for Result<Result<Response>> {
 /// # async fn send_once() -> Result<Response> { Err(Error::protocol("offline")) }
 /// let policy = RetryPolicy::default();
 /// let outcome: Result<Response> = Retrying::new(&policy, "GET /insync/usermanagement/v1/users")
-///     .run(|_retry| send_once())
+///     .run(|_attempt| send_once())
 ///     .await;
 /// # }
 /// ```
@@ -190,6 +194,19 @@ pub struct Retrying<'a> {
     /// Retries after 429s, and the time waited on them, against `rate_limit_wait`.
     rate_limited: u32,
     waited_on_rate_limits: Duration,
+    /// When the call started and how long it may take, 429 waits aside.
+    started: Instant,
+    timeout: Option<Duration>,
+}
+
+/// One attempt of a call, as the retry loop hands it out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Attempt {
+    /// Retries before this attempt: 0 for the first.
+    pub retry: u32,
+    /// What is left of the call's timeout: this attempt's own bound.
+    /// `None` when the call has no overall timeout.
+    pub time_left: Option<Duration>,
 }
 
 /// Why an outcome may deserve another attempt.
@@ -209,7 +226,27 @@ impl<'a> Retrying<'a> {
             retries: 0,
             rate_limited: 0,
             waited_on_rate_limits: Duration::ZERO,
+            started: Instant::now(),
+            timeout: None,
         }
+    }
+
+    /// Bounds the whole call, every attempt and wait but those on 429s, by
+    /// `timeout` from now.
+    #[must_use]
+    pub fn timeout(self, timeout: Duration) -> Self {
+        Retrying {
+            started: Instant::now(),
+            timeout: Some(timeout),
+            ..self
+        }
+    }
+
+    /// What is left of the call's timeout, its 429 waits not counted.
+    fn time_left(&self) -> Option<Duration> {
+        let timeout = self.timeout?;
+        let deadline = self.started + timeout.saturating_add(self.waited_on_rate_limits);
+        Some(deadline.saturating_duration_since(Instant::now()))
     }
 
     /// What this call may retry (see [`RetryScope::for_call`]).
@@ -218,17 +255,21 @@ impl<'a> Retrying<'a> {
         Retrying { scope, ..self }
     }
 
-    /// Runs `attempt` (given the number of retries before it: 0 for the
-    /// first attempt) until its outcome is final, waiting between attempts,
-    /// and returns the last outcome.
+    /// Runs `attempt` (told its number and its share of the timeout) until
+    /// its outcome is final, waiting between attempts, and returns the last
+    /// outcome.
     pub async fn run<O, F, Fut>(mut self, mut attempt: F) -> O
     where
         O: Outcome,
-        F: FnMut(u32) -> Fut,
+        F: FnMut(Attempt) -> Fut,
         Fut: Future<Output = O>,
     {
         loop {
-            let outcome = attempt(self.retries.saturating_add(self.rate_limited)).await;
+            let outcome = attempt(Attempt {
+                retry: self.retries.saturating_add(self.rate_limited),
+                time_left: self.time_left(),
+            })
+            .await;
             let Some(wait) = outcome.sent().and_then(|sent| self.next_wait(sent)) else {
                 return outcome;
             };
@@ -295,19 +336,36 @@ impl<'a> Retrying<'a> {
         if !self.policy.allows(retry) {
             return None;
         }
-        self.retries = retry;
         let wait = self.policy.delay(retry, retry_after(sent));
+        if let Some(time_left) = self.time_left() {
+            if wait >= time_left {
+                logging::info!(
+                    "{} {}; not retried: waiting {:.3} s would pass the call's timeout \
+                     ({:.3} s left)",
+                    self.what,
+                    describe(sent),
+                    wait.as_secs_f64(),
+                    time_left.as_secs_f64()
+                );
+                return None;
+            }
+        }
+        self.retries = retry;
         logging::info!(
             "{} {}; retry {retry} of {} in {:.3} s",
             self.what,
-            match sent {
-                Ok(response) => format!("answered {}", response.status_code),
-                Err(error) => format!("failed ({error})"),
-            },
+            describe(sent),
             self.policy.max_retries,
             wait.as_secs_f64()
         );
         Some(wait)
+    }
+}
+
+fn describe(sent: &Result<Response>) -> String {
+    match sent {
+        Ok(response) => format!("answered {}", response.status_code),
+        Err(error) => format!("failed ({error})"),
     }
 }
 
@@ -396,7 +454,8 @@ mod tests {
     ) -> (Result<Response>, Vec<u32>) {
         let seen = Mutex::new(Vec::new());
         let outcome = retrying
-            .run(|retry| {
+            .run(|attempt| {
+                let retry = attempt.retry;
                 seen.lock().unwrap().push(retry);
                 let index = (retry as usize).min(script.len() - 1);
                 let outcome = script[index].clone();
@@ -633,6 +692,59 @@ mod tests {
         .await;
         assert_eq!(attempts, [0, 1, 2]);
         assert_eq!(started.elapsed(), Duration::from_secs(10));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_retry_whose_wait_would_pass_the_timeout_is_not_attempted() {
+        // Retry-After 60 on a 503, timeout 1 s: the call ends at once with the 503.
+        let policy = RetryPolicy::with_max_retries(3);
+        let started = Instant::now();
+        let retrying = Retrying::new(&policy, "GET /x").timeout(Duration::from_secs(1));
+        let (last, attempts) = run_script(retrying, vec![Ok(answer(503, Some("60")))]).await;
+        assert_eq!((status(&last), attempts), (503, vec![0]));
+        assert_eq!(started.elapsed(), Duration::ZERO);
+        // Waits that fit are taken, and each attempt is told what is left.
+        let retrying = Retrying::new(&policy, "GET /x").timeout(Duration::from_secs(10));
+        let mut left = Vec::new();
+        let outcome: Result<Response> = retrying
+            .run(|attempt| {
+                left.push(attempt.time_left.unwrap());
+                async { Ok(answer(503, Some("4"))) }
+            })
+            .await;
+        assert_eq!(status(&outcome), 503);
+        assert_eq!(
+            left,
+            [
+                Duration::from_secs(10),
+                Duration::from_secs(6),
+                Duration::from_secs(2)
+            ]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waits_on_429s_do_not_use_up_the_timeout() {
+        let policy = RetryPolicy::new(3, Duration::from_secs(120));
+        let mut left = Vec::new();
+        let mut script = vec![
+            Ok(answer(503, Some("1"))),
+            Ok(answer(429, Some("30"))),
+            Ok(answer(429, Some("30"))),
+        ];
+        script.reverse();
+        let outcome: Result<Response> = Retrying::new(&policy, "GET /x")
+            .timeout(Duration::from_secs(5))
+            .run(|attempt| {
+                left.push(attempt.time_left.unwrap());
+                let next = script.pop().unwrap_or_else(|| Ok(answer(200, None)));
+                async move { next }
+            })
+            .await;
+        assert_eq!(status(&outcome), 200);
+        // 1 s of the 5 went to the 503's wait; the 60 s on 429s took none.
+        let seconds = |n| Duration::from_secs(n);
+        assert_eq!(left, [seconds(5), seconds(4), seconds(4), seconds(4)]);
     }
 
     #[test]

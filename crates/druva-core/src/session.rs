@@ -7,6 +7,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::{Client, Method};
 use url::Url;
@@ -19,7 +21,7 @@ use crate::http::{self, ClientOptions};
 use crate::logging;
 use crate::paginate::PageInfo;
 use crate::response::Response;
-use crate::retry::{RetryPolicy, RetryScope, Retrying};
+use crate::retry::{Attempt, RetryPolicy, RetryScope, Retrying};
 use crate::runtime::PerProcess;
 use crate::token::{Credentials, CustomerGrant, Grant, SendOptions, Token, TokenRequest};
 
@@ -399,7 +401,8 @@ impl Session {
         let session = &*self;
         Retrying::new(&self.retry, &what)
             .scope(request.retry)
-            .run(|retry| session.attempt(&options, &request, &what, retry, &renewed))
+            .timeout(request.timeout)
+            .run(|attempt| session.attempt(&options, &request, &what, attempt, &renewed))
             .await?
     }
 
@@ -412,16 +415,22 @@ impl Session {
         options: &SendOptions,
         request: &ApiRequest,
         what: &str,
-        retry: u32,
+        attempt: Attempt,
         renewed: &AtomicBool,
     ) -> Result<Result<Response>> {
-        let (token, outcome) = self.send_with_token(options, request, what, retry).await?;
+        // This attempt, its renewal included, ends by the call's deadline.
+        let deadline = Instant::now() + attempt.time_left.unwrap_or(request.timeout);
+        let (token, outcome) = self
+            .send_with_token(options, request, what, attempt.retry, deadline)
+            .await?;
         let refused = matches!(&outcome, Ok(response) if self.refused_token(response));
         if !refused || renewed.swap(true, Ordering::Relaxed) {
             return Ok(outcome);
         }
         self.slot.invalidate(&token);
-        let (_, mut outcome) = self.send_with_token(options, request, what, retry).await?;
+        let (_, mut outcome) = self
+            .send_with_token(options, request, what, attempt.retry, deadline)
+            .await?;
         if let Ok(response) = &mut outcome {
             // Refused again with a token fetched for this very call: the
             // cause is access, not the token.
@@ -431,24 +440,41 @@ impl Session {
     }
 
     /// Sends the request once with the current token, and says which token.
+    /// Waiting for the token and the request together end by `deadline`.
     async fn send_with_token(
         &self,
         options: &SendOptions,
         request: &ApiRequest,
         what: &str,
         retry: u32,
+        deadline: Instant,
     ) -> Result<(Arc<Token>, Result<Response>)> {
+        let token_options = SendOptions {
+            timeout: deadline.saturating_duration_since(Instant::now()),
+            ..options.clone()
+        };
         let token = Arc::clone(&self.slot)
-            .get(options.clone(), self.config.leeway, false)
+            .get(token_options, self.config.leeway, false)
             .await?;
-        let outcome = http::send(
-            request.builder(&options.client, &token)?,
-            request.method.as_str(),
-            what,
-            request.timeout,
-            self.config.max_response_bytes,
-        )
-        .await;
+        let time_left = deadline.saturating_duration_since(Instant::now());
+        let outcome = if time_left.is_zero() {
+            Err(Error::Timeout {
+                message: format!(
+                    "{what} timed out: its timeout of {:.3} s went on waiting for a token; \
+                     raise `timeout=` if the token endpoint is slow",
+                    request.timeout.as_secs_f64()
+                ),
+            })
+        } else {
+            http::send(
+                request.builder(&options.client, &token)?,
+                request.method.as_str(),
+                what,
+                time_left,
+                self.config.max_response_bytes,
+            )
+            .await
+        };
         log_attempt(what, &outcome, retry);
         Ok((token, outcome))
     }

@@ -365,7 +365,7 @@ impl TokenRequest {
             self.token_url.path()
         );
         Retrying::new(&options.retry, &what)
-            .run(|_retry| self.attempt(options, authorization))
+            .run(|_attempt| self.attempt(options, authorization))
             .await
     }
 

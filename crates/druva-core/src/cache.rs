@@ -155,6 +155,13 @@ pub struct Slot {
     request: TokenRequest,
     token: ArcSwapOption<Token>,
     flight: Mutex<Option<FlightHandle>>,
+    /// The runtime generation in which a background renewal is under way
+    /// ([`NOT_RENEWING`]: none), so that callers inside the leeway window keep the valid
+    /// token at cache-hit speed while it runs. A fork starts a new generation.
+    renewing: AtomicU64,
+    /// The token whose renewal the token endpoint refused: it is served
+    /// until it expires, and not renewed again in the background.
+    refused_renewal: Mutex<Option<Arc<Token>>>,
 }
 
 struct FlightHandle {
@@ -165,12 +172,20 @@ struct FlightHandle {
 
 static FLIGHT_IDS: AtomicU64 = AtomicU64::new(0);
 
+/// No background renewal is under way (no generation is this large).
+const NOT_RENEWING: u64 = u64::MAX;
+
+/// The backoff between background renewal attempts: from 1 s, doubling to 30 s.
+const RENEWAL_BACKOFF: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(30));
+
 impl Slot {
     fn new(request: TokenRequest) -> Self {
         Slot {
             request,
             token: ArcSwapOption::empty(),
             flight: Mutex::new(None),
+            renewing: AtomicU64::new(NOT_RENEWING),
+            refused_renewal: Mutex::new(None),
         }
     }
 
@@ -180,18 +195,26 @@ impl Slot {
             && self.request.credentials.same_as(credentials)
     }
 
-    /// The cached token if it is fresh under `leeway`: the cache-hit path.
+    /// The cached token if it may be served without the runtime: fresh
+    /// under `leeway`, or still valid while a background renewal runs. The
+    /// cache-hit path: no runtime, no I/O.
     pub fn fresh_token(&self, leeway: Duration) -> Option<Arc<Token>> {
         let token = self.token.load_full()?;
-        if !token.is_fresh(leeway, Instant::now()) {
-            return None;
+        let now = Instant::now();
+        if !token.is_fresh(leeway, now) {
+            let renewing = self.renewing.load(Ordering::Acquire) == runtime::generation();
+            if !(renewing && token.is_valid(now)) {
+                return None;
+            }
         }
         logging::debug!("token for {} served from cache", self.request.describe());
         Some(token)
     }
 
     /// The cached token, or the flight that fetches one (joining any flight
-    /// already under way). `force_refresh` skips the cached token.
+    /// already under way). A token inside its leeway window but still valid
+    /// is served at once while one background renewal starts (single
+    /// flight). `force_refresh` skips the cached token.
     pub fn lookup(
         self: &Arc<Self>,
         options: &SendOptions,
@@ -205,9 +228,17 @@ impl Slot {
         }
         let mut flight = self.flight.lock().unwrap_or_else(PoisonError::into_inner);
         let generation = runtime::generation();
+        let current = self.token.load_full();
+        let valid = current
+            .as_ref()
+            .filter(|token| !force_refresh && token.is_valid(Instant::now()));
         if let Some(handle) = flight.as_ref().filter(|h| h.generation == generation) {
             if let Some(future) = handle.future.upgrade() {
-                return Lookup::Pending(future);
+                return match valid {
+                    // A renewal is under way: the valid token meanwhile.
+                    Some(token) => Lookup::Cached(Arc::clone(token)),
+                    None => Lookup::Pending(future),
+                };
             }
         }
         // Checked again under the flight lock: a flight may have just landed.
@@ -224,7 +255,33 @@ impl Slot {
             timeout: options.timeout.max(config::TIMEOUT),
             ..options.clone()
         };
-        let future = Arc::clone(self).fly(id, flight_options).boxed().shared();
+        if let Some(token) = valid {
+            if self.renewal_was_refused(token) {
+                return Lookup::Cached(Arc::clone(token));
+            }
+            // In the leeway window: renew in the background, serve the
+            // valid token. The runtime task keeps the flight alive.
+            let future = Arc::clone(self)
+                .fly(id, flight_options, Some(Arc::clone(token)))
+                .boxed()
+                .shared();
+            if let (Some(weak), Ok(handle)) = (future.downgrade(), runtime::handle()) {
+                *flight = Some(FlightHandle {
+                    id,
+                    generation,
+                    future: weak,
+                });
+                self.renewing.store(generation, Ordering::Release);
+                handle.spawn(async move {
+                    let _ = future.await;
+                });
+            }
+            return Lookup::Cached(Arc::clone(token));
+        }
+        let future = Arc::clone(self)
+            .fly(id, flight_options, None)
+            .boxed()
+            .shared();
         if let Some(weak) = future.downgrade() {
             *flight = Some(FlightHandle {
                 id,
@@ -233,6 +290,16 @@ impl Slot {
             });
         }
         Lookup::Pending(future)
+    }
+
+    fn renewal_was_refused(&self, token: &Arc<Token>) -> bool {
+        let refused = self
+            .refused_renewal
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        refused
+            .as_ref()
+            .is_some_and(|refused| Arc::ptr_eq(refused, token))
     }
 
     /// A token for the caller: the cached one or the result of a flight.
@@ -282,14 +349,57 @@ impl Slot {
         }
     }
 
-    async fn fly(self: Arc<Self>, id: u64, options: SendOptions) -> Result<Arc<Token>> {
-        let renewing = self.token.load().is_some();
-        let result = self.request.fetch(&options).await.map(Arc::new);
+    /// One flight: fetches a token and caches it. A background renewal of
+    /// the still-valid `renewing` token retries a failure with backoff until
+    /// that token expires, while callers keep it; one WARNING says so. A
+    /// refusal of the credentials is not retried. A flight that callers wait
+    /// for (no valid token, or `force_refresh`) hands them its first error.
+    async fn fly(
+        self: Arc<Self>,
+        id: u64,
+        options: SendOptions,
+        renewing: Option<Arc<Token>>,
+    ) -> Result<Arc<Token>> {
+        let replacing = self.token.load().is_some();
+        let mut backoff = RENEWAL_BACKOFF.0;
+        let mut warned = false;
+        let result = loop {
+            let result = self.request.fetch(&options).await.map(Arc::new);
+            let Err(error) = &result else { break result };
+            let Some(valid) = renewing.as_ref().filter(|t| t.is_valid(Instant::now())) else {
+                break result;
+            };
+            if matches!(error, Error::Authentication { .. }) {
+                logging::warning!(
+                    "renewing the token for {} was refused ({error}); the current token \
+                     stays in use until it expires in {} s",
+                    self.request.describe(),
+                    valid.expires_in(Instant::now())
+                );
+                *self
+                    .refused_renewal
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) = Some(Arc::clone(valid));
+                break result;
+            }
+            if !warned {
+                warned = true;
+                logging::warning!(
+                    "renewing the token for {} failed ({error}); the current token stays \
+                     in use (it expires in {} s) and renewal is retried",
+                    self.request.describe(),
+                    valid.expires_in(Instant::now())
+                );
+            }
+            let until_expiry = valid.expires().saturating_duration_since(Instant::now());
+            tokio::time::sleep(backoff.min(until_expiry)).await;
+            backoff = (backoff * 2).min(RENEWAL_BACKOFF.1);
+        };
         if let Ok(token) = &result {
             self.token.store(Some(Arc::clone(token)));
             logging::info!(
                 "token {} for {} from {} (expires in {} s)",
-                if renewing { "renewed" } else { "fetched" },
+                if replacing { "renewed" } else { "fetched" },
                 self.request.describe(),
                 self.request.token_url.path(),
                 token.lifetime.as_secs()
@@ -298,6 +408,7 @@ impl Slot {
         let mut flight = self.flight.lock().unwrap_or_else(PoisonError::into_inner);
         if flight.as_ref().is_some_and(|handle| handle.id == id) {
             *flight = None;
+            self.renewing.store(NOT_RENEWING, Ordering::Release);
         }
         result
     }

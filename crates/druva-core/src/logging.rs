@@ -41,4 +41,11 @@ macro_rules! info {
     };
 }
 
-pub(crate) use {debug, info};
+/// A WARNING record to the `druva` target.
+macro_rules! warning {
+    ($($argument:tt)+) => {
+        log::warn!(target: $crate::logging::TARGET, $($argument)+);
+    };
+}
+
+pub(crate) use {debug, info, warning};

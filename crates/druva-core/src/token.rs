@@ -166,6 +166,11 @@ impl Token {
         now + leeway < self.expires()
     }
 
+    /// Whether the token has not expired yet at `now`.
+    pub fn is_valid(&self, now: Instant) -> bool {
+        now < self.expires()
+    }
+
     /// The `Authorization` header value for API calls.
     pub fn bearer_header(&self) -> Result<HeaderValue> {
         let mut value =

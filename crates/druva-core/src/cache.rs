@@ -10,7 +10,7 @@
 //! cancelled task) the request itself is dropped and cancelled.
 
 use std::hash::{Hash, Hasher};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
@@ -41,10 +41,24 @@ pub fn global() -> &'static TokenCache {
 
 /// Tokens by (token URL, client id, scope), then by secret: a wrong secret
 /// never matches the entry of the right one.
+///
+/// The cache is bounded: past [`CAPACITY`] entries, the entries that nothing
+/// but the cache holds (no session, no flight, no memo) are dropped, least
+/// recently looked up first, so a long-lived service that rotates secrets
+/// does not grow without bound. An entry a session holds is never dropped.
 #[derive(Default)]
 pub struct TokenCache {
     entries: RwLock<HashMap<Key, Vec<Arc<Slot>>>>,
+    /// How many entries `entries` holds, and the clock of their last use.
+    count: AtomicUsize,
+    clock: AtomicU64,
+    /// The count past which the next eviction pass runs (0: [`CAPACITY`]):
+    /// a pass that could drop little is not repeated on every insertion.
+    evict_above: AtomicUsize,
 }
+
+/// The number of entries past which unused ones are dropped.
+pub const CAPACITY: usize = 1024;
 
 #[derive(Debug, PartialEq, Eq)]
 struct Key {
@@ -114,11 +128,13 @@ impl TokenCache {
             client_id: credentials.client_id(),
             scope,
         };
-        entries
+        let slot = entries
             .get(&key)?
             .iter()
-            .find(|slot| slot.holds(credentials, customer))
-            .cloned()
+            .find(|slot| slot.holds(credentials, customer))?;
+        slot.last_used
+            .store(self.clock.load(Ordering::Relaxed), Ordering::Relaxed);
+        Some(Arc::clone(slot))
     }
 
     /// The entry for `request`, created on first use.
@@ -145,8 +161,66 @@ impl TokenCache {
             return Arc::clone(slot);
         }
         let slot = Arc::new(Slot::new(request.clone()));
+        slot.last_used.store(
+            self.clock.fetch_add(1, Ordering::Relaxed) + 1,
+            Ordering::Relaxed,
+        );
         slots.push(Arc::clone(&slot));
+        let count = self.count.fetch_add(1, Ordering::Relaxed) + 1;
+        let threshold = match self.evict_above.load(Ordering::Relaxed) {
+            0 => CAPACITY,
+            threshold => threshold,
+        };
+        if count > threshold {
+            self.evict_unused(&mut entries);
+            let left = self.count.load(Ordering::Relaxed);
+            self.evict_above
+                .store(CAPACITY.max(left + CAPACITY / 4), Ordering::Relaxed);
+        }
         slot
+    }
+
+    /// Drops the least recently used entries that only the cache holds,
+    /// down to three quarters of [`CAPACITY`] if it can.
+    fn evict_unused(&self, entries: &mut HashMap<Key, Vec<Arc<Slot>>>) {
+        let mut unused: Vec<u64> = entries
+            .values()
+            .flatten()
+            .filter(|slot| Arc::strong_count(slot) == 1)
+            .map(|slot| slot.last_used.load(Ordering::Relaxed))
+            .collect();
+        let excess = self
+            .count
+            .load(Ordering::Relaxed)
+            .saturating_sub(CAPACITY * 3 / 4);
+        if unused.is_empty() || excess == 0 {
+            return;
+        }
+        unused.sort_unstable();
+        let Some(&newest_dropped) = unused.get(excess.min(unused.len()) - 1) else {
+            return;
+        };
+        let mut dropped = 0;
+        entries.retain(|_, slots| {
+            slots.retain(|slot| {
+                let drop = Arc::strong_count(slot) == 1
+                    && slot.last_used.load(Ordering::Relaxed) <= newest_dropped;
+                dropped += usize::from(drop);
+                !drop
+            });
+            !slots.is_empty()
+        });
+        self.count.fetch_sub(dropped, Ordering::Relaxed);
+        logging::debug!("token cache: dropped {dropped} entries no session uses");
+    }
+
+    /// How many entries the cache holds.
+    pub fn len(&self) -> usize {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
@@ -162,6 +236,8 @@ pub struct Slot {
     /// The token whose renewal the token endpoint refused: it is served
     /// until it expires, and not renewed again in the background.
     refused_renewal: Mutex<Option<Arc<Token>>>,
+    /// The cache's clock when this entry was last looked up.
+    last_used: AtomicU64,
 }
 
 struct FlightHandle {
@@ -186,6 +262,7 @@ impl Slot {
             flight: Mutex::new(None),
             renewing: AtomicU64::new(NOT_RENEWING),
             refused_renewal: Mutex::new(None),
+            last_used: AtomicU64::new(0),
         }
     }
 
@@ -444,6 +521,39 @@ mod tests {
         assert!(cache
             .find(url, &credentials("right"), Some("read"))
             .is_none());
+    }
+
+    #[test]
+    fn the_cache_drops_unused_entries_least_recently_used_first() {
+        let cache = TokenCache::default();
+        let held = cache.slot(&request("held by a session"));
+        let first = cache.slot(&request("looked up again"));
+        drop(first);
+        for n in 0..CAPACITY {
+            cache.slot(&request(&format!("rotated secret {n}")));
+            if n == CAPACITY / 2 {
+                // A lookup makes it recent again.
+                drop(cache.slot(&request("looked up again")));
+            }
+        }
+        assert!(cache.len() <= CAPACITY, "{} entries", cache.len());
+        assert!(cache.len() >= CAPACITY / 2);
+        let url = "http://127.0.0.1:9/token";
+        let found = |secret: &str| {
+            let credentials = Credentials::new("client", secret).unwrap();
+            cache.find(url, &credentials, None).is_some()
+        };
+        assert!(found("held by a session"), "a held entry is never dropped");
+        assert!(Arc::ptr_eq(
+            &held,
+            &cache.slot(&request("held by a session"))
+        ));
+        assert!(found("looked up again"));
+        assert!(
+            !found("rotated secret 0"),
+            "the oldest unused entries go first"
+        );
+        assert!(found(&format!("rotated secret {}", CAPACITY - 1)));
     }
 
     #[test]

@@ -239,20 +239,23 @@ where
     if completions.is_none() {
         return crate::runtime::spawn_on_loop(py, future, convert);
     }
-    let completions: Py<Completions> = completions.cast_into::<Completions>()?.unbind();
+    let completions = completions.cast_into::<Completions>()?;
     let asyncio_future = event_loop.call_method0(pyo3::intern!(py, "create_future"))?;
-    let target = asyncio_future.clone().unbind();
-    let task = druva_core::runtime::handle()
-        .map_err(to_py_err)?
-        .spawn(async move {
-            let result = future.await;
-            let convert: Convert = Box::new(move |py| convert(py, result.map_err(to_py_err)?));
-            completions.get().finish(target, convert);
-        });
+    let runtime = druva_core::runtime::handle().map_err(to_py_err)?;
+    // The task holds no Python object: the future stays with the queue's
+    // owner, and the task reports back by id.
+    let (id, queue) = completions.get().track(asyncio_future.clone().unbind());
+    let task = runtime.spawn(async move {
+        let result = future.await;
+        let convert: Convert = Box::new(move |py| convert(py, result.map_err(to_py_err)?));
+        queue.finish(id, convert);
+    });
     asyncio_future.call_method1(
         pyo3::intern!(py, "add_done_callback"),
         (Canceller {
             task: task.abort_handle(),
+            completions: completions.unbind(),
+            id,
         },),
     )?;
     Ok(asyncio_future.unbind())

@@ -12,7 +12,9 @@
 //! Linux when asked for, to test that path). Elsewhere (Windows) there is no
 //! queue: `druva/_completions.py` then uses the generic bridge.
 
-use std::sync::Mutex;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use pyo3::prelude::*;
 use tokio::task::AbortHandle;
@@ -23,17 +25,39 @@ mod wake;
 /// with the GIL held.
 pub type Convert = Box<dyn FnOnce(Python<'_>) -> PyResult<Py<PyAny>> + Send>;
 
-struct Finished {
-    future: Py<PyAny>,
-    convert: Convert,
+/// What a runtime task may hold of a completion queue: Rust only. The
+/// asyncio futures stay in `futures`, which only GIL holders touch, so no
+/// Python object is ever created or dropped on a runtime thread (pyo3 would
+/// queue the drop under a global lock, and a fork landing while a runtime
+/// thread holds it leaves the child hung for good).
+pub struct Queue {
+    wake: wake::Wake,
+    finished: Mutex<Vec<(u64, Convert)>>,
+    next_id: AtomicU64,
+}
+
+impl Queue {
+    /// Queues a finished request; wakes the loop if it was not already due.
+    pub fn finish(&self, id: u64, convert: Convert) {
+        let was_empty = {
+            let mut finished = self.finished.lock().unwrap_or_else(PoisonError::into_inner);
+            let was_empty = finished.is_empty();
+            finished.push((id, convert));
+            was_empty
+        };
+        if was_empty {
+            self.wake.signal();
+        }
+    }
 }
 
 /// The completion queue of one event loop; made by `druva/_completions.py`,
 /// which registers `drain` for `fd` with `loop.add_reader`.
 #[pyclass(frozen, module = "druva._druva", name = "_Completions")]
 pub struct Completions {
-    wake: wake::Wake,
-    queue: Mutex<Vec<Finished>>,
+    queue: Arc<Queue>,
+    /// The asyncio future of each request in flight, by id.
+    futures: Mutex<HashMap<u64, Py<PyAny>>>,
 }
 
 #[pymethods]
@@ -43,41 +67,56 @@ impl Completions {
     #[pyo3(signature = (portable=false))]
     fn new(portable: bool) -> PyResult<Self> {
         Ok(Completions {
-            wake: wake::Wake::new(portable)?,
-            queue: Mutex::new(Vec::new()),
+            queue: Arc::new(Queue {
+                wake: wake::Wake::new(portable)?,
+                finished: Mutex::new(Vec::new()),
+                next_id: AtomicU64::new(0),
+            }),
+            futures: Mutex::new(HashMap::new()),
         })
     }
 
     /// The descriptor the event loop watches.
     #[getter]
     fn fd(&self) -> i32 {
-        self.wake.fd()
+        self.queue.wake.fd()
     }
 
     /// How the loop is woken: ``"eventfd"`` or ``"pipe"``.
     #[getter]
     fn mechanism(&self) -> &'static str {
-        self.wake.mechanism()
+        self.queue.wake.mechanism()
+    }
+
+    /// Requests whose future has not been completed or cancelled yet.
+    #[getter]
+    fn in_flight(&self) -> usize {
+        self.futures().len()
     }
 
     /// Completes every queued future; called by the event loop.
     fn drain(&self, py: Python<'_>) -> PyResult<()> {
         // Read the wake-up first, then take the queue: a result queued after
         // the take finds the queue empty and wakes the loop again.
-        self.wake.clear();
+        self.queue.wake.clear();
         let finished = std::mem::take(
             &mut *self
                 .queue
+                .finished
                 .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
+                .unwrap_or_else(PoisonError::into_inner),
         );
-        for Finished { future, convert } in finished {
+        for (id, convert) in finished {
+            // Gone: cancelled while the result was queued.
+            let Some(future) = self.futures().remove(&id) else {
+                continue;
+            };
             let future = future.bind(py);
             if future
                 .call_method0(pyo3::intern!(py, "done"))?
                 .is_truthy()?
             {
-                continue; // cancelled while the result was queued
+                continue;
             }
             match convert(py) {
                 Ok(value) => future.call_method1(pyo3::intern!(py, "set_result"), (value,))?,
@@ -90,28 +129,32 @@ impl Completions {
 }
 
 impl Completions {
-    /// Queues a finished future; wakes the loop if it was not already due.
-    pub fn finish(&self, future: Py<PyAny>, convert: Convert) {
-        let was_empty = {
-            let mut queue = self
-                .queue
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let was_empty = queue.is_empty();
-            queue.push(Finished { future, convert });
-            was_empty
-        };
-        if was_empty {
-            self.wake.signal();
-        }
+    fn futures(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Py<PyAny>>> {
+        self.futures.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Keeps `future` (with the GIL) until its request finishes; returns
+    /// the id the request reports back with, and the queue it reports to.
+    pub fn track(&self, future: Py<PyAny>) -> (u64, Arc<Queue>) {
+        let id = self.queue.next_id.fetch_add(1, Ordering::Relaxed);
+        self.futures().insert(id, future);
+        (id, Arc::clone(&self.queue))
+    }
+
+    /// Forgets a cancelled request's future (with the GIL).
+    pub fn forget(&self, id: u64) {
+        let future = self.futures().remove(&id);
+        drop(future);
     }
 }
 
-/// Cancels the Rust task when its asyncio future is cancelled; a done
-/// callback (a no-op for a future that completed).
+/// Cancels the Rust task when its asyncio future is cancelled, and forgets
+/// the future; a done callback (a no-op for a future that completed).
 #[pyclass(frozen, module = "druva._druva", name = "_Canceller")]
 pub struct Canceller {
     pub task: AbortHandle,
+    pub completions: Py<Completions>,
+    pub id: u64,
 }
 
 #[pymethods]
@@ -119,6 +162,7 @@ impl Canceller {
     fn __call__(&self, future: &Bound<'_, PyAny>) -> PyResult<()> {
         if future.call_method0("cancelled")?.is_truthy()? {
             self.task.abort();
+            self.completions.get().forget(self.id);
         }
         Ok(())
     }

@@ -9,8 +9,12 @@ import subprocess
 import sys
 import textwrap
 
+import druva
 import pytest
 from druva._completions import completions_for
+from druva.testing import FakeDruva
+
+USERS = "/insync/usermanagement/v1/users"
 
 unix_only = pytest.mark.skipif(os.name != "posix", reason="the completion descriptor is unix's")
 
@@ -69,3 +73,22 @@ def test_a_loop_gets_one_completion_queue_and_each_loop_its_own() -> None:
         return first
 
     assert asyncio.run(queue()) is not asyncio.run(queue())
+
+
+def test_finished_and_cancelled_requests_leave_no_future_behind(fake: FakeDruva) -> None:
+    # The queue keeps each request's asyncio future (runtime threads hold
+    # none): every one must be let go once completed or cancelled.
+    async def main() -> int:
+        async with druva.AsyncSession(fake.client_id, fake.secret, base_url=fake.base_url) as s:
+            await asyncio.gather(*(s.get(USERS) for _ in range(50)))
+            fake.delay_next(5, count=10, path=USERS)
+            slow = [asyncio.ensure_future(s.get(USERS)) for _ in range(10)]
+            await asyncio.sleep(0.2)
+            for task in slow:
+                task.cancel()
+            await asyncio.gather(*slow, return_exceptions=True)
+            queue = completions_for(asyncio.get_running_loop())
+            assert queue is not None
+            return queue.in_flight
+
+    assert asyncio.run(main()) == 0

@@ -204,7 +204,7 @@ impl FakeConfig {
         check_range("customers", self.customers, 1, MAX_CUSTOMERS)?;
         if self.msp && self.users.saturating_mul(self.customers) > MAX_TOTAL_USERS {
             return Err(Error::value(format!(
-                "users × customers must be at most {MAX_TOTAL_USERS}, got {} × {}",
+                "users multiplied by customers must be at most {MAX_TOTAL_USERS}, got {} × {}",
                 self.users, self.customers
             )));
         }

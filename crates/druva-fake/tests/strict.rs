@@ -950,7 +950,7 @@ fn absurd_sizes_are_value_errors_naming_the_argument() {
             },
         ),
         (
-            "users × customers",
+            "users multiplied by customers",
             FakeConfig {
                 users: 100_000,
                 customers: 11,

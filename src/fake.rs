@@ -7,7 +7,9 @@ use pyo3::types::{PyDict, PyFloat, PyInt, PyList, PyString};
 
 use crate::args;
 use druva_core::config;
-use druva_fake::{FakeConfig, FakeServer, Fault, FaultKind, LastPage, RequestKind};
+use druva_fake::{
+    whole_argument, CaughtUp, FakeConfig, FakeServer, Fault, FaultKind, LastPage, RequestKind,
+};
 
 /// A real HTTP server on ``127.0.0.1`` that behaves like Druva: the token
 /// endpoint, bearer checks, a seeded inSync data set with paging, Druva's
@@ -32,6 +34,22 @@ fn last_page(name: &str) -> PyResult<LastPage> {
             "last_page must be \"missing\", \"empty\" or \"null\", not {other:?}"
         ))),
     }
+}
+
+fn caught_up(name: &str) -> PyResult<CaughtUp> {
+    match name {
+        "same" => Ok(CaughtUp::SameToken),
+        "new" => Ok(CaughtUp::NewToken),
+        other => Err(PyValueError::new_err(format!(
+            "caught_up must be \"same\" or \"new\", not {other:?}"
+        ))),
+    }
+}
+
+/// A whole-number argument within the fake's documented range.
+fn whole_in(value: i128, name: &str, min: usize, max: usize) -> PyResult<usize> {
+    let checked = whole_argument(name, value, min as u64, max as u64).or_raise()?;
+    usize::try_from(checked).map_err(|_| PyValueError::new_err(format!("{name} is too large")))
 }
 
 fn retry_after(value: Option<&Bound<'_, PyAny>>) -> PyResult<Option<String>> {
@@ -64,7 +82,7 @@ impl PyFakeDruva {
 #[pymethods]
 impl PyFakeDruva {
     #[new]
-    #[pyo3(signature = (client_id=None, secret=None, token_lifetime=1800.0, users=250, page_size=100, tls=false, *, port=0, seed=0, last_page="empty"))]
+    #[pyo3(signature = (client_id=None, secret=None, token_lifetime=1800.0, users=250, page_size=100, tls=false, *, port=0, seed=0, last_page="empty", latency=0.0, max_in_flight=None, msp=false, customers=3))]
     // pyo3 takes one Rust parameter per Python argument.
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -72,24 +90,43 @@ impl PyFakeDruva {
         client_id: Option<String>,
         secret: Option<String>,
         #[pyo3(from_py_with = args::seconds)] token_lifetime: f64,
-        users: usize,
-        page_size: usize,
-        tls: bool,
-        port: u16,
-        seed: u64,
+        #[pyo3(from_py_with = args::whole)] users: i128,
+        #[pyo3(from_py_with = args::whole)] page_size: i128,
+        #[pyo3(from_py_with = args::flag)] tls: bool,
+        #[pyo3(from_py_with = args::whole)] port: i128,
+        #[pyo3(from_py_with = args::whole)] seed: i128,
         last_page: &str,
+        #[pyo3(from_py_with = args::seconds)] latency: f64,
+        max_in_flight: Option<&Bound<'_, PyAny>>,
+        #[pyo3(from_py_with = args::flag)] msp: bool,
+        #[pyo3(from_py_with = args::whole)] customers: i128,
     ) -> PyResult<Self> {
+        let max_in_flight = match max_in_flight.filter(|value| !value.is_none()) {
+            None => None,
+            Some(value) => Some(whole_in(
+                args::whole(value)?,
+                "max_in_flight",
+                1,
+                druva_fake::MAX_IN_FLIGHT,
+            )?),
+        };
         let config = FakeConfig {
             client_id,
             secret,
             token_lifetime: config::seconds_argument("token_lifetime", token_lifetime, false)
                 .or_raise()?,
-            users,
-            page_size,
+            users: whole_in(users, "users", 0, druva_fake::MAX_USERS)?,
+            page_size: whole_in(page_size, "page_size", 1, druva_fake::MAX_PAGE_SIZE)?,
             tls,
-            port,
-            seed,
+            port: u16::try_from(whole_in(port, "port", 0, usize::from(u16::MAX))?)
+                .map_err(|_| PyValueError::new_err("port must be between 0 and 65535"))?,
+            seed: whole_argument("seed", seed, 0, u64::MAX).or_raise()?,
             last_page: self::last_page(last_page)?,
+            latency: config::seconds_argument("latency", latency, true).or_raise()?,
+            max_in_flight,
+            msp,
+            customers: whole_in(customers, "customers", 1, druva_fake::MAX_CUSTOMERS)?,
+            caught_up: CaughtUp::SameToken,
         };
         let server = py.detach(|| FakeServer::start(config)).or_raise()?;
         Ok(PyFakeDruva { server })
@@ -101,10 +138,18 @@ impl PyFakeDruva {
         self.server.base_url()
     }
 
-    /// ``base_url + "/token"``.
+    /// ``base_url + "/token"``; ``base_url + "/msp/auth/v1/token"`` with
+    /// ``msp=True``.
     #[getter]
     fn token_url(&self) -> String {
         self.server.token_url()
+    }
+
+    /// The MSP's customer IDs, in the order ``/msp/v2/customers`` lists
+    /// them; ``[]`` without ``msp=True``.
+    #[getter]
+    fn customer_ids(&self) -> Vec<String> {
+        self.server.customer_ids()
     }
 
     /// The port it listens on.
@@ -147,9 +192,11 @@ impl PyFakeDruva {
     }
 
     /// Every request received, oldest first, as dicts with ``kind``
-    /// (``"token"``/``"api"``), ``method``, ``path``, ``query``,
-    /// ``auth_scheme`` (``"Basic"``, ``"Bearer"`` or ``None``; never the
-    /// credential) and ``bearer_valid``.
+    /// (``"token"``/``"api"``; the MSP customer token exchange is a token
+    /// request), ``method``, ``path``, ``query``, ``auth_scheme``
+    /// (``"Basic"``, ``"Bearer"`` or ``None``; never the credential),
+    /// ``bearer_valid`` and ``body`` (an API request's body as text, ``None``
+    /// when empty; never a token request's).
     #[getter]
     fn requests<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let list = PyList::empty(py);
@@ -165,6 +212,7 @@ impl PyFakeDruva {
             entry.set_item("query", request.query)?;
             entry.set_item("auth_scheme", request.auth_scheme)?;
             entry.set_item("bearer_valid", request.bearer_valid)?;
+            entry.set_item("body", request.body)?;
             list.append(entry)?;
         }
         Ok(list)
@@ -249,7 +297,24 @@ impl PyFakeDruva {
         self.server.clear_faults();
     }
 
-    /// Every token issued so far is refused from now on (403), as when they expire.
+    /// Appends ``count`` new events (1 to 100000), each on a real device of a
+    /// real user, to the event streams (v2 and v3) of every tenant with
+    /// devices: a stream polled from its saved cursor then yields exactly
+    /// these.
+    fn add_events(&self, #[pyo3(from_py_with = args::whole)] count: i128) -> PyResult<()> {
+        let count = whole_in(count, "count", 1, druva_fake::MAX_ADDED_EVENTS)?;
+        self.server.add_events(count).or_raise()
+    }
+
+    /// What a caught-up events v3 stream answers: an empty page with the
+    /// token it was sent (``"same"``, the default) or a new one (``"new"``).
+    fn set_caught_up(&self, name: &str) -> PyResult<()> {
+        self.server.set_caught_up(self::caught_up(name)?);
+        Ok(())
+    }
+
+    /// Every token issued so far is refused from now on (403), as when they
+    /// expire: MSP and customer tokens alike.
     fn expire_tokens(&self) {
         self.server.expire_tokens();
     }

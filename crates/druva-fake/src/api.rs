@@ -1,33 +1,41 @@
-//! The API side of the fake server: the inSync and Phoenix endpoints over the
-//! synthetic data set, and `/_echo`, which answers with what it received so
-//! that tests can check a client's parameters, headers and bodies.
+//! The API side of the fake server: the router over the endpoints of every
+//! product, the helpers their handlers share, and `/_echo`, which answers
+//! with what it received so that tests can check a client's parameters,
+//! headers and bodies.
 //!
-//! Requests reach this router only after the bearer check in `dispatch`.
+//! Requests reach this router only after the bearer check in `dispatch`,
+//! which tells each handler whose tenant's data it serves ([`Caller`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get};
-use axum::Router;
+use axum::routing::{any, get, post};
+use axum::{Extension, Router};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
-use super::data::{User, UserFields};
+use super::data::UserFields;
 use super::envelope::{self, json_response};
-use super::paging::{self, ListQuery};
-use super::state::{lock, Shared};
+use super::paging::{self, InvalidParameter, ListQuery};
+use super::state::Shared;
+use super::tenant::Tenant;
+use super::{insync, msp, reporting, streams};
 
-type SharedState = State<Arc<Shared>>;
+pub(crate) type SharedState = State<Arc<Shared>>;
 
-const USERS: &str = "/insync/usermanagement/v1/users";
+/// Whose data a request reads: the tenant its token was issued for.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Caller {
+    pub tenant: usize,
+}
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
-        .route(USERS, get(list_users).post(create_user))
+        .route(insync::USERS, get(insync::list_users).post(create_user))
         .route(
             "/insync/usermanagement/v1/users/{id}",
             get(get_user)
@@ -35,10 +43,30 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
                 .patch(update_user)
                 .delete(delete_user),
         )
-        .route("/insync/endpoints/v1/devices", get(list_devices))
-        .route("/insync/profilemanagement/v1/profiles", get(list_profiles))
-        .route("/insync/eventmanagement/v2/events", get(list_events))
-        .route("/phoenix/organization/v1/orgs", get(list_orgs))
+        .route("/insync/endpoints/v1/devices", get(insync::list_devices))
+        .route("/insync/endpoints/v1/backups", get(insync::list_backups))
+        .route("/insync/endpoints/v1/restores", get(insync::list_restores))
+        .route(
+            "/insync/storagemanagement/v1/storages",
+            get(insync::list_storages),
+        )
+        .route(
+            "/insync/profilemanagement/v1/profiles",
+            get(insync::list_profiles),
+        )
+        .route(streams::EVENTS_V2, get(streams::list_events_v2))
+        .route(streams::EVENTS_V3, get(streams::list_events_v3))
+        .route(reporting::REPORTS, get(reporting::list_reports))
+        .route(
+            "/platform/reporting/{version}/reports/{report_id}",
+            post(reporting::report_data),
+        )
+        .route("/phoenix/organization/v1/orgs", get(insync::list_orgs))
+        .route(
+            "/phoenix/storage/v1/orgs/{org_id}/reports/usage",
+            get(insync::storage_usage),
+        )
+        .route(msp::CUSTOMERS, get(msp::list_customers))
         .route("/_echo", any(echo))
         .route("/_echo/{*rest}", any(echo))
         .fallback(not_found)
@@ -47,7 +75,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
 }
 
 /// The query parameters, the last value winning for a repeated name.
-fn query_params(query: Option<&str>) -> HashMap<String, String> {
+pub(crate) fn query_params(query: Option<&str>) -> HashMap<String, String> {
     url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
         .into_owned()
         .collect()
@@ -55,49 +83,24 @@ fn query_params(query: Option<&str>) -> HashMap<String, String> {
 
 /// A page-token list's query, or Druva's 400 for a page token that is bad
 /// or not alone.
-fn list_query(query: Option<&str>) -> Result<ListQuery, Box<Response>> {
-    paging::list_query(query_params(query))
-        .map_err(|invalid| Box::new(envelope::bad_request(invalid.0)))
+pub(crate) fn list_query(query: Option<&str>) -> Result<ListQuery, Box<Response>> {
+    paging::list_query(query_params(query)).map_err(|invalid| Box::new(bad_request(&invalid)))
 }
 
-/// Users, filtered by `emailID` when given, paged with `pageToken`.
-async fn list_users(State(shared): SharedState, RawQuery(query): RawQuery) -> Response {
-    let query = match list_query(query.as_deref()) {
-        Ok(query) => query,
-        Err(refused) => return *refused,
-    };
-    let data = lock(&shared.data);
-    let Some(email) = query.params.get("emailID") else {
-        return token_paged(&shared, &query, "users", &data.users, true);
-    };
-    let users: Vec<&User> = data
-        .users
-        .iter()
-        .filter(|user| user.email == *email)
-        .collect();
-    token_paged(&shared, &query, "users", &users, true)
+/// Druva's 400 for a parameter it cannot honour.
+pub(crate) fn bad_request(invalid: &InvalidParameter) -> Response {
+    envelope::bad_request(&invalid.0)
 }
 
-async fn list_devices(State(shared): SharedState, RawQuery(query): RawQuery) -> Response {
-    let query = match list_query(query.as_deref()) {
-        Ok(query) => query,
-        Err(refused) => return *refused,
-    };
-    let data = lock(&shared.data);
-    token_paged(&shared, &query, "devices", &data.devices, false)
-}
-
-async fn list_orgs(State(shared): SharedState, RawQuery(query): RawQuery) -> Response {
-    let query = match list_query(query.as_deref()) {
-        Ok(query) => query,
-        Err(refused) => return *refused,
-    };
-    let data = lock(&shared.data);
-    token_paged(&shared, &query, "orgs", &data.orgs, false)
+/// The tenant a caller's token was issued for.
+pub(crate) fn tenant(shared: &Shared, caller: Caller) -> Result<&Tenant, Box<Response>> {
+    shared
+        .tenant(caller.tenant)
+        .ok_or_else(|| Box::new(envelope::explicit_deny()))
 }
 
 /// One page of `items` under `field`, as the list query asks.
-fn token_paged<T: Serialize>(
+pub(crate) fn token_paged<T: Serialize>(
     shared: &Shared,
     query: &ListQuery,
     field: &str,
@@ -113,60 +116,78 @@ fn token_paged<T: Serialize>(
             shared.last_page(),
             with_total_size,
         )),
-        Err(invalid) => envelope::bad_request(invalid.0),
+        Err(invalid) => bad_request(&invalid),
     }
 }
 
-/// Profiles come in one page, without a `nextPageToken`.
-async fn list_profiles(State(shared): SharedState) -> Response {
-    ok(json!({"profiles": lock(&shared.data).profiles}))
-}
-
-/// Events, paged with `tracker` / `nextPageExists` as inSync events v2 are.
-async fn list_events(State(shared): SharedState, RawQuery(query): RawQuery) -> Response {
-    let params = query_params(query.as_deref());
-    let data = lock(&shared.data);
-    match paging::tracker_page(&params, shared.page_size, data.events.len()) {
-        Ok(page) => ok_serialized(&paging::tracker_page_body("events", &data.events, page)),
-        Err(invalid) => envelope::bad_request(invalid.0),
-    }
-}
-
-async fn get_user(State(shared): SharedState, Path(id): Path<String>) -> Response {
+async fn get_user(
+    State(shared): SharedState,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Response {
+    let tenant = match tenant(&shared, caller) {
+        Ok(tenant) => tenant,
+        Err(refused) => return *refused,
+    };
     let Some(id) = parse_user_id(&id) else {
         return user_not_found();
     };
-    match lock(&shared.data).user(id) {
+    match tenant.data().user(id) {
         Some(user) => ok(json!(user)),
         None => user_not_found(),
     }
 }
 
-async fn create_user(State(shared): SharedState, body: Bytes) -> Response {
+async fn create_user(
+    State(shared): SharedState,
+    Extension(caller): Extension<Caller>,
+    body: Bytes,
+) -> Response {
+    let tenant = match tenant(&shared, caller) {
+        Ok(tenant) => tenant,
+        Err(refused) => return *refused,
+    };
     let Some(fields) = parse_user_fields(&body) else {
         return envelope::bad_request("The body must be a JSON object of user fields");
     };
-    match lock(&shared.data).create_user(fields) {
+    match tenant.data().create_user(fields) {
         Some(user) => json_response(StatusCode::CREATED, json!(user)),
         None => envelope::bad_request("userName and emailID are required"),
     }
 }
 
-async fn update_user(State(shared): SharedState, Path(id): Path<String>, body: Bytes) -> Response {
+async fn update_user(
+    State(shared): SharedState,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let tenant = match tenant(&shared, caller) {
+        Ok(tenant) => tenant,
+        Err(refused) => return *refused,
+    };
     let Some(fields) = parse_user_fields(&body) else {
         return envelope::bad_request("The body must be a JSON object of user fields");
     };
     let Some(id) = parse_user_id(&id) else {
         return user_not_found();
     };
-    match lock(&shared.data).update_user(id, fields) {
+    match tenant.data().update_user(id, fields) {
         Some(user) => ok(json!(user)),
         None => user_not_found(),
     }
 }
 
-async fn delete_user(State(shared): SharedState, Path(id): Path<String>) -> Response {
-    let deleted = parse_user_id(&id).is_some_and(|id| lock(&shared.data).delete_user(id));
+async fn delete_user(
+    State(shared): SharedState,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Response {
+    let tenant = match tenant(&shared, caller) {
+        Ok(tenant) => tenant,
+        Err(refused) => return *refused,
+    };
+    let deleted = parse_user_id(&id).is_some_and(|id| tenant.data().delete_user(id));
     if deleted {
         StatusCode::NO_CONTENT.into_response()
     } else {
@@ -257,12 +278,12 @@ async fn method_not_allowed(method: Method, uri: Uri) -> Response {
 }
 
 /// A 200 JSON response.
-fn ok(body: Value) -> Response {
+pub(crate) fn ok(body: Value) -> Response {
     json_response(StatusCode::OK, body)
 }
 
 /// A 200 with `body` serialized straight to bytes (and so a Content-Length).
-fn ok_serialized<T: Serialize>(body: &T) -> Response {
+pub(crate) fn ok_serialized<T: Serialize>(body: &T) -> Response {
     match serde_json::to_vec(body) {
         Ok(bytes) => (
             StatusCode::OK,

@@ -27,6 +27,14 @@ pub(crate) fn explicit_deny() -> Response {
     json_response(StatusCode::FORBIDDEN, json!({"message": EXPLICIT_DENY}))
 }
 
+/// The gateway's 429, without `Retry-After` (Druva documents none).
+pub(crate) fn too_many_requests() -> Response {
+    json_response(
+        StatusCode::TOO_MANY_REQUESTS,
+        json!({"message": "Too Many Requests"}),
+    )
+}
+
 /// Druva's application error envelope; `code` is like `InsyncCommon-404`.
 pub(crate) fn druva_error(status: StatusCode, code: &str, message: &str) -> Response {
     let retryable = status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error();
@@ -83,9 +91,7 @@ pub(crate) fn for_status(status: StatusCode, on_token_endpoint: bool) -> Respons
     match status {
         StatusCode::UNAUTHORIZED => unauthorized(),
         StatusCode::FORBIDDEN => explicit_deny(),
-        StatusCode::TOO_MANY_REQUESTS => {
-            json_response(status, json!({"message": "Too Many Requests"}))
-        }
+        StatusCode::TOO_MANY_REQUESTS => too_many_requests(),
         _ => druva_error(
             status,
             &format!("InsyncCommon-{}", status.as_u16()),

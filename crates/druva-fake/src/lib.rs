@@ -30,9 +30,15 @@ mod data;
 mod dispatch;
 mod envelope;
 mod faults;
+mod filters;
+mod insync;
+mod msp;
 mod paging;
+mod reporting;
 mod server;
 mod state;
+mod streams;
+mod tenant;
 mod tls;
 mod token;
 
@@ -54,6 +60,60 @@ use state::{lock, Shared};
 /// The largest page Druva serves; a larger `pageSize` is capped to it.
 pub const MAX_PAGE_SIZE: usize = 4097;
 
+/// The most users a data set (one tenant's) may have.
+pub const MAX_USERS: usize = 100_000;
+
+/// The most customers an MSP fake may have.
+pub const MAX_CUSTOMERS: usize = 100;
+
+/// The most users all of an MSP fake's customers may have together.
+pub const MAX_TOTAL_USERS: usize = 1_000_000;
+
+/// The longest `latency` (a WAN round trip is well below it).
+pub const MAX_LATENCY: Duration = Duration::from_secs(60);
+
+/// The highest `max_in_flight`.
+pub const MAX_IN_FLIGHT: usize = 100_000;
+
+/// The most events one [`FakeServer::add_events`] call may add.
+pub const MAX_ADDED_EVENTS: usize = 100_000;
+
+/// The longest token lifetime: a year.
+pub const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// Checks a whole-number argument `name` against its allowed range, for
+/// callers (the Python binding) whose numbers can be anything.
+pub fn whole_argument(name: &str, value: i128, min: u64, max: u64) -> Result<u64> {
+    u64::try_from(value)
+        .ok()
+        .filter(|value| (min..=max).contains(value))
+        .ok_or_else(|| {
+            let shown = if value.unsigned_abs() > u128::from(u64::MAX) {
+                if value < 0 {
+                    "a huge negative number".to_owned()
+                } else {
+                    "a huge number".to_owned()
+                }
+            } else {
+                value.to_string()
+            };
+            Error::value(format!(
+                "{name} must be between {min} and {max}, not {shown}"
+            ))
+        })
+}
+
+/// What a caught-up Platform events v3 stream answers: an empty page with a
+/// token, either the token it was sent or a new one. Druva documents neither
+/// (see docs/druva-api.md); a client must end the list on both.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum CaughtUp {
+    /// The empty page carries the token it was asked with.
+    #[default]
+    SameToken,
+    /// The empty page carries a new token for the same place.
+    NewToken,
+}
 /// How the last page of a `nextPageToken` listing says that it is the last.
 ///
 /// Druva is not consistent about it, and a client must accept all three, so
@@ -91,6 +151,19 @@ pub struct FakeConfig {
     pub seed: u64,
     /// How the last page of a listing is marked.
     pub last_page: LastPage,
+    /// Added before every response (0 to 60 s).
+    pub latency: Duration,
+    /// API requests beyond this many in flight at once get 429 without
+    /// `Retry-After` (1 to 100 000); token requests are never refused so.
+    pub max_in_flight: Option<usize>,
+    /// The credential is an MSP one: its token comes from
+    /// `/msp/auth/v1/token`, and each customer has a data set.
+    pub msp: bool,
+    /// How many customers an MSP has (1 to 100; with two or more, the last is
+    /// hollow). Ignored without `msp`.
+    pub customers: usize,
+    /// What a caught-up events v3 stream answers.
+    pub caught_up: CaughtUp,
 }
 
 impl Default for FakeConfig {
@@ -105,6 +178,11 @@ impl Default for FakeConfig {
             port: 0,
             seed: 0,
             last_page: LastPage::Empty,
+            latency: Duration::ZERO,
+            max_in_flight: None,
+            msp: false,
+            customers: 3,
+            caught_up: CaughtUp::SameToken,
         }
     }
 }
@@ -121,13 +199,43 @@ impl FakeConfig {
         if self.secret.as_deref() == Some("") {
             return Err(Error::value("secret must be non-empty"));
         }
-        if !(1..=MAX_PAGE_SIZE).contains(&self.page_size) {
+        check_range("page_size", self.page_size, 1, MAX_PAGE_SIZE)?;
+        check_range("users", self.users, 0, MAX_USERS)?;
+        check_range("customers", self.customers, 1, MAX_CUSTOMERS)?;
+        if self.msp && self.users.saturating_mul(self.customers) > MAX_TOTAL_USERS {
             return Err(Error::value(format!(
-                "page_size must be between 1 and {MAX_PAGE_SIZE}, got {}",
-                self.page_size
+                "users multiplied by customers must be at most {MAX_TOTAL_USERS}, got {} × {}",
+                self.users, self.customers
             )));
         }
+        if self.token_lifetime.is_zero() || self.token_lifetime > MAX_TOKEN_LIFETIME {
+            return Err(Error::value(format!(
+                "token_lifetime must be more than 0 s and at most {} s, got {:?}",
+                MAX_TOKEN_LIFETIME.as_secs(),
+                self.token_lifetime
+            )));
+        }
+        if self.latency > MAX_LATENCY {
+            return Err(Error::value(format!(
+                "latency must be between 0 and {} s, got {:?}",
+                MAX_LATENCY.as_secs(),
+                self.latency
+            )));
+        }
+        if let Some(limit) = self.max_in_flight {
+            check_range("max_in_flight", limit, 1, MAX_IN_FLIGHT)?;
+        }
         Ok(())
+    }
+}
+
+fn check_range(name: &str, value: usize, min: usize, max: usize) -> Result<()> {
+    if (min..=max).contains(&value) {
+        Ok(())
+    } else {
+        Err(Error::value(format!(
+            "{name} must be between {min} and {max}, got {value}"
+        )))
     }
 }
 
@@ -148,7 +256,8 @@ impl FakeServer {
     /// # Errors
     ///
     /// A value error for a bad configuration (an empty secret, a `:` in the
-    /// client id, a page size outside 1 to 4097); a transport error when the
+    /// client id, a size outside its range, see the `MAX_` constants); a
+    /// transport error when the
     /// port is taken or the runtime or certificates cannot be set up.
     #[allow(clippy::needless_pass_by_value)] // a config is built to be handed over
     pub fn start(config: FakeConfig) -> Result<FakeServer> {
@@ -177,9 +286,47 @@ impl FakeServer {
         &self.base_url
     }
 
-    /// The token endpoint: `base_url() + "/token"`.
+    /// The token endpoint of the credential: `base_url() + "/token"`, or
+    /// `base_url() + "/msp/auth/v1/token"` for an MSP one.
     pub fn token_url(&self) -> String {
-        format!("{}/token", self.base_url)
+        let path = if self.shared.msp {
+            token::MSP_TOKEN_PATH
+        } else {
+            "/token"
+        };
+        format!("{}{path}", self.base_url)
+    }
+
+    /// The MSP's customer IDs in the order `/msp/v2/customers` lists them;
+    /// empty without MSP.
+    pub fn customer_ids(&self) -> Vec<String> {
+        if !self.shared.msp {
+            return Vec::new();
+        }
+        self.shared
+            .tenants
+            .iter()
+            .map(|tenant| tenant.id.clone())
+            .collect()
+    }
+
+    /// Appends `count` new events to the event streams (v2 and v3) of every
+    /// tenant that has devices, each on a real device of a real user.
+    ///
+    /// # Errors
+    ///
+    /// A value error for a count outside 1 to [`MAX_ADDED_EVENTS`].
+    pub fn add_events(&self, count: usize) -> Result<()> {
+        check_range("count", count, 1, MAX_ADDED_EVENTS)?;
+        for tenant in &self.shared.tenants {
+            tenant.data().add_events(count);
+        }
+        Ok(())
+    }
+
+    /// What a caught-up events v3 stream answers from now on.
+    pub fn set_caught_up(&self, caught_up: CaughtUp) {
+        *lock(&self.shared.caught_up) = caught_up;
     }
 
     /// The port the server listens on.
@@ -197,8 +344,8 @@ impl FakeServer {
         &self.shared.secret
     }
 
-    /// Requests received on a token endpoint (any path ending in `/token`),
-    /// including refused and faulted ones.
+    /// Requests received on a token endpoint (any path ending in `/token`,
+    /// the MSP customer token exchange too), including refused and faulted ones.
     pub fn token_requests(&self) -> u64 {
         self.shared.token_requests()
     }

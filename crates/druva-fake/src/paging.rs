@@ -6,7 +6,8 @@
 //! needs (here base64 of the next offset and the page size): it is sent
 //! alone, and a page token combined with any other parameter is refused (see
 //! docs/druva-api.md). inSync events v2 instead take and answer a `tracker`,
-//! with `nextPageExists`, and keep their other parameters.
+//! with `nextPageExists`, and keep their other parameters; a tracker is
+//! bound to the `format` it was issued for.
 
 use std::collections::HashMap;
 
@@ -17,9 +18,15 @@ use super::{LastPage, MAX_PAGE_SIZE};
 
 const TRACKER_PREFIX: &str = "tracker:";
 
-/// A paging parameter the server cannot honour; the message says which.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct InvalidParameter(pub &'static str);
+/// A parameter the server cannot honour; the message says which.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct InvalidParameter(pub String);
+
+impl InvalidParameter {
+    pub fn new(message: impl Into<String>) -> Self {
+        InvalidParameter(message.into())
+    }
+}
 
 /// The records `offset..end` of a listing of `total`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,11 +45,15 @@ impl Page {
         }
     }
 
+    pub fn new_at(offset: usize, size: usize, total: usize) -> Self {
+        Page::new(offset, size, total)
+    }
+
     pub fn is_last(&self) -> bool {
         self.end >= self.total
     }
 
-    fn records<'a, T>(&self, items: &'a [T]) -> &'a [T] {
+    pub fn records<'a, T>(&self, items: &'a [T]) -> &'a [T] {
         items.get(self.offset..self.end).unwrap_or_default()
     }
 }
@@ -53,7 +64,7 @@ impl Page {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct ListQuery {
     pub params: HashMap<String, String>,
-    offset: usize,
+    pub offset: usize,
 }
 
 /// Reads a list request's query. A page token carries the first request's
@@ -65,11 +76,32 @@ pub(crate) fn list_query(params: HashMap<String, String>) -> Result<ListQuery, I
         return Ok(ListQuery { params, offset: 0 });
     };
     if params.len() > 1 {
-        return Err(InvalidParameter(
+        return Err(InvalidParameter::new(
             "pageToken cannot be combined with other parameters: send it alone",
         ));
     }
-    decode_page_token(token).ok_or(InvalidParameter("Invalid pageToken"))
+    decode_page_token(token).ok_or_else(|| InvalidParameter::new("Invalid pageToken"))
+}
+
+/// Refuses any parameter not in `known`, as Druva refuses a filter it does
+/// not document.
+pub(crate) fn check_known(
+    params: &HashMap<String, String>,
+    known: &[&str],
+) -> Result<(), InvalidParameter> {
+    let mut unknown: Vec<&str> = params
+        .keys()
+        .map(String::as_str)
+        .filter(|name| !known.contains(name))
+        .collect();
+    unknown.sort_unstable();
+    match unknown.first() {
+        None => Ok(()),
+        Some(name) => Err(InvalidParameter::new(format!(
+            "Unknown parameter {name}; this API takes {}",
+            known.join(", ")
+        ))),
+    }
 }
 
 /// The page that a list query asks for.
@@ -79,7 +111,7 @@ pub(crate) fn token_page(
     total: usize,
 ) -> Result<Page, InvalidParameter> {
     if query.offset > total {
-        return Err(InvalidParameter("Invalid pageToken"));
+        return Err(InvalidParameter::new("Invalid pageToken"));
     }
     Ok(Page::new(
         query.offset,
@@ -88,20 +120,27 @@ pub(crate) fn token_page(
     ))
 }
 
-/// The page that `pageSize` and `tracker` ask for.
-pub(crate) fn tracker_page(
-    params: &HashMap<String, String>,
-    default_size: usize,
+/// The offset a `tracker` carries on, for the `format` the request asks in:
+/// 0 without a tracker; refused when the tracker is not one of ours, points
+/// past the end, or was issued for another format.
+pub(crate) fn tracker_offset(
+    tracker: Option<&str>,
+    format: &str,
     total: usize,
-) -> Result<Page, InvalidParameter> {
-    let size = page_size(params, default_size)?;
-    let offset = match params.get("tracker").map(String::as_str) {
-        None | Some("") => 0,
-        Some(tracker) => decode_tracker(tracker)
-            .filter(|offset| *offset <= total)
-            .ok_or(InvalidParameter("Invalid tracker"))?,
+) -> Result<usize, InvalidParameter> {
+    let Some(tracker) = tracker.filter(|tracker| !tracker.is_empty()) else {
+        return Ok(0);
     };
-    Ok(Page::new(offset, size, total))
+    let (offset, issued_for) = decode_tracker(tracker)
+        .filter(|(offset, _)| *offset <= total)
+        .ok_or_else(|| InvalidParameter::new("Invalid tracker"))?;
+    if issued_for != format {
+        return Err(InvalidParameter::new(format!(
+            "Invalid tracker: it was issued for format={issued_for}, not format={format}; \
+             resend the parameters of the first request"
+        )));
+    }
+    Ok(offset)
 }
 
 /// `pageSize` when given (capped at Druva's maximum), else the default.
@@ -114,7 +153,7 @@ fn page_size(
     };
     match text.parse::<usize>() {
         Ok(size) if size > 0 => Ok(size.min(MAX_PAGE_SIZE)),
-        _ => Err(InvalidParameter(
+        _ => Err(InvalidParameter::new(
             "Invalid pageSize: it must be a whole number from 1 to 4097",
         )),
     }
@@ -190,32 +229,66 @@ pub(crate) fn token_page_body<'a, T: Serialize>(
 /// is always sent, so that a poller can resume from the end later.
 pub(crate) fn tracker_page_body<'a, T: Serialize>(
     field: &'a str,
-    items: &'a [T],
-    page: Page,
+    records: &'a [T],
+    tracker: String,
+    exists: bool,
 ) -> PageBody<'a, T> {
     PageBody {
         field,
-        records: page.records(items),
+        records,
         total_size: None,
-        next: Next::Tracker {
-            tracker: encode_tracker(page.end),
-            exists: !page.is_last(),
-        },
+        next: Next::Tracker { tracker, exists },
+    }
+}
+
+/// `{"<field>": [...], "nextPageToken": token}`: a stream's page, whose
+/// token never ends.
+pub(crate) fn stream_page_body<'a, T: Serialize>(
+    field: &'a str,
+    records: &'a [T],
+    token: String,
+) -> PageBody<'a, T> {
+    PageBody {
+        field,
+        records,
+        total_size: None,
+        next: Next::PageToken(Some(token)),
     }
 }
 
 /// The offset's key inside a page token, beside the first request's parameters.
 const OFFSET_KEY: &str = "~offset";
 
+/// Beside the offset in a stream's token: a number that makes a token new
+/// without moving it.
+const POLL_KEY: &str = "~poll";
+
 /// An opaque token: base64 of the first request's parameters and the offset.
 pub(crate) fn encode_page_token(params: &HashMap<String, String>, offset: usize) -> String {
-    let mut keys: Vec<&String> = params.keys().collect();
-    keys.sort();
+    encode_token(params, offset, None)
+}
+
+/// A stream's token; `poll` makes it differ from an earlier one for the same
+/// place.
+pub(crate) fn encode_stream_token(
+    params: &HashMap<String, String>,
+    offset: usize,
+    poll: Option<u64>,
+) -> String {
+    encode_token(params, offset, poll)
+}
+
+fn encode_token(params: &HashMap<String, String>, offset: usize, poll: Option<u64>) -> String {
+    let mut pairs: Vec<(&String, &String)> = params.iter().collect();
+    pairs.sort();
     let mut form = url::form_urlencoded::Serializer::new(String::new());
-    for key in keys {
-        form.append_pair(key, &params[key]);
+    for (key, value) in pairs {
+        form.append_pair(key, value);
     }
     form.append_pair(OFFSET_KEY, &offset.to_string());
+    if let Some(poll) = poll {
+        form.append_pair(POLL_KEY, &poll.to_string());
+    }
     base64::engine::general_purpose::STANDARD.encode(form.finish())
 }
 
@@ -226,22 +299,25 @@ fn decode_page_token(token: &str) -> Option<ListQuery> {
     let mut params: HashMap<String, String> =
         url::form_urlencoded::parse(&bytes).into_owned().collect();
     let offset = params.remove(OFFSET_KEY)?.parse().ok()?;
+    params.remove(POLL_KEY);
     Some(ListQuery { params, offset })
 }
 
-pub(crate) fn encode_tracker(offset: usize) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{TRACKER_PREFIX}{offset}"))
+/// A tracker: the offset it carries on from and the format it was issued for.
+pub(crate) fn encode_tracker(offset: usize, format: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(format!("{TRACKER_PREFIX}{offset}:{format}"))
 }
 
-fn decode_tracker(tracker: &str) -> Option<usize> {
+fn decode_tracker(tracker: &str) -> Option<(usize, String)> {
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(tracker)
         .ok()?;
-    std::str::from_utf8(&bytes)
+    let (offset, format) = std::str::from_utf8(&bytes)
         .ok()?
         .strip_prefix(TRACKER_PREFIX)?
-        .parse()
-        .ok()
+        .split_once(':')?;
+    Some((offset.parse().ok()?, format.to_owned()))
 }
 
 #[cfg(test)]
@@ -263,7 +339,10 @@ mod tests {
         assert_eq!(query.params, first);
         assert_eq!(query.offset, 1111);
         assert!(list_query(params(&[("pageToken", "not a token")])).is_err());
-        assert_eq!(decode_tracker(&encode_tracker(42)), Some(42));
+        assert_eq!(
+            decode_tracker(&encode_tracker(42, "CEF")),
+            Some((42, "CEF".to_owned()))
+        );
     }
 
     #[test]
@@ -305,6 +384,41 @@ mod tests {
         .unwrap();
         assert_eq!(first["nextPageToken"], encode_page_token(&query.params, 2));
         assert_eq!(first["totalSize"], 3);
+    }
+
+    #[test]
+    fn a_tracker_is_bound_to_its_format_and_to_the_stream_length() {
+        let cef = encode_tracker(3, "CEF");
+        assert_eq!(tracker_offset(Some(&cef), "CEF", 5).unwrap(), 3);
+        assert_eq!(tracker_offset(None, "CEF", 5).unwrap(), 0);
+        assert!(tracker_offset(Some(&cef), "JSON", 5)
+            .unwrap_err()
+            .0
+            .contains("format=CEF"));
+        assert!(tracker_offset(Some(&cef), "CEF", 2).is_err());
+        assert_eq!(
+            tracker_offset(Some("nope"), "CEF", 5).unwrap_err().0,
+            "Invalid tracker"
+        );
+    }
+
+    #[test]
+    fn a_new_stream_token_reads_like_the_old_one() {
+        let first = params(&[("pageSize", "5")]);
+        let same = encode_stream_token(&first, 9, None);
+        let new = encode_stream_token(&first, 9, Some(2));
+        assert_ne!(same, new);
+        for token in [same, new] {
+            let query = list_query(params(&[("pageToken", &token)])).unwrap();
+            assert_eq!((query.params, query.offset), (first.clone(), 9));
+        }
+    }
+
+    #[test]
+    fn unknown_parameters_are_named() {
+        let error = check_known(&params(&[("b", "1"), ("a", "2")]), &["c"]).unwrap_err();
+        assert!(error.0.starts_with("Unknown parameter a"), "{}", error.0);
+        assert!(check_known(&params(&[("c", "1")]), &["c"]).is_ok());
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! What the fake server knows and remembers: its credentials, the tokens it
-//! issued, its counters and request log, its queued faults and its data set.
-//! Shared by every connection; each part behind its own small lock.
+//! issued (each for one tenant, or for the MSP), its counters and request log,
+//! its queued faults and its tenants' data sets. Shared by every connection;
+//! each part behind its own small lock.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -11,9 +12,9 @@ use base64::Engine;
 use rand::distr::{Alphanumeric, SampleString};
 use rand::Rng;
 
-use super::data::DataSet;
 use super::faults::FaultQueue;
-use super::{FakeConfig, LastPage};
+use super::tenant::Tenant;
+use super::{CaughtUp, FakeConfig, LastPage};
 
 /// How many requests the log keeps; older ones are forgotten so that a long
 /// benchmark does not grow the server without bound.
@@ -55,6 +56,18 @@ pub struct RecordedRequest {
     pub auth_scheme: Option<String>,
     /// Whether the request carried a bearer token that was valid when it arrived.
     pub bearer_valid: bool,
+    /// The body of an API request as text (invalid UTF-8 replaced), `None`
+    /// when empty. Never kept for a token request, whose body is a grant.
+    pub body: Option<String>,
+}
+
+/// Whom a token was issued to: one tenant's API, or the MSP's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Scope {
+    /// A tenant's token (index into the tenants): reads only its data.
+    Tenant(usize),
+    /// An MSP token: reads the MSP API and exchanges customer tokens.
+    Msp,
 }
 
 /// The state every connection of one server shares.
@@ -62,10 +75,19 @@ pub(crate) struct Shared {
     pub client_id: String,
     pub secret: String,
     pub page_size: usize,
+    /// Whether the credential is an MSP one (see `tenant`).
+    pub msp: bool,
+    pub latency: Duration,
+    pub max_in_flight: Option<usize>,
     pub token_lifetime: Mutex<Duration>,
     pub last_page: Mutex<LastPage>,
+    pub caught_up: Mutex<CaughtUp>,
     pub faults: FaultQueue,
-    pub data: Mutex<DataSet>,
+    /// One tenant without MSP; with it, the customers in listing order.
+    pub tenants: Vec<Tenant>,
+    in_flight: AtomicUsize,
+    /// Counts caught-up polls, so that a new token can differ from the last.
+    polls: AtomicU64,
     token_requests: AtomicU64,
     api_requests: AtomicU64,
     log: Mutex<VecDeque<RecordedRequest>>,
@@ -75,7 +97,7 @@ pub(crate) struct Shared {
 /// The tokens issued and not yet expired, each with its deadline.
 #[derive(Default)]
 struct TokenStore {
-    expiries: HashMap<String, Instant>,
+    expiries: HashMap<String, (Instant, Scope)>,
     prune_at: usize,
 }
 
@@ -91,10 +113,16 @@ impl Shared {
             client_id: config.client_id.clone().unwrap_or_else(generate_client_id),
             secret: config.secret.clone().unwrap_or_else(generate_secret),
             page_size: config.page_size,
+            msp: config.msp,
+            latency: config.latency,
+            max_in_flight: config.max_in_flight,
             token_lifetime: Mutex::new(config.token_lifetime),
             last_page: Mutex::new(config.last_page),
+            caught_up: Mutex::new(config.caught_up),
             faults: FaultQueue::default(),
-            data: Mutex::new(DataSet::generate(config.seed, config.users)),
+            tenants: Tenant::generate_all(config),
+            in_flight: AtomicUsize::new(0),
+            polls: AtomicU64::new(0),
             token_requests: AtomicU64::new(0),
             api_requests: AtomicU64::new(0),
             log: Mutex::new(VecDeque::new()),
@@ -143,27 +171,63 @@ impl Shared {
         client_id == self.client_id && secret == self.secret
     }
 
-    /// Issues a new token valid for the current lifetime.
-    pub fn issue_token(&self) -> (String, Duration) {
+    /// Issues a new token for `scope`, valid for the current lifetime.
+    pub fn issue_token(&self, scope: Scope) -> (String, Duration) {
         let lifetime = *lock(&self.token_lifetime);
         let token = generate_access_token();
         let now = Instant::now();
         let mut store = lock(&self.tokens);
         if store.expiries.len() >= store.prune_at {
-            store.expiries.retain(|_, expiry| *expiry > now);
+            store.expiries.retain(|_, (expiry, _)| *expiry > now);
             store.prune_at = TOKEN_PRUNE_THRESHOLD.max(2 * store.expiries.len());
         }
-        store.expiries.insert(token.clone(), now + lifetime);
+        store
+            .expiries
+            .insert(token.clone(), (now + lifetime, scope));
         (token, lifetime)
     }
 
-    /// Whether `token` was issued here, has not expired, and was not expired
-    /// by [`Shared::expire_tokens`].
-    pub fn token_is_valid(&self, token: &str) -> bool {
+    /// Whom `token` was issued to, when it was issued here, has not expired,
+    /// and was not expired by [`Shared::expire_tokens`].
+    pub fn token_scope(&self, token: &str) -> Option<Scope> {
         lock(&self.tokens)
             .expiries
             .get(token)
-            .is_some_and(|expiry| Instant::now() < *expiry)
+            .filter(|(expiry, _)| Instant::now() < *expiry)
+            .map(|(_, scope)| *scope)
+    }
+
+    pub fn tenant(&self, index: usize) -> Option<&Tenant> {
+        self.tenants.get(index)
+    }
+
+    /// The index of the MSP customer with this ID.
+    pub fn customer_index(&self, id: &str) -> Option<usize> {
+        if !self.msp {
+            return None;
+        }
+        self.tenants.iter().position(|tenant| tenant.id == id)
+    }
+
+    /// Takes a place among the API requests in flight, or `None` when
+    /// `max_in_flight` are already there. The place is given back when the
+    /// guard drops.
+    pub fn enter_flight(&self) -> Option<FlightGuard<'_>> {
+        let before = self.in_flight.fetch_add(1, Ordering::SeqCst);
+        let guard = FlightGuard(&self.in_flight);
+        match self.max_in_flight {
+            Some(limit) if before >= limit => None,
+            _ => Some(guard),
+        }
+    }
+
+    /// A number that differs on every call, for tokens that must change.
+    pub fn next_poll(&self) -> u64 {
+        self.polls.fetch_add(1, Ordering::SeqCst) + 1
+    }
+
+    pub fn caught_up(&self) -> CaughtUp {
+        *lock(&self.caught_up)
     }
 
     pub fn expire_tokens(&self) {
@@ -174,6 +238,15 @@ impl Shared {
 
     pub fn last_page(&self) -> LastPage {
         *lock(&self.last_page)
+    }
+}
+
+/// One API request in flight; dropping it ends the request's stay.
+pub(crate) struct FlightGuard<'a>(&'a AtomicUsize);
+
+impl Drop for FlightGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

@@ -1,0 +1,202 @@
+//! The token-paged lists of inSync (users, devices, last backups, restores,
+//! storages, profiles) and of Phoenix (organizations and their storage usage
+//! report), each over the caller's tenant, with its documented filters.
+
+use axum::extract::{Path, RawQuery, State};
+use axum::response::Response;
+use axum::Extension;
+use serde_json::{json, Value};
+
+use super::api::{self, Caller, SharedState};
+use super::data::{Backup, DataSet, Device, Restore, User};
+use super::envelope;
+use super::filters::{self, BackupFilter, DeviceFilter, RestoreFilter, UserFilter};
+use super::paging::{InvalidParameter, ListQuery};
+use super::state::Shared;
+
+pub(crate) const USERS: &str = "/insync/usermanagement/v1/users";
+
+type Answer = Result<Response, InvalidParameter>;
+
+/// Reads a list request (a lone page token, or the first request's
+/// parameters) and answers it from the caller's data set.
+fn with_list(
+    shared: &Shared,
+    caller: Caller,
+    query: Option<&str>,
+    answer: impl FnOnce(&ListQuery, &DataSet) -> Answer,
+) -> Response {
+    let query = match api::list_query(query) {
+        Ok(query) => query,
+        Err(refused) => return *refused,
+    };
+    let tenant = match api::tenant(shared, caller) {
+        Ok(tenant) => tenant,
+        Err(refused) => return *refused,
+    };
+    let data = tenant.data();
+    answer(&query, &data).unwrap_or_else(|invalid| api::bad_request(&invalid))
+}
+
+/// Users with Druva's documented filters, paged with `pageToken`.
+pub(crate) async fn list_users(
+    State(shared): SharedState,
+    Extension(caller): Extension<Caller>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    with_list(&shared, caller, query.as_deref(), |query, data| {
+        let filter = UserFilter::parse(&query.params)?;
+        let users: Vec<&User> = data.users.iter().filter(|u| filter.matches(u)).collect();
+        Ok(api::token_paged(&shared, query, "users", &users, true))
+    })
+}
+
+pub(crate) async fn list_devices(
+    State(shared): SharedState,
+    Extension(caller): Extension<Caller>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    with_list(&shared, caller, query.as_deref(), |query, data| {
+        let filter = DeviceFilter::parse(&query.params)?;
+        let devices: Vec<&Device> = data
+            .devices
+            .iter()
+            .filter(|device| filter.matches(device, data))
+            .collect();
+        Ok(api::token_paged(&shared, query, "devices", &devices, true))
+    })
+}
+
+/// The last successful backup of each device (`lastSuccessful=true`).
+pub(crate) async fn list_backups(
+    State(shared): SharedState,
+    Extension(caller): Extension<Caller>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    with_list(&shared, caller, query.as_deref(), |query, data| {
+        let filter = BackupFilter::parse(&query.params)?;
+        let backups: Vec<&Backup> = data
+            .backups
+            .iter()
+            .filter(|backup| filter.matches(backup, data))
+            .collect();
+        Ok(api::token_paged(&shared, query, "backups", &backups, true))
+    })
+}
+
+pub(crate) async fn list_restores(
+    State(shared): SharedState,
+    Extension(caller): Extension<Caller>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    with_list(&shared, caller, query.as_deref(), |query, data| {
+        let filter = RestoreFilter::parse(&query.params)?;
+        let restores: Vec<&Restore> = data
+            .restores
+            .iter()
+            .filter(|restore| filter.matches(restore))
+            .collect();
+        Ok(api::token_paged(
+            &shared, query, "restores", &restores, true,
+        ))
+    })
+}
+
+pub(crate) async fn list_storages(
+    State(shared): SharedState,
+    Extension(caller): Extension<Caller>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    with_list(&shared, caller, query.as_deref(), |query, data| {
+        filters::no_filters(&query.params)?;
+        Ok(api::token_paged(
+            &shared,
+            query,
+            "storages",
+            &data.storages,
+            true,
+        ))
+    })
+}
+
+/// Profiles, token-paged like every inSync list (`nextPageToken` on the last
+/// page too, in the `last_page` form).
+pub(crate) async fn list_profiles(
+    State(shared): SharedState,
+    Extension(caller): Extension<Caller>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    with_list(&shared, caller, query.as_deref(), |query, data| {
+        filters::no_filters(&query.params)?;
+        Ok(api::token_paged(
+            &shared,
+            query,
+            "profiles",
+            &data.profiles,
+            true,
+        ))
+    })
+}
+
+pub(crate) async fn list_orgs(
+    State(shared): SharedState,
+    Extension(caller): Extension<Caller>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    with_list(&shared, caller, query.as_deref(), |query, data| {
+        filters::no_filters(&query.params)?;
+        Ok(api::token_paged(&shared, query, "orgs", &data.orgs, false))
+    })
+}
+
+/// Phoenix's storage usage report of one organization, or of all with
+/// `OrgID` 0, as Druva's Phoenix script calls it.
+pub(crate) async fn storage_usage(
+    State(shared): SharedState,
+    Extension(caller): Extension<Caller>,
+    Path(org_id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let Ok(org_id) = org_id.parse::<u64>() else {
+        return envelope::bad_request("Invalid OrgID: it must be a whole number");
+    };
+    with_list(&shared, caller, query.as_deref(), |query, data| {
+        filters::no_filters(&query.params)?;
+        if org_id != 0 && !data.orgs.iter().any(|org| org.id == org_id) {
+            return Ok(envelope::not_found(&format!(
+                "No organization with ID {org_id}"
+            )));
+        }
+        let rows: Vec<Value> = data
+            .orgs
+            .iter()
+            .filter(|org| org_id == 0 || org.id == org_id)
+            .map(|org| {
+                let source = org.source_bytes;
+                let changes = source + source / 5;
+                let stored = source / 3;
+                json!({
+                    "organizationName": org.name,
+                    "currentSource": gigabytes(source),
+                    "currentSourceInBytes": source,
+                    "sourcePlusChanges": gigabytes(changes),
+                    "sourcePlusChangesInBytes": changes,
+                    "phoenixStorage": gigabytes(stored),
+                    "phoenixStorageInBytes": stored,
+                })
+            })
+            .collect();
+        Ok(api::token_paged(
+            &shared,
+            query,
+            "storageUsage",
+            &rows,
+            false,
+        ))
+    })
+}
+
+#[allow(clippy::cast_precision_loss)] // a size shown to two decimals
+fn gigabytes(bytes: u64) -> String {
+    format!("{:.2} GB", bytes as f64 / f64::from(1u32 << 30))
+}

@@ -1,0 +1,57 @@
+//! The MSP API: the customers of an MSP credential, paged.
+//!
+//! Druva's MSP sample sends `pageToken` beside an *empty* `pageSize` on later
+//! pages; an empty parameter is taken as not sent, so the sample's exact
+//! requests work, while a page token beside a real value is refused as on
+//! every other list. The tenant token exchange is a token endpoint
+//! (`token.rs`).
+
+use axum::extract::{RawQuery, State};
+use axum::response::Response;
+use serde::Serialize;
+
+use super::api::{self, SharedState};
+use super::data::Timestamp;
+use super::paging;
+
+pub(crate) const CUSTOMERS: &str = "/msp/v2/customers";
+
+/// A customer as `/msp/v2/customers` lists it.
+#[derive(Debug, Serialize)]
+#[allow(clippy::struct_field_names)] // Druva's field names
+struct Customer<'a> {
+    id: &'a str,
+    #[serde(rename = "accountName")]
+    account_name: &'a str,
+    #[serde(rename = "customerName")]
+    customer_name: &'a str,
+    status: u8,
+    #[serde(rename = "createdOn")]
+    created_on: Timestamp,
+}
+
+pub(crate) async fn list_customers(
+    State(shared): SharedState,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let mut params = api::query_params(query.as_deref());
+    params.retain(|_, value| !value.is_empty());
+    let query = match paging::list_query(params)
+        .and_then(|query| paging::check_known(&query.params, &["pageSize"]).map(|()| query))
+    {
+        Ok(query) => query,
+        Err(invalid) => return api::bad_request(&invalid),
+    };
+    let customers: Vec<Customer<'_>> = shared
+        .tenants
+        .iter()
+        .map(|tenant| Customer {
+            id: &tenant.id,
+            account_name: &tenant.account_name,
+            customer_name: &tenant.account_name,
+            status: 1,
+            created_on: tenant.created_on,
+        })
+        .collect();
+    api::token_paged(&shared, &query, "customers", &customers, false)
+}

@@ -135,3 +135,63 @@ fn the_token_request_retries_and_then_reports_the_status() {
     assert!(matches!(error, Error::HttpStatus { .. }), "{error:?}");
     assert_eq!((fake.token_requests(), fake.api_requests()), (3, 0));
 }
+
+fn msp_session(fake: &FakeServer) -> Arc<Session> {
+    let options = SessionOptions {
+        msp: true,
+        ..options(fake)
+    };
+    let config = SessionConfig::new(fake.client_id(), fake.secret(), options).unwrap();
+    Arc::new(Session::new(config).unwrap())
+}
+
+fn exchanges(fake: &FakeServer) -> usize {
+    fake.requests()
+        .iter()
+        .filter(|request| request.path.starts_with("/msp/v2/customers/"))
+        .count()
+}
+
+#[test]
+fn an_msp_session_exchanges_one_token_per_customer_and_renews_both_on_expiry() {
+    let fake = FakeServer::start(FakeConfig {
+        msp: true,
+        customers: 2,
+        ..FakeConfig::default()
+    })
+    .unwrap();
+    let msp = msp_session(&fake);
+    assert!(msp
+        .config()
+        .endpoints
+        .token_url
+        .path()
+        .ends_with("/msp/auth/v1/token"));
+    let ids = fake.customer_ids();
+    let tenant = msp.customer(&ids[0]).unwrap();
+    assert_eq!(call(&tenant, "GET").unwrap().status_code, 200);
+    assert_eq!(call(&tenant, "GET").unwrap().status_code, 200);
+    assert_eq!((fake.token_requests(), exchanges(&fake)), (2, 1));
+    // The MSP token itself reads no tenant's data (its 403 costs one renewal).
+    assert_eq!(call(&msp, "GET").unwrap().status_code, 403);
+    assert_eq!((fake.token_requests(), exchanges(&fake)), (3, 1));
+    // Both tokens expire together: the tenant's renewal renews the MSP
+    // token when the exchange refuses it.
+    fake.expire_tokens();
+    assert_eq!(call(&tenant, "GET").unwrap().status_code, 200);
+    assert_eq!((fake.token_requests(), exchanges(&fake)), (6, 3));
+    // Not an MSP session, or not a customer ID: refused before any I/O.
+    let plain = session(&fake);
+    assert!(matches!(
+        plain.customer(&ids[1]),
+        Err(Error::InvalidArgument { .. })
+    ));
+    assert!(matches!(
+        msp.customer(""),
+        Err(Error::InvalidArgument { .. })
+    ));
+    assert!(matches!(
+        tenant.customer(&ids[1]),
+        Err(Error::InvalidArgument { .. })
+    ));
+}

@@ -468,6 +468,30 @@ CASES: list[Case] = [
         api=1,
         min_seconds=0.25,
     ),
+    Case(
+        "503-retry-after-past-timeout",
+        "503 with `Retry-After: 60` on a session with `timeout=1`",
+        (on_users("fail_next", 503, count=3, retry_after=60),),
+        Returns(503),
+        api=1,
+        options={"timeout": 1},
+        max_seconds=1.0,
+        note="`timeout` bounds the whole call: a retry whose wait would pass it is not attempted",
+    ),
+    Case(
+        "503-then-slow-within-timeout",
+        "503 with `Retry-After: 0.6`, then a 0.6 s answer, on a session with `timeout=1`",
+        (
+            on_users("fail_next", 503, retry_after=0.6),
+            on_users("delay_next", 0.6),
+        ),
+        Raises(druva.TimeoutError, "timed out"),
+        api=2,
+        options={"timeout": 1},
+        min_seconds=0.9,
+        max_seconds=1.6,
+        note="the retry gets only what is left of the call's timeout",
+    ),
     # Bodies that break the protocol.
     Case(
         "malformed-json",

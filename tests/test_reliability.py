@@ -112,3 +112,27 @@ def test_text_with_a_known_charset_decodes_with_it(server: Server) -> None:
     server.answer = Answer(body=body, headers={"Content-Type": "text/plain; charset=ISO-8859-1"})
     with session_for(server) as s:
         assert s.get(USERS).text == "café"
+
+
+# Durations
+
+
+@pytest.mark.parametrize("timeout", [5e-324, 1e-9, 0.0009])
+def test_a_sub_millisecond_timeout_is_a_value_error_that_says_the_minimum(timeout: float) -> None:
+    with pytest.raises(ValueError, match=r"timeout must be at least 0\.001 seconds"):
+        druva.Session("reliable-client", "reliable-secret", timeout=timeout)
+    with pytest.raises(ValueError, match=r"timeout must be at least 0\.001 seconds"):
+        druva.get_token("reliable-client", "reliable-secret", timeout=timeout)
+
+
+def test_a_sub_millisecond_timeout_of_one_call_is_a_value_error(server: Server) -> None:
+    with session_for(server) as s:
+        with pytest.raises(ValueError, match=r"timeout must be at least 0\.001 seconds"):
+            s.get(USERS, timeout=5e-324)
+    assert server.received == []
+
+
+def test_a_millisecond_timeout_and_a_zero_leeway_are_accepted(server: Server) -> None:
+    session_for(server, timeout=0.001).close()
+    with session_for(server, leeway=0) as s:
+        assert s.get(USERS, timeout=0.001 + 10).ok

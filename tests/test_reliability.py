@@ -136,3 +136,54 @@ def test_a_millisecond_timeout_and_a_zero_leeway_are_accepted(server: Server) ->
     session_for(server, timeout=0.001).close()
     with session_for(server, leeway=0) as s:
         assert s.get(USERS, timeout=0.001 + 10).ok
+
+
+# Token redirects
+
+
+@pytest.fixture
+def foreign() -> Iterator[Server]:
+    other = Server()
+    yield other
+    other.close()
+
+
+def redirecting_token_endpoint(location: str, status: int) -> Server:
+    def route(method: str, path: str) -> Answer | None:
+        if method == "POST" and path == "/token":
+            return Answer(status=status, body=b"", headers={"Location": location})
+        return None
+
+    return Server(route)
+
+
+@pytest.mark.parametrize("status", [302, 307, 308])
+def test_a_token_from_another_origin_after_a_redirect_is_a_protocol_error(
+    foreign: Server, status: int
+) -> None:
+    origin = redirecting_token_endpoint(f"{foreign.base_url}/token", status)
+    try:
+        with pytest.raises(druva.ProtocolError, match="redirected to another origin"):
+            druva.get_token(f"redirected-{status}", "redirect-secret", base_url=origin.base_url)
+        with session_for(origin) as s, pytest.raises(druva.ProtocolError, match="another origin"):
+            s.get(USERS)
+    finally:
+        origin.close()
+    assert foreign.received, "the redirect was not followed: the test proves nothing"
+    assert all("Authorization" not in request.headers for request in foreign.received)
+    # Only the redirected token request: no API call carried a foreign token.
+    assert {request.path for request in foreign.received} == {"/token"}
+
+
+def test_a_token_endpoint_that_redirects_within_its_origin_still_works() -> None:
+    def route(method: str, path: str) -> Answer | None:
+        if method == "POST" and path == "/token":
+            return Answer(status=307, body=b"", headers={"Location": "/oauth/token"})
+        return None
+
+    origin = Server(route)
+    try:
+        token = druva.get_token("redirected-within", "redirect-secret", base_url=origin.base_url)
+    finally:
+        origin.close()
+    assert token["access_token"] == "reliable-token"

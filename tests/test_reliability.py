@@ -3,6 +3,12 @@ loopback, bad proxy and TLS settings, tiny timeouts, token redirects."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import textwrap
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -187,3 +193,223 @@ def test_a_token_endpoint_that_redirects_within_its_origin_still_works() -> None
     finally:
         origin.close()
     assert token["access_token"] == "reliable-token"
+
+
+# Proxies never see loopback traffic
+
+
+class ProxyListener:
+    """A TCP listener posing as a proxy: it records the first bytes of every
+    connection it gets, then hangs up."""
+
+    def __init__(self) -> None:
+        self.connections: list[bytes] = []
+        self._listener = socket.socket()
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen()
+        self.port = self._listener.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                connection, _ = self._listener.accept()
+            except OSError:
+                return
+            with connection:
+                connection.settimeout(5)
+                data = b""
+                try:
+                    while b"\r\n\r\n" not in data:
+                        chunk = connection.recv(65536)
+                        if not chunk:
+                            break
+                        data += chunk
+                except OSError:
+                    pass
+                self.connections.append(data)
+
+    def close(self) -> None:
+        self._listener.close()
+
+
+@pytest.fixture
+def proxy() -> Iterator[ProxyListener]:
+    listener = ProxyListener()
+    yield listener
+    listener.close()
+
+
+def run_python(code: str, **environment: str | None) -> subprocess.CompletedProcess[str]:
+    """Runs ``code`` in a fresh interpreter, whose clients read the environment
+    anew; ``None`` removes a variable."""
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name.upper() not in {"HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"}
+    }
+    for name, value in environment.items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=env,
+    )
+
+
+LOOPBACK_CALLS = """
+    import asyncio, druva
+    for base_url in [{base_urls}]:
+        with druva.Session("loop-client", "loop-secret", base_url=base_url{options}) as s:
+            assert s.get("{path}").ok
+        async def main():
+            async with druva.AsyncSession(
+                "loop-async", "loop-secret", base_url=base_url{options}
+            ) as s:
+                return (await s.get("{path}")).ok
+        assert asyncio.run(main())
+        assert druva.get_token("loop-token", "loop-secret", base_url=base_url)["access_token"]
+    print("done")
+"""
+
+
+def loopback_urls(server: Server) -> str:
+    return f'"{server.base_url}", "http://localhost:{server.port}"'
+
+
+@pytest.mark.parametrize("variable", ["HTTP_PROXY", "http_proxy", "ALL_PROXY", "HTTPS_PROXY"])
+def test_a_proxy_from_the_environment_never_sees_loopback_calls(
+    server: Server, proxy: ProxyListener, variable: str
+) -> None:
+    code = LOOPBACK_CALLS.format(base_urls=loopback_urls(server), options="", path=USERS)
+    result = run_python(code, **{variable: proxy.url})
+    assert result.returncode == 0, result.stderr
+    assert proxy.connections == []
+    methods = [request.method for request in server.received]
+    # Each session and get_token asked for a token; each session made its call.
+    assert methods.count("POST") >= 1
+    assert methods.count("GET") == 4
+
+
+def test_the_proxy_argument_never_sees_loopback_calls(server: Server, proxy: ProxyListener) -> None:
+    with session_for(server, proxy=proxy.url) as s:
+        assert s.get(USERS).ok
+
+    async def main() -> bool:
+        async with druva.AsyncSession(
+            "reliable-async", "reliable-secret", base_url=server.base_url, proxy=proxy.url
+        ) as s:
+            return (await s.get(USERS)).ok
+
+    assert asyncio.run(main())
+    with druva.Session(
+        "reliable-localhost",
+        "reliable-secret",
+        base_url=f"http://localhost:{server.port}",
+        proxy=proxy.url,
+    ) as s:
+        assert s.get(USERS).ok
+    assert proxy.connections == []
+    assert [request.method for request in server.received].count("GET") == 3
+
+
+def test_https_to_another_host_still_goes_through_the_proxy_argument(
+    proxy: ProxyListener,
+) -> None:
+    with druva.Session(
+        "proxied-client",
+        "proxied-secret",
+        base_url="https://apis.example.invalid",
+        proxy=proxy.url,
+        timeout=3,
+        max_retries=0,
+    ) as s:
+        with pytest.raises(druva.TransportError):
+            s.get(USERS)
+    assert proxy.connections
+    assert proxy.connections[0].startswith(b"CONNECT apis.example.invalid:443 ")
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("HTTPS_PROXY", "{url}"), ("ALL_PROXY", "{url}"), ("https_proxy", "127.0.0.1:{port}")],
+)
+def test_https_to_another_host_still_goes_through_the_environment_proxy(
+    proxy: ProxyListener, variable: str, value: str
+) -> None:
+    code = """
+        import druva
+        try:
+            druva.get_token("env-client", "env-secret", base_url="https://apis.example.invalid",
+                            timeout=3)
+        except druva.TransportError:
+            print("refused")
+    """
+    result = run_python(code, **{variable: value.format(url=proxy.url, port=proxy.port)})
+    assert result.stdout.split() == ["refused"], result.stderr
+    assert proxy.connections
+    assert proxy.connections[0].startswith(b"CONNECT apis.example.invalid:443 ")
+
+
+# Proxy settings that cannot work are refused up front
+
+
+@pytest.mark.parametrize(
+    ("proxy_url", "says"),
+    [
+        ("htp://proxy.example:3128", 'scheme "htp"'),
+        ("socks9://proxy.example", 'scheme "socks9"'),
+        ("socks5://proxy.example:1080", "SOCKS proxies are not supported"),
+        ("proxy.example:3128", "has no scheme"),
+        ("http://", "not a valid proxy URL"),
+    ],
+)
+def test_a_proxy_argument_druva_cannot_use_is_a_value_error(proxy_url: str, says: str) -> None:
+    with pytest.raises(ValueError) as caught:
+        druva.Session("reliable-client", "reliable-secret", proxy=proxy_url)
+    message = str(caught.value)
+    assert "the proxy argument" in message
+    assert says in message
+    assert "accepted schemes are http and https" in message
+
+
+@pytest.mark.parametrize("variable", ["HTTPS_PROXY", "http_proxy", "ALL_PROXY"])
+def test_a_proxy_variable_druva_cannot_use_is_a_value_error_with_credentials_masked(
+    variable: str,
+) -> None:
+    code = """
+        import druva
+        for call in (
+            lambda: druva.Session("env-client", "env-secret"),
+            lambda: druva.get_token("env-client", "env-secret"),
+        ):
+            try:
+                call()
+            except ValueError as error:
+                print(error)
+    """
+    result = run_python(code, **{variable: "htp://proxyuser:hunter2@proxy.example:3128"})
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 2, result.stdout
+    for line in lines:
+        assert f"the environment variable {variable}" in line
+        assert "htp://***@proxy.example:3128" in line
+        assert "hunter2" not in line
+
+
+def test_an_empty_proxy_variable_means_no_proxy(server: Server) -> None:
+    code = f"""
+        import druva
+        with druva.Session("env-client", "env-secret", base_url="{server.base_url}") as s:
+            assert s.get("{USERS}").ok
+    """
+    result = run_python(code, HTTPS_PROXY="", HTTP_PROXY="")
+    assert result.returncode == 0, result.stderr

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import druva
 import pytest
@@ -358,7 +359,7 @@ def test_https_to_another_host_still_goes_through_the_environment_proxy(
     assert proxy.connections[0].startswith(b"CONNECT apis.example.invalid:443 ")
 
 
-# Proxy settings that cannot work are refused up front
+# Proxy and TLS settings that cannot work are refused up front
 
 
 @pytest.mark.parametrize(
@@ -413,3 +414,48 @@ def test_an_empty_proxy_variable_means_no_proxy(server: Server) -> None:
     """
     result = run_python(code, HTTPS_PROXY="", HTTP_PROXY="")
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("SSL_CERT_FILE", "/nonexistent/ca-bundle.pem"),
+        ("SSL_CERT_DIR", "/nonexistent/certs"),
+        ("SSL_CERT_DIR", "/etc:/nonexistent/certs"),
+    ],
+)
+@pytest.mark.skipif(sys.platform != "linux", reason="where the platform verifier reads them")
+def test_a_tls_variable_naming_a_missing_path_is_a_value_error(variable: str, value: str) -> None:
+    code = """
+        import druva
+        for call in (
+            lambda: druva.Session("tls-client", "tls-secret"),
+            lambda: druva.get_token("tls-client", "tls-secret"),
+        ):
+            try:
+                call()
+            except ValueError as error:
+                print(error)
+    """
+    result = run_python(code, **{variable: value})
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 2, result.stdout
+    for line in lines:
+        assert f"the environment variable {variable}" in line
+        assert "/nonexistent/" in line
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="where the platform verifier reads them")
+def test_tls_variables_that_leave_nothing_to_trust_say_so(tmp_path: Path) -> None:
+    code = """
+        import druva
+        try:
+            druva.Session("tls-client", "tls-secret")
+        except druva.TransportError as error:
+            print(error)
+    """
+    result = run_python(code, SSL_CERT_FILE=None, SSL_CERT_DIR=str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert "No CA certificates were loaded" in result.stdout
+    assert "SSL_CERT_DIR" in result.stdout

@@ -55,6 +55,7 @@ impl ClientOptions {
         if let Some(path) = &self.ca_bundle {
             builder = builder.tls_certs_merge(read_ca_bundle(path)?);
         }
+        check_tls_environment()?;
         let proxies = match self.proxy.as_deref() {
             Some("") => Proxies::default(),
             Some(proxy) => Proxies::everything_through(proxy_url(proxy, "the proxy argument")?),
@@ -64,7 +65,13 @@ impl ClientOptions {
             .apply(builder)?
             .build()
             .map_err(|error| Error::Transport {
-                message: format!("could not set up the HTTP client: {error}"),
+                // reqwest's own words are only "builder error"; the cause
+                // ("No CA certificates were loaded from the system") says more.
+                message: format!(
+                    "could not set up the HTTP client: {}; check SSL_CERT_FILE, SSL_CERT_DIR \
+                     and ca_bundle",
+                    root_cause(&error)
+                ),
             })
     }
 
@@ -243,6 +250,42 @@ fn redact_userinfo(proxy: &str) -> String {
         Some((_, host)) => format!("{scheme}***@{host}"),
         None => proxy.to_owned(),
     }
+}
+
+/// Where the platform verifier reads `SSL_CERT_FILE` / `SSL_CERT_DIR` (it
+/// then trusts only them), a path that is not there is a mistake to report
+/// now: otherwise it is silently skipped, or, with nothing left to trust,
+/// the client fails to build with a bare "builder error".
+fn check_tls_environment() -> Result<()> {
+    if !cfg!(all(
+        unix,
+        not(target_os = "android"),
+        not(target_vendor = "apple")
+    )) {
+        return Ok(());
+    }
+    if let Some(file) = std::env::var_os("SSL_CERT_FILE").filter(|file| !file.is_empty()) {
+        let path = PathBuf::from(file);
+        if !path.is_file() {
+            return Err(Error::value(format!(
+                "the environment variable SSL_CERT_FILE names {}, which is not a file; \
+                 point it at a PEM file of CA certificates, or unset it",
+                path.display()
+            )));
+        }
+    }
+    if let Some(dirs) = std::env::var_os("SSL_CERT_DIR") {
+        for dir in std::env::split_paths(&dirs).filter(|dir| !dir.as_os_str().is_empty()) {
+            if !dir.is_dir() {
+                return Err(Error::value(format!(
+                    "the environment variable SSL_CERT_DIR names {}, which is not a directory; \
+                     point it at a directory of CA certificates, or unset it",
+                    dir.display()
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The innermost cause of an error chain.

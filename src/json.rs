@@ -3,6 +3,12 @@
 //! "emailID", ...), so each distinct short key becomes one Python string that
 //! every record shares, and so does each distinct short string value: less
 //! allocation, less memory.
+//!
+//! serde reads an integer beyond 64 bits (and `-0`) as a float; `json.loads`
+//! keeps it an exact `int`. Such numbers are rare in API bodies, so the one
+//! pass stops at the first number that may have lost digits, and only then is
+//! the document read again with its number literals at hand (see
+//! [`NumberLiterals`]).
 
 use std::fmt;
 
@@ -20,29 +26,168 @@ const MAX_CACHED_KEY: usize = 64;
 const MAX_CACHED_VALUE: usize = 10;
 
 /// Decodes a JSON document into Python objects; errors say where it broke.
-///
+pub fn decode<'py>(py: Python<'py>, bytes: &[u8]) -> Result<Bound<'py, PyAny>, serde_json::Error> {
+    let mut state = State {
+        strings: StringCache::default(),
+        numbers: Numbers::Fast {
+            inexact_seen: false,
+        },
+    };
+    match decode_with(py, bytes, &mut state) {
+        Err(error) if state.numbers.needs_literals(&error) => {
+            let (literals, exact_bytes) = NumberLiterals::read(bytes);
+            state.numbers = Numbers::Exact(literals);
+            decode_with(py, &exact_bytes, &mut state)
+        }
+        decoded => decoded,
+    }
+}
+
 /// The body is checked as UTF-8 once, up front, so the parser need not check
 /// every string again (Python checks each string it creates anyway).
-pub fn decode<'py>(py: Python<'py>, bytes: &[u8]) -> Result<Bound<'py, PyAny>, serde_json::Error> {
+fn decode_with<'py>(
+    py: Python<'py>,
+    bytes: &[u8],
+    state: &mut State<'py>,
+) -> Result<Bound<'py, PyAny>, serde_json::Error> {
     match std::str::from_utf8(bytes) {
-        Ok(text) => decode_from(py, serde_json::Deserializer::from_str(text)),
+        Ok(text) => decode_from(py, serde_json::Deserializer::from_str(text), state),
         // Invalid UTF-8: the byte-level parser reports where.
-        Err(_) => decode_from(py, serde_json::Deserializer::from_slice(bytes)),
+        Err(_) => decode_from(py, serde_json::Deserializer::from_slice(bytes), state),
     }
 }
 
 fn decode_from<'de, 'py, R: serde_json::de::Read<'de>>(
     py: Python<'py>,
     mut deserializer: serde_json::Deserializer<R>,
+    state: &mut State<'py>,
 ) -> Result<Bound<'py, PyAny>, serde_json::Error> {
-    let mut strings = StringCache::default();
-    let value = PyValue {
-        py,
-        strings: &mut strings,
-    }
-    .deserialize(&mut deserializer)?;
+    let value = PyValue { py, state }.deserialize(&mut deserializer)?;
     deserializer.end()?;
     Ok(value)
+}
+
+/// What one decoding keeps between values.
+struct State<'py> {
+    strings: StringCache<'py>,
+    numbers: Numbers,
+}
+
+/// Where a number's Python value comes from.
+enum Numbers {
+    /// From serde's value, which is exact unless it is a float that an
+    /// integer literal may have become: then decoding stops, marking that.
+    Fast { inexact_seen: bool },
+    /// From the document's number literals, taken in order.
+    Exact(NumberLiterals),
+}
+
+/// serde's float for an integer literal beyond 64 bits is at least 2^63 in
+/// magnitude; `-0` is `-0.0`. Floats written so (`1e19`, `-0.0`) are sent
+/// the same way, and come out unchanged.
+const INEXACT_FROM: f64 = 9_223_372_036_854_775_808.0;
+
+impl Numbers {
+    /// Whether the fast pass failed only for want of the number literals:
+    /// it met a number that may have lost digits, or one too large for a
+    /// float (which `json.loads` reads as an `int` when it is one).
+    fn needs_literals(&self, error: &serde_json::Error) -> bool {
+        match self {
+            Numbers::Fast { inexact_seen } => {
+                *inexact_seen
+                    || (error.classify() == serde_json::error::Category::Syntax
+                        && error.to_string().starts_with("number out of range"))
+            }
+            Numbers::Exact(_) => false,
+        }
+    }
+}
+
+/// The number literals of a document, in document order, as serde meets
+/// them: one for every number it visits.
+struct NumberLiterals {
+    literals: std::vec::IntoIter<NumberLiteral>,
+}
+
+enum NumberLiteral {
+    /// An integer that fits 64 bits.
+    Integer(i128),
+    /// An integer beyond 64 bits, as written.
+    BigInteger(String),
+    /// Anything else (a float, or not a number at all in a broken document):
+    /// serde's value stands.
+    Other,
+}
+
+impl NumberLiterals {
+    /// Scans `bytes` for number literals, outside strings. Also returns the
+    /// document to decode: `bytes` with each integer beyond 64 bits replaced
+    /// by `0` and spaces, so that no integer is too large for serde's float
+    /// and every offset (for error messages) stays where it was.
+    fn read(bytes: &[u8]) -> (Self, Vec<u8>) {
+        let mut document = bytes.to_vec();
+        let mut literals = Vec::new();
+        let mut index = 0;
+        while let Some(&byte) = bytes.get(index) {
+            match byte {
+                b'"' => index = string_end(bytes, index + 1),
+                b'-' | b'0'..=b'9' => {
+                    let start = index;
+                    while let Some(b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E') =
+                        bytes.get(index)
+                    {
+                        index += 1;
+                    }
+                    let literal = NumberLiteral::new(bytes.get(start..index).unwrap_or_default());
+                    if let NumberLiteral::BigInteger(_) = literal {
+                        if let Some(written) = document.get_mut(start..index) {
+                            written.fill(b' ');
+                            if let Some(first) = written.first_mut() {
+                                *first = b'0';
+                            }
+                        }
+                    }
+                    literals.push(literal);
+                }
+                _ => index += 1,
+            }
+        }
+        let literals = NumberLiterals {
+            literals: literals.into_iter(),
+        };
+        (literals, document)
+    }
+}
+
+/// The index after the string whose contents start at `index`.
+fn string_end(bytes: &[u8], mut index: usize) -> usize {
+    while let Some(&byte) = bytes.get(index) {
+        index += 1;
+        match byte {
+            b'"' => break,
+            b'\\' => index += 1,
+            _ => {}
+        }
+    }
+    index
+}
+
+impl NumberLiteral {
+    fn new(literal: &[u8]) -> Self {
+        let digits = literal.strip_prefix(b"-").unwrap_or(literal);
+        if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+            return NumberLiteral::Other;
+        }
+        let Ok(text) = std::str::from_utf8(literal) else {
+            return NumberLiteral::Other;
+        };
+        match text.parse::<i128>() {
+            Ok(value) if i64::try_from(value).is_ok() || u64::try_from(value).is_ok() => {
+                NumberLiteral::Integer(value)
+            }
+            _ => NumberLiteral::BigInteger(text.to_owned()),
+        }
+    }
 }
 
 /// The Python strings made so far for object keys and short values.
@@ -67,7 +212,36 @@ impl<'py> StringCache<'py> {
 
 struct PyValue<'a, 'py> {
     py: Python<'py>,
-    strings: &'a mut StringCache<'py>,
+    state: &'a mut State<'py>,
+}
+
+impl<'py> PyValue<'_, 'py> {
+    /// The next number literal's value, if the document's literals are at
+    /// hand and it is an integer; `None`: serde's value stands.
+    fn integer_literal(&mut self) -> Result<Option<Bound<'py, PyAny>>, PyErr> {
+        let Numbers::Exact(numbers) = &mut self.state.numbers else {
+            return Ok(None);
+        };
+        match numbers.literals.next() {
+            Some(NumberLiteral::Integer(value)) => Ok(Some(integer(self.py, value)?)),
+            Some(NumberLiteral::BigInteger(text)) => {
+                Ok(Some(self.py.get_type::<PyInt>().call1((text,))?.into_any()))
+            }
+            Some(NumberLiteral::Other) | None => Ok(None),
+        }
+    }
+}
+
+/// A Python `int` of a value that fits 64 bits (signed or not).
+fn integer(py: Python<'_>, value: i128) -> PyResult<Bound<'_, PyAny>> {
+    match (i64::try_from(value), u64::try_from(value)) {
+        (Ok(value), _) => Ok(PyInt::new(py, value).into_any()),
+        (_, Ok(value)) => Ok(PyInt::new(py, value).into_any()),
+        _ => Ok(py
+            .get_type::<PyInt>()
+            .call1((value.to_string(),))?
+            .into_any()),
+    }
 }
 
 /// Python errors raised while building objects travel through serde as custom
@@ -95,20 +269,36 @@ impl<'de, 'py> Visitor<'de> for PyValue<'_, 'py> {
         Ok(PyBool::new(self.py, value).to_owned().into_any())
     }
 
-    fn visit_i64<E: serde::de::Error>(self, value: i64) -> Result<Self::Value, E> {
+    fn visit_i64<E: serde::de::Error>(mut self, value: i64) -> Result<Self::Value, E> {
+        if let Some(exact) = self.integer_literal().map_err(python_error)? {
+            return Ok(exact);
+        }
         Ok(PyInt::new(self.py, value).into_any())
     }
 
-    fn visit_u64<E: serde::de::Error>(self, value: u64) -> Result<Self::Value, E> {
+    fn visit_u64<E: serde::de::Error>(mut self, value: u64) -> Result<Self::Value, E> {
+        if let Some(exact) = self.integer_literal().map_err(python_error)? {
+            return Ok(exact);
+        }
         Ok(PyInt::new(self.py, value).into_any())
     }
 
-    fn visit_f64<E: serde::de::Error>(self, value: f64) -> Result<Self::Value, E> {
+    fn visit_f64<E: serde::de::Error>(mut self, value: f64) -> Result<Self::Value, E> {
+        if let Numbers::Fast { inexact_seen } = &mut self.state.numbers {
+            if value.abs() >= INEXACT_FROM || (value == 0.0 && value.is_sign_negative()) {
+                *inexact_seen = true;
+                return Err(E::custom("a number that may have lost digits"));
+            }
+        }
+        if let Some(exact) = self.integer_literal().map_err(python_error)? {
+            return Ok(exact);
+        }
         Ok(PyFloat::new(self.py, value).into_any())
     }
 
     fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<Self::Value, E> {
         Ok(self
+            .state
             .strings
             .get(self.py, value, MAX_CACHED_VALUE)
             .into_any())
@@ -126,7 +316,7 @@ impl<'de, 'py> Visitor<'de> for PyValue<'_, 'py> {
         let list = PyList::empty(self.py);
         while let Some(item) = seq.next_element_seed(PyValue {
             py: self.py,
-            strings: &mut *self.strings,
+            state: &mut *self.state,
         })? {
             list.append(item).map_err(python_error)?;
         }
@@ -137,11 +327,11 @@ impl<'de, 'py> Visitor<'de> for PyValue<'_, 'py> {
         let dict = PyDict::new(self.py);
         while let Some(key) = map.next_key_seed(PyKey {
             py: self.py,
-            strings: &mut *self.strings,
+            strings: &mut self.state.strings,
         })? {
             let value = map.next_value_seed(PyValue {
                 py: self.py,
-                strings: &mut *self.strings,
+                state: &mut *self.state,
             })?;
             dict.set_item(key, value).map_err(python_error)?;
         }

@@ -1,7 +1,7 @@
 //! `druva.Response`, in the vocabulary of `requests`.
 
 use crate::errors::to_py_err;
-use pyo3::exceptions::{PyKeyError, PyTypeError};
+use pyo3::exceptions::{PyKeyError, PyLookupError, PyTypeError, PyUnicodeError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyList, PyString, PyType};
@@ -83,19 +83,35 @@ impl PyResponse {
     }
 
     /// The body as text, decoded with the charset the server declared (UTF-8
-    /// by default); undecodable bytes become U+FFFD.
+    /// when it declares none, or one Python does not know as a text
+    /// encoding); undecodable bytes become U+FFFD.
     #[getter]
     fn text<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let charset = self.charset();
-        let is_utf8 = charset.as_deref().is_none_or(|name| {
-            name.eq_ignore_ascii_case("utf-8") || name.eq_ignore_ascii_case("utf8")
-        });
-        if is_utf8 {
+        let utf8 = || {
             let text = String::from_utf8_lossy(&self.response.content);
-            return Ok(PyString::new(py, &text).into_any());
+            Ok(PyString::new(py, &text).into_any())
+        };
+        let Some(charset) = self.charset() else {
+            return utf8();
+        };
+        if charset.eq_ignore_ascii_case("utf-8") || charset.eq_ignore_ascii_case("utf8") {
+            return utf8();
         }
-        self.content(py)
-            .call_method1("decode", (charset.unwrap_or_default(), "replace"))
+        match self
+            .content(py)
+            .call_method1("decode", (charset, "replace"))
+        {
+            // An unknown name, an empty one, a codec that is not a text
+            // encoding ("base64") or that refuses replacement ("idna"): a
+            // server's mistake, not the caller's.
+            Err(error)
+                if error.is_instance_of::<PyLookupError>(py)
+                    || error.is_instance_of::<PyUnicodeError>(py) =>
+            {
+                utf8()
+            }
+            decoded => decoded,
+        }
     }
 
     /// The body decoded from JSON into Python objects, in Rust.

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import druva
 import pytest
@@ -146,3 +149,81 @@ def test_repeated_keys_and_short_values_are_shared_strings() -> None:
     first, second = (next(iter(record)) for record in records)
     assert first is second
     assert records[0]["status"] is records[1]["status"]
+
+
+# Integers beyond 64 bits stay exact ints, as json.loads keeps them.
+EXACT_NUMBERS = [
+    "123456789012345678901234567890",
+    "-123456789012345678901234567890",
+    "9223372036854775807",
+    "9223372036854775808",
+    "-9223372036854775808",
+    "-9223372036854775809",
+    "18446744073709551615",
+    "18446744073709551616",
+    "-18446744073709551616",
+    "-0",
+    "1" + "0" * 400,
+    "[1.5, -0.0, 1e19, 1e30, 123456789012345678901234567890, 2.5e-300, 7]",
+    '{"id": 123456789012345678901234567890, "s": "9 123456789012345678901234567890 \\"", '
+    '"n": [18446744073709551616, -1, 0.1]}',
+]
+
+
+@pytest.mark.parametrize("text", EXACT_NUMBERS)
+def test_numbers_keep_their_type_and_every_digit(text: str) -> None:
+    assert repr(json_loads(text)) == repr(json.loads(text))
+
+
+def test_a_document_broken_after_a_big_integer_fails_like_json_loads() -> None:
+    text = "[123456789012345678901234567890, 1 2]"
+    error = json_loads_error(text)
+    with pytest.raises(druva.JSONDecodeError) as caught:
+        json_loads(text)
+    assert (caught.value.msg, caught.value.pos) == (error.msg, error.pos)
+
+
+BIG = 123456789012345678901234567890
+BIG_PAGE = json.dumps(
+    {"users": [{"userID": BIG, "quota": -BIG, "ratio": 0.5}], "nextPageToken": ""}
+).encode()
+
+
+@pytest.fixture
+def big_number_server() -> Iterator[str]:
+    """A server whose token endpoint answers a token and whose other paths
+    answer a one-page list of records holding integers beyond 64 bits."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            self.answer(
+                b'{"access_token": "big-token", "token_type": "bearer", "expires_in": 1800}'
+            )
+
+        def do_GET(self) -> None:
+            self.answer(BIG_PAGE)
+
+        def answer(self, body: bytes) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_big_integers_stay_exact_in_response_json_and_paginate(big_number_server: str) -> None:
+    with druva.Session("big-client", "big-secret", base_url=big_number_server) as s:
+        assert s.get(USERS).json() == json.loads(BIG_PAGE)
+        (user,) = s.paginate(USERS)
+    assert user == {"userID": BIG, "quota": -BIG, "ratio": 0.5}
+    assert type(user["userID"]) is int

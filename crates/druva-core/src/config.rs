@@ -71,9 +71,19 @@ with_defaults!(define_defaults);
 /// clocks plus such durations would overflow.
 pub const MAX_SECONDS: f64 = 365.0 * 24.0 * 60.0 * 60.0;
 
-/// Checks a number of seconds given as argument `name`: finite and positive
-/// (or zero when `allow_zero`), at most a year.
+/// The shortest duration argument that may not be zero: a shorter one (say
+/// `5e-324`) would be zero to the clocks and timers that use it.
+pub const MIN_SECONDS: f64 = 0.001;
+
+/// Checks a number of seconds given as argument `name`: finite, at least a
+/// millisecond (or zero, or more, when `allow_zero`), at most a year.
 pub fn seconds_argument(name: &str, seconds: f64, allow_zero: bool) -> Result<Duration> {
+    if !allow_zero && seconds > 0.0 && seconds < MIN_SECONDS {
+        return Err(Error::value(format!(
+            "{name} must be at least {MIN_SECONDS} seconds (a millisecond), not {}",
+            shown_number(seconds)
+        )));
+    }
     let acceptable = seconds <= MAX_SECONDS && (seconds > 0.0 || (allow_zero && seconds == 0.0));
     if !acceptable {
         let bound = if allow_zero { ">= 0" } else { "> 0" };
@@ -115,7 +125,7 @@ pub fn response_limit_argument(value: i128) -> Result<u64> {
 }
 
 fn shown_number(value: f64) -> String {
-    if value.is_finite() && value.abs() < 1e15 {
+    if value.is_finite() && value.abs() < 1e15 && (value == 0.0 || value.abs() >= 1e-4) {
         format!("{value}")
     } else {
         format!("{value:e}")
@@ -163,6 +173,16 @@ mod tests {
         for bad in [0.0, -1.0, f64::NAN, f64::INFINITY, MAX_SECONDS * 2.0] {
             let error = seconds_argument("timeout", bad, false).unwrap_err();
             assert!(error.to_string().contains("timeout"), "{error}");
+        }
+        assert_eq!(
+            seconds_argument("timeout", MIN_SECONDS, false).unwrap(),
+            Duration::from_millis(1)
+        );
+        for tiny in [5e-324, 1e-9, 0.000_999] {
+            let error = seconds_argument("timeout", tiny, false).unwrap_err();
+            assert!(error.to_string().contains("at least 0.001"), "{error}");
+            assert!(error.to_string().len() < 100, "{error}");
+            assert!(seconds_argument("leeway", tiny, true).is_ok());
         }
         assert_eq!(count_argument("max_retries", 3).unwrap(), 3);
         for bad in [-1, i128::from(u32::MAX) + 1, i128::MAX, i128::MIN] {

@@ -5,15 +5,19 @@
 //! with the `ring` provider and the platform verifier, which reads the system
 //! roots and honours `SSL_CERT_FILE` / `SSL_CERT_DIR`; `ca_bundle` adds roots.
 //! Proxies come from `HTTPS_PROXY` / `HTTP_PROXY` / `ALL_PROXY` / `NO_PROXY`
-//! unless `proxy` overrides them. Redirects are followed up to ten hops, and
-//! reqwest drops `Authorization` on any hop that leaves the origin.
+//! unless `proxy` overrides them, and never see a request to a loopback host:
+//! plain `http://` is allowed only because it stays on the machine. The
+//! environment is read, and checked, when a client is built. Redirects are
+//! followed up to ten hops, and reqwest drops `Authorization` on any hop that
+//! leaves the origin.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, Once, PoisonError};
 use std::time::{Duration, Instant};
 
-use reqwest::Client;
+use reqwest::{Client, ClientBuilder, Proxy};
+use url::Url;
 
 use crate::errors::{Error, Result};
 use crate::response::Response;
@@ -51,22 +55,24 @@ impl ClientOptions {
         if let Some(path) = &self.ca_bundle {
             builder = builder.tls_certs_merge(read_ca_bundle(path)?);
         }
-        match self.proxy.as_deref() {
-            None => {}
-            Some("") => builder = builder.no_proxy(),
-            Some(proxy) => {
-                let proxy = reqwest::Proxy::all(proxy).map_err(|_| {
-                    Error::value(format!(
-                        "proxy {:?} is not a valid proxy URL; pass e.g. \"http://proxy.example:3128\"",
-                        redact_userinfo(proxy)
-                    ))
-                })?;
-                builder = builder.proxy(proxy);
-            }
-        }
-        builder.build().map_err(|error| Error::Transport {
-            message: format!("could not set up the HTTP client: {error}"),
-        })
+        check_tls_environment()?;
+        let proxies = match self.proxy.as_deref() {
+            Some("") => Proxies::default(),
+            Some(proxy) => Proxies::everything_through(proxy_url(proxy, "the proxy argument")?),
+            None => Proxies::from_environment()?,
+        };
+        proxies
+            .apply(builder)?
+            .build()
+            .map_err(|error| Error::Transport {
+                // reqwest's own words are only "builder error"; the cause
+                // ("No CA certificates were loaded from the system") says more.
+                message: format!(
+                    "could not set up the HTTP client: {}; check SSL_CERT_FILE, SSL_CERT_DIR \
+                     and ca_bundle",
+                    root_cause(&error)
+                ),
+            })
     }
 
     /// A client shared by every caller with these options in this process
@@ -106,15 +112,189 @@ fn read_ca_bundle(path: &PathBuf) -> Result<Vec<reqwest::Certificate>> {
     Ok(certificates)
 }
 
+/// The loopback hosts of [`crate::endpoint::is_loopback`] in `NO_PROXY`
+/// form (a domain entry also covers its subdomains).
+const LOOPBACK_HOSTS: &str = "127.0.0.0/8, ::1, localhost, localhost.";
+
+/// The proxy schemes reqwest can use as this crate builds it (without its
+/// `socks` feature).
+const PROXY_SCHEMES: &str = "http and https";
+
+/// Where requests go through a proxy: one for `http://` destinations, one
+/// for `https://`, both bypassed for the `NO_PROXY` hosts and loopback.
+#[derive(Default)]
+struct Proxies {
+    http: Option<Url>,
+    https: Option<Url>,
+    no_proxy: String,
+}
+
+impl Proxies {
+    fn everything_through(proxy: Url) -> Self {
+        Proxies {
+            http: Some(proxy.clone()),
+            https: Some(proxy),
+            no_proxy: String::new(),
+        }
+    }
+
+    /// The proxies of the environment, read as reqwest reads them (the
+    /// upper-case name first; `HTTP_PROXY` / `HTTPS_PROXY` before
+    /// `ALL_PROXY`; a value without a scheme is an `http://` proxy), but a
+    /// value reqwest would silently skip is an error here.
+    fn from_environment() -> Result<Self> {
+        // Under CGI, HTTP_PROXY may come from a request's `Proxy:` header
+        // ("httpoxy"): reqwest ignores every proxy variable then, as does this.
+        if std::env::var_os("REQUEST_METHOD").is_some() {
+            return Ok(Proxies::default());
+        }
+        let all = proxy_variable(["ALL_PROXY", "all_proxy"])?;
+        let http = proxy_variable(["HTTP_PROXY", "http_proxy"])?.or_else(|| all.clone());
+        let https = proxy_variable(["HTTPS_PROXY", "https_proxy"])?.or(all);
+        let no_proxy = environment_variable(["NO_PROXY", "no_proxy"])?
+            .map(|(_, value)| value)
+            .unwrap_or_default();
+        Ok(Proxies {
+            http,
+            https,
+            no_proxy,
+        })
+    }
+
+    fn apply(self, builder: ClientBuilder) -> Result<ClientBuilder> {
+        if self.http.is_none() && self.https.is_none() {
+            return Ok(builder.no_proxy());
+        }
+        let bypass = || {
+            let hosts = format!("{}, {LOOPBACK_HOSTS}", self.no_proxy);
+            reqwest::NoProxy::from_string(&hosts)
+        };
+        let refused = |error: reqwest::Error| {
+            Error::value(format!("the proxy cannot be used: {}", root_cause(&error)))
+        };
+        let mut builder = builder;
+        if let Some(url) = self.http {
+            builder = builder.proxy(Proxy::http(url).map_err(refused)?.no_proxy(bypass()));
+        }
+        if let Some(url) = self.https {
+            builder = builder.proxy(Proxy::https(url).map_err(refused)?.no_proxy(bypass()));
+        }
+        Ok(builder)
+    }
+}
+
+/// The first of `names` that is set, with its value.
+fn environment_variable(names: [&'static str; 2]) -> Result<Option<(&'static str, String)>> {
+    for name in names {
+        match std::env::var(name) {
+            Ok(value) => return Ok(Some((name, value))),
+            Err(std::env::VarError::NotPresent) => {}
+            Err(std::env::VarError::NotUnicode(_)) => {
+                return Err(Error::value(format!(
+                    "the environment variable {name} is not valid UTF-8; fix or unset it"
+                )))
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// A proxy variable's URL; blank is unset. A value without a scheme is an
+/// `http://` proxy, as curl and reqwest read it.
+fn proxy_variable(names: [&'static str; 2]) -> Result<Option<Url>> {
+    let Some((name, value)) = environment_variable(names)? else {
+        return Ok(None);
+    };
+    let value = value.trim();
+    if value.is_empty() {
+        return Ok(None);
+    }
+    let what = format!("the environment variable {name}");
+    if value.contains("://") {
+        proxy_url(value, &what).map(Some)
+    } else {
+        proxy_url(&format!("http://{value}"), &what).map(Some)
+    }
+}
+
+/// Checks a proxy URL given as `what`: its scheme one reqwest can use, a host.
+/// Messages show the URL with its credentials masked.
+fn proxy_url(proxy: &str, what: &str) -> Result<Url> {
+    let shown = redact_userinfo(proxy.trim());
+    let url = Url::parse(proxy.trim()).ok().filter(Url::has_host);
+    match url {
+        Some(url) if matches!(url.scheme(), "http" | "https") => Ok(url),
+        _ if !proxy.contains("://") => Err(Error::value(format!(
+            "{what} {shown:?} has no scheme; write it as \"http://{shown}\" \
+             (the accepted schemes are {PROXY_SCHEMES})"
+        ))),
+        Some(url) => Err(Error::value(format!(
+            "{what} {shown:?} has the scheme {:?}, which druva cannot use \
+             (SOCKS proxies are not supported); the accepted schemes are {PROXY_SCHEMES}",
+            url.scheme()
+        ))),
+        None => Err(Error::value(format!(
+            "{what} {shown:?} is not a valid proxy URL; pass e.g. \"http://proxy.example:3128\" \
+             (the accepted schemes are {PROXY_SCHEMES})"
+        ))),
+    }
+}
+
 /// A proxy URL with any `user:password@` replaced, for messages.
 fn redact_userinfo(proxy: &str) -> String {
-    match proxy.split_once("://") {
-        Some((scheme, rest)) => match rest.rsplit_once('@') {
-            Some((_, host)) => format!("{scheme}://***@{host}"),
-            None => proxy.to_owned(),
-        },
+    let (scheme, rest) = match proxy.split_once("://") {
+        Some((scheme, rest)) => (format!("{scheme}://"), rest),
+        None => (String::new(), proxy),
+    };
+    match rest.rsplit_once('@') {
+        Some((_, host)) => format!("{scheme}***@{host}"),
         None => proxy.to_owned(),
     }
+}
+
+/// Where the platform verifier reads `SSL_CERT_FILE` / `SSL_CERT_DIR` (it
+/// then trusts only them), a path that is not there is a mistake to report
+/// now: otherwise it is silently skipped, or, with nothing left to trust,
+/// the client fails to build with a bare "builder error".
+fn check_tls_environment() -> Result<()> {
+    if !cfg!(all(
+        unix,
+        not(target_os = "android"),
+        not(target_vendor = "apple")
+    )) {
+        return Ok(());
+    }
+    if let Some(file) = std::env::var_os("SSL_CERT_FILE").filter(|file| !file.is_empty()) {
+        let path = PathBuf::from(file);
+        if !path.is_file() {
+            return Err(Error::value(format!(
+                "the environment variable SSL_CERT_FILE names {}, which is not a file; \
+                 point it at a PEM file of CA certificates, or unset it",
+                path.display()
+            )));
+        }
+    }
+    if let Some(dirs) = std::env::var_os("SSL_CERT_DIR") {
+        for dir in std::env::split_paths(&dirs).filter(|dir| !dir.as_os_str().is_empty()) {
+            if !dir.is_dir() {
+                return Err(Error::value(format!(
+                    "the environment variable SSL_CERT_DIR names {}, which is not a directory; \
+                     point it at a directory of CA certificates, or unset it",
+                    dir.display()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The innermost cause of an error chain.
+fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut current = error;
+    while let Some(source) = current.source() {
+        current = source;
+    }
+    current.to_string()
 }
 
 /// Sends a request and reads the whole response, bounded in size and time.
@@ -196,6 +376,36 @@ mod tests {
             "http://***@proxy:3128"
         );
         assert_eq!(redact_userinfo("http://proxy:3128"), "http://proxy:3128");
+        assert_eq!(redact_userinfo("user:pw@proxy:3128"), "***@proxy:3128");
+    }
+
+    #[test]
+    fn proxy_urls_need_a_scheme_reqwest_can_use() {
+        for good in [
+            "http://proxy:3128",
+            "https://proxy",
+            "http://u:p@[::1]:8080/",
+        ] {
+            assert!(proxy_url(good, "proxy").is_ok(), "{good}");
+        }
+        for (bad, says) in [
+            ("htp://proxy:3128", "scheme \"htp\""),
+            ("socks5://proxy:1080", "SOCKS proxies are not supported"),
+            ("socks9://proxy", "scheme \"socks9\""),
+            ("proxy.example:3128", "has no scheme"),
+            ("http://", "not a valid proxy URL"),
+        ] {
+            let error = proxy_url(bad, "the proxy argument")
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains(says), "{error}");
+            assert!(error.contains("the proxy argument"), "{error}");
+            assert!(error.contains("http and https"), "{error}");
+        }
+        let error = proxy_url("htp://user:secret@proxy", "proxy")
+            .unwrap_err()
+            .to_string();
+        assert!(!error.contains("secret"), "{error}");
     }
 
     #[test]

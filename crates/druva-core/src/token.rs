@@ -16,7 +16,7 @@ use url::Url;
 
 use crate::cache::{self, Slot};
 use crate::config;
-use crate::endpoint::Endpoints;
+use crate::endpoint::{self, Endpoints};
 use crate::errors::{Error, Result};
 use crate::http::{self, ClientOptions};
 use crate::response::Response;
@@ -404,14 +404,26 @@ impl TokenRequest {
             .header(ACCEPT, "application/json")
             .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
             .body(body);
-        http::send(
+        let response = http::send(
             request,
             "POST",
             "token request",
             options.timeout,
             MAX_TOKEN_RESPONSE_BYTES,
         )
-        .await
+        .await?;
+        // The client follows redirects (dropping Authorization when one
+        // leaves the origin), but a token handed out by another origin is
+        // not the token endpoint's: refused, never used as a bearer.
+        if !endpoint::same_origin(&response.url, &self.token_url) {
+            return Err(Error::protocol(format!(
+                "the token endpoint {} redirected to another origin ({}); \
+                 check token_url / base_url",
+                self.token_url.origin().ascii_serialization(),
+                response.url.origin().ascii_serialization()
+            )));
+        }
+        Ok(response)
     }
 }
 

@@ -28,6 +28,7 @@ pub fn token_response(data: &[u8]) {
         content: bytes::Bytes::copy_from_slice(body),
         elapsed: Duration::ZERO,
         fresh_token_refused: false,
+        left_origin: false,
     };
     let now = Instant::now();
     match parse_token_response(response, now, SystemTime::now()) {
@@ -107,6 +108,7 @@ fn response(body: &[u8]) -> Response {
         content: bytes::Bytes::copy_from_slice(body),
         elapsed: std::time::Duration::ZERO,
         fresh_token_refused: false,
+        left_origin: false,
     }
 }
 

@@ -328,6 +328,26 @@ def test_a_redirect_to_another_origin_carries_no_authorization(
         assert response.status_code == 401
 
 
+def test_a_refusal_after_a_redirect_out_and_back_costs_no_token(
+    fake: FakeDruva, session: druva.Session
+) -> None:
+    # Out to another origin and back: reqwest drops Authorization on the way
+    # out, so our origin's 401 refused no token of ours; the valid token stays.
+    first = session.token["access_token"]
+    fake.reset_counters()
+    with FakeDruva() as other:
+        fake.redirect_next(other.base_url + "/_echo/away", path=USERS)
+        other.redirect_next(fake.base_url + USERS + "?back=1", path="/_echo")
+        response = session.get(USERS)
+        assert response.status_code == 401
+        assert response.url.startswith(fake.base_url)
+        assert other.requests[-1]["auth_scheme"] is None
+    assert fake.requests[-1]["auth_scheme"] is None, "the token never came back"
+    assert fake.token_requests == 0, "the valid token was not thrown away"
+    assert session.token["access_token"] == first
+    assert session.get(USERS).status_code == 200
+
+
 def test_a_same_origin_redirect_keeps_authorization(
     fake: FakeDruva, session: druva.Session
 ) -> None:

@@ -11,6 +11,7 @@
 //! followed up to ten hops, and reqwest drops `Authorization` on any hop that
 //! leaves the origin.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, Once, PoisonError};
@@ -62,7 +63,7 @@ impl ClientOptions {
             None => Proxies::from_environment()?,
         };
         proxies
-            .apply(builder)?
+            .apply(builder.redirect(redirect_policy()))?
             .build()
             .map_err(|error| Error::Transport {
                 // reqwest's own words are only "builder error"; the cause
@@ -297,6 +298,33 @@ fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
     current.to_string()
 }
 
+tokio::task_local! {
+    /// Set by the redirect policy when a hop of the request being sent left
+    /// the origin of the one before it.
+    static LEFT_ORIGIN: Cell<bool>;
+}
+
+/// The redirects a client follows: up to 10 hops, as reqwest's default, and
+/// a note (for [`send`]) when a hop leaves its origin, since reqwest then
+/// drops the `Authorization` header for the rest of the chain.
+fn redirect_policy() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        if attempt.previous().len() > MAX_REDIRECTS {
+            return attempt.error("too many redirects");
+        }
+        let left = attempt
+            .previous()
+            .last()
+            .is_some_and(|previous| previous.origin() != attempt.url().origin());
+        if left {
+            let _ = LEFT_ORIGIN.try_with(|flag| flag.set(true));
+        }
+        attempt.follow()
+    })
+}
+
+const MAX_REDIRECTS: usize = 10;
+
 /// Sends a request and reads the whole response, bounded in size and time.
 /// `what` names the request in error messages ("token request", "GET /path").
 pub async fn send(
@@ -307,11 +335,13 @@ pub async fn send(
     max_response_bytes: u64,
 ) -> Result<Response> {
     let started = Instant::now();
-    let mut response = request
-        .timeout(timeout)
-        .send()
-        .await
-        .map_err(|error| Error::from_reqwest(&error, what, timeout))?;
+    let (sent, left_origin) = LEFT_ORIGIN
+        .scope(Cell::new(false), async {
+            let sent = request.timeout(timeout).send().await;
+            (sent, LEFT_ORIGIN.with(Cell::get))
+        })
+        .await;
+    let mut response = sent.map_err(|error| Error::from_reqwest(&error, what, timeout))?;
     let status_code = response.status().as_u16();
     let headers = std::mem::take(response.headers_mut());
     let url = response.url().clone();
@@ -340,6 +370,7 @@ pub async fn send(
         content,
         elapsed: started.elapsed(),
         fresh_token_refused: false,
+        left_origin,
     })
 }
 

@@ -463,6 +463,7 @@ mod tests {
             content: bytes::Bytes::from(body.to_owned()),
             elapsed: std::time::Duration::ZERO,
             fresh_token_refused: false,
+            left_origin: false,
         }
     }
 

@@ -19,6 +19,10 @@ pub struct Response {
     /// The API refused a token fetched for this very call (after refusing
     /// the cached one): the cause is access, not an expired token.
     pub fresh_token_refused: bool,
+    /// A redirect went through another origin on the way: the final request
+    /// carried no `Authorization` (reqwest drops it on leaving the origin),
+    /// so a refusal from our origin says nothing about our token.
+    pub left_origin: bool,
 }
 
 /// What a 403 means when a fresh token did not help.
@@ -113,6 +117,7 @@ mod tests {
             content: Bytes::from(body.to_owned()),
             elapsed: Duration::ZERO,
             fresh_token_refused: false,
+            left_origin: false,
         }
     }
 

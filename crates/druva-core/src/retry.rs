@@ -429,6 +429,7 @@ mod tests {
             content: Bytes::new(),
             elapsed: Duration::ZERO,
             fresh_token_refused: false,
+            left_origin: false,
         }
     }
 

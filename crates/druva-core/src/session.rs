@@ -479,10 +479,12 @@ impl Session {
         Ok((token, outcome))
     }
 
-    /// Only our own origin's refusal says anything about our token; a
-    /// redirect may have ended somewhere else.
+    /// Only our own origin's refusal of a request that carried our token
+    /// says anything about the token: a redirect may have ended somewhere
+    /// else, or come back from elsewhere without the token.
     fn refused_token(&self, response: &Response) -> bool {
         matches!(response.status_code, 401 | 403)
+            && !response.left_origin
             && same_origin(&response.url, &self.config.endpoints.base_url)
     }
 

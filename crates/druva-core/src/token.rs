@@ -580,6 +580,7 @@ mod tests {
             content: Bytes::from(body.to_owned()),
             elapsed: Duration::ZERO,
             fresh_token_refused: false,
+            left_origin: false,
         }
     }
 

@@ -477,3 +477,20 @@ def test_bad_arguments_are_refused_even_when_the_token_is_cached(fake: FakeDruva
     with pytest.raises(druva.AuthenticationError):
         druva.get_token(client_id, secret + "x", base_url=base_url)
     assert fake.token_requests == 2
+
+
+def test_non_ascii_credentials_are_sent_as_utf8(raw_token_server: RawServer) -> None:
+    # RFC 7617 (and DESIGN): UTF-8. requests.HTTPBasicAuth would send latin-1
+    # bytes instead; the README says so.
+    druva.get_token("clïent-ü", "sécret-€", base_url=raw_token_server.base_url)
+    (request,) = raw_token_server.requests
+    header = next(
+        line for line in request.split(b"\r\n") if line.lower().startswith(b"authorization:")
+    )
+    encoded = header.split(b" ")[-1]
+    assert base64.b64decode(encoded) == "clïent-ü:sécret-€".encode()
+
+
+def test_non_ascii_credentials_work_against_a_server_that_reads_utf8() -> None:
+    with FakeDruva(client_id="clïent-ü", secret="sécret-€") as fake:
+        assert token_for(fake)["access_token"]

@@ -34,6 +34,9 @@ where
             (pending, outcome)
         });
         pending = returned;
+        // Records the runtime made meanwhile (retries, renewals) are
+        // emitted here, on the caller's thread.
+        crate::logging::emit_kept();
         match outcome {
             Some(Ok(result)) => return result.map_err(to_py_err),
             Some(Err(_)) if EXITING.load(Ordering::Acquire) => park_until_exit(py),
@@ -162,4 +165,5 @@ impl pyo3_async_runtimes::generic::ContextExt for DruvaRuntime {
 pub fn _shutdown(py: Python<'_>) {
     EXITING.store(true, Ordering::Release);
     py.detach(runtime::shutdown);
+    crate::logging::emit_kept();
 }

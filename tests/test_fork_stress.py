@@ -24,13 +24,16 @@ pytestmark = [
 
 SCRIPT = textwrap.dedent(
     """
-    import asyncio, json, os, signal, sys, threading, time
+    import asyncio, json, logging, os, signal, sys, threading, time
     import druva
     from druva.testing import FakeDruva
 
     USERS = "/insync/usermanagement/v1/users"
     forks = int(sys.argv[1])
     deadline = time.monotonic() + float(sys.argv[2])
+
+    # Records at INFO are on: retries on the runtime threads make some.
+    logging.basicConfig(level=logging.INFO, stream=open(os.devnull, "w"))
 
     with FakeDruva(users=5) as fake:
         arguments = dict(base_url=fake.base_url)
@@ -45,7 +48,12 @@ SCRIPT = textwrap.dedent(
 
         def sync_load():
             with druva.Session(fake.client_id, fake.secret, **arguments) as s:
+                calls = 0
                 while not stop.is_set():
+                    calls += 1
+                    if calls % 20 == 0:
+                        # A retry: an INFO record made on a runtime thread.
+                        fake.fail_next(503, path=USERS)
                     s.get(USERS)
 
         loads = [threading.Thread(target=async_load), threading.Thread(target=sync_load)]

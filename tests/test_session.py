@@ -708,3 +708,33 @@ def test_a_3xx_response_is_ok_but_not_a_page(fake: FakeDruva, session: druva.Ses
         list(session.paginate(USERS))
     assert caught.value.status_code == 304
     assert not session.get(USERS + "/nobody").ok
+
+
+def test_records_of_the_runtime_reach_logging_on_the_callers_thread(
+    fake: FakeDruva, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A retry is logged by druva's runtime thread; the record is emitted by the
+    # caller's thread when the call returns (no Python thread state is made on
+    # the runtime thread), sync and async alike.
+    caplog.set_level(logging.INFO, logger="druva")
+    with session_for(fake) as s:
+        s.get(USERS)
+        caplog.clear()
+        fake.fail_next(503, path=USERS)
+        assert s.get(USERS).status_code == 200
+        sync_records = [r for r in caplog.records if "retry 1 of 3" in r.getMessage()]
+    assert len(sync_records) == 1
+    assert sync_records[0].levelno == logging.INFO
+    assert sync_records[0].threadName == threading.current_thread().name
+
+    async def main() -> None:
+        async with druva.AsyncSession(fake.client_id, fake.secret, base_url=fake.base_url) as s:
+            await s.get(USERS)
+            caplog.clear()
+            fake.fail_next(503, path=USERS)
+            assert (await s.get(USERS)).status_code == 200
+
+    asyncio.run(main())
+    async_records = [r for r in caplog.records if "retry 1 of 3" in r.getMessage()]
+    assert len(async_records) == 1
+    assert async_records[0].threadName == threading.current_thread().name

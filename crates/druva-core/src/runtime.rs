@@ -38,6 +38,16 @@ fn register_fork_handler() {
     });
 }
 
+thread_local! {
+    static ON_RUNTIME_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether the calling thread is one of the druva runtime's (a worker or a
+/// blocking-pool thread): code there must not touch Python.
+pub fn on_runtime_thread() -> bool {
+    ON_RUNTIME_THREAD.with(std::cell::Cell::get)
+}
+
 /// The current process generation: it changes in a forked child.
 pub fn generation() -> u64 {
     register_fork_handler();
@@ -108,6 +118,7 @@ pub fn runtime() -> Result<Arc<Runtime>> {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("druva-runtime")
+            .on_thread_start(|| ON_RUNTIME_THREAD.with(|flag| flag.set(true)))
             .enable_all()
             .build()
             .map(Arc::new)

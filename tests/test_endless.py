@@ -162,3 +162,9 @@ def test_the_fixture_server_is_endless(endless: Any) -> None:
         second = s.get("/list", params={"pageToken": first["nextPageToken"]}).json()
     assert first["nextPageToken"] != second["nextPageToken"]
     assert json.dumps(first["items"]) != json.dumps(second["items"])
+
+
+@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="needs /dev/zero")
+def test_an_endless_ca_bundle_is_refused_not_read_forever(fake: FakeDruva) -> None:
+    with pytest.raises(ValueError, match="ca_bundle /dev/zero is larger than 16 MiB"):
+        druva.Session(fake.client_id, fake.secret, base_url=fake.base_url, ca_bundle="/dev/zero")

@@ -91,13 +91,31 @@ impl ClientOptions {
     }
 }
 
+/// The largest `ca_bundle` read: system bundles are a few hundred kilobytes,
+/// so more is the wrong file (or an endless one, such as `/dev/zero`).
+const MAX_CA_BUNDLE_BYTES: u64 = 16 * 1024 * 1024;
+
 fn read_ca_bundle(path: &PathBuf) -> Result<Vec<reqwest::Certificate>> {
-    let pem = std::fs::read(path).map_err(|error| {
+    use std::io::Read;
+    let unreadable = |error: std::io::Error| {
         Error::value(format!(
             "ca_bundle {} could not be read: {error}",
             path.display()
         ))
-    })?;
+    };
+    let mut pem = Vec::new();
+    std::fs::File::open(path)
+        .map_err(unreadable)?
+        .take(MAX_CA_BUNDLE_BYTES + 1)
+        .read_to_end(&mut pem)
+        .map_err(unreadable)?;
+    if pem.len() as u64 > MAX_CA_BUNDLE_BYTES {
+        return Err(Error::value(format!(
+            "ca_bundle {} is larger than {} MiB: pass a PEM file of CA certificates",
+            path.display(),
+            MAX_CA_BUNDLE_BYTES / (1024 * 1024)
+        )));
+    }
     let certificates = reqwest::Certificate::from_pem_bundle(&pem).map_err(|_| {
         Error::value(format!(
             "ca_bundle {} is not a PEM file of certificates",

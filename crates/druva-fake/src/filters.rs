@@ -14,6 +14,36 @@ use super::paging::{check_known, InvalidParameter};
 type Params = HashMap<String, String>;
 type Checked<T> = Result<T, InvalidParameter>;
 
+/// A list's documented filters: read from the query, then asked of each item
+/// (with the data set, for filters on an item's device or user).
+pub(crate) trait ListFilter<T>: Sized {
+    fn parse(params: &Params) -> Checked<Self>;
+    fn keeps(&self, item: &T, data: &DataSet) -> bool;
+}
+
+/// Each list's filter, as the generic list handler takes it.
+macro_rules! list_filter {
+    ($filter:ty, $item:ty, |$this:ident, $it:ident, $data:ident| $keeps:expr) => {
+        impl ListFilter<$item> for $filter {
+            fn parse(params: &Params) -> Checked<Self> {
+                <$filter>::parse(params)
+            }
+            fn keeps(&self, $it: &$item, $data: &DataSet) -> bool {
+                let $this = self;
+                $keeps
+            }
+        }
+    };
+}
+
+list_filter!(UserFilter, User, |this, user, _data| this.matches(user));
+list_filter!(DeviceFilter, Device, |this, device, data| this
+    .matches(device, data));
+list_filter!(BackupFilter, Backup, |this, backup, data| this
+    .matches(backup, data));
+list_filter!(RestoreFilter, Restore, |this, restore, _data| this
+    .matches(restore));
+
 /// The fake's own page size knob, which every list takes beside its filters.
 const PAGE_SIZE: &str = "pageSize";
 

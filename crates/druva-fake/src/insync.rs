@@ -5,12 +5,13 @@
 use axum::extract::{Path, RawQuery, State};
 use axum::response::Response;
 use axum::Extension;
+use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::api::{self, Caller, SharedState};
 use super::data::{Backup, DataSet, Device, Restore, User};
 use super::envelope;
-use super::filters::{self, BackupFilter, DeviceFilter, RestoreFilter, UserFilter};
+use super::filters::{self, BackupFilter, DeviceFilter, ListFilter, RestoreFilter, UserFilter};
 use super::paging::{InvalidParameter, ListQuery};
 use super::state::Shared;
 
@@ -38,17 +39,31 @@ fn with_list(
     answer(&query, &data).unwrap_or_else(|invalid| api::bad_request(&invalid))
 }
 
+/// A list filtered by its documented filters and paged with `pageToken`.
+fn filtered<T: Serialize, F: ListFilter<T>>(
+    shared: &Shared,
+    caller: Caller,
+    query: Option<&str>,
+    field: &str,
+    items: fn(&DataSet) -> &[T],
+) -> Response {
+    with_list(shared, caller, query, |query, data| {
+        let filter = F::parse(&query.params)?;
+        let kept: Vec<&T> = items(data)
+            .iter()
+            .filter(|item| filter.keeps(item, data))
+            .collect();
+        Ok(api::token_paged(shared, query, field, &kept, true))
+    })
+}
+
 /// Users with Druva's documented filters, paged with `pageToken`.
 pub(crate) async fn list_users(
     State(shared): SharedState,
     Extension(caller): Extension<Caller>,
     RawQuery(query): RawQuery,
 ) -> Response {
-    with_list(&shared, caller, query.as_deref(), |query, data| {
-        let filter = UserFilter::parse(&query.params)?;
-        let users: Vec<&User> = data.users.iter().filter(|u| filter.matches(u)).collect();
-        Ok(api::token_paged(&shared, query, "users", &users, true))
-    })
+    filtered::<User, UserFilter>(&shared, caller, query.as_deref(), "users", |d| &d.users)
 }
 
 pub(crate) async fn list_devices(
@@ -56,15 +71,7 @@ pub(crate) async fn list_devices(
     Extension(caller): Extension<Caller>,
     RawQuery(query): RawQuery,
 ) -> Response {
-    with_list(&shared, caller, query.as_deref(), |query, data| {
-        let filter = DeviceFilter::parse(&query.params)?;
-        let devices: Vec<&Device> = data
-            .devices
-            .iter()
-            .filter(|device| filter.matches(device, data))
-            .collect();
-        Ok(api::token_paged(&shared, query, "devices", &devices, true))
-    })
+    filtered::<Device, DeviceFilter>(&shared, caller, query.as_deref(), "devices", |d| &d.devices)
 }
 
 /// The last successful backup of each device (`lastSuccessful=true`).
@@ -73,15 +80,7 @@ pub(crate) async fn list_backups(
     Extension(caller): Extension<Caller>,
     RawQuery(query): RawQuery,
 ) -> Response {
-    with_list(&shared, caller, query.as_deref(), |query, data| {
-        let filter = BackupFilter::parse(&query.params)?;
-        let backups: Vec<&Backup> = data
-            .backups
-            .iter()
-            .filter(|backup| filter.matches(backup, data))
-            .collect();
-        Ok(api::token_paged(&shared, query, "backups", &backups, true))
-    })
+    filtered::<Backup, BackupFilter>(&shared, caller, query.as_deref(), "backups", |d| &d.backups)
 }
 
 pub(crate) async fn list_restores(
@@ -89,17 +88,8 @@ pub(crate) async fn list_restores(
     Extension(caller): Extension<Caller>,
     RawQuery(query): RawQuery,
 ) -> Response {
-    with_list(&shared, caller, query.as_deref(), |query, data| {
-        let filter = RestoreFilter::parse(&query.params)?;
-        let restores: Vec<&Restore> = data
-            .restores
-            .iter()
-            .filter(|restore| filter.matches(restore))
-            .collect();
-        Ok(api::token_paged(
-            &shared, query, "restores", &restores, true,
-        ))
-    })
+    let field = "restores";
+    filtered::<Restore, RestoreFilter>(&shared, caller, query.as_deref(), field, |d| &d.restores)
 }
 
 pub(crate) async fn list_storages(

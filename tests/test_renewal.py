@@ -42,6 +42,16 @@ def into_the_window(started: float) -> None:
     time.sleep(max(0.0, started + WINDOW_OPENS + 0.3 - time.monotonic()))
 
 
+def first_token_then_the_window(fake: FakeDruva, s: druva.Session) -> tuple[float, str]:
+    """Fetches the first token, waits until it is in its leeway window, and
+    resets the fake's counters: when it started, and the token."""
+    started = time.monotonic()
+    first = s.token["access_token"]
+    into_the_window(started)
+    fake.reset_counters()
+    return started, first
+
+
 def wait_for(condition: object, seconds: float = 10.0) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -55,10 +65,7 @@ def test_callers_in_the_window_keep_the_valid_token_during_a_slow_renewal(
     short_lived: FakeDruva,
 ) -> None:
     with session_for(short_lived) as s:
-        started = time.monotonic()
-        first = s.token["access_token"]
-        into_the_window(started)
-        short_lived.reset_counters()
+        _started, first = first_token_then_the_window(short_lived, s)
         short_lived.delay_next(2, path="/token")
         served = [s.token["access_token"] for _ in range(20)]
         statuses = [s.get(USERS).status_code for _ in range(5)]
@@ -74,10 +81,7 @@ def test_a_failed_renewal_keeps_serving_the_valid_token_and_is_retried(
 ) -> None:
     caplog.set_level(logging.WARNING, logger="druva")
     with session_for(short_lived) as s:
-        started = time.monotonic()
-        first = s.token["access_token"]
-        into_the_window(started)
-        short_lived.reset_counters()
+        _started, first = first_token_then_the_window(short_lived, s)
         # More failures than the token request's own retries: the renewal
         # must keep trying with backoff while the token is valid.
         short_lived.fail_next(503, count=5, path="/token")
@@ -101,10 +105,7 @@ def test_a_refused_renewal_is_not_retried_and_the_token_is_served_until_it_expir
     short_lived: FakeDruva,
 ) -> None:
     with session_for(short_lived) as s:
-        started = time.monotonic()
-        first = s.token["access_token"]
-        into_the_window(started)
-        short_lived.reset_counters()
+        started, first = first_token_then_the_window(short_lived, s)
         short_lived.fail_next(401, path="/token")
         assert s.token["access_token"] == first  # starts the renewal
         wait_for(lambda: short_lived.token_requests == 1)
@@ -121,10 +122,7 @@ def test_a_refused_renewal_is_not_retried_and_the_token_is_served_until_it_expir
 
 def test_threads_in_the_window_start_one_renewal(short_lived: FakeDruva) -> None:
     with session_for(short_lived) as s:
-        started = time.monotonic()
-        first = s.token["access_token"]
-        into_the_window(started)
-        short_lived.reset_counters()
+        _started, first = first_token_then_the_window(short_lived, s)
         short_lived.delay_next(1, path="/token")
         barrier = threading.Barrier(16)
         got: list[str] = []

@@ -114,41 +114,33 @@ def _timed_token(session: druva.Session, results: dict[str, Any], name: str) -> 
     results[name + "_seconds"] = time.monotonic() - started
 
 
-def test_an_impatient_caller_does_not_cut_short_a_shared_token_request(fake: FakeDruva) -> None:
+@pytest.mark.parametrize("leader", ["impatient", "patient"])
+def test_each_caller_of_a_shared_token_request_waits_by_its_own_timeout(
+    fake: FakeDruva, leader: str
+) -> None:
+    # Whoever starts the (2 s) token request, the impatient caller (timeout=1)
+    # gives up after its second, and the patient one (timeout=20) gets the
+    # token from the same request: neither cuts short nor stretches the other.
     fake.delay_next(2, path="/token")
-    impatient = druva.Session(fake.client_id, fake.secret, base_url=fake.base_url, timeout=1)
-    patient = druva.Session(fake.client_id, fake.secret, base_url=fake.base_url, timeout=20)
+    sessions = {
+        name: druva.Session(fake.client_id, fake.secret, base_url=fake.base_url, timeout=timeout)
+        for name, timeout in (("impatient", 1), ("patient", 20))
+    }
+    follower = "patient" if leader == "impatient" else "impatient"
     results: dict[str, Any] = {}
-    first = threading.Thread(target=_timed_token, args=(impatient, results, "impatient"))
-    first.start()
-    time.sleep(0.2)  # the impatient caller started the token request
-    second = threading.Thread(target=_timed_token, args=(patient, results, "patient"))
-    second.start()
-    first.join()
-    second.join()
+    threads = []
+    for name in (leader, follower):
+        thread = threading.Thread(target=_timed_token, args=(sessions[name], results, name))
+        thread.start()
+        threads.append(thread)
+        time.sleep(0.2)  # the leader has started the token request
+    for thread in threads:
+        thread.join()
     assert isinstance(results["impatient"], druva.TimeoutError)
     assert results["impatient_seconds"] < 1.6
-    assert isinstance(results["patient"], str), results["patient"]
-    assert fake.token_requests == 1, "the patient caller joined the same request"
-
-
-def test_a_patient_leader_does_not_make_an_impatient_joiner_wait(fake: FakeDruva) -> None:
-    fake.delay_next(2, path="/token")
-    patient = druva.Session(fake.client_id, fake.secret, base_url=fake.base_url, timeout=20)
-    impatient = druva.Session(fake.client_id, fake.secret, base_url=fake.base_url, timeout=1)
-    results: dict[str, Any] = {}
-    first = threading.Thread(target=_timed_token, args=(patient, results, "patient"))
-    first.start()
-    time.sleep(0.2)
-    second = threading.Thread(target=_timed_token, args=(impatient, results, "impatient"))
-    second.start()
-    first.join()
-    second.join()
-    assert isinstance(results["impatient"], druva.TimeoutError)
-    assert results["impatient_seconds"] < 1.5
     assert "timeout=" in str(results["impatient"])
-    assert isinstance(results["patient"], str)
-    assert fake.token_requests == 1
+    assert isinstance(results["patient"], str), results["patient"]
+    assert fake.token_requests == 1, "both waited for the same request"
 
 
 def test_a_call_waiting_for_a_slow_token_is_bounded_by_its_timeout(fake: FakeDruva) -> None:

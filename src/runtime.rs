@@ -27,6 +27,20 @@ where
     F: Future<Output = Result<T>> + Send + 'static,
     T: Send + 'static,
 {
+    wait_with(py, future, |_| Ok(()))
+}
+
+/// [`wait`], calling `between` with the GIL after each slice of waiting (to
+/// update a progress bar, say); an error from it cancels the future.
+pub fn wait_with<F, T>(
+    py: Python<'_>,
+    future: F,
+    mut between: impl FnMut(Python<'_>) -> PyResult<()>,
+) -> PyResult<T>
+where
+    F: Future<Output = Result<T>> + Send + 'static,
+    T: Send + 'static,
+{
     let mut pending = Pending::spawn(future).map_err(to_py_err)?;
     loop {
         let (returned, outcome) = py.detach(move || {
@@ -42,7 +56,10 @@ where
             Some(Err(_)) if EXITING.load(Ordering::Acquire) => park_until_exit(py),
             Some(Err(error)) => return Err(to_py_err(error)),
             // Dropping `pending` on the way out cancels the request.
-            None => py.check_signals()?,
+            None => {
+                py.check_signals()?;
+                between(py)?;
+            }
         }
     }
 }

@@ -11,6 +11,7 @@
 // requests' keyword arguments.
 #![allow(clippy::too_many_arguments)]
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
@@ -149,6 +150,22 @@ impl PyBaseSession {
 
 fn response_to_py(py: Python<'_>, response: Response) -> PyResult<Py<PyAny>> {
     Ok(Py::new(py, PyResponse::from(response))?.into_any())
+}
+
+/// A map's outcomes as Python: a list of responses, an exception in the
+/// place of each call that failed.
+fn mapped_to_py(
+    py: Python<'_>,
+    outcomes: Vec<druva_core::errors::Result<Response>>,
+) -> PyResult<Py<PyAny>> {
+    let list = pyo3::types::PyList::empty(py);
+    for outcome in outcomes {
+        match outcome {
+            Ok(response) => list.append(response_to_py(py, response)?)?,
+            Err(error) => list.append(crate::errors::to_py_err(error).into_value(py))?,
+        }
+    }
+    Ok(list.into_any().unbind())
 }
 
 /// One API call's arguments, as every verb takes them.
@@ -355,6 +372,119 @@ base_session_methods! {
             self.is_async,
             bar,
         ))
+    }
+
+    /// Sends one call per URL of ``urls`` at once, at most ``concurrency``
+    /// in flight, and returns their :class:`druva.Response` objects in the
+    /// order of ``urls``. Each call gets the session's whole policy (token,
+    /// renewal on 401/403, retries, the same-origin rule); ``params``,
+    /// ``json``, ``headers`` and ``timeout`` (per call) apply to every call.
+    /// An error status is a response, not a failure; the first failure (a
+    /// timeout, a broken connection) cancels the calls left and is raised,
+    /// unless ``return_exceptions=True`` puts each exception in its place.
+    /// A sync caller waits with the GIL released, and Ctrl-C cancels what is
+    /// left. ``progress=True`` shows a tqdm bar (tqdm must be installed).
+    ///
+    /// >>> devices = s.paginate("/insync/endpoints/v1/devices")  # doctest: +SKIP
+    /// >>> urls = [f"/insync/endpoints/v1/devices/{d['deviceID']}" for d in devices]  # doctest: +SKIP
+    /// >>> details = [r.json() for r in s.map(urls, concurrency=32)]  # doctest: +SKIP
+    #[pyo3(signature = (urls, *, method="GET", params=None, json=None, headers=None, timeout=None, concurrency=16, return_exceptions=false, progress=false))]
+    fn map(
+        &self,
+        py: Python<'_>,
+        urls: &Bound<'_, PyAny>,
+        method: &str,
+        params: Option<Pairs>,
+        json: Option<&Bound<'_, PyAny>>,
+        headers: Option<Pairs>,
+        #[pyo3(from_py_with = args::optional_seconds)] timeout: Option<f64>,
+        #[pyo3(from_py_with = args::whole)] concurrency: i128,
+        #[pyo3(from_py_with = args::flag)] return_exceptions: bool,
+        #[pyo3(from_py_with = args::flag)] progress: bool,
+    ) -> PyResult<Py<PyAny>> {
+        if urls.is_instance_of::<pyo3::types::PyString>() {
+            return Err(PyTypeError::new_err(
+                "map() takes an iterable of URLs, not one URL: map([url, ...])",
+            ));
+        }
+        let concurrency = match config::count_argument("concurrency", concurrency).or_raise()? {
+            0 => {
+                return Err(PyValueError::new_err(
+                    "concurrency must be at least 1 (calls in flight at once)",
+                ))
+            }
+            n => n as usize,
+        };
+        let query = Pairs::or_empty(params);
+        let headers = Pairs::or_empty(headers);
+        let body = args::body(json, None)?;
+        let timeout = timeout
+            .map(|seconds| config::seconds_argument("timeout", seconds, false))
+            .transpose()
+            .or_raise()?;
+        // Every call is checked before any is sent.
+        let mut requests = Vec::new();
+        for url in urls.try_iter()? {
+            let url = url?;
+            let url: String = url.extract().map_err(|_| {
+                PyTypeError::new_err(format!(
+                    "map() needs URLs as str, not {}",
+                    url.get_type().name().map_or_else(|_| "?".to_owned(), |n| n.to_string())
+                ))
+            })?;
+            requests.push(
+                self.inner
+                    .prepare(Call {
+                        method,
+                        url: &url,
+                        query: query.clone(),
+                        headers: headers.clone(),
+                        body: body.clone(),
+                        timeout,
+                        retry: None,
+                    })
+                    .or_raise()?,
+            );
+        }
+        let total = requests.len();
+        let bar = if progress {
+            Some(
+                py.import(pyo3::intern!(py, "druva._progress"))?
+                    .call_method1(
+                        pyo3::intern!(py, "bar"),
+                        (format!("{} x{total}", method.to_ascii_uppercase()), total, " calls", "map"),
+                    )?
+                    .unbind(),
+            )
+        } else {
+            None
+        };
+        let done = Arc::new(AtomicUsize::new(0));
+        let mapped =
+            Arc::clone(&self.inner).map(requests, concurrency, !return_exceptions, Arc::clone(&done));
+        let mut shown = 0;
+        let mut show = move |py: Python<'_>| -> PyResult<()> {
+            if let Some(bar) = &bar {
+                let now = done.load(Ordering::Relaxed);
+                if now > shown {
+                    bar.bind(py).call_method1(pyo3::intern!(py, "update"), (now - shown,))?;
+                    shown = now;
+                }
+            }
+            Ok(())
+        };
+        if !self.is_async {
+            let outcome = crate::runtime::wait_with(py, mapped, &mut show);
+            show(py)?;
+            return mapped_to_py(py, outcome?);
+        }
+        let start = move |py: Python<'_>| {
+            awaitable::spawn(py, mapped, move |py, outcomes| {
+                show(py)?;
+                mapped_to_py(py, outcomes)
+            })
+        };
+        Self::returned(py, Work::Start(Box::new(start)))
     }
 
     /// Closes the connection pool; later calls raise ``RuntimeError``.

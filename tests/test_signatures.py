@@ -20,7 +20,7 @@ PACKAGE = Path(druva.__file__).parent
 def test_sync_and_async_twins_have_one_signature() -> None:
     assert inspect.signature(druva.AsyncSession) == inspect.signature(druva.Session)
     assert inspect.signature(druva.get_token_async) == inspect.signature(druva.get_token)
-    for verb in ("request", "get", "post", "put", "patch", "delete", "paginate", "close"):
+    for verb in ("request", "get", "post", "put", "patch", "delete", "paginate", "map", "close"):
         assert getattr(druva.AsyncSession, verb) is getattr(druva.Session, verb), verb
 
 

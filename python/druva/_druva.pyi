@@ -4,7 +4,7 @@
 import asyncio
 import datetime
 import os
-from collections.abc import AsyncIterator, Coroutine, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Coroutine, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Generic, Literal, Optional, TypeVar, Union, final
 
 from typing_extensions import Self, disjoint_base
@@ -113,11 +113,12 @@ class Paginator(Iterator[Any], AsyncIterator[Any]):
 
 _R = TypeVar("_R")
 _N = TypeVar("_N")
+_M = TypeVar("_M")
 
 @disjoint_base
-class _BaseSession(Generic[_R, _N]):
-    # Every call, once: a Session returns the Response (_R) and None (_N),
-    # an AsyncSession coroutines of them.
+class _BaseSession(Generic[_R, _N, _M]):
+    # Every call, once: a Session returns the Response (_R), None (_N) and
+    # map's list (_M), an AsyncSession coroutines of them.
     def request(
         self,
         method: str,
@@ -179,6 +180,19 @@ class _BaseSession(Generic[_R, _N]):
         headers: _Headers = None,
         timeout: Optional[float] = None,
     ) -> _R: ...
+    def map(
+        self,
+        urls: Iterable[str],
+        *,
+        method: str = "GET",
+        params: _Params = None,
+        json: Any = None,
+        headers: _Headers = None,
+        timeout: Optional[float] = None,
+        concurrency: int = 16,
+        return_exceptions: bool = False,
+        progress: bool = False,
+    ) -> _M: ...
     def close(self) -> _N: ...
     @property
     def base_url(self) -> str: ...
@@ -201,7 +215,7 @@ class _BaseSession(Generic[_R, _N]):
     ) -> Paginator: ...
 
 @final
-class Session(_BaseSession[Response, None]):
+class Session(_BaseSession[Response, None, list[Any]]):
     def __new__(
         cls,
         client_id: str,
@@ -229,7 +243,11 @@ class Session(_BaseSession[Response, None]):
     def __exit__(self, *_exc_info: object) -> None: ...
 
 @final
-class AsyncSession(_BaseSession[Coroutine[Any, Any, Response], Coroutine[Any, Any, None]]):
+class AsyncSession(
+    _BaseSession[
+        Coroutine[Any, Any, Response], Coroutine[Any, Any, None], Coroutine[Any, Any, list[Any]]
+    ]
+):
     def __new__(
         cls,
         client_id: str,

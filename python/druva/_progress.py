@@ -1,25 +1,28 @@
-"""``paginate(..., progress=True)``: the tqdm progress bar a Paginator updates."""
+"""``paginate(..., progress=True)`` and ``map(..., progress=True)``: the tqdm
+progress bar a Paginator or a map updates."""
 
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import Any, Optional
 
 __all__ = ["bar"]
 
 
-def bar(url: str) -> Any:
-    """A tqdm bar counting the records of ``url``; the paginator updates it
-    after each page and closes it at the end.
+def bar(
+    description: str, total: Optional[int] = None, unit: str = " records", caller: str = "paginate"
+) -> Any:
+    """A tqdm bar counting the records of a list (or a map's calls); the
+    paginator (or the map) updates it and closes it at the end.
 
-    tqdm is looked up now, so a missing tqdm fails at ``paginate()``, not at
-    the first record.
+    tqdm is looked up now, so a missing tqdm fails at ``paginate()`` (or
+    ``map()``), not at the first record.
     """
     try:
         tqdm = importlib.import_module("tqdm.auto").tqdm
     except ImportError:
         raise ImportError(
-            "paginate(progress=True) needs tqdm: "
+            f"{caller}(progress=True) needs tqdm: "
             "pip install tqdm (or pip install 'druva[progress]')"
         ) from None
-    return tqdm(desc=url, unit=" records")
+    return tqdm(desc=description, total=total, unit=unit)

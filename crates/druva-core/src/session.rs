@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -486,6 +486,48 @@ impl Session {
         matches!(response.status_code, 401 | 403)
             && !response.left_origin
             && same_origin(&response.url, &self.config.endpoints.base_url)
+    }
+
+    /// Sends many calls at once, at most `concurrency` in flight, each with
+    /// the session's whole policy (token, renewal, retries), and returns
+    /// their outcomes in the order of `requests`. With `stop_at_failure`, the
+    /// first call that fails (an error, not an error status) ends the map:
+    /// the calls still in flight are cancelled and its error is returned.
+    /// `done` counts finished calls, for a progress bar.
+    pub async fn map(
+        self: Arc<Self>,
+        requests: Vec<ApiRequest>,
+        concurrency: usize,
+        stop_at_failure: bool,
+        done: Arc<AtomicUsize>,
+    ) -> Result<Vec<Result<Response>>> {
+        use futures::stream::{self, StreamExt};
+        self.ensure_open()?;
+        let count = requests.len();
+        let mut outcomes: Vec<Option<Result<Response>>> =
+            std::iter::repeat_with(|| None).take(count).collect();
+        let calls = stream::iter(requests.into_iter().enumerate()).map(|(index, request)| {
+            let session = Arc::clone(&self);
+            async move { (index, session.send(request).await) }
+        });
+        let mut finished = calls.buffer_unordered(concurrency.max(1));
+        while let Some((index, outcome)) = finished.next().await {
+            done.fetch_add(1, Ordering::Relaxed);
+            if stop_at_failure {
+                if let Err(error) = outcome {
+                    return Err(error);
+                }
+            }
+            if let Some(slot) = outcomes.get_mut(index) {
+                *slot = Some(outcome);
+            }
+        }
+        Ok(outcomes
+            .into_iter()
+            .map(|outcome| {
+                outcome.unwrap_or_else(|| Err(Error::protocol("a call of map() was lost")))
+            })
+            .collect())
     }
 
     /// GETs one page of a list: an error status is an error here, since a

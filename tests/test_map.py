@@ -1,0 +1,136 @@
+"""``Session.map`` / ``AsyncSession.map``: many calls at once, at most
+``concurrency`` in flight, results in order, each call with the session's
+whole policy; an error status is a response, the first failure cancels the
+rest unless ``return_exceptions=True``."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import druva
+import pytest
+from druva.testing import FakeDruva
+
+from .conftest import assert_ctrl_c_interrupts
+
+USERS = "/insync/usermanagement/v1/users"
+
+
+def user_urls(count: int) -> list[str]:
+    return [f"{USERS}/{n}" for n in range(1, count + 1)]
+
+
+def session_for(fake: FakeDruva, **kwargs: Any) -> druva.Session:
+    return druva.Session(fake.client_id, fake.secret, base_url=fake.base_url, **kwargs)
+
+
+def test_results_come_in_the_order_of_the_urls(fake: FakeDruva) -> None:
+    urls = list(reversed(user_urls(40)))
+    with session_for(fake) as s:
+        responses = s.map(urls, concurrency=8)
+    assert [r.json()["userID"] for r in responses] == list(range(40, 0, -1))
+    assert [r.url.split("/")[-1] for r in responses] == [u.split("/")[-1] for u in urls]
+
+
+def test_no_more_than_concurrency_calls_are_in_flight() -> None:
+    # The fake answers 429 to any request beyond 4 in flight: a map of 4 at a
+    # time never meets one; 8 at a time does (and is retried to success).
+    with FakeDruva(users=24, latency=0.05, max_in_flight=4) as fake:
+        with session_for(fake) as s:
+            s.token  # noqa: B018 - the token first, so that only API calls count
+            fake.reset_counters()
+            assert [r.status_code for r in s.map(user_urls(24), concurrency=4)] == [200] * 24
+            assert fake.api_requests == 24, "no call was throttled"
+            fake.reset_counters()
+            assert [r.status_code for r in s.map(user_urls(16), concurrency=8)] == [200] * 16
+            assert fake.api_requests > 16, "8 at a time met the server's limit"
+
+
+def test_an_error_status_is_a_response_not_a_failure(fake: FakeDruva) -> None:
+    with session_for(fake) as s:
+        responses = s.map([f"{USERS}/1", f"{USERS}/999999", f"{USERS}/2"])
+    assert [r.status_code for r in responses] == [200, 404, 200]
+
+
+def test_the_first_failure_is_raised_and_the_rest_is_not_sent(fake: FakeDruva) -> None:
+    with session_for(fake, max_retries=0) as s:
+        s.token  # noqa: B018
+        fake.reset_counters()
+        fake.drop_next(count=1, path=f"{USERS}/1")
+        with pytest.raises(druva.TransportError):
+            s.map(user_urls(10), concurrency=1)
+        assert [r["path"] for r in fake.requests] == [f"{USERS}/1"]
+
+
+def test_return_exceptions_puts_each_failure_in_its_place(fake: FakeDruva) -> None:
+    with session_for(fake, max_retries=0) as s:
+        fake.drop_next(count=1, path=f"{USERS}/2")
+        outcomes = s.map(user_urls(3), concurrency=1, return_exceptions=True)
+    assert isinstance(outcomes[0], druva.Response) and outcomes[0].status_code == 200
+    assert isinstance(outcomes[1], druva.TransportError)
+    assert isinstance(outcomes[2], druva.Response) and outcomes[2].status_code == 200
+
+
+def test_every_call_gets_the_sessions_policy(fake: FakeDruva) -> None:
+    with session_for(fake) as s:
+        s.token  # noqa: B018
+        fake.expire_tokens()
+        fake.fail_next(503, count=2, path=f"{USERS}/3")
+        responses = s.map(user_urls(6), concurrency=3, params={"x": "1"}, timeout=10)
+    assert [r.status_code for r in responses] == [200] * 6
+    assert fake.token_requests == 2, "one renewal for all the refused calls"
+
+
+def test_bad_arguments_are_refused_before_any_call(fake: FakeDruva) -> None:
+    with session_for(fake) as s:
+        with pytest.raises(TypeError, match="iterable of URLs"):
+            s.map(USERS)
+        with pytest.raises(TypeError, match="as str"):
+            s.map([USERS, 42])  # type: ignore[list-item]
+        with pytest.raises(ValueError, match="concurrency"):
+            s.map([USERS], concurrency=0)
+        with pytest.raises(ValueError):
+            s.map([USERS, "https://elsewhere.example/steal"])
+        assert s.map([]) == []
+    assert fake.api_requests == 0
+
+
+def test_progress_shows_every_call(fake: FakeDruva, capsys: pytest.CaptureFixture[str]) -> None:
+    with session_for(fake) as s:
+        assert len(s.map(user_urls(12), progress=True)) == 12
+    assert "12/12" in capsys.readouterr().err
+
+
+def test_async_map_returns_in_order_and_puts_exceptions_in_place(fake: FakeDruva) -> None:
+    async def main() -> list[Any]:
+        async with druva.AsyncSession(
+            fake.client_id, fake.secret, base_url=fake.base_url, max_retries=0
+        ) as s:
+            ordered = await s.map(user_urls(20), concurrency=5)
+            assert [r.json()["userID"] for r in ordered] == list(range(1, 21))
+            fake.drop_next(count=1, path=f"{USERS}/2")
+            outcomes: list[Any] = await s.map(user_urls(3), concurrency=1, return_exceptions=True)
+            return outcomes
+
+    outcomes = asyncio.run(main())
+    assert [type(outcome).__name__ for outcome in outcomes] == [
+        "Response",
+        "TransportError",
+        "Response",
+    ]
+
+
+def test_sync_and_async_map_are_one_method() -> None:
+    assert druva.AsyncSession.map is druva.Session.map
+
+
+def test_ctrl_c_cancels_a_map(tmp_path: Path) -> None:
+    setup = """
+    s = druva.Session(fake.client_id, fake.secret, base_url=fake.base_url)
+    s.token
+    fake.delay_next(30, count=100)
+    """
+    call = "s.map(['/insync/usermanagement/v1/users'] * 20, concurrency=4)"
+    assert_ctrl_c_interrupts(tmp_path, setup, call)

@@ -55,6 +55,14 @@ pub fn optional_seconds(value: &Bound<'_, PyAny>) -> PyResult<Option<f64>> {
     seconds(value).map(Some)
 }
 
+/// [`whole`], or `None`.
+pub fn optional_whole(value: &Bound<'_, PyAny>) -> PyResult<Option<i128>> {
+    if value.is_none() {
+        return Ok(None);
+    }
+    whole(value).map(Some)
+}
+
 /// A whole number: an `int`, never a `bool`; saturated to the `i128` range so
 /// that the core's range check, not an `OverflowError`, refuses a huge one.
 pub fn whole(value: &Bound<'_, PyAny>) -> PyResult<i128> {

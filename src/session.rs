@@ -45,6 +45,7 @@ struct SessionArguments<'a> {
     proxy: Option<&'a str>,
     max_response_bytes: i128,
     rate_limit_wait: f64,
+    max_concurrency: Option<i128>,
     msp: bool,
 }
 
@@ -69,6 +70,8 @@ impl SessionArguments<'_> {
                 config::seconds_argument("rate_limit_wait", self.rate_limit_wait, true)
                     .or_raise()?,
             ),
+            max_concurrency: config::concurrency_argument("max_concurrency", self.max_concurrency)
+                .or_raise()?,
             msp: self.msp,
         };
         let config = SessionConfig::new(&client_id, &secret, options).or_raise()?;
@@ -565,7 +568,7 @@ macro_rules! session_classes {
         #[pymethods]
         impl $class {
             #[new]
-            #[pyo3(signature = (client_id, secret, *, region=$region, base_url=None, token_url=None, scope=None, timeout=$timeout, max_retries=$max_retries, leeway=$leeway, ca_bundle=None, proxy=None, max_response_bytes=$max_response_bytes, rate_limit_wait=$rate_limit_wait, msp=false))]
+            #[pyo3(signature = (client_id, secret, *, region=$region, base_url=None, token_url=None, scope=None, timeout=$timeout, max_retries=$max_retries, leeway=$leeway, ca_bundle=None, proxy=None, max_response_bytes=$max_response_bytes, rate_limit_wait=$rate_limit_wait, max_concurrency=None, msp=false))]
             fn new(
                 client_id: &Bound<'_, PyAny>,
                 secret: &Bound<'_, PyAny>,
@@ -580,12 +583,13 @@ macro_rules! session_classes {
                 proxy: Option<&str>,
                 #[pyo3(from_py_with = args::whole)] max_response_bytes: i128,
                 #[pyo3(from_py_with = args::seconds)] rate_limit_wait: f64,
+                #[pyo3(from_py_with = args::optional_whole)] max_concurrency: Option<i128>,
                 #[pyo3(from_py_with = args::flag)] msp: bool,
             ) -> PyResult<PyClassInitializer<Self>> {
                 let arguments = SessionArguments {
                     client_id, secret, region, base_url, token_url, scope, timeout,
                     max_retries, leeway, ca_bundle, proxy, max_response_bytes,
-                    rate_limit_wait, msp,
+                    rate_limit_wait, max_concurrency, msp,
                 };
                 Ok(PyClassInitializer::from(PyBaseSession::new(arguments, $is_async)?)
                     .add_subclass($class))

@@ -134,3 +134,62 @@ def test_ctrl_c_cancels_a_map(tmp_path: Path) -> None:
     """
     call = "s.map(['/insync/usermanagement/v1/users'] * 20, concurrency=4)"
     assert_ctrl_c_interrupts(tmp_path, setup, call)
+
+
+def test_max_concurrency_caps_every_caller_of_a_session_together() -> None:
+    # 16 threads and a map of 16, on a session of max_concurrency=4, against
+    # a server that throttles beyond 4 in flight: not one request throttled.
+    import threading
+
+    with FakeDruva(users=16, latency=0.05, max_in_flight=4) as fake:
+        with session_for(fake, max_concurrency=4) as s:
+            s.token  # noqa: B018
+            fake.reset_counters()
+            statuses: list[int] = []
+            threads = [
+                threading.Thread(target=lambda: statuses.append(s.get(f"{USERS}/1").status_code))
+                for _ in range(16)
+            ]
+            for thread in threads:
+                thread.start()
+            mapped = s.map(user_urls(16), concurrency=16)
+            for thread in threads:
+                thread.join()
+            assert statuses == [200] * 16
+            assert [r.status_code for r in mapped] == [200] * 16
+            assert fake.api_requests == 32, "no request was throttled"
+
+
+def test_a_throttled_batch_slows_down_instead_of_failing() -> None:
+    # The server takes 6 at a time; the session starts at 24, halves what it
+    # lets through on the 429s and waits them out: every call ends in a 200.
+    with FakeDruva(users=5, latency=0.03, max_in_flight=6) as fake:
+        with session_for(fake, max_concurrency=24) as s:
+            s.token  # noqa: B018
+            fake.reset_counters()
+            responses = s.map([f"{USERS}/1"] * 120, concurrency=24)
+            assert [r.status_code for r in responses] == [200] * 120
+            assert fake.api_requests - 120 < 120, "fewer throttled attempts than calls"
+
+
+@pytest.mark.parametrize("bad", [0, -1, 10**6])
+def test_max_concurrency_must_be_a_sane_count(fake: FakeDruva, bad: int) -> None:
+    with pytest.raises(ValueError, match="max_concurrency"):
+        session_for(fake, max_concurrency=bad)
+    with pytest.raises(TypeError):
+        session_for(fake, max_concurrency=2.5)
+
+
+def test_async_tasks_share_the_sessions_cap() -> None:
+    async def main(fake: FakeDruva) -> list[int]:
+        async with druva.AsyncSession(
+            fake.client_id, fake.secret, base_url=fake.base_url, max_concurrency=3
+        ) as s:
+            await s.token()
+            fake.reset_counters()
+            responses = await asyncio.gather(*(s.get(f"{USERS}/1") for _ in range(30)))
+            return [r.status_code for r in responses]
+
+    with FakeDruva(users=3, latency=0.03, max_in_flight=3) as fake:
+        assert asyncio.run(main(fake)) == [200] * 30
+        assert fake.api_requests == 30

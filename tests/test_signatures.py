@@ -39,6 +39,7 @@ def test_the_signatures_show_the_defaults_the_calls_run_with() -> None:
         "proxy": None,
         "max_response_bytes": 100 * 1024 * 1024,
         "rate_limit_wait": 120.0,
+        "max_concurrency": None,
         "msp": False,
     }
     token = inspect.signature(druva.get_token).parameters

@@ -232,6 +232,7 @@ class Session(_BaseSession[Response, None, list[Any]]):
         proxy: Optional[str] = None,
         max_response_bytes: int = 104857600,
         rate_limit_wait: float = 120.0,
+        max_concurrency: Optional[int] = None,
         msp: bool = False,
     ) -> Self: ...
     @classmethod
@@ -264,6 +265,7 @@ class AsyncSession(
         proxy: Optional[str] = None,
         max_response_bytes: int = 104857600,
         rate_limit_wait: float = 120.0,
+        max_concurrency: Optional[int] = None,
         msp: bool = False,
     ) -> Self: ...
     @classmethod

@@ -119,6 +119,19 @@ pub fn scope_argument(scope: Option<String>) -> Result<Option<String>> {
     }
 }
 
+/// Checks `max_concurrency`: absent (no cap), or from 1 to 100 000.
+pub fn concurrency_argument(name: &str, value: Option<i128>) -> Result<Option<usize>> {
+    const MAX: i128 = 100_000;
+    match value {
+        None => Ok(None),
+        Some(value) if (1..=MAX).contains(&value) => Ok(usize::try_from(value).ok()),
+        Some(value) => Err(Error::value(format!(
+            "{name} must be between 1 and {MAX} (requests in flight at once), not {}",
+            shown_integer(value)
+        ))),
+    }
+}
+
 /// Checks `max_response_bytes`: a count as above; 0 is read as 1 byte.
 pub fn response_limit_argument(value: i128) -> Result<u64> {
     Ok(u64::from(count_argument("max_response_bytes", value)?).max(1))

@@ -12,6 +12,7 @@ pub mod config;
 pub mod endpoint;
 pub mod errors;
 pub mod http;
+pub mod limit;
 pub mod logging;
 pub mod paginate;
 pub mod response;

@@ -18,10 +18,11 @@ use crate::config;
 use crate::endpoint::{same_origin, Endpoints};
 use crate::errors::{Error, Result};
 use crate::http::{self, ClientOptions};
+use crate::limit::Limiter;
 use crate::logging;
 use crate::paginate::PageInfo;
 use crate::response::Response;
-use crate::retry::{Attempt, RetryPolicy, RetryScope, Retrying};
+use crate::retry::{Attempt, RetryPolicy, RetryScope, Retrying, RATE_LIMITED};
 use crate::runtime::PerProcess;
 use crate::token::{Credentials, CustomerGrant, Grant, SendOptions, Token, TokenRequest};
 
@@ -37,6 +38,8 @@ pub struct SessionConfig {
     pub client_options: ClientOptions,
     pub max_response_bytes: u64,
     pub rate_limit_wait: Duration,
+    /// The most requests in flight at once (`None`: no cap).
+    pub max_concurrency: Option<usize>,
     /// The credential is a Druva MSP one (its token URL is the MSP one).
     pub msp: bool,
     /// The MSP customer (tenant) a customer session acts for.
@@ -59,6 +62,7 @@ pub struct SessionOptions {
     pub proxy: Option<String>,
     pub max_response_bytes: Option<u64>,
     pub rate_limit_wait: Option<Duration>,
+    pub max_concurrency: Option<usize>,
     pub msp: bool,
 }
 
@@ -86,6 +90,7 @@ impl SessionConfig {
             proxy,
             max_response_bytes,
             rate_limit_wait,
+            max_concurrency,
             msp,
         } = options;
         let credentials = Credentials::new(client_id, secret)?;
@@ -104,6 +109,7 @@ impl SessionConfig {
             client_options: ClientOptions { ca_bundle, proxy },
             max_response_bytes: max_response_bytes.unwrap_or(config::MAX_RESPONSE_BYTES),
             rate_limit_wait: rate_limit_wait.unwrap_or(config::RATE_LIMIT_WAIT),
+            max_concurrency,
             msp,
             customer_id: None,
         })
@@ -189,6 +195,8 @@ pub struct Session {
     closed: AtomicBool,
     /// The MSP session of a customer session: closing it closes this one.
     parent: Option<Arc<Session>>,
+    /// The cap on requests in flight, adaptive after 429s (`max_concurrency`).
+    limiter: Option<Limiter>,
 }
 
 impl std::fmt::Debug for Session {
@@ -214,6 +222,7 @@ impl Session {
             client: Arc::new(PerProcess::new()),
             closed: AtomicBool::new(false),
             parent: None,
+            limiter: config.max_concurrency.map(Limiter::new),
             config,
         };
         session.client()?;
@@ -257,6 +266,8 @@ impl Session {
             client: Arc::clone(&self.client),
             closed: AtomicBool::new(false),
             parent: Some(Arc::clone(self)),
+            // Druva throttles per customer: each has its own limit.
+            limiter: config.max_concurrency.map(Limiter::new),
             config,
         }))
     }
@@ -456,6 +467,22 @@ impl Session {
         let token = Arc::clone(&self.slot)
             .get(token_options, self.config.leeway, false)
             .await?;
+        let mut permit = None;
+        if let Some(limiter) = &self.limiter {
+            let Ok(place) = tokio::time::timeout_at(deadline, limiter.acquire()).await else {
+                let outcome = Err(Error::Timeout {
+                    message: format!(
+                        "{what} timed out after {:.3} s waiting for one of the session's {} \
+                         places in flight (max_concurrency); raise `timeout=` or \
+                         max_concurrency",
+                        request.timeout.as_secs_f64(),
+                        limiter.allowed()
+                    ),
+                });
+                return Ok((token, outcome));
+            };
+            permit = Some(place);
+        }
         let time_left = deadline.saturating_duration_since(Instant::now());
         let outcome = if time_left.is_zero() {
             Err(Error::Timeout {
@@ -475,6 +502,14 @@ impl Session {
             )
             .await
         };
+        drop(permit);
+        if let (Some(limiter), Ok(response)) = (&self.limiter, &outcome) {
+            if response.status_code == RATE_LIMITED {
+                limiter.throttled();
+            } else if response.is_success() {
+                limiter.succeeded();
+            }
+        }
         log_attempt(what, &outcome, retry);
         Ok((token, outcome))
     }

@@ -215,8 +215,10 @@ macro_rules! base_session_methods {
             /// ``url`` is a path joined to the base URL, or an absolute URL of
             /// the same origin. ``params`` are query parameters, ``json`` a
             /// body to send as JSON, ``data`` a form (dict) or raw body
-            /// (str/bytes). ``retry`` overrides whether 5xx and connection
-            /// failures are retried (by default only for idempotent methods).
+            /// (str/bytes). A 429 is retried for every method within the
+            /// session's ``rate_limit_wait``; ``retry=True`` also retries 502–504
+            /// and connection failures of a POST or PATCH (by default only of
+            /// idempotent methods), ``retry=False`` retries nothing.
             ///
             /// >>> s.request("PATCH", "/path", json={"a": 1}, retry=True)  # doctest: +SKIP
             #[pyo3(signature = (method, url, *, params=None, json=None, data=None, headers=None, timeout=None, retry=None))]
@@ -273,9 +275,9 @@ macro_rules! base_session_methods {
 
 base_session_methods! {
     with_body: [
-        (post, "POST", "``POST url``; not retried on 5xx unless ``retry=True``. See ``request()``."),
+        (post, "POST", "``POST url``; retried on 429, on 502–504 only with ``retry=True``. See ``request()``."),
         (put, "PUT", "``PUT url``; see ``request()``."),
-        (patch, "PATCH", "``PATCH url``; not retried on 5xx unless ``retry=True``. See ``request()``."),
+        (patch, "PATCH", "``PATCH url``; retried on 429, on 502–504 only with ``retry=True``. See ``request()``."),
     ],
     without_body: [
         (get, "GET", "``GET url``; see ``request()``."),

@@ -155,6 +155,49 @@ fn response_to_py(py: Python<'_>, response: Response) -> PyResult<Py<PyAny>> {
     Ok(Py::new(py, PyResponse::from(response))?.into_any())
 }
 
+/// A map's tqdm bar (for ``progress=True``), fed from the count of calls done.
+struct MapBar {
+    bar: Option<Py<PyAny>>,
+    done: Arc<AtomicUsize>,
+    shown: usize,
+}
+
+impl MapBar {
+    fn show(&mut self, py: Python<'_>) -> PyResult<()> {
+        if let Some(bar) = &self.bar {
+            let now = self.done.load(Ordering::Relaxed);
+            if now > self.shown {
+                bar.bind(py)
+                    .call_method1(pyo3::intern!(py, "update"), (now - self.shown,))?;
+                self.shown = now;
+            }
+        }
+        Ok(())
+    }
+
+    fn close(&mut self, py: Python<'_>) -> PyResult<()> {
+        self.show(py)?;
+        match self.bar.take() {
+            Some(bar) => bar
+                .bind(py)
+                .call_method0(pyo3::intern!(py, "close"))
+                .map(drop),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for MapBar {
+    /// An async map cancelled before it ended drops its bar with the task,
+    /// on a runtime thread, where no Python object may be dropped: the bar is
+    /// left to the process rather than decref'd there.
+    fn drop(&mut self) {
+        if druva_core::runtime::on_runtime_thread() {
+            std::mem::forget(self.bar.take());
+        }
+    }
+}
+
 /// A map's outcomes as Python: a list of responses, an exception in the
 /// place of each call that failed.
 fn mapped_to_py(
@@ -467,25 +510,15 @@ base_session_methods! {
         let done = Arc::new(AtomicUsize::new(0));
         let mapped =
             Arc::clone(&self.inner).map(requests, concurrency, !return_exceptions, Arc::clone(&done));
-        let mut shown = 0;
-        let mut show = move |py: Python<'_>| -> PyResult<()> {
-            if let Some(bar) = &bar {
-                let now = done.load(Ordering::Relaxed);
-                if now > shown {
-                    bar.bind(py).call_method1(pyo3::intern!(py, "update"), (now - shown,))?;
-                    shown = now;
-                }
-            }
-            Ok(())
-        };
+        let mut bar = MapBar { bar, done, shown: 0 };
         if !self.is_async {
-            let outcome = crate::runtime::wait_with(py, mapped, &mut show);
-            show(py)?;
+            let outcome = crate::runtime::wait_with(py, mapped, |py| bar.show(py));
+            bar.close(py)?;
             return mapped_to_py(py, outcome?);
         }
         let start = move |py: Python<'_>| {
             awaitable::spawn(py, mapped, move |py, outcomes| {
-                show(py)?;
+                bar.close(py)?;
                 mapped_to_py(py, outcomes)
             })
         };

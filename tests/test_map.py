@@ -193,3 +193,22 @@ def test_async_tasks_share_the_sessions_cap() -> None:
     with FakeDruva(users=3, latency=0.03, max_in_flight=3) as fake:
         assert asyncio.run(main(fake)) == [200] * 30
         assert fake.api_requests == 30
+
+
+def test_an_async_map_with_progress_ends_or_is_cancelled_cleanly(
+    fake: FakeDruva, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async def main() -> int:
+        async with druva.AsyncSession(fake.client_id, fake.secret, base_url=fake.base_url) as s:
+            assert len(await s.map(user_urls(8), progress=True)) == 8
+            fake.delay_next(5, count=8, path=USERS)
+            task = asyncio.ensure_future(s.map(user_urls(8), progress=True))
+            await asyncio.sleep(0.3)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            fake.clear_faults()
+            return len(await s.map(user_urls(4)))
+
+    assert asyncio.run(main()) == 4
+    assert "8/8" in capsys.readouterr().err

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -124,3 +125,27 @@ def assert_ctrl_c_interrupts(tmp_path: Path, setup: str, blocking_call: str) -> 
     assert line[0] == "interrupted"
     # The contract is 200 ms; the bound leaves room for a loaded shared machine.
     assert float(line[1]) - sent < 1.0
+
+
+def run_python(code: str, **environment: str | None) -> subprocess.CompletedProcess[str]:
+    """Runs ``code`` in a fresh interpreter, whose clients read the environment
+    anew: the proxy variables cleared, then ``environment`` applied (``None``
+    removes a variable)."""
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name.upper() not in {"HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"}
+    }
+    for name, value in environment.items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=env,
+    )

@@ -4,11 +4,8 @@ loopback, bad proxy and TLS settings, tiny timeouts, token redirects."""
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
-import subprocess
 import sys
-import textwrap
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -17,6 +14,8 @@ from pathlib import Path
 
 import druva
 import pytest
+
+from .conftest import run_python
 
 USERS = "/insync/usermanagement/v1/users"
 TOKEN_BODY = b'{"access_token": "reliable-token", "token_type": "bearer", "expires_in": 1800}'
@@ -240,29 +239,6 @@ def proxy() -> Iterator[ProxyListener]:
     listener = ProxyListener()
     yield listener
     listener.close()
-
-
-def run_python(code: str, **environment: str | None) -> subprocess.CompletedProcess[str]:
-    """Runs ``code`` in a fresh interpreter, whose clients read the environment
-    anew; ``None`` removes a variable."""
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if name.upper() not in {"HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"}
-    }
-    for name, value in environment.items():
-        if value is None:
-            env.pop(name, None)
-        else:
-            env[name] = value
-    return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env=env,
-    )
 
 
 LOOPBACK_CALLS = """

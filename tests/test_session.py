@@ -19,7 +19,7 @@ import druva
 import pytest
 from druva.testing import FakeDruva
 
-from .conftest import assert_ctrl_c_interrupts
+from .conftest import assert_ctrl_c_interrupts, run_python
 
 USERS = "/insync/usermanagement/v1/users"
 DEVICES = "/insync/endpoints/v1/devices"
@@ -601,17 +601,6 @@ def test_proxy_argument_never_carries_a_loopback_call() -> None:
         assert (origin.token_requests, origin.api_requests) == (1, 1)
 
 
-def run_with_environment(code: str, **environment: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env={**os.environ, **environment},
-    )
-
-
 def test_proxy_environment_variables_never_carry_a_loopback_call() -> None:
     credentials = {"client_id": "env-proxied", "secret": "env-secret"}
     with FakeDruva(**credentials) as origin, FakeDruva(**credentials) as proxy:
@@ -625,7 +614,7 @@ def test_proxy_environment_variables_never_carry_a_loopback_call() -> None:
                 assert s.get("{USERS}").ok
         """
         for variable in ("HTTP_PROXY", "ALL_PROXY", "http_proxy"):
-            result = run_with_environment(code, **{variable: proxy.base_url, "NO_PROXY": ""})
+            result = run_python(code, **{variable: proxy.base_url, "NO_PROXY": ""})
             assert result.returncode == 0, result.stderr
         assert (proxy.token_requests, proxy.api_requests) == (0, 0)
         # One token a run (the two sessions of a run share it), two calls a run.
@@ -640,7 +629,7 @@ def test_ssl_cert_file_is_honoured() -> None:
             token = druva.get_token("{fake.client_id}", "{fake.secret}", base_url="{fake.base_url}")
             assert token["access_token"]
         """
-        trusted = run_with_environment(code, SSL_CERT_FILE=fake.ca_bundle)
+        trusted = run_python(code, SSL_CERT_FILE=fake.ca_bundle)
         assert trusted.returncode == 0, trusted.stderr
         assert fake.token_requests == 1
 

@@ -6,7 +6,14 @@
 //! advances. A page that fails to arrive or to decode is fetched again on the
 //! next iteration. The progress bar, when asked for, is updated in that one
 //! place too.
+//!
+//! Once a page is taken, the next one (whose cursor it returned) is fetched
+//! ahead on the runtime while the caller consumes this one: at most one page
+//! more is held. A page fetched ahead that failed is fetched again when the
+//! caller reaches it; nothing of it was yielded, and the walk never moved.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -18,17 +25,29 @@ use crate::awaitable::{self, Awaitable, Step, Work};
 use crate::errors::{to_py_err, OrRaise};
 use crate::json;
 use crate::runtime::wait;
-use druva_core::errors::Error;
+use druva_core::errors::{Error, Result};
 use druva_core::paginate::ListWalk;
 use druva_core::response::Response;
+use druva_core::runtime::Task;
 use druva_core::session::{ApiRequest, Body, Call, Session};
 
 /// Where a paginator stands.
-struct Walk {
+struct State {
     walk: ListWalk,
     /// The page being handed out, and the index of its next item.
     page: Option<(Py<PyList>, usize)>,
+    /// The next page, being fetched while the caller consumes this one.
+    ahead: Option<Ahead>,
 }
+
+/// A page fetched ahead, and its request, to fetch it again if that failed.
+struct Ahead {
+    task: Task<Result<Response>>,
+    request: ApiRequest,
+}
+
+/// The fetch of one page, to run on the runtime.
+type PageFetch = Pin<Box<dyn Future<Output = Result<Response>> + Send>>;
 
 /// An iterator over every item of a list endpoint, page by page; returned by
 /// ``Session.paginate()`` (``for``) and ``AsyncSession.paginate()``
@@ -44,7 +63,7 @@ pub struct PyPaginator {
     session: Arc<Session>,
     url: String,
     is_async: bool,
-    walk: Mutex<Walk>,
+    walk: Mutex<State>,
     /// Whether a page is being fetched: one iteration at a time.
     fetching: Arc<AtomicBool>,
     /// A tqdm progress bar, for ``progress=True``.
@@ -63,13 +82,17 @@ impl PyPaginator {
             session,
             url,
             is_async,
-            walk: Mutex::new(Walk { walk, page: None }),
+            walk: Mutex::new(State {
+                walk,
+                page: None,
+                ahead: None,
+            }),
             fetching: Arc::default(),
             bar,
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Walk> {
+    fn lock(&self) -> MutexGuard<'_, State> {
         self.walk
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -90,16 +113,41 @@ impl PyPaginator {
         None
     }
 
-    /// The request of the page to fetch next, and the guard that marks the
-    /// paginator as fetching until it is dropped; `None` after the last page.
-    fn begin_fetch(&self) -> PyResult<Option<(ApiRequest, Fetching)>> {
-        let walk = self.lock();
+    /// The fetch of the page to take next (the one fetched ahead, if any),
+    /// and the guard that marks the paginator as fetching until it is
+    /// dropped; `None` after the last page.
+    fn begin_fetch(&self) -> PyResult<Option<(PageFetch, Fetching)>> {
+        let mut walk = self.lock();
         if self.fetching.swap(true, Ordering::AcqRel) {
             return Err(PyRuntimeError::new_err(
                 "this paginator is already fetching a page; iterate it from one thread or task at a time",
             ));
         }
         let fetching = Fetching(Arc::clone(&self.fetching));
+        let session = Arc::clone(&self.session);
+        if let Some(Ahead { task, request }) = walk.ahead.take() {
+            let Some(joined) = task.join() else {
+                // Started before a fork: it never runs in this process.
+                return Ok(Some((Box::pin(session.send(request)), fetching)));
+            };
+            let fetch = async move {
+                match joined.await {
+                    Ok(Ok(response)) if response.is_success() => Ok(response),
+                    // Failed while the caller was busy: fetched again now, so
+                    // the caller sees this attempt's outcome.
+                    _ => session.send(request).await,
+                }
+            };
+            return Ok(Some((Box::pin(fetch), fetching)));
+        }
+        let Some(request) = self.next_request(&walk)? else {
+            return Ok(None);
+        };
+        Ok(Some((Box::pin(session.send(request)), fetching)))
+    }
+
+    /// The request of the walk's next page; `None` after the last page.
+    fn next_request(&self, walk: &State) -> PyResult<Option<ApiRequest>> {
         let Some(page) = walk.walk.next_request() else {
             return Ok(None);
         };
@@ -115,7 +163,19 @@ impl PyPaginator {
                 ..Call::default()
             })
             .or_raise()?;
-        Ok(Some((request, fetching)))
+        Ok(Some(request))
+    }
+
+    /// Starts fetching the walk's next page, if there is one. A request that
+    /// cannot be made now is left to the caller's next fetch, which reports it.
+    fn fetch_ahead(&self, walk: &mut State) {
+        let Ok(Some(request)) = self.next_request(walk) else {
+            return;
+        };
+        let session = Arc::clone(&self.session);
+        if let Ok(task) = Task::spawn(session.send(request.clone())) {
+            walk.ahead = Some(Ahead { task, request });
+        }
     }
 
     /// Takes a fetched page: reads its paging fields, decodes its items, and
@@ -140,6 +200,7 @@ impl PyPaginator {
             let mut walk = self.lock();
             walk.walk.advance(page);
             walk.page = Some((list.unbind(), 0));
+            self.fetch_ahead(&mut walk);
             walk.walk.pages()
         };
         if let Some(bar) = &self.bar {
@@ -175,14 +236,13 @@ impl PyPaginator {
         if let Some(item) = this.buffered(py) {
             return Ok(Step::Done(item));
         }
-        let Some((request, fetching)) = this.begin_fetch()? else {
+        let Some((fetch, fetching)) = this.begin_fetch()? else {
             this.finish(py)?;
             return Err(awaitable::end_of_iteration());
         };
-        let session = Arc::clone(&this.session);
         // The guard ends the fetch when the page reaches the loop, or when
         // the await is cancelled and the conversion is dropped unrun.
-        let future = awaitable::spawn(py, session.send(request), move |py, response| {
+        let future = awaitable::spawn(py, fetch, move |py, response| {
             drop(fetching);
             Ok(Py::new(py, PageInTransit::new(response))?.into_any())
         })?;
@@ -206,12 +266,11 @@ impl PyPaginator {
             if let Some(item) = self.buffered(py) {
                 return Ok(Some(item));
             }
-            let Some((request, fetching)) = self.begin_fetch()? else {
+            let Some((fetch, fetching)) = self.begin_fetch()? else {
                 self.finish(py)?;
                 return Ok(None);
             };
-            let session = Arc::clone(&self.session);
-            let response = wait(py, session.send(request));
+            let response = wait(py, fetch);
             drop(fetching);
             self.take_page(py, response?)?;
             // Pages can arrive faster than `wait` looks for signals: look

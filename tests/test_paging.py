@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 import http.server
 import json
+import os
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,9 +23,12 @@ class ScriptedServer(http.server.ThreadingHTTPServer):
     """Answers ``POST /token`` with a token and ``GET /list`` with the next
     scripted body for the page asked for (by ``pageToken``)."""
 
-    def __init__(self, pages: dict[str, list[bytes]]) -> None:
+    def __init__(self, pages: dict[str, list[bytes | int]]) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
+        # A body to send, or an error status to answer instead.
         self.pages = pages
+        # Seconds to wait before answering a page.
+        self.delays: dict[str, float] = {}
         self.page_requests: list[str] = []
         # (method, path with query, JSON body or None) of every list request
         self.received: list[tuple[str, str, Any]] = []
@@ -34,8 +39,9 @@ class ScriptedServer(http.server.ThreadingHTTPServer):
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.server_address[1]}"
 
-    def next_body(self, page: str) -> bytes:
+    def next_body(self, page: str) -> bytes | int:
         self.page_requests.append(page)
+        time.sleep(self.delays.get(page, 0.0))
         bodies = self.pages[page]
         return bodies.pop(0) if len(bodies) > 1 else bodies[0]
 
@@ -46,7 +52,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def log_message(self, message: str, *args: Any) -> None:
         pass
 
-    def _answer(self, body: bytes) -> None:
+    def _answer(self, body: bytes | int) -> None:
+        if isinstance(body, int):
+            self.send_response(body)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -303,3 +314,144 @@ def test_bad_paging_arguments_are_refused_before_any_request(server: ScriptedSer
         with pytest.raises(ValueError, match="cursor="):
             s.paginate("/list", cursor="")
     assert server.received == []
+
+
+# Fetching ahead: while the caller consumes a page, the next one is on its way.
+
+THIRD_PAGE = b'{"items": [{"name": "d"}], "nextPageToken": ""}'
+MIDDLE_PAGE = b'{"items": [{"name": "c"}], "nextPageToken": "three"}'
+
+
+@pytest.fixture
+def three_pages() -> Iterator[ScriptedServer]:
+    scripted = ScriptedServer({"first": [FIRST_PAGE], "two": [MIDDLE_PAGE], "three": [THIRD_PAGE]})
+    yield scripted
+    scripted.shutdown()
+    scripted.server_close()
+
+
+def wait_for_requests(server: ScriptedServer, count: int) -> None:
+    """Waits (bounded) until the server has been asked for ``count`` pages."""
+    deadline = time.monotonic() + 10
+    while len(server.page_requests) < count:
+        assert time.monotonic() < deadline, f"only {server.page_requests} were asked for"
+        time.sleep(0.01)
+
+
+def test_the_next_page_is_fetched_while_the_caller_consumes_this_one(
+    three_pages: ScriptedServer,
+) -> None:
+    with druva.Session("client", "secret", base_url=three_pages.base_url) as s:
+        pages = s.paginate("/list")
+        assert next(pages)["name"] == "a"
+        # Page two is asked for before the caller wants it...
+        wait_for_requests(three_pages, 2)
+        # ...but only one page ahead, and the walk has not moved past page one.
+        time.sleep(0.3)
+        assert three_pages.page_requests == ["first", "two"]
+        assert pages.cursor == "two"
+        assert pages.pages == 1
+        assert names(list(pages)) == ["b", "c", "d"]
+        assert pages.cursor is None
+    # Each page asked for once: the page fetched ahead is the one taken.
+    assert three_pages.page_requests == ["first", "two", "three"]
+
+
+def test_an_async_paginator_fetches_the_next_page_while_the_caller_consumes(
+    three_pages: ScriptedServer,
+) -> None:
+    async def main() -> tuple[list[str], list[str]]:
+        async with druva.AsyncSession("client", "secret", base_url=three_pages.base_url) as s:
+            pages = s.paginate("/list")
+            first = await pages.__anext__()
+            deadline = time.monotonic() + 10
+            while len(three_pages.page_requests) < 2 and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.3)
+            asked = list(three_pages.page_requests)
+            rest = [item async for item in pages]
+            return names([first, *rest]), asked
+
+    items, asked_after_first = asyncio.run(main())
+    assert asked_after_first == ["first", "two"]
+    assert items == ["a", "b", "c", "d"]
+    assert three_pages.page_requests == ["first", "two", "three"]
+
+
+def test_a_page_fetched_ahead_that_failed_is_fetched_again_when_reached(
+    three_pages: ScriptedServer,
+) -> None:
+    three_pages.pages["two"] = [500, MIDDLE_PAGE]
+    with druva.Session("client", "secret", base_url=three_pages.base_url, max_retries=0) as s:
+        pages = s.paginate("/list")
+        assert next(pages)["name"] == "a"
+        wait_for_requests(three_pages, 2)
+        assert names(list(pages)) == ["b", "c", "d"]
+    assert three_pages.page_requests == ["first", "two", "two", "three"]
+
+
+@pytest.mark.parametrize("iteration", ["sync", "async"])
+def test_a_page_that_fails_ahead_and_again_is_raised_and_retried(
+    three_pages: ScriptedServer, iteration: str
+) -> None:
+    three_pages.pages["two"] = [500, 503, MIDDLE_PAGE]
+    taken: list[Any] = []
+    if iteration == "sync":
+        with druva.Session("client", "secret", base_url=three_pages.base_url, max_retries=0) as s:
+            pages = s.paginate("/list")
+
+            def take_all() -> None:
+                for item in pages:
+                    taken.append(item)
+
+            with pytest.raises(druva.HTTPStatusError) as raised:
+                take_all()
+            assert raised.value.status_code == 503
+            assert pages.cursor == "two"
+            taken.extend(pages)
+    else:
+
+        async def main() -> None:
+            async with druva.AsyncSession(
+                "client", "secret", base_url=three_pages.base_url, max_retries=0
+            ) as s:
+                pages = s.paginate("/list")
+
+                async def take_all() -> None:
+                    async for item in pages:
+                        taken.append(item)
+
+                with pytest.raises(druva.HTTPStatusError) as raised:
+                    await take_all()
+                assert raised.value.status_code == 503
+                assert pages.cursor == "two"
+                taken.extend([item async for item in pages])
+
+        asyncio.run(main())
+    assert names(taken) == ["a", "b", "c", "d"]
+    assert three_pages.page_requests == ["first", "two", "two", "two", "three"]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_fetches_the_page_its_parent_was_fetching_ahead(
+    three_pages: ScriptedServer,
+) -> None:
+    three_pages.delays["two"] = 0.5
+    with druva.Session("client", "secret", base_url=three_pages.base_url) as s:
+        pages = s.paginate("/list")
+        assert next(pages)["name"] == "a"
+        wait_for_requests(three_pages, 2)
+        child = os.fork()
+        if child == 0:  # pragma: no cover - the child reports by exit status
+            try:
+                code = 0 if names(list(pages)) == ["b", "c", "d"] else 1
+            except BaseException:
+                code = 2
+            os._exit(code)
+        _, status = os.waitpid(child, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert names(list(pages)) == ["b", "c", "d"]
+    # The child asked for page two again (its parent's request never runs in
+    # it); the parent took the page it had fetched ahead.
+    assert three_pages.page_requests.count("two") == 2
+    assert three_pages.page_requests.count("three") == 2

@@ -184,6 +184,65 @@ impl<T> Drop for Pending<T> {
     }
 }
 
+/// A future started on the druva runtime ahead of its use (a page fetched
+/// while the caller consumes the one before). Dropping it cancels the
+/// future. In a forked child its task does not exist: [`Task::join`] answers
+/// `None` there, and the handle is leaked, never touched (see the module doc).
+pub struct Task<T> {
+    made_in: u64,
+    task: Option<JoinHandle<T>>,
+}
+
+impl<T: Send + 'static> Task<T> {
+    /// Starts `future` on the druva runtime.
+    pub fn spawn<F>(future: F) -> Result<Self>
+    where
+        F: Future<Output = T> + Send + 'static,
+    {
+        Ok(Task {
+            made_in: generation(),
+            task: Some(handle()?.spawn(future)),
+        })
+    }
+
+    /// A future of the task's output (`Err` if the runtime stopped it), or
+    /// `None` if the task was started before a fork and so never runs here.
+    /// Dropping the returned future cancels the task.
+    pub fn join(mut self) -> Option<impl Future<Output = Result<T>> + Send + 'static> {
+        if self.made_in != generation() {
+            return None;
+        }
+        let task = AbortOnDrop(self.task.take()?);
+        Some(async move {
+            let mut task = task;
+            (&mut task.0).await.map_err(|error| Error::Transport {
+                message: format!("a request run ahead did not finish: {error}"),
+            })
+        })
+    }
+}
+
+impl<T> Drop for Task<T> {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            if self.made_in == generation() {
+                task.abort();
+            } else {
+                std::mem::forget(task);
+            }
+        }
+    }
+}
+
+/// Aborts a task when the future awaiting it is dropped (a cancelled wait).
+struct AbortOnDrop<T>(JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Runs `future` to completion from a plain thread (tests, the command line).
 /// Callers that hold the Python GIL use [`Pending`] instead, to stay interruptible.
 pub fn block_on<F, T>(future: F) -> Result<T>
@@ -213,6 +272,39 @@ mod tests {
     #[test]
     fn block_on_returns_the_future_output() {
         assert_eq!(block_on(async { 41 + 1 }).unwrap(), 42);
+    }
+
+    #[test]
+    fn a_task_runs_ahead_and_is_joined_later() {
+        let task = Task::spawn(async { 6 * 7 }).unwrap();
+        let joined = task.join().expect("made in this process");
+        assert_eq!(block_on(joined).unwrap().unwrap(), 42);
+    }
+
+    #[test]
+    fn dropping_a_task_cancels_it() {
+        let (sender, receiver) = tokio::sync::oneshot::channel::<()>();
+        let task = Task::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            drop(sender);
+        })
+        .unwrap();
+        drop(task);
+        let closed = block_on(async move { receiver.await.is_err() }).unwrap();
+        assert!(closed, "the sleeping task should have been dropped");
+    }
+
+    #[test]
+    fn dropping_the_join_of_a_task_cancels_it() {
+        let (sender, receiver) = tokio::sync::oneshot::channel::<()>();
+        let task = Task::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            drop(sender);
+        })
+        .unwrap();
+        drop(task.join());
+        let closed = block_on(async move { receiver.await.is_err() }).unwrap();
+        assert!(closed, "the sleeping task should have been dropped");
     }
 
     #[test]

@@ -187,14 +187,18 @@ impl MapBar {
     }
 }
 
-impl Drop for MapBar {
-    /// An async map cancelled before it ended drops its bar with the task,
-    /// on a runtime thread, where no Python object may be dropped: the bar is
-    /// left to the process rather than decref'd there.
-    fn drop(&mut self) {
-        if druva_core::runtime::on_runtime_thread() {
-            std::mem::forget(self.bar.take());
-        }
+/// How many of an async map's calls are done, for the bar that
+/// `druva._progress.follow` moves on the loop's thread.
+#[pyclass(frozen, module = "druva._druva", name = "_MapCounter")]
+pub struct MapCounter {
+    done: Arc<AtomicUsize>,
+}
+
+#[pymethods]
+impl MapCounter {
+    #[getter]
+    fn done(&self) -> usize {
+        self.done.load(Ordering::Relaxed)
     }
 }
 
@@ -516,13 +520,20 @@ base_session_methods! {
             bar.close(py)?;
             return mapped_to_py(py, outcome?);
         }
-        let start = move |py: Python<'_>| {
-            awaitable::spawn(py, mapped, move |py, outcomes| {
-                bar.close(py)?;
-                mapped_to_py(py, outcomes)
-            })
+        let Some(progress) = bar.bar.take() else {
+            let start = move |py: Python<'_>| awaitable::spawn(py, mapped, mapped_to_py);
+            return Self::returned(py, Work::Start(Box::new(start)));
         };
-        Self::returned(py, Work::Start(Box::new(start)))
+        // The loop's thread moves the bar while the calls run.
+        let start = move |py: Python<'_>| awaitable::spawn(py, mapped, mapped_to_py);
+        let work = Py::new(py, Awaitable::new(Work::Start(Box::new(start))))?;
+        let counter = Py::new(py, MapCounter {
+            done: Arc::clone(&bar.done),
+        })?;
+        Ok(py
+            .import(pyo3::intern!(py, "druva._progress"))?
+            .call_method1(pyo3::intern!(py, "follow"), (work, progress, counter))?
+            .unbind())
     }
 
     /// Closes the connection pool; later calls raise ``RuntimeError``.

@@ -212,3 +212,50 @@ def test_an_async_map_with_progress_ends_or_is_cancelled_cleanly(
 
     assert asyncio.run(main()) == 4
     assert "8/8" in capsys.readouterr().err
+
+
+class RecordingBar:
+    """Stands in for tqdm: records what the map shows."""
+
+    def __init__(self) -> None:
+        self.updates: list[int] = []
+        self.closed = False
+
+    def update(self, count: int) -> None:
+        self.updates.append(count)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_the_bar_moves_while_the_calls_run(kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import druva._progress
+
+    bars: list[RecordingBar] = []
+
+    def recording_bar(*args: Any, **kwargs: Any) -> RecordingBar:
+        bars.append(RecordingBar())
+        return bars[-1]
+
+    monkeypatch.setattr(druva._progress, "bar", recording_bar)
+    monkeypatch.setattr(druva._progress, "REFRESH", 0.02)
+    # One call at a time, 0.1 s each: the bar is looked at several times
+    # before the map ends, and must have moved by then.
+    with FakeDruva(users=6, latency=0.1) as fake:
+        if kind == "sync":
+            with session_for(fake) as s:
+                assert len(s.map(user_urls(6), concurrency=1, progress=True)) == 6
+        else:
+
+            async def main() -> int:
+                async with druva.AsyncSession(
+                    fake.client_id, fake.secret, base_url=fake.base_url
+                ) as s:
+                    return len(await s.map(user_urls(6), concurrency=1, progress=True))
+
+            assert asyncio.run(main()) == 6
+    (bar,) = bars
+    assert sum(bar.updates) == 6
+    assert len(bar.updates) > 1, bar.updates
+    assert bar.closed

@@ -32,6 +32,8 @@ pub fn decode<'py>(py: Python<'py>, bytes: &[u8]) -> Result<Bound<'py, PyAny>, s
         numbers: Numbers::Fast {
             inexact_seen: false,
         },
+        depth: 0,
+        spare_lists: Vec::new(),
     };
     match decode_with(py, bytes, &mut state) {
         Err(error) if state.numbers.needs_literals(&error) => {
@@ -71,6 +73,11 @@ fn decode_from<'de, 'py, R: serde_json::de::Read<'de>>(
 struct State<'py> {
     strings: StringCache<'py>,
     numbers: Numbers,
+    /// How many objects the value being read is inside.
+    depth: usize,
+    /// Buffers for the items of arrays being read, reused from one array to
+    /// the next.
+    spare_lists: Vec<Vec<Bound<'py, PyAny>>>,
 }
 
 /// Where a number's Python value comes from.
@@ -190,24 +197,93 @@ impl NumberLiteral {
     }
 }
 
+/// Objects nested deeper than this, or keys further into an object, are not
+/// predicted (they are still found in the cache).
+const MAX_PREDICTED_DEPTH: usize = 8;
+const MAX_PREDICTED_POSITION: usize = 64;
+
+/// A key's text and its Python string.
+type KnownKey<'py> = (Box<str>, Bound<'py, PyString>);
+
 /// The Python strings made so far for object keys and short values.
 #[derive(Default)]
 struct StringCache<'py> {
     strings: HashMap<Box<str>, Bound<'py, PyString>>,
+    /// The key met last at each position of an object, by depth: the records
+    /// of a list repeat their keys in the same order, so the next record's
+    /// key there is most likely the same, found with one comparison.
+    predicted: Vec<Vec<Option<KnownKey<'py>>>>,
 }
 
 impl<'py> StringCache<'py> {
+    /// The string of the key at `position` of an object at `depth`.
+    fn key(
+        &mut self,
+        py: Python<'py>,
+        text: &str,
+        depth: usize,
+        position: usize,
+    ) -> Bound<'py, PyString> {
+        let row = self.predicted.get(depth);
+        if let Some(Some((known, string))) = row.and_then(|row| row.get(position)) {
+            if **known == *text {
+                return string.clone();
+            }
+        }
+        let string = self.get(py, text, MAX_CACHED_KEY);
+        if depth < MAX_PREDICTED_DEPTH
+            && position < MAX_PREDICTED_POSITION
+            && text.len() <= MAX_CACHED_KEY
+        {
+            if self.predicted.len() <= depth {
+                self.predicted.resize_with(depth + 1, Vec::new);
+            }
+            if let Some(row) = self.predicted.get_mut(depth) {
+                if row.len() <= position {
+                    row.resize_with(position + 1, || None);
+                }
+                if let Some(slot) = row.get_mut(position) {
+                    *slot = Some((text.into(), string.clone()));
+                }
+            }
+        }
+        string
+    }
+
     fn get(&mut self, py: Python<'py>, text: &str, max_cached: usize) -> Bound<'py, PyString> {
         if text.len() > max_cached {
-            return PyString::new(py, text);
+            return new_string(py, text);
         }
         if let Some(string) = self.strings.get(text) {
             return string.clone();
         }
-        let string = PyString::new(py, text);
+        let string = new_string(py, text);
         self.strings.insert(text.into(), string.clone());
         string
     }
+}
+
+/// A Python `str` of `text`. An ASCII one (nearly every string of an API
+/// body) is allocated at its size and copied in, skipping the UTF-8 decoder
+/// (this is why the extension is built for the full CPython API).
+fn new_string<'py>(py: Python<'py>, text: &str) -> Bound<'py, PyString> {
+    if let (true, Ok(length)) = (text.is_ascii(), pyo3::ffi::Py_ssize_t::try_from(text.len())) {
+        // SAFETY: PyUnicode_New returns a new reference to a compact str of
+        // `length` one-byte characters (maxchar 127), or null with an
+        // exception set. Its data has room for exactly `length` bytes, which
+        // are filled with ASCII before the str is used.
+        unsafe {
+            let object = pyo3::ffi::PyUnicode_New(length, 127);
+            if !object.is_null() {
+                let data = pyo3::ffi::PyUnicode_1BYTE_DATA(object);
+                std::ptr::copy_nonoverlapping(text.as_ptr(), data, text.len());
+                return Bound::from_owned_ptr(py, object).cast_into_unchecked();
+            }
+        }
+        // Out of memory: PyString::new below reports it the usual way.
+        drop(PyErr::take(py));
+    }
+    PyString::new(py, text)
 }
 
 struct PyValue<'a, 'py> {
@@ -313,28 +389,38 @@ impl<'de, 'py> Visitor<'de> for PyValue<'_, 'py> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let list = PyList::empty(self.py);
+        // Gathered first, so the list is made once at its size.
+        let mut items = self.state.spare_lists.pop().unwrap_or_default();
         while let Some(item) = seq.next_element_seed(PyValue {
             py: self.py,
             state: &mut *self.state,
         })? {
-            list.append(item).map_err(python_error)?;
+            items.push(item);
         }
+        let list = PyList::new(self.py, items.drain(..)).map_err(python_error)?;
+        self.state.spare_lists.push(items);
         Ok(list.into_any())
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let dict = PyDict::new(self.py);
+        let depth = self.state.depth;
+        self.state.depth += 1;
+        let mut position = 0;
         while let Some(key) = map.next_key_seed(PyKey {
             py: self.py,
             strings: &mut self.state.strings,
+            depth,
+            position,
         })? {
+            position += 1;
             let value = map.next_value_seed(PyValue {
                 py: self.py,
                 state: &mut *self.state,
             })?;
             dict.set_item(key, value).map_err(python_error)?;
         }
+        self.state.depth = depth;
         Ok(dict.into_any())
     }
 }
@@ -343,6 +429,9 @@ impl<'de, 'py> Visitor<'de> for PyValue<'_, 'py> {
 struct PyKey<'a, 'py> {
     py: Python<'py>,
     strings: &'a mut StringCache<'py>,
+    /// Where the key is: the object's depth, the key's index in it.
+    depth: usize,
+    position: usize,
 }
 
 impl<'de, 'py> DeserializeSeed<'de> for PyKey<'_, 'py> {
@@ -361,7 +450,7 @@ impl<'py> Visitor<'_> for PyKey<'_, 'py> {
     }
 
     fn visit_str<E: serde::de::Error>(self, key: &str) -> Result<Self::Value, E> {
-        Ok(self.strings.get(self.py, key, MAX_CACHED_KEY))
+        Ok(self.strings.key(self.py, key, self.depth, self.position))
     }
 }
 

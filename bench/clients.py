@@ -10,7 +10,10 @@ server's URLs and credentials, a bearer token, paths); then one command a line:
     {"op": "storm", ...credentials}      -> the token storm's numbers
 
 The ``paginate`` case is one-shot: the worker measures once and exits, so the
-peak RSS it reports belongs to that run alone.
+peak RSS it reports belongs to that run alone. In the fan-out cases a "call"
+of ``run`` is one whole batch (``calls`` GETs, ``concurrency`` in flight), and
+in ``paginate_consumer`` one whole listing read by a consumer that works on
+each page.
 
 Sync cases are timed with :class:`timeit.Timer` over a one-line statement per
 client (no wrapper function around the call), with the garbage collector on.
@@ -101,6 +104,22 @@ def cached_druva(config: Config) -> Statement:
     )
 
 
+def cached_druva_module(config: Config) -> Statement:
+    """As users write it: the module attribute, keyword ``base_url``."""
+    import druva
+
+    druva.get_token(config["client_id"], config["secret"], base_url=config["base_url"])
+    return (
+        "druva.get_token(client_id, secret, base_url=base_url)",
+        {
+            "druva": druva,
+            "client_id": config["client_id"],
+            "secret": config["secret"],
+            "base_url": config["base_url"],
+        },
+    )
+
+
 def cached_oauthlib_sample(config: Config) -> Statement:
     return (
         "getToken(client_id, secret)",
@@ -149,6 +168,12 @@ def cached_httpx_auth(config: Config) -> Statement:
 def cached_dict(config: Config) -> Statement:
     key = (config["token_url"], config["client_id"], config["secret"], None)
     return ("cache[key]", {"cache": {key: token_dict(config)}, "key": key})
+
+
+def cached_dict_get(config: Config) -> Statement:
+    """One ``dict.get`` call: the unit the issue counts a cache hit in."""
+    _, namespace = cached_dict(config)
+    return "cache.get(key)", namespace
 
 
 # --- cold token exchange: one full request to the token endpoint per call ---
@@ -257,7 +282,7 @@ def get_page(config: Config) -> Statement:
     return get_statement(config, ".json()")
 
 
-# --- Response.json() against json.loads of the same bytes ---
+# --- Response.json() against json.loads, orjson and msgspec on the same bytes ---
 
 
 def json_druva(config: Config) -> Statement:
@@ -267,9 +292,28 @@ def json_druva(config: Config) -> Statement:
     return "response.json()", {"response": response}
 
 
+def json_body(config: Config) -> bytes:
+    response = druva_session(config).get(config["path"], params=config["params"])
+    if response.status_code != 200:
+        raise RuntimeError(f"got HTTP {response.status_code} from {config['path']}")
+    body: bytes = response.content
+    return body
+
+
 def json_loads(config: Config) -> Statement:
-    body = druva_session(config).get(config["path"], params=config["params"]).content
-    return "loads(body)", {"loads": json.loads, "body": body}
+    return "loads(body)", {"loads": json.loads, "body": json_body(config)}
+
+
+def json_orjson(config: Config) -> Statement:
+    import orjson
+
+    return "loads(body)", {"loads": orjson.loads, "body": json_body(config)}
+
+
+def json_msgspec(config: Config) -> Statement:
+    import msgspec
+
+    return "decode(body)", {"decode": msgspec.json.decode, "body": json_body(config)}
 
 
 SYNC_CASES: dict[str, dict[str, Callable[[Config], Statement]]] = {
@@ -279,6 +323,8 @@ SYNC_CASES: dict[str, dict[str, Callable[[Config], Statement]]] = {
         "authlib": cached_authlib,
         "httpx_auth": cached_httpx_auth,
         "dict": cached_dict,
+        "dict_get": cached_dict_get,
+        "druva_module": cached_druva_module,
     },
     "token_cold": {
         "druva": cold_druva,
@@ -292,7 +338,12 @@ SYNC_CASES: dict[str, dict[str, Callable[[Config], Statement]]] = {
     "get_page": dict.fromkeys(
         ["druva", "requests_oauthlib", "authlib", "httpx", "primp", "pyreqwest"], get_page
     ),
-    "json": {"druva": json_druva, "json_loads": json_loads},
+    "json": {
+        "druva": json_druva,
+        "orjson": json_orjson,
+        "msgspec": json_msgspec,
+        "json_loads": json_loads,
+    },
 }
 
 
@@ -431,6 +482,200 @@ class AsyncWorker:
         wall = time.perf_counter() - wall_started
         cpu = time.process_time() - cpu_started
         return {"calls": calls, "wall_s": wall, "cpu_s": cpu, "max_rss_kib": max_rss_kib()}
+
+
+# --- fan-out: one batch of GETs a sample, a fixed number in flight ---
+
+# A client's batch maker: given a number of calls, builds a new client
+# (outside the clock) and returns the batch to time, giving one status code
+# a call, and how to close the client.
+Batch = tuple[Callable[[], list[int]], Callable[[], Any]]
+MakeBatch = Callable[[int], Batch]
+
+
+def fanout_druva(config: Config) -> MakeBatch:
+    """``Session.map``; ``max_concurrency`` (the adaptive cap) when configured."""
+    import druva
+
+    concurrency = int(config["concurrency"])
+    options = {}
+    if config.get("max_concurrency"):
+        options["max_concurrency"] = int(config["max_concurrency"])
+
+    def make(calls: int) -> Batch:
+        paths = [config["path"]] * calls
+        session = druva.Session(
+            config["client_id"], config["secret"], base_url=config["base_url"], **options
+        )
+
+        def batch() -> list[int]:
+            return [r.status_code for r in session.map(paths, concurrency=concurrency)]
+
+        return batch, session.close
+
+    return make
+
+
+def fanout_requests(config: Config) -> MakeBatch:
+    """requests + ``ThreadPoolExecutor``, a pool of as many connections as threads."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import requests
+    from requests.adapters import HTTPAdapter
+
+    url = config["base_url"] + config["path"]
+    concurrency = int(config["concurrency"])
+
+    def make(calls: int) -> Batch:
+        urls = [url] * calls
+        session = requests.Session()
+        session.mount("http://", HTTPAdapter(pool_connections=1, pool_maxsize=concurrency))
+        session.headers["Authorization"] = bearer(config)
+
+        def get(one: str) -> int:
+            return int(session.get(one).status_code)
+
+        def batch() -> list[int]:
+            with ThreadPoolExecutor(concurrency) as pool:
+                return list(pool.map(get, urls))
+
+        return batch, session.close
+
+    return make
+
+
+def fanout_aiohttp(config: Config) -> MakeBatch:
+    """aiohttp, every call a task, an ``asyncio.Semaphore`` holding them to
+    ``concurrency``; the default connector (at most 100 connections)."""
+    import aiohttp
+
+    loop = asyncio.new_event_loop()
+    url = config["base_url"] + config["path"]
+    concurrency = int(config["concurrency"])
+
+    def make(calls: int) -> Batch:
+        async def open_session() -> Any:
+            return aiohttp.ClientSession(headers={"Authorization": bearer(config)})
+
+        session = loop.run_until_complete(open_session())
+
+        async def every_call() -> list[int]:
+            semaphore = asyncio.Semaphore(concurrency)
+
+            async def get() -> int:
+                async with semaphore, session.get(url) as response:
+                    await response.read()
+                    return int(response.status)
+
+            return list(await asyncio.gather(*(get() for _ in range(calls))))
+
+        def batch() -> list[int]:
+            return loop.run_until_complete(every_call())
+
+        def close() -> None:
+            loop.run_until_complete(session.close())
+
+        return batch, close
+
+    return make
+
+
+FANOUT_CLIENTS: dict[str, Callable[[Config], MakeBatch]] = {
+    "druva": fanout_druva,
+    "requests": fanout_requests,
+    "aiohttp": fanout_aiohttp,
+}
+
+
+class FanoutWorker:
+    """``n`` batches a sample, each on a client of its own, built and closed
+    outside the clock: a batch starts cold, as a script's does (connections,
+    and druva's adaptive limit, start afresh)."""
+
+    def __init__(self, client: str, config: Config) -> None:
+        self.make = FANOUT_CLIENTS[client](config)
+        self.calls = int(config["calls"])
+        batch, close = self.make(1)
+        statuses = batch()  # imports, the token, and a check that a call works
+        close()
+        if statuses != [200]:
+            raise RuntimeError(f"{client} got HTTP {statuses} from {config['path']}")
+
+    def calibrate(self, seconds: float) -> int:
+        raise NotImplementedError("the fan-out cases run a fixed batch")
+
+    def run(self, batches: int) -> dict[str, Any]:
+        wall = cpu = 0.0
+        statuses: dict[str, int] = {}
+        for _ in range(batches):
+            batch, close = self.make(self.calls)
+            cpu_started = time.process_time()
+            wall_started = time.perf_counter()
+            answered = batch()
+            wall += time.perf_counter() - wall_started
+            cpu += time.process_time() - cpu_started
+            close()
+            for status in answered:
+                statuses[str(status)] = statuses.get(str(status), 0) + 1
+        failed = sum(count for status, count in statuses.items() if not status.startswith("2"))
+        return {
+            "calls": batches,
+            "wall_s": wall,
+            "cpu_s": cpu,
+            "max_rss_kib": max_rss_kib(),
+            "failed": failed,
+            "statuses": statuses,
+        }
+
+
+# --- paginate with a consumer that works on every page ---
+
+
+def busy_wait(seconds: float) -> None:
+    """Spends ``seconds`` on the CPU, holding the GIL as Python code does."""
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        pass
+
+
+class ConsumerWorker:
+    """``Session.paginate`` read by a consumer that spends ``work_s`` on the
+    first item of each page (``page_size`` items): in ``time.sleep`` for the
+    ``sleep`` client (an I/O-bound consumer, the GIL released), in a busy loop
+    for ``busy`` (a CPU-bound one, competing for the GIL)."""
+
+    def __init__(self, client: str, config: Config) -> None:
+        self.spend = {"sleep": time.sleep, "busy": busy_wait}[client]
+        self.session = druva_session(config)
+        self.session.token  # noqa: B018 - fetch the token before the timed runs
+        self.path, self.params = config["path"], config["params"]
+        self.page_size, self.work = int(config["page_size"]), float(config["work_s"])
+        self.run(1)
+
+    def read(self) -> int:
+        records = 0
+        for _ in self.session.paginate(self.path, params=self.params):
+            if records % self.page_size == 0:
+                self.spend(self.work)
+            records += 1
+        return records
+
+    def calibrate(self, seconds: float) -> int:
+        raise NotImplementedError("paginate_consumer reads the whole listing once a sample")
+
+    def run(self, listings: int) -> dict[str, Any]:
+        cpu_started = time.process_time()
+        wall_started = time.perf_counter()
+        records = [self.read() for _ in range(listings)]
+        wall = time.perf_counter() - wall_started
+        cpu = time.process_time() - cpu_started
+        return {
+            "calls": listings,
+            "wall_s": wall,
+            "cpu_s": cpu,
+            "max_rss_kib": max_rss_kib(),
+            "records": records,
+        }
 
 
 # --- token storm: threads and tasks on a cold cache at once ---
@@ -593,9 +838,13 @@ def main() -> None:
     if case == "paginate":
         reply(paginate_once(client, config))
         return
-    worker: SyncWorker | AsyncWorker | None = None
+    worker: SyncWorker | AsyncWorker | FanoutWorker | ConsumerWorker | None = None
     if case == "async":
         worker = AsyncWorker(client, config)
+    elif case in ("fanout", "fanout_throttled"):
+        worker = FanoutWorker(client, config)
+    elif case == "paginate_consumer":
+        worker = ConsumerWorker(client, config)
     elif case != "storm":
         worker = SyncWorker(SYNC_CASES[case][client](config))
     reply({"ready": True})

@@ -1,8 +1,12 @@
-"""The benchmark harness of issue 5: druva against its peers and the floor.
+"""The benchmark harness of issues 5 and 12: druva against its peers and the floor.
 
     python bench/run.py                          # every case; writes bench/RESULTS.md
-    python bench/run.py --smoke                  # a few iterations of every case, for CI
+    python bench/run.py --smoke                  # every case at a tiny size, for CI
     python bench/run.py --cases get_small,get_page --repeat 11
+
+The fan-out cases (``fanout``, ``fanout_throttled``) and ``paginate_consumer``
+run against a FakeDruva of their own with ``latency`` (and ``max_in_flight``)
+set; their ideals are computed, not run.
 
 FakeDruva runs in a process of its own (bench/server.py) and every client in
 another (bench/clients.py), so each client's wall time, CPU time and peak RSS
@@ -40,10 +44,10 @@ import threading
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Optional, Protocol
+from typing import IO, Any, Optional, Protocol, Union
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -63,6 +67,8 @@ PEERS = [
     "aiohttp",
     "primp",
     "pyreqwest",
+    "orjson",
+    "msgspec",
 ]
 CASES = [
     "token_cached",
@@ -73,8 +79,12 @@ CASES = [
     "async",
     "storm",
     "paginate",
+    "paginate_consumer",
+    "fanout",
+    "fanout_throttled",
     "import",
 ]
+LARGE_PAGE = 4097  # the most records Druva puts on a page
 
 
 class BenchError(RuntimeError):
@@ -169,11 +179,23 @@ class Server:
 
 
 def start_server(
-    control: Child, users: int, page_size: int = 100, token_lifetime: float = 7200
+    control: Child,
+    users: int,
+    page_size: int = 100,
+    token_lifetime: float = 7200,
+    latency: float = 0.0,
+    max_in_flight: Optional[int] = None,
 ) -> Server:
-    reply = control.call(
-        {"op": "start", "users": users, "page_size": page_size, "token_lifetime": token_lifetime}
-    )
+    message: dict[str, Any] = {
+        "op": "start",
+        "users": users,
+        "page_size": page_size,
+        "token_lifetime": token_lifetime,
+        "latency": latency,
+    }
+    if max_in_flight is not None:
+        message["max_in_flight"] = max_in_flight
+    reply = control.call(message)
     return Server(
         reply["id"],
         reply["base_url"],
@@ -328,6 +350,30 @@ def server_cpu_seconds(control: Child) -> float:
     return float(control.call({"op": "usage"})["cpu_s"])
 
 
+class CountedSampler:
+    """Another sampler whose samples also carry the API requests one server
+    received meanwhile (``extra["server_requests"]``: retries included)."""
+
+    def __init__(self, inner: Sampler, control: Child, server: Server) -> None:
+        self.name = inner.name
+        self.inner, self.control, self.server = inner, control, server
+
+    def api_requests(self) -> int:
+        return int(self.control.call({"op": "counters", "id": self.server.id})["api_requests"])
+
+    def prepare(self, seconds: float) -> None:
+        self.inner.prepare(seconds)
+
+    def sample(self) -> Sample:
+        before = self.api_requests()
+        sample = self.inner.sample()
+        sample.extra["server_requests"] = self.api_requests() - before
+        return sample
+
+    def close(self) -> None:
+        self.inner.close()
+
+
 def alternate(
     case: str,
     samplers: Sequence[Sampler],
@@ -398,6 +444,8 @@ def format_metric(metric: str, value: float) -> str:
         return f"{value:,.0f} req/s"
     if "pages" in metric:
         return f"{value:.2f} pages"
+    if metric.startswith("failed"):
+        return f"{value:,.0f} calls"
     unit = "ns" if value < 1e-6 else "µs" if value < 1e-3 else "ms" if value < 1 else "s"
     return format_time(value, unit)
 
@@ -417,6 +465,7 @@ class Goal:
     text: str
     measured: str
     met: bool
+    issue: int = 5  # the issue that set it
 
     @property
     def status(self) -> str:
@@ -438,11 +487,20 @@ class CaseResult:
     druva: dict[str, float] = field(default_factory=dict)  # for before/after
 
 
+def goal_cells(goals: Union[Goal, Sequence[Goal], None]) -> str:
+    """The goal column of a row: its goals, each with its status."""
+    if goals is None:
+        return ""
+    if isinstance(goals, Goal):
+        return goals.cell()
+    return "; ".join(goal.cell() for goal in goals)
+
+
 def time_table(
     samples: dict[str, list[Sample]],
     labels: dict[str, str],
     unit: str,
-    goals: Optional[dict[str, Goal]] = None,
+    goals: Optional[Mapping[str, Union[Goal, Sequence[Goal]]]] = None,
 ) -> tuple[list[str], list[list[str]]]:
     """Per client: median wall a call, min-max, median CPU a call (the client's
     and, when measured, the server's), peak RSS, ratios to druva, goal."""
@@ -466,7 +524,7 @@ def time_table(
             format_bytes(max(run.max_rss_kib for run in runs) * 1024),
             format_ratio(paired_ratio(samples, client)),
             format_ratio(paired_ratio(samples, client, metric=cpu_of)),
-            goals[client].cell() if client in goals else "",
+            goal_cells(goals.get(client)),
         ]
         rows.append(row)
     return headers, rows
@@ -527,30 +585,56 @@ def run_workers(
 
 
 def case_token_cached(context: Context) -> CaseResult:
-    clients = ["druva", "dict", "authlib", "httpx_auth", "oauthlib_sample"]
+    clients = [
+        "druva",
+        "druva_module",
+        "dict",
+        "dict_get",
+        "authlib",
+        "httpx_auth",
+        "oauthlib_sample",
+    ]
     samples = run_workers(context, "token_cached", clients, context.config())
     druva_ns = median([run.wall for run in samples["druva"]])
-    goal = Goal("≤ 0.5 µs", format_time(druva_ns, "ns"), druva_ns <= 0.5e-6)
+    module_ns = median([run.wall for run in samples["druva_module"]])
+    dict_gets = paired_ratio(samples, "druva_module", "dict_get")
+    goals = {
+        "druva": Goal("≤ 0.5 µs", format_time(druva_ns, "ns"), druva_ns <= 0.5e-6),
+        "druva_module": Goal(
+            "≤ 0.2 µs with keyword arguments",
+            f"{format_time(module_ns, 'ns')} = {dict_gets:.1f} `dict.get` calls",
+            module_ns <= 0.2e-6,
+            issue=12,
+        ),
+    }
     labels = {
         "druva": "druva `get_token` (cache hit)",
+        "druva_module": "druva `druva.get_token(cid, secret, base_url=...)`",
         "dict": "Python dict lookup (floor)",
+        "dict_get": "Python `dict.get`",
         "authlib": "Authlib `ensure_active_token`",
         "httpx_auth": "httpx-auth token cache",
         "oauthlib_sample": "oauthlib sample `getToken()`",
     }
-    headers, rows = time_table(samples, labels, "ns", {"druva": goal})
+    headers, rows = time_table(samples, labels, "ns", goals)
     return CaseResult(
         "token_cached",
         "Cached token",
-        "A call that asks for a token already cached. The oauthlib sample has no cache: every "
-        "`getToken()` is a full exchange on a new connection. Authlib: "
-        "`OAuth2Session.ensure_active_token(token)` (the expiry check before each request); "
-        "httpx-auth: `OAuth2.token_cache.get_token(...)` (what its auth flow runs); all timed "
-        "as one statement in a `timeit` loop, which the dict lookup shows the cost of.",
+        "A call that asks for a token already cached. druva: `get_token(client_id, secret, "
+        "base_url=base_url)` with the function bound to a name, and as users write it, "
+        "`druva.get_token(...)` through the module, `base_url` a keyword argument. The oauthlib "
+        "sample has no cache: every `getToken()` is a full exchange on a new connection. "
+        "Authlib: `OAuth2Session.ensure_active_token(token)` (the expiry check before each "
+        "request); httpx-auth: `OAuth2.token_cache.get_token(...)` (what its auth flow runs); "
+        "all timed as one statement in a `timeit` loop, which the dict lookup (`cache[key]`) "
+        "and `cache.get(key)` show the cost of; the goal counts druva's hit in `dict.get` calls.",
         headers,
         rows,
-        [goal],
-        druva=druva_medians(samples, "/ call"),
+        list(goals.values()),
+        druva={
+            **druva_medians(samples, "/ call"),
+            "wall / call, `druva.get_token` with keywords": module_ns,
+        },
     )
 
 
@@ -634,52 +718,132 @@ def case_get_page(context: Context) -> CaseResult:
     samples = run_workers(context, "get_page", GET_CLIENTS, config, floors)
     requests_ratio = paired_ratio(samples, "requests_oauthlib")
     primp_ratio = paired_ratio(samples, "primp")
-    goals = {
-        "requests_oauthlib": Goal(
-            "druva ≥ 10x faster",
-            f"{requests_ratio:.1f}x faster",
-            requests_ratio >= 10,
-        ),
-        "primp": Goal(
-            "druva faster than primp",
+    cpu_ratio = paired_ratio(samples, "druva", "primp", cpu_of)
+    primp_goals = [
+        Goal(
+            "druva ≥ 1.15x primp's speed",
             f"primp takes {primp_ratio:.2f}x druva's time",
-            primp_ratio > 1,
+            primp_ratio >= 1.15,
+            issue=12,
         ),
-    }
-    headers, rows = time_table(samples, GET_LABELS, "µs", goals)
+        Goal(
+            "druva's CPU / call ≤ primp's",
+            f"druva's CPU is {cpu_ratio:.2f}x primp's",
+            cpu_ratio <= 1,
+            issue=12,
+        ),
+    ]
+    requests_goal = Goal(
+        "druva ≥ 10x faster", f"{requests_ratio:.1f}x faster", requests_ratio >= 10
+    )
+    headers, rows = time_table(
+        samples, GET_LABELS, "µs", {"requests_oauthlib": requests_goal, "primp": primp_goals}
+    )
     return CaseResult(
         "get_page",
         "Sequential GET + `.json()`, a users page",
         f"`GET {USERS_PATH}?pageSize={params['pageSize']}` ({len(body) / 1024:.1f} KiB JSON, "
-        f"{params['pageSize']} users) on a kept connection, then `.json()`.",
+        f"{params['pageSize']} users) on a kept connection, then `.json()`. Wall and CPU a "
+        "call side by side; the CPU ratio to primp is the median of the per-round ratios.",
         headers,
         rows,
-        list(goals.values()),
+        [requests_goal, *primp_goals],
         notes=[context.floor_note] if context.floor_note else [],
         druva=druva_medians(samples, "/ call"),
     )
 
 
+JSON_CLIENTS = ["druva", "orjson", "msgspec", "json_loads"]
+JSON_LABELS = {
+    "druva": "druva `Response.json()`",
+    "orjson": "`orjson.loads(response.content)`",
+    "msgspec": "`msgspec.json.decode(response.content)`",
+    "json_loads": "`json.loads(response.content)`",
+}
+
+
+def json_goals(samples: dict[str, list[Sample]], page: str) -> dict[str, list[Goal]]:
+    """Issue 12's goal on a page, and on the users page issue 5's too."""
+    orjson_ratio = 1 / paired_ratio(samples, "orjson")
+    goals = {
+        "orjson": [
+            Goal(
+                f"≤ 1.0x orjson, {page}",
+                f"{orjson_ratio:.2f}x orjson",
+                orjson_ratio <= 1.0,
+                issue=12,
+            )
+        ]
+    }
+    if page == "users page":
+        loads_ratio = 1 / paired_ratio(samples, "json_loads")
+        goals["json_loads"] = [
+            Goal("≤ 0.5x `json.loads`", f"{loads_ratio:.2f}x", loads_ratio <= 0.5)
+        ]
+    return goals
+
+
 def case_json(context: Context) -> CaseResult:
     params = page_params(context)
     config = context.config(path=USERS_PATH, params=params)
-    samples = run_workers(context, "json", ["druva", "json_loads"], config, measure_server=False)
-    ratio = 1 / paired_ratio(samples, "json_loads")
-    goal = Goal("≤ 0.5x `json.loads`", f"{ratio:.2f}x", ratio <= 0.5)
-    labels = {
-        "druva": "druva `Response.json()`",
-        "json_loads": "`json.loads(response.content)`",
-    }
-    headers, rows = time_table(samples, labels, "µs", {"json_loads": goal})
+    pages = [("users page", f"{params['pageSize']} users", config)]
+    log(f"  json: starting a FakeDruva with {LARGE_PAGE} users")
+    large = start_server(context.control, users=LARGE_PAGE)
+    try:
+        large_params = {"pageSize": str(LARGE_PAGE)}
+        large_config = {
+            **large.config(),
+            "access_token": fetch_access_token(large),
+            "path": USERS_PATH,
+            "params": large_params,
+        }
+        pages.append((f"{LARGE_PAGE}-record page", f"{LARGE_PAGE} users", large_config))
+        sizes = [
+            len(
+                fetch_body(
+                    f"{page_config['base_url']}{USERS_PATH}?"
+                    f"{urllib.parse.urlencode(page_config['params'])}",
+                    page_config["access_token"],
+                )
+            )
+            for _, _, page_config in pages
+        ]
+        tables = [
+            run_workers(context, "json", JSON_CLIENTS, page_config, measure_server=False)
+            for _, _, page_config in pages
+        ]
+    finally:
+        context.control.call({"op": "stop", "id": large.id})
+    headers: list[str] = []
+    rows: list[list[str]] = []
+    goals: list[Goal] = []
+    druva: dict[str, float] = {}
+    for (page, records, _), size, samples in zip(pages, sizes, tables):
+        page_goals = json_goals(samples, page)
+        unit = "µs" if median([run.wall for run in samples["druva"]]) < 1e-3 else "ms"
+        table_headers, table_rows = time_table(samples, JSON_LABELS, unit, page_goals)
+        headers = ["page", *table_headers]
+        rows += [[f"{records}, {format_bytes(size)}", *row] for row in table_rows]
+        goals += [goal for client in JSON_CLIENTS for goal in page_goals.get(client, [])]
+        suffix = "" if page == "users page" else f", {page}"
+        druva.update(
+            {
+                f"wall / decode{suffix}": median([run.wall for run in samples["druva"]]),
+                f"CPU / decode{suffix}": median([run.cpu for run in samples["druva"]]),
+            }
+        )
     return CaseResult(
         "json",
-        "`Response.json()` against `json.loads`",
-        f"Decoding the same users page ({params['pageSize']} users) again and again: druva's "
-        "Rust decoder against the standard library's on the same bytes.",
+        "`Response.json()` against orjson, msgspec and `json.loads`",
+        f"Decoding the same bytes again and again: the users page ({params['pageSize']} users) "
+        f"and a page of {LARGE_PAGE} users (the most Druva puts on a page), each fetched once "
+        "from FakeDruva. druva's decoder against orjson's `loads`, msgspec's `json.decode` and "
+        "the standard library's `json.loads`, all given the response's bytes; the clients of "
+        "each page are sampled in alternation, and the ratios are to druva on that page.",
         headers,
         rows,
-        [goal],
-        druva=druva_medians(samples, "/ decode"),
+        goals,
+        druva=druva,
     )
 
 
@@ -945,6 +1109,343 @@ def case_paginate(context: Context) -> CaseResult:
     )
 
 
+FANOUT_LABELS = {
+    "druva": "druva `Session.map(paths, concurrency={c})`",
+    "requests": "requests + `ThreadPoolExecutor({c})`, a pool of {c}",
+    "aiohttp": "aiohttp, `asyncio.Semaphore({c})`",
+}
+
+
+def failed_calls(run: Sample) -> int:
+    return int(run.extra["failed"])
+
+
+def fanout_samples(
+    context: Context, case: str, max_in_flight: Optional[int]
+) -> tuple[dict[str, list[Sample]], int, int, float]:
+    """Every fan-out client against a FakeDruva of its own (latency, and
+    ``max_in_flight`` when given), one batch a sample, the server's count of
+    API requests a batch beside it."""
+    arguments = context.arguments
+    calls, concurrency = int(arguments.fanout_calls), int(arguments.fanout_concurrency)
+    latency = float(arguments.latency)
+    server = start_server(context.control, users=10, latency=latency, max_in_flight=max_in_flight)
+    config = {
+        **server.config(),
+        "access_token": fetch_access_token(server),
+        "path": SMALL_PATH,
+        "calls": calls,
+        "concurrency": concurrency,
+    }
+    if max_in_flight is not None:
+        # A user expecting throttling sets the session's cap, which adapts to 429s.
+        config["max_concurrency"] = concurrency
+    workers = [WorkerSampler(case, client, config, calls=1) for client in FANOUT_LABELS]
+    samplers: list[Sampler] = [
+        CountedSampler(worker, context.control, server) for worker in workers
+    ]
+    try:
+        for worker in workers:
+            worker.ready()
+        samples = alternate(case, samplers, context.rounds, context.seconds, context.control)
+    finally:
+        close_all(samplers)
+        context.control.call({"op": "stop", "id": server.id})
+    return samples, calls, concurrency, latency
+
+
+def fanout_table(
+    samples: dict[str, list[Sample]],
+    labels: dict[str, str],
+    ideal: float,
+    ideal_label: str,
+    goals: Mapping[str, Sequence[Goal]],
+) -> tuple[list[str], list[list[str]]]:
+    """Per client: wall a batch against the ideal, CPU, the requests the server
+    saw and the calls that failed (each a median, min - max across rounds)."""
+    headers = [
+        "client",
+        "wall / batch (median)",
+        "min - max",
+        "÷ ideal",
+        "CPU / batch",
+        "server CPU / batch",
+        "requests the server got",
+        "calls failed (min - max)",
+        "peak RSS",
+        "time ÷ druva's",
+        "CPU ÷ druva's",
+        "goal",
+    ]
+    rows = []
+    for client, runs in samples.items():
+        walls = [run.wall for run in runs]
+        failed = [failed_calls(run) for run in runs]
+        sent = [int(run.extra["server_requests"]) for run in runs]
+        rows.append(
+            [
+                labels[client],
+                format_time(median(walls), "ms"),
+                f"{format_time(min(walls), 'ms')} - {format_time(max(walls), 'ms')}",
+                format_ratio(median(walls) / ideal),
+                format_time(median([run.cpu for run in runs]), "ms"),
+                format_time(median([run.server_cpu for run in runs]), "ms"),
+                f"{median(sent):,.0f} ({min(sent):,} - {max(sent):,})",
+                f"{median(failed):,.0f} ({min(failed):,} - {max(failed):,})",
+                format_bytes(max(run.max_rss_kib for run in runs) * 1024),
+                format_ratio(paired_ratio(samples, client)),
+                format_ratio(paired_ratio(samples, client, metric=cpu_of)),
+                goal_cells(goals.get(client)),
+            ]
+        )
+    rows.append([ideal_label, format_time(ideal, "ms"), "", "1.00x", *[""] * 8])
+    return headers, rows
+
+
+def fanout_about(calls: int, concurrency: int, latency: float, extra: str) -> str:
+    return (
+        f"{calls} `GET {SMALL_PATH}` calls (body read as bytes), {concurrency} at a time, "
+        f"against a FakeDruva of its own that waits {format_time(latency, 'ms')} before every "
+        f"answer (a WAN round trip){extra}. One batch a sample, each on a new client (session, "
+        "connection pool) built and closed outside the clock, so every batch starts cold as a "
+        "script's does; the bearer token is fetched beforehand (druva's from its cache). "
+        "requests: a `requests.Session` with `HTTPAdapter(pool_maxsize="
+        f"{concurrency})` and `ThreadPoolExecutor({concurrency}).map` (the executor is made "
+        f"inside the clock); aiohttp: one task a call, `asyncio.Semaphore({concurrency})`, the "
+        "default connector (up to 100 connections). A call fails when its final answer is not "
+        "2xx, after the client's own retry handling: druva's (429s retried, see DESIGN.md), "
+        "none for the peers, as a user writes them. The server's count of API requests "
+        "includes every retry. The ideal is computed, not run."
+    )
+
+
+def case_fanout(context: Context) -> CaseResult:
+    samples, calls, concurrency, latency = fanout_samples(context, "fanout", None)
+    for client, runs in samples.items():
+        if any(failed_calls(run) for run in runs):
+            statuses = [run.extra["statuses"] for run in runs]
+            raise BenchError(f"fanout: {client} failed calls without throttling: {statuses}")
+    ideal = calls / concurrency * latency
+    druva_wall = median([run.wall for run in samples["druva"]])
+    labels = {client: label.format(c=concurrency) for client, label in FANOUT_LABELS.items()}
+    peers = [client for client in samples if client != "druva"]
+    best = min(peers, key=lambda peer: paired_ratio(samples, peer))
+    best_ratio = paired_ratio(samples, best)
+    goals = {
+        "druva": [
+            Goal(
+                "druva ≤ 1.25x ideal",
+                f"{druva_wall / ideal:.2f}x ideal, {format_time(druva_wall, 'ms')}",
+                druva_wall <= 1.25 * ideal,
+                issue=12,
+            ),
+            Goal(
+                "druva no slower than the best peer",
+                f"{best} (fastest peer) takes {best_ratio:.2f}x druva's time",
+                best_ratio >= 1,
+                issue=12,
+            ),
+        ]
+    }
+    ideal_label = (
+        f"ideal: {calls} ÷ {concurrency} x {format_time(latency, 'ms')} (computed, not run)"
+    )
+    headers, rows = fanout_table(samples, labels, ideal, ideal_label, goals)
+    return CaseResult(
+        "fanout",
+        f"Fan-out, {calls} GETs at {format_time(latency, 'ms')} latency, {concurrency} at a time",
+        fanout_about(calls, concurrency, latency, ""),
+        headers,
+        rows,
+        goals["druva"],
+        druva={
+            "wall / batch": druva_wall,
+            "CPU / batch": median([run.cpu for run in samples["druva"]]),
+        },
+    )
+
+
+def case_fanout_throttled(context: Context) -> CaseResult:
+    limit = int(context.arguments.fanout_throttle)
+    samples, calls, concurrency, latency = fanout_samples(context, "fanout_throttled", limit)
+    ideal = calls / limit * latency
+    druva_runs = samples["druva"]
+    druva_wall = median([run.wall for run in druva_runs])
+    druva_failed = [failed_calls(run) for run in druva_runs]
+    labels = {client: label.format(c=concurrency) for client, label in FANOUT_LABELS.items()}
+    labels["druva"] = (
+        f"druva `Session(max_concurrency={concurrency}).map(paths, concurrency={concurrency})`"
+    )
+    goals = {
+        "druva": [
+            Goal(
+                "druva 0 calls failed",
+                f"{sum(druva_failed)} failed in {len(druva_runs)} batches",
+                not any(druva_failed),
+                issue=12,
+            ),
+            Goal(
+                f"druva ≤ 1.6x ideal at {limit}",
+                f"{druva_wall / ideal:.2f}x ideal, {format_time(druva_wall, 'ms')}",
+                druva_wall <= 1.6 * ideal,
+                issue=12,
+            ),
+        ]
+    }
+    ideal_label = (
+        f"ideal at {limit}: {calls} ÷ {limit} x {format_time(latency, 'ms')} (computed, not run)"
+    )
+    headers, rows = fanout_table(samples, labels, ideal, ideal_label, goals)
+    return CaseResult(
+        "fanout_throttled",
+        f"Throttled fan-out, {calls} GETs, {concurrency} at a time, the server taking {limit}",
+        fanout_about(
+            calls,
+            concurrency,
+            latency,
+            f", and answers `429` (no `Retry-After`) to any API request beyond {limit} in "
+            "flight; druva's session is given `max_concurrency="
+            f"{concurrency}`, the cap that halves after a 429 and grows back with successes. A "
+            "client whose calls fail can finish within the ideal: a 429 ends its call early",
+        ),
+        headers,
+        rows,
+        goals["druva"],
+        druva={
+            "wall / batch": druva_wall,
+            "failed calls / batch": float(median(druva_failed)),
+        },
+    )
+
+
+CONSUMER_LABELS = {
+    "sleep": "druva `Session.paginate`, consumer in `time.sleep` (I/O-bound)",
+    "busy": "druva `Session.paginate`, consumer in a busy loop (CPU-bound)",
+}
+
+
+def case_paginate_consumer(context: Context) -> CaseResult:
+    arguments = context.arguments
+    pages, page_size = int(arguments.consumer_pages), int(arguments.consumer_page_size)
+    latency, work = float(arguments.latency), float(arguments.consumer_work)
+    records = pages * page_size
+    server = start_server(context.control, users=records, page_size=page_size, latency=latency)
+    config = {
+        **server.config(),
+        "access_token": fetch_access_token(server),
+        "path": USERS_PATH,
+        "params": {"pageSize": str(page_size)},
+        "page_size": page_size,
+        "work_s": work,
+    }
+    workers = [
+        WorkerSampler("paginate_consumer", client, config, calls=1) for client in CONSUMER_LABELS
+    ]
+    samplers: list[Sampler] = [
+        CountedSampler(worker, context.control, server) for worker in workers
+    ]
+    try:
+        for worker in workers:
+            worker.ready()
+        samples = alternate(
+            "paginate_consumer", samplers, context.rounds, context.seconds, context.control
+        )
+    finally:
+        close_all(samplers)
+        context.control.call({"op": "stop", "id": server.id})
+    for client, runs in samples.items():
+        for run in runs:
+            if run.extra["records"] != [records] or run.extra["server_requests"] != pages:
+                raise BenchError(
+                    f"paginate_consumer/{client}: {run.extra['records']} records in "
+                    f"{run.extra['server_requests']} requests, not {records} in {pages}"
+                )
+    network, consumer = pages * latency, pages * work
+    overlapped, serial = max(network, consumer), network + consumer
+    goals: dict[str, list[Goal]] = {}
+    for client, kind in [("sleep", "I/O-bound"), ("busy", "CPU-bound")]:
+        wall = median([run.wall for run in samples[client]])
+        goals[client] = [
+            Goal(
+                f"≤ 1.1x max(network, consumer), {kind} consumer",
+                f"{wall / overlapped:.2f}x, {format_time(wall, 'ms')} (the sum: "
+                f"{serial / overlapped:.2f}x)",
+                wall <= 1.1 * overlapped,
+                issue=12,
+            )
+        ]
+    headers = [
+        "client",
+        "wall (median)",
+        "min - max",
+        "÷ max(network, consumer)",
+        "÷ network + consumer",
+        "CPU",
+        "server CPU",
+        "peak RSS",
+        "goal",
+    ]
+    rows = []
+    for client, runs in samples.items():
+        walls = [run.wall for run in runs]
+        rows.append(
+            [
+                CONSUMER_LABELS[client],
+                format_time(median(walls), "ms"),
+                f"{format_time(min(walls), 'ms')} - {format_time(max(walls), 'ms')}",
+                format_ratio(median(walls) / overlapped),
+                format_ratio(median(walls) / serial),
+                format_time(median([run.cpu for run in runs]), "ms"),
+                format_time(median([run.server_cpu for run in runs]), "ms"),
+                format_bytes(max(run.max_rss_kib for run in runs) * 1024),
+                goal_cells(goals[client]),
+            ]
+        )
+    rows.append(
+        [
+            f"max(network, consumer) = max({pages} x {format_time(latency, 'ms')}, "
+            f"{pages} x {format_time(work, 'ms')}) (computed)",
+            format_time(overlapped, "ms"),
+            "",
+            "1.00x",
+            format_ratio(overlapped / serial),
+            *[""] * 4,
+        ]
+    )
+    rows.append(
+        [
+            "network + consumer, one after the other (computed)",
+            format_time(serial, "ms"),
+            "",
+            format_ratio(serial / overlapped),
+            "1.00x",
+            *[""] * 4,
+        ]
+    )
+    return CaseResult(
+        "paginate_consumer",
+        f"Paginate {pages} pages at {format_time(latency, 'ms')} latency, a consumer "
+        f"spending {format_time(work, 'ms')} a page",
+        f"`Session.paginate` over {records:,} users, {page_size} a page ({pages} pages, each "
+        f"answered after {format_time(latency, 'ms')} by a FakeDruva of its own), the records "
+        f"consumed in the caller's thread, which spends {format_time(work, 'ms')} on the first "
+        "record of each page: in `time.sleep` (an I/O-bound consumer, e.g. writing to a "
+        "database; the GIL is released) or in a busy loop on `time.perf_counter()` (a "
+        "CPU-bound one, which holds the GIL and competes with decoding for it). The token is "
+        "fetched before the clock starts. Network = pages x latency (the server's own time and "
+        "the transfer come on top), consumer = pages x the work; with the next page fetched "
+        "while one is consumed, the wall time approaches the larger of the two, without it "
+        "their sum. The server counted exactly one request a page in every run.",
+        headers,
+        rows,
+        [goal for client in CONSUMER_LABELS for goal in goals[client]],
+        druva={
+            "wall, sleeping consumer": median([run.wall for run in samples["sleep"]]),
+            "wall, busy consumer": median([run.wall for run in samples["busy"]]),
+        },
+    )
+
+
 IMPORT_SNIPPET = """\
 import sys, time
 wall, cpu = time.perf_counter(), time.process_time()
@@ -987,6 +1488,9 @@ CASE_FUNCTIONS: dict[str, Callable[[Context], CaseResult]] = {
     "async": case_async,
     "storm": case_storm,
     "paginate": case_paginate,
+    "paginate_consumer": case_paginate_consumer,
+    "fanout": case_fanout,
+    "fanout_throttled": case_fanout_throttled,
     "import": case_import,
 }
 
@@ -1158,12 +1662,12 @@ def report(
         "",
         markdown_table(["", ""], [*about_machine, ("load average at end", load)]),
         "",
-        "## Goals (issue 5)",
+        "## Goals (issues 5 and 12)",
         "",
         markdown_table(
-            ["case", "goal", "measured", "status"],
+            ["case", "goal", "measured", "status", "issue"],
             [
-                [result.title, goal.text, goal.measured, goal.status]
+                [result.title, goal.text, goal.measured, goal.status, str(goal.issue)]
                 for result in results
                 for goal in result.goals
             ],
@@ -1190,12 +1694,12 @@ def report(
 
 def parse_arguments(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description="Benchmark druva against its peers and a raw Rust floor (issue 5).",
+        description="Benchmark druva against its peers and a raw Rust floor (issues 5 and 12).",
     )
     parser.add_argument(
         "--smoke",
         action="store_true",
-        help="a few iterations of every case, no thresholds, no file written (CI)",
+        help="every case at a tiny size, a few iterations, no file written (CI)",
     )
     parser.add_argument(
         "--cases",
@@ -1232,6 +1736,29 @@ def parse_arguments(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         "--paginate-records", type=int, help="records to page through (default 100000; smoke 10000)"
     )
+    parser.add_argument(
+        "--latency",
+        type=float,
+        default=0.02,
+        help="FakeDruva's latency in the fan-out and consumer cases, seconds (default 0.02)",
+    )
+    parser.add_argument(
+        "--fanout-calls", type=int, help="GETs in a fan-out batch (default 640; smoke 64)"
+    )
+    parser.add_argument("--fanout-concurrency", type=int, default=32)
+    parser.add_argument(
+        "--fanout-throttle", type=int, default=8, help="FakeDruva's max_in_flight (throttled case)"
+    )
+    parser.add_argument(
+        "--consumer-pages", type=int, help="pages in paginate_consumer (default 20; smoke 4)"
+    )
+    parser.add_argument("--consumer-page-size", type=int, default=100)
+    parser.add_argument(
+        "--consumer-work",
+        type=float,
+        default=0.02,
+        help="seconds the paginate_consumer consumer spends a page (default 0.02)",
+    )
     arguments = parser.parse_args(argv)
     smoke = arguments.smoke
     defaults = {
@@ -1240,6 +1767,8 @@ def parse_arguments(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         "floor_profile": "dev" if smoke else "release",
         "async_calls": 200 if smoke else 1000,
         "paginate_records": 10_000 if smoke else 100_000,
+        "fanout_calls": 64 if smoke else 640,
+        "consumer_pages": 4 if smoke else 20,
         "output": "-" if smoke else str(BENCH / "RESULTS.md"),
     }
     for name, value in defaults.items():
@@ -1277,7 +1806,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         )
         for case in arguments.case_list:
             log(f"case {case}")
+            case_started = time.perf_counter()
             results.append(CASE_FUNCTIONS[case](context))
+            log(f"case {case}: {time.perf_counter() - case_started:.1f} s")
     finally:
         control.close()
     text = report(results, command, arguments, about_machine, time.perf_counter() - started, before)

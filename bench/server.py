@@ -5,7 +5,8 @@ CPU, memory) is never mixed with what the server costs. This process can hold
 several servers at once (the main one, a large one for paging, a fresh one for
 each token storm) and answers one JSON object a line on stdin:
 
-    {"op": "start", "users": 1000, "page_size": 100, "token_lifetime": 7200}
+    {"op": "start", "users": 1000, "page_size": 100, "token_lifetime": 7200,
+     "latency": 0.02, "max_in_flight": 8}       (the last two optional)
         -> {"id": 1, "base_url": ..., "token_url": ..., "client_id": ..., "secret": ...}
     {"op": "counters", "id": 1}  -> {"token_requests": N, "api_requests": N}
     {"op": "reset", "id": 1}     -> {}   (counters and request log)
@@ -13,7 +14,8 @@ each token storm) and answers one JSON object a line on stdin:
     {"op": "usage"}              -> {"cpu_s": ..., "max_rss_kib": ...}
 
 End of input stops every server and the process. The counters are how the
-token storm case reads the number of token requests the server received.
+token storm case reads the number of token requests the server received, and
+the fan-out cases the number of API requests (retries included) a batch cost.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ def handle(servers: dict[int, FakeDruva], message: dict[str, Any]) -> dict[str, 
             users=int(message.get("users", 250)),
             page_size=int(message.get("page_size", 100)),
             token_lifetime=float(message.get("token_lifetime", 1800)),
+            latency=float(message.get("latency", 0.0)),
+            max_in_flight=message.get("max_in_flight"),
         )
         fake.__enter__()
         server_id = max(servers, default=0) + 1

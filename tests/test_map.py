@@ -160,11 +160,14 @@ def test_max_concurrency_caps_every_caller_of_a_session_together() -> None:
             assert fake.api_requests == 32, "no request was throttled"
 
 
-def test_a_throttled_batch_slows_down_instead_of_failing() -> None:
-    # The server takes 6 at a time; the session starts at 24, halves what it
-    # lets through on the 429s and waits them out: every call ends in a 200.
+@pytest.mark.parametrize("cap", [{"max_concurrency": 24}, {}], ids=["capped", "default"])
+def test_a_throttled_batch_slows_down_instead_of_failing(cap: dict[str, int]) -> None:
+    # The server takes 6 at a time; the session starts at 24 (the map's
+    # concurrency, under any cap), halves what it lets through on the 429s
+    # and waits them out: every call ends in a 200. A session without
+    # max_concurrency adapts the same way.
     with FakeDruva(users=5, latency=0.03, max_in_flight=6) as fake:
-        with session_for(fake, max_concurrency=24) as s:
+        with session_for(fake, **cap) as s:
             s.token  # noqa: B018
             fake.reset_counters()
             responses = s.map([f"{USERS}/1"] * 120, concurrency=24)

@@ -4,6 +4,8 @@
 //! once, down to 1), and each call that succeeds raises it back by one, up to
 //! the cap. A throttled batch slows down instead of failing.
 //!
+//! A session without `max_concurrency` has no cap but adapts the same way.
+//!
 //! Every API request of a session takes a [`Permit`] for the time it is in
 //! flight, whichever caller sent it (threads, `map`, tasks); token requests
 //! do not.
@@ -52,6 +54,12 @@ impl Limiter {
             released: Notify::new(),
             last_halving: Mutex::new(None),
         }
+    }
+
+    /// A session's limiter: `max_concurrency` when given; without one no
+    /// cap, but the limit still falls after 429s and climbs back.
+    pub fn for_cap(max_concurrency: Option<usize>) -> Self {
+        Limiter::new(max_concurrency.unwrap_or(usize::MAX))
     }
 
     pub fn max(&self) -> usize {
@@ -118,7 +126,7 @@ impl Limiter {
         let raised = self
             .allowed
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |allowed| {
-                (allowed < self.max).then_some(allowed + 1)
+                (allowed < self.max).then(|| allowed + 1)
             });
         if raised.is_ok() {
             self.released.notify_waiters();

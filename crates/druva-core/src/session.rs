@@ -195,8 +195,9 @@ pub struct Session {
     closed: AtomicBool,
     /// The MSP session of a customer session: closing it closes this one.
     parent: Option<Arc<Session>>,
-    /// The cap on requests in flight, adaptive after 429s (`max_concurrency`).
-    limiter: Option<Limiter>,
+    /// The cap on requests in flight (`max_concurrency`, none by default),
+    /// adaptive after 429s either way.
+    limiter: Limiter,
 }
 
 impl std::fmt::Debug for Session {
@@ -222,7 +223,7 @@ impl Session {
             client: Arc::new(PerProcess::new()),
             closed: AtomicBool::new(false),
             parent: None,
-            limiter: config.max_concurrency.map(Limiter::new),
+            limiter: Limiter::for_cap(config.max_concurrency),
             config,
         };
         session.client()?;
@@ -267,7 +268,7 @@ impl Session {
             closed: AtomicBool::new(false),
             parent: Some(Arc::clone(self)),
             // Druva throttles per customer: each has its own limit.
-            limiter: config.max_concurrency.map(Limiter::new),
+            limiter: Limiter::for_cap(config.max_concurrency),
             config,
         }))
     }
@@ -467,22 +468,19 @@ impl Session {
         let token = Arc::clone(&self.slot)
             .get(token_options, self.config.leeway, false)
             .await?;
-        let mut permit = None;
-        if let Some(limiter) = &self.limiter {
-            let Ok(place) = tokio::time::timeout_at(deadline, limiter.acquire()).await else {
-                let outcome = Err(Error::Timeout {
-                    message: format!(
-                        "{what} timed out after {:.3} s waiting for one of the session's {} \
-                         places in flight (max_concurrency); raise `timeout=` or \
-                         max_concurrency",
-                        request.timeout.as_secs_f64(),
-                        limiter.allowed()
-                    ),
-                });
-                return Ok((token, outcome));
-            };
-            permit = Some(place);
-        }
+        let limiter = &self.limiter;
+        let Ok(permit) = tokio::time::timeout_at(deadline, limiter.acquire()).await else {
+            let outcome = Err(Error::Timeout {
+                message: format!(
+                    "{what} timed out after {:.3} s waiting for one of the session's {} \
+                     places in flight (max_concurrency, lowered after 429s); raise \
+                     `timeout=` or max_concurrency",
+                    request.timeout.as_secs_f64(),
+                    limiter.allowed()
+                ),
+            });
+            return Ok((token, outcome));
+        };
         let time_left = deadline.saturating_duration_since(Instant::now());
         let outcome = if time_left.is_zero() {
             Err(Error::Timeout {
@@ -503,7 +501,7 @@ impl Session {
             .await
         };
         drop(permit);
-        if let (Some(limiter), Ok(response)) = (&self.limiter, &outcome) {
+        if let Ok(response) = &outcome {
             if response.status_code == RATE_LIMITED {
                 limiter.throttled();
             } else if response.is_success() {

@@ -1,6 +1,6 @@
 """Builds the API reference of the installed druva package, with pdoc.
 
-    pip install '.[docs]'
+    pip install '.[docs]'                          # Python 3.10 or later
     python docs/build_reference.py                 # into docs/reference/
     python docs/build_reference.py --out DIR
 

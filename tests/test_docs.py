@@ -176,6 +176,8 @@ def test_the_documented_defaults_are_the_signatures(name: str) -> None:
     if not defaults:
         return
     signature = signature_of(PUBLIC[name])
+    if signature is None and sys.version_info < (3, 10):
+        pytest.skip("inspect.signature reads a compiled class's signature from Python 3.10")
     assert signature is not None, name
     for argument, default in defaults.items():
         assert argument in signature.parameters, f"{name} documents no argument {argument}"
@@ -327,6 +329,7 @@ def test_an_async_example_runs_as_in_a_notebook(namespace: dict[str, Any]) -> No
 
 
 def load_builder() -> types.ModuleType:
+    # The docs extra (which the test extra pulls in) installs pdoc from Python 3.10.
     pytest.importorskip("pdoc")
     path = REPOSITORY / "docs" / "build_reference.py"
     spec = importlib.util.spec_from_file_location("build_reference", path)

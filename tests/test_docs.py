@@ -194,9 +194,9 @@ def test_documented_defaults_are_read_from_the_args_section() -> None:
 
 
 class OfflineDruva(types.ModuleType):
-    """``druva`` as the examples see it: the same module, but a session or a
-    token call that names no server reaches the fake (the MSP one with
-    ``msp=True``) instead of Druva's cloud."""
+    """``druva`` as the examples see it: the same module, but a session, a
+    token call or an auth (``druva.auth``) that names no server reaches the
+    fake (the MSP one with ``msp=True``) instead of Druva's cloud."""
 
     def __init__(self, fake: FakeDruva, msp: FakeDruva) -> None:
         super().__init__("druva", druva.__doc__)
@@ -208,6 +208,13 @@ class OfflineDruva(types.ModuleType):
         self.AsyncSession = self.offline(druva.AsyncSession)
         self.get_token = self.offline(druva.get_token)
         self.get_token_async = self.offline(druva.get_token_async)
+        self.real_auth = sys.modules.get("druva.auth")
+        if self.real_auth is not None:
+            self.auth = types.ModuleType("druva.auth", self.real_auth.__doc__)
+            self.auth.__dict__.update(vars(self.real_auth))
+            for name in ("RequestsAuth", "HttpxAuth"):
+                if hasattr(self.real_auth, name):
+                    setattr(self.auth, name, self.offline(getattr(self.real_auth, name)))
 
     def offline(self, call: Callable[..., Any]) -> Any:
         def offline_call(*args: Any, **kwargs: Any) -> Any:
@@ -223,7 +230,11 @@ class OfflineDruva(types.ModuleType):
 
         def offline_import(name: str, *args: Any, **kwargs: Any) -> Any:
             module = builtins.__import__(name, *args, **kwargs)
-            return self if module is druva else module
+            if module is druva:
+                return self
+            if module is not None and module is self.real_auth:
+                return self.auth
+            return module
 
         return dict(vars(builtins), __import__=offline_import)
 

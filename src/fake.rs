@@ -11,15 +11,52 @@ use druva_fake::{
     whole_argument, CaughtUp, FakeConfig, FakeServer, Fault, FaultKind, LastPage, RequestKind,
 };
 
-/// A real HTTP server on ``127.0.0.1`` that behaves like Druva: the token
-/// endpoint, bearer checks, a seeded inSync data set with paging, Druva's
-/// error envelopes, and fault injection with counters.
+/// A fake Druva: a real HTTP server on ``127.0.0.1`` that behaves as strictly as Druva.
 ///
-/// It starts when created and stops on ``stop()`` or at the end of a
-/// ``with`` block. Credentials are generated unless given.
+/// It serves the token endpoint with Basic-auth checks, bearer checks (401,
+/// 403), a seeded synthetic inSync data set consistent across endpoints
+/// (users with their documented filters, devices, backups, restores,
+/// storages, profiles), events v2 and v3, the Reporting API and Phoenix
+/// organisations, with Druva's paging, its error envelopes, and a 400 where
+/// Druva refuses a page token combined with other parameters. Faults can be
+/// injected (``fail_next()``, ``delay_next()``, ``drop_next()``...) and what
+/// it received is counted (``token_requests``, ``api_requests``,
+/// ``requests``). It starts when created, in-process on a free port, and
+/// stops on ``stop()`` or at the end of its ``with`` block.
 ///
-/// >>> with FakeDruva(users=10) as fake:  # doctest: +SKIP
-/// ...     druva.get_token(fake.client_id, fake.secret, base_url=fake.base_url)
+/// Args:
+///     client_id: the Client ID it accepts; generated when ``None``.
+///     secret: the Secret Key it accepts; generated when ``None``.
+///     token_lifetime: the ``expires_in`` of the tokens it issues, in
+///         seconds. Default ``1800.0``.
+///     users: the users of the data set (0 to 100000). Default ``250``.
+///     page_size: the page size of a list when the request gives none
+///         (1 to 4097). Default ``100``.
+///     tls: serve HTTPS with a generated certificate; its CA is
+///         ``ca_bundle``.
+///     port: the port to listen on; ``0``: a free one. Default ``0``.
+///     seed: the seed of the synthetic data set. Default ``0``.
+///     last_page: how a list's last page ends: ``"empty"``
+///         (``"nextPageToken": ""``), ``"missing"`` (no ``nextPageToken``)
+///         or ``"null"``. Default ``"empty"``.
+///     latency: seconds added before every response, like a WAN round trip.
+///         Default ``0.0``.
+///     max_in_flight: answer 429 (without ``Retry-After``) to any request
+///         beyond this many in flight at once; ``None``: no limit.
+///     msp: be a Druva MSP: the credential takes its token at
+///         ``/msp/auth/v1/token``, ``/msp/v2/customers`` lists
+///         ``customer_ids``, and each customer has a data set of its own
+///         (the last one hollow: ``null`` lists).
+///     customers: how many customers an MSP has (1 to 100). Default ``3``.
+///
+/// Raises:
+///     ValueError: an argument out of its range.
+///
+/// >>> with FakeDruva(users=10) as fake:
+/// ...     with druva.Session(fake.client_id, fake.secret, base_url=fake.base_url) as s:
+/// ...         users = list(s.paginate("/insync/usermanagement/v1/users"))
+/// ...     len(users), fake.token_requests
+/// (10, 1)
 #[pyclass(frozen, module = "druva.testing", name = "FakeDruva")]
 pub struct PyFakeDruva {
     server: FakeServer,
@@ -132,46 +169,67 @@ impl PyFakeDruva {
         Ok(PyFakeDruva { server })
     }
 
-    /// ``"http://127.0.0.1:PORT"`` (``https://`` with ``tls=True``).
+    /// The base URL to give a session: ``"http://127.0.0.1:PORT"`` (``https://`` with ``tls=True``).
+    ///
+    /// >>> fake.base_url
+    /// 'http://127.0.0.1:...'
     #[getter]
     fn base_url(&self) -> &str {
         self.server.base_url()
     }
 
-    /// ``base_url + "/token"``; ``base_url + "/msp/auth/v1/token"`` with
-    /// ``msp=True``.
+    /// The URL of its token endpoint: ``base_url + "/token"`` (``"/msp/auth/v1/token"`` with ``msp=True``).
+    ///
+    /// >>> fake.token_url == fake.base_url + "/token"
+    /// True
     #[getter]
     fn token_url(&self) -> String {
         self.server.token_url()
     }
 
-    /// The MSP's customer IDs, in the order ``/msp/v2/customers`` lists
-    /// them; ``[]`` without ``msp=True``.
+    /// The MSP's customer IDs, in the order ``/msp/v2/customers`` lists them; ``[]`` without ``msp=True``.
+    ///
+    /// >>> with FakeDruva(msp=True, customers=2) as msp:
+    /// ...     len(msp.customer_ids)
+    /// 2
     #[getter]
     fn customer_ids(&self) -> Vec<String> {
         self.server.customer_ids()
     }
 
     /// The port it listens on.
+    ///
+    /// >>> fake.base_url.endswith(f":{fake.port}")
+    /// True
     #[getter]
     fn port(&self) -> u16 {
         self.server.port()
     }
 
-    /// The Client ID it accepts.
+    /// The Client ID it accepts (the one given, or a generated one).
+    ///
+    /// >>> FakeDruva(client_id="my-client", secret="my-secret").client_id
+    /// 'my-client'
     #[getter]
     fn client_id(&self) -> &str {
         self.server.client_id()
     }
 
-    /// The Secret Key it accepts.
+    /// The Secret Key it accepts (the one given, or a generated one).
+    ///
+    /// >>> token = druva.get_token(fake.client_id, fake.secret, base_url=fake.base_url)
     #[getter]
     fn secret(&self) -> &str {
         self.server.secret()
     }
 
-    /// The PEM file of the CA that signed its certificate (``tls=True``), for
-    /// ``ca_bundle=``; ``None`` for plain HTTP.
+    /// The PEM file of the CA that signed its certificate (``tls=True``), for ``ca_bundle=``; ``None`` for plain HTTP.
+    ///
+    /// >>> with FakeDruva(tls=True) as secure:
+    /// ...     token = druva.get_token(secure.client_id, secure.secret,
+    /// ...                             base_url=secure.base_url, ca_bundle=secure.ca_bundle)
+    /// ...     secure.base_url.startswith("https://"), token["token_type"]
+    /// (True, 'bearer')
     #[getter]
     fn ca_bundle(&self) -> Option<String> {
         self.server
@@ -179,24 +237,42 @@ impl PyFakeDruva {
             .map(|path| path.to_string_lossy().into_owned())
     }
 
-    /// Token requests received, failed ones included.
+    /// How many token requests it received, refused and failed ones included.
+    ///
+    /// >>> for _ in range(3):
+    /// ...     _ = druva.get_token(client_id, secret)
+    /// >>> fake.token_requests  # one: the others came from the cache
+    /// 1
     #[getter]
     fn token_requests(&self) -> u64 {
         self.server.token_requests()
     }
 
-    /// API requests received, failed ones included.
+    /// How many API requests it received (token requests aside), failed ones included.
+    ///
+    /// >>> fake.fail_next(503, path="/insync")
+    /// >>> s.get("/insync/usermanagement/v1/users").status_code
+    /// 200
+    /// >>> fake.api_requests  # the 503, then its retry
+    /// 2
     #[getter]
     fn api_requests(&self) -> u64 {
         self.server.api_requests()
     }
 
-    /// Every request received, oldest first, as dicts with ``kind``
-    /// (``"token"``/``"api"``; the MSP customer token exchange is a token
-    /// request), ``method``, ``path``, ``query``, ``auth_scheme``
-    /// (``"Basic"``, ``"Bearer"`` or ``None``; never the credential),
-    /// ``bearer_valid`` and ``body`` (an API request's body as text, ``None``
-    /// when empty; never a token request's).
+    /// Every request it received, oldest first, as dicts.
+    ///
+    /// Each has ``kind`` (``"token"`` or ``"api"``; the MSP customer token
+    /// exchange is a token request), ``method``, ``path``, ``query``,
+    /// ``auth_scheme`` (``"Basic"``, ``"Bearer"`` or ``None``; never the
+    /// credential), ``bearer_valid`` and ``body`` (an API request's body as
+    /// text, ``None`` when empty; never a token request's).
+    ///
+    /// >>> _ = s.get("/insync/usermanagement/v1/users", params={"pageSize": 5})
+    /// >>> [(r["kind"], r["method"], r["path"], r["auth_scheme"]) for r in fake.requests]
+    /// [('token', 'POST', '/token', 'Basic'), ('api', 'GET', '/insync/usermanagement/v1/users', 'Bearer')]
+    /// >>> fake.requests[-1]["query"]
+    /// 'pageSize=5'
     #[getter]
     fn requests<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let list = PyList::empty(py);
@@ -219,13 +295,28 @@ impl PyFakeDruva {
     }
 
     /// Sets the counters back to zero and forgets the recorded requests.
+    ///
+    /// >>> _ = s.get("/insync/usermanagement/v1/users")
+    /// >>> fake.reset_counters()
+    /// >>> fake.token_requests, fake.api_requests, fake.requests
+    /// (0, 0, [])
     fn reset_counters(&self) {
         self.server.reset_counters();
     }
 
-    /// The next ``count`` matching requests get ``status`` (with Druva's body
-    /// for it, and ``Retry-After`` when given). ``path`` is a path prefix;
-    /// ``None`` matches every request, the token endpoint included.
+    /// Answers the next ``count`` matching requests with ``status``.
+    ///
+    /// The body is Druva's for that status. ``retry_after`` (seconds, or a
+    /// ``str`` sent as is, e.g. an HTTP date) adds a ``Retry-After`` header.
+    /// ``path`` is a path prefix; ``None`` matches every request, the token
+    /// endpoint included.
+    ///
+    /// >>> fake.fail_next(503, count=2, path="/insync")
+    /// >>> s.get("/insync/usermanagement/v1/users").status_code  # retried twice
+    /// 200
+    /// >>> fake.fail_next(429, retry_after=1, path="/insync")
+    /// >>> s.get("/insync/usermanagement/v1/users", timeout=10).status_code  # after 1 s
+    /// 200
     #[pyo3(signature = (status, count=1, retry_after=None, path=None))]
     fn fail_next(
         &self,
@@ -241,7 +332,14 @@ impl PyFakeDruva {
         self.inject(kind, count, path)
     }
 
-    /// The next ``count`` matching requests are answered after ``seconds``.
+    /// Answers the next ``count`` matching requests only after ``seconds``.
+    ///
+    /// >>> fake.delay_next(1.0, path="/insync")
+    /// >>> try:
+    /// ...     s.get("/insync/usermanagement/v1/users", timeout=0.2)
+    /// ... except druva.TimeoutError:
+    /// ...     print("timed out")
+    /// timed out
     #[pyo3(signature = (seconds, count=1, path=None))]
     fn delay_next(
         &self,
@@ -253,28 +351,47 @@ impl PyFakeDruva {
         self.inject(FaultKind::Delay(delay), count, path)
     }
 
-    /// The next ``count`` matching requests have their connection closed
-    /// abruptly, before any response byte or (``after_headers=True``) after
-    /// the headers.
+    /// Closes the connection of the next ``count`` matching requests abruptly.
+    ///
+    /// Before any byte of the response, or with ``after_headers=True`` after
+    /// its headers.
+    ///
+    /// >>> fake.drop_next(count=2, path="/insync")
+    /// >>> s.get("/insync/usermanagement/v1/users").status_code  # a GET is retried
+    /// 200
     #[pyo3(signature = (count=1, path=None, after_headers=false))]
     fn drop_next(&self, count: u32, path: Option<String>, after_headers: bool) -> PyResult<()> {
         self.inject(FaultKind::Drop { after_headers }, count, path)
     }
 
-    /// The next ``count`` matching requests get a 200 whose body is not JSON.
+    /// Answers the next ``count`` matching requests with a 200 whose body is not JSON.
+    ///
+    /// >>> fake.malform_next(path="/insync")
+    /// >>> try:
+    /// ...     s.get("/insync/usermanagement/v1/users").json()
+    /// ... except druva.JSONDecodeError as error:
+    /// ...     print("not JSON:", error.msg)
+    /// not JSON: ...
     #[pyo3(signature = (count=1, path=None))]
     fn malform_next(&self, count: u32, path: Option<String>) -> PyResult<()> {
         self.inject(FaultKind::MalformedJson, count, path)
     }
 
-    /// The next ``count`` matching requests get a body cut short of its
-    /// ``Content-Length``.
+    /// Answers the next ``count`` matching requests with a body cut short of its ``Content-Length``.
+    ///
+    /// >>> fake.truncate_next(path="/insync")
+    /// >>> s.get("/insync/usermanagement/v1/users").status_code  # a GET is retried
+    /// 200
     #[pyo3(signature = (count=1, path=None))]
     fn truncate_next(&self, count: u32, path: Option<String>) -> PyResult<()> {
         self.inject(FaultKind::Truncated, count, path)
     }
 
-    /// The next ``count`` matching requests are redirected to ``location``.
+    /// Redirects the next ``count`` matching requests to ``location`` (``status``: 301, 302, 307...).
+    ///
+    /// >>> fake.redirect_next("/insync/usermanagement/v1/users?pageSize=1", path="/insync/old")
+    /// >>> len(s.get("/insync/old").json()["users"])
+    /// 1
     #[pyo3(signature = (location, count=1, path=None, status=302))]
     fn redirect_next(
         &self,
@@ -286,40 +403,76 @@ impl PyFakeDruva {
         self.inject(FaultKind::Redirect { location, status }, count, path)
     }
 
-    /// The next ``count`` matching requests get a 200 JSON body of ``size`` bytes.
+    /// Answers the next ``count`` matching requests with a 200 JSON body of ``size`` bytes.
+    ///
+    /// >>> fake.huge_next(2_000_000, path="/insync")
+    /// >>> with druva.Session(client_id, secret, max_response_bytes=1_000_000) as small:
+    /// ...     try:
+    /// ...         small.get("/insync/usermanagement/v1/users")
+    /// ...     except druva.ProtocolError:
+    /// ...         print("too large")
+    /// too large
     #[pyo3(signature = (size, count=1, path=None))]
     fn huge_next(&self, size: u64, count: u32, path: Option<String>) -> PyResult<()> {
         self.inject(FaultKind::HugeBody { bytes: size }, count, path)
     }
 
-    /// Forgets every queued fault.
+    /// Forgets every fault queued and not yet used.
+    ///
+    /// >>> fake.fail_next(500, count=5)
+    /// >>> fake.clear_faults()
+    /// >>> s.get("/insync/usermanagement/v1/users").status_code
+    /// 200
     fn clear_faults(&self) {
         self.server.clear_faults();
     }
 
-    /// Appends ``count`` new events (1 to 100000), each on a real device of a
-    /// real user, to the event streams (v2 and v3) of every tenant with
-    /// devices: a stream polled from its saved cursor then yields exactly
-    /// these.
+    /// Appends ``count`` new events (1 to 100000) to the event streams, v2 and v3.
+    ///
+    /// Each is on a real device of a real user, in every tenant with devices:
+    /// a stream polled from its saved cursor then yields exactly these.
+    ///
+    /// >>> events = s.paginate("/insync/eventmanagement/v2/events")
+    /// >>> _ = list(events)
+    /// >>> fake.add_events(2)
+    /// >>> len(list(s.paginate("/insync/eventmanagement/v2/events", params={"tracker": events.cursor})))
+    /// 2
     fn add_events(&self, #[pyo3(from_py_with = args::whole)] count: i128) -> PyResult<()> {
         let count = whole_in(count, "count", 1, druva_fake::MAX_ADDED_EVENTS)?;
         self.server.add_events(count).or_raise()
     }
 
-    /// What a caught-up events v3 stream answers: an empty page with the
-    /// token it was sent (``"same"``, the default) or a new one (``"new"``).
+    /// Sets what a caught-up events v3 stream answers: an empty page with the token it was sent, or a new one.
+    ///
+    /// ``"same"`` (the default) or ``"new"``; the client ends the list on
+    /// either.
+    ///
+    /// >>> fake.set_caught_up("new")
+    /// >>> events = s.paginate("/platform/eventmanagement/v3/events", params={"pageSize": 100})
+    /// >>> len(list(events))
+    /// 75
     fn set_caught_up(&self, name: &str) -> PyResult<()> {
         self.server.set_caught_up(self::caught_up(name)?);
         Ok(())
     }
 
-    /// Every token issued so far is refused from now on (403), as when they
-    /// expire: MSP and customer tokens alike.
+    /// Refuses every token issued so far from now on (403), as when they expire: MSP and customer tokens alike.
+    ///
+    /// >>> _ = s.get("/insync/usermanagement/v1/users")
+    /// >>> fake.expire_tokens()
+    /// >>> s.get("/insync/usermanagement/v1/users").status_code  # renewed once, resent
+    /// 200
+    /// >>> fake.token_requests
+    /// 2
     fn expire_tokens(&self) {
         self.server.expire_tokens();
     }
 
-    /// The lifetime of tokens issued from now on, in seconds.
+    /// Sets the lifetime of the tokens issued from now on, in seconds.
+    ///
+    /// >>> fake.set_token_lifetime(900)
+    /// >>> druva.get_token(client_id, secret, force_refresh=True)["expires_in"] <= 900
+    /// True
     fn set_token_lifetime(
         &self,
         #[pyo3(from_py_with = args::seconds)] seconds: f64,
@@ -329,23 +482,42 @@ impl PyFakeDruva {
         Ok(())
     }
 
-    /// How the last page of a listing ends: ``"missing"``, ``"empty"`` or ``"null"``.
+    /// Sets how the last page of a list ends: ``"missing"``, ``"empty"`` or ``"null"`` ``nextPageToken``.
+    ///
+    /// >>> fake.set_last_page("null")
+    /// >>> len(list(s.paginate("/insync/usermanagement/v1/users")))
+    /// 25
     fn set_last_page(&self, name: &str) -> PyResult<()> {
         self.server.set_last_page(self::last_page(name)?);
         Ok(())
     }
 
-    /// Stops the server; idempotent.
+    /// Stops the server; stopping it again does nothing.
+    ///
+    /// >>> server = FakeDruva()
+    /// >>> server.stop()
     fn stop(&self, py: Python<'_>) {
         py.detach(|| self.server.stop());
     }
 
-    /// ``with FakeDruva() as fake:`` gives the running server.
+    /// Enters a ``with`` block: ``with FakeDruva() as fake:`` gives the running server.
+    ///
+    /// >>> with FakeDruva(users=3) as small:
+    /// ...     small.base_url.startswith("http://127.0.0.1:")
+    /// True
     fn __enter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
         slf
     }
 
-    /// Stops the server at the end of the ``with`` block.
+    /// Stops the server at the end of its ``with`` block.
+    ///
+    /// >>> with FakeDruva() as server:
+    /// ...     pass
+    /// >>> try:
+    /// ...     druva.get_token(server.client_id, server.secret, base_url=server.base_url, timeout=1)
+    /// ... except druva.TransportError:
+    /// ...     print("stopped")
+    /// stopped
     #[pyo3(signature = (*_exc_info))]
     fn __exit__(&self, py: Python<'_>, _exc_info: &Bound<'_, pyo3::types::PyTuple>) {
         self.stop(py);

@@ -49,15 +49,45 @@ struct Ahead {
 /// The fetch of one page, to run on the runtime.
 type PageFetch = Pin<Box<dyn Future<Output = Result<Response>> + Send>>;
 
-/// An iterator over every item of a list endpoint, page by page; returned by
-/// ``Session.paginate()`` (``for``) and ``AsyncSession.paginate()``
-/// (``async for``). Only the current page is held in memory.
+/// Iterates over every item of a Druva list, fetching its pages one after another.
 ///
-/// When iterating raises (a page that could not be fetched or decoded),
-/// nothing of that page has been yielded and iterating again retries it.
+/// ``Session.paginate()`` and ``AsyncSession.paginate()`` return one (the
+/// paging styles, and where a list ends, are told there). From a
+/// ``Session``, iterate it with ``for`` (or ``list()``, ``next()``); from an
+/// ``AsyncSession``, with ``async for``. At most two pages are held: the one
+/// being yielded and the next, fetched ahead while the caller consumes.
 ///
-/// >>> for user in session.paginate("/insync/usermanagement/v1/users"):  # doctest: +SKIP
-/// ...     print(user["emailID"])
+/// A page that fails (an error status, a body that is not JSON, a broken
+/// connection) raises before any of its items is yielded, ``cursor`` still
+/// points at it, and iterating again fetches it again: no item is lost or
+/// yielded twice. Iterate a paginator from one thread or task at a time
+/// (another one at the same moment raises ``RuntimeError``).
+///
+/// Attributes:
+///     cursor: where the list stands: the cursor of the next page (save it
+///         to resume with ``paginate(url, cursor=saved)``).
+///     pages: how many pages it has taken so far.
+///
+/// Raises:
+///     druva.HTTPStatusError: a page's error status (``druva.RateLimitError``
+///         for a 429 after the retries).
+///     druva.JSONDecodeError: a page that is not JSON.
+///     druva.ProtocolError: a page whose items field is not a list.
+///     druva.TransportError: a page that could not be fetched.
+///     TypeError: ``for`` over an ``AsyncSession``'s paginator, or
+///         ``async for`` over a ``Session``'s.
+///
+/// >>> users = s.paginate("/insync/usermanagement/v1/users")
+/// >>> first = next(users)
+/// >>> first["userID"], users.pages
+/// (1, 1)
+/// >>> len([first, *users]), users.pages, users.cursor
+/// (25, 3, None)
+///
+/// >>> async with druva.AsyncSession(client_id, secret) as a:
+/// ...     devices = [device async for device in a.paginate("/insync/endpoints/v1/devices")]
+/// >>> len(devices)
+/// 38
 #[pyclass(frozen, module = "druva", name = "Paginator")]
 pub struct PyPaginator {
     session: Arc<Session>,
@@ -293,18 +323,38 @@ impl PyPaginator {
         Awaitable::new(Work::NextItem(slf.unbind()))
     }
 
-    /// Pages taken so far.
+    /// How many pages the paginator has taken so far (``0`` before the first).
+    ///
+    /// >>> users = s.paginate("/insync/usermanagement/v1/users")
+    /// >>> users.pages
+    /// 0
+    /// >>> _ = list(users)
+    /// >>> users.pages
+    /// 3
     #[getter]
     fn pages(&self) -> u64 {
         self.lock().walk.pages()
     }
 
-    /// The cursor of the next page this paginator will take: the ``cursor=``
-    /// it was given (or ``None``) before the first page, then the one each
-    /// page returned. After the last page: where to poll from next time when
-    /// the list ended on an empty page, a repeated cursor or
-    /// ``nextPageExists: false``; ``None`` when the server returned no cursor.
-    /// Save it to resume: ``s.paginate(url, cursor=saved)``.
+    /// Where the list stands: the cursor of the next page the paginator will yield from.
+    ///
+    /// Before the first page, the ``cursor=`` it was given (or ``None``); then
+    /// the cursor each page returned, whether or not the next page is already
+    /// being fetched ahead. After the last page: the last cursor the server
+    /// returned when the list ended on an empty page, a repeated cursor or
+    /// ``nextPageExists: false`` (for an event stream, where to poll from next
+    /// time); ``None`` when it ended because the server returned no cursor
+    /// (missing, ``""``, ``null``). After a failed page, still that page's.
+    /// Save it to resume: ``s.paginate(url, cursor=saved)`` (a tracker stream:
+    /// ``params={"tracker": saved}``).
+    ///
+    /// >>> events = s.paginate("/insync/eventmanagement/v2/events")
+    /// >>> _ = list(events)
+    /// >>> saved = events.cursor
+    /// >>> fake.add_events(3)  # FakeDruva: three new events arrive
+    /// >>> new = list(s.paginate("/insync/eventmanagement/v2/events", params={"tracker": saved}))
+    /// >>> len(new)
+    /// 3
     #[getter]
     fn cursor(&self) -> Option<String> {
         self.lock().walk.cursor().map(str::to_owned)

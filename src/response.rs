@@ -10,14 +10,19 @@ use crate::json;
 use druva_core::errors::Error;
 use druva_core::response::Response;
 
-/// An HTTP response read to its end.
+/// An HTTP response from the Druva API, read to its end, in the vocabulary of ``requests``.
 ///
-/// ``status_code``, ``ok``, ``headers`` (case-insensitive), ``url``,
-/// ``content`` (bytes), ``text``, ``json()``, ``elapsed`` and
-/// ``raise_for_status()`` behave as in ``requests``.
+/// Every session call returns one, whatever its status. ``status_code``,
+/// ``ok``, ``headers`` (case-insensitive), ``url``, ``content`` (bytes),
+/// ``text``, ``json()``, ``elapsed`` and ``raise_for_status()`` behave as in
+/// ``requests``; ``bool(r)`` is ``r.ok``. A response cannot be pickled
+/// (pickle ``r.json()`` or ``r.content``).
 ///
-/// >>> response = session.get("/insync/usermanagement/v1/users")  # doctest: +SKIP
-/// >>> response.raise_for_status().json()["users"][0]["userName"]  # doctest: +SKIP
+/// >>> r = s.get("/insync/usermanagement/v1/users", params={"pageSize": 2})
+/// >>> r
+/// <Response [200]>
+/// >>> r.raise_for_status().json()["users"][0]["userName"]
+/// 'Linus Ritchie'
 #[pyclass(frozen, module = "druva", name = "Response")]
 pub struct PyResponse {
     response: Response,
@@ -35,37 +40,55 @@ impl From<Response> for PyResponse {
 
 #[pymethods]
 impl PyResponse {
-    /// The HTTP status code, e.g. ``200``.
+    /// The HTTP status code of the response.
+    ///
+    /// >>> s.get("/insync/usermanagement/v1/users/1").status_code
+    /// 200
     #[getter]
     fn status_code(&self) -> u16 {
         self.response.status_code
     }
 
-    /// The reason phrase of the status, e.g. ``"OK"``.
+    /// The reason phrase of the status code.
+    ///
+    /// >>> s.get("/insync/usermanagement/v1/users/999999").reason
+    /// 'Not Found'
     #[getter]
     fn reason(&self) -> &'static str {
         self.response.reason()
     }
 
-    /// ``True`` when the status is below 400 (as in ``requests``).
+    /// Whether the status is below 400, as in ``requests``.
+    ///
+    /// >>> s.get("/insync/usermanagement/v1/users/1").ok, s.get("/insync/usermanagement/v1/users/999999").ok
+    /// (True, False)
     #[getter]
     fn ok(&self) -> bool {
         !self.response.is_error()
     }
 
-    /// The final URL, after redirects.
+    /// The URL of the response: the request's, with its query, after any redirect.
+    ///
+    /// >>> s.get("/insync/usermanagement/v1/users", params={"pageSize": 2}).url
+    /// 'http://127.0.0.1:.../insync/usermanagement/v1/users?pageSize=2'
     #[getter]
     fn url(&self) -> &str {
         self.response.url.as_str()
     }
 
-    /// The request's method.
+    /// The method of the request that got this response.
+    ///
+    /// >>> s.get("/insync/usermanagement/v1/users/1").method
+    /// 'GET'
     #[getter]
     fn method(&self) -> &str {
         &self.response.method
     }
 
-    /// The response headers, a case-insensitive read-only mapping.
+    /// The response headers: a ``druva.Headers``, a read-only mapping whose keys ignore case.
+    ///
+    /// >>> s.get("/insync/usermanagement/v1/users/1").headers["Content-Type"]
+    /// 'application/json'
     #[getter]
     fn headers(&self) -> Headers {
         Headers {
@@ -73,7 +96,10 @@ impl PyResponse {
         }
     }
 
-    /// The body as bytes.
+    /// The body as ``bytes``.
+    ///
+    /// >>> s.get("/insync/usermanagement/v1/users").content[:13]
+    /// b'{"totalSize":'
     #[getter]
     fn content<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
         self.content
@@ -82,9 +108,13 @@ impl PyResponse {
             .clone()
     }
 
-    /// The body as text, decoded with the charset the server declared (UTF-8
-    /// when it declares none, or one Python does not know as a text
-    /// encoding); undecodable bytes become U+FFFD.
+    /// The body as text, decoded with the charset the server declared.
+    ///
+    /// UTF-8 when it declares none, or one Python does not know as a text
+    /// encoding; bytes that do not decode become U+FFFD.
+    ///
+    /// >>> s.get("/insync/usermanagement/v1/users").text[:13]
+    /// '{"totalSize":'
     #[getter]
     fn text<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let utf8 = || {
@@ -114,21 +144,45 @@ impl PyResponse {
         }
     }
 
-    /// The body decoded from JSON into Python objects, in Rust.
+    /// The body decoded from JSON into Python objects (in Rust, as ``json.loads`` would).
     ///
-    /// Raises :class:`druva.ProtocolError` when the body is not JSON.
+    /// Raises:
+    ///     druva.JSONDecodeError: the body is not JSON; it is also a
+    ///         ``json.JSONDecodeError``, so a ``ValueError``, as in ``requests``.
+    ///
+    /// >>> s.get("/insync/usermanagement/v1/users/1").json()["emailID"]
+    /// 'linus.ritchie.1@example.com'
     fn json<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         json::decode_or_raise(py, &self.response.content)
     }
 
-    /// How long the request took, from sending to the end of the body.
+    /// How long the request took, from sending it to the end of the body: a ``datetime.timedelta``.
+    ///
+    /// >>> s.get("/insync/usermanagement/v1/users/1").elapsed.total_seconds() < 30
+    /// True
     #[getter]
     fn elapsed(&self) -> std::time::Duration {
         self.response.elapsed
     }
 
-    /// Raises :class:`druva.HTTPStatusError` (:class:`druva.RateLimitError`
-    /// for 429) when the status is 400 or above; returns the response otherwise.
+    /// Raises for an error status (400 or above); returns the response otherwise.
+    ///
+    /// So ``s.get(url).raise_for_status().json()`` reads in one line.
+    ///
+    /// Returns:
+    ///     The response itself, when its status is below 400.
+    ///
+    /// Raises:
+    ///     druva.RateLimitError: the status is 429 (still, after the retries).
+    ///     druva.HTTPStatusError: any other status of 400 or above; its ``code``
+    ///         and ``message`` are Druva's error envelope's.
+    ///
+    /// >>> r = s.get("/insync/usermanagement/v1/users/999999")
+    /// >>> try:
+    /// ...     r.raise_for_status()
+    /// ... except druva.HTTPStatusError as error:
+    /// ...     print(error.status_code, error.code, error.message)
+    /// 404 InsyncUserManagement-404 User not found
     fn raise_for_status(slf: Bound<'_, Self>) -> PyResult<Bound<'_, Self>> {
         let response = &slf.get().response;
         if !response.is_error() {
@@ -164,8 +218,16 @@ impl PyResponse {
     }
 }
 
-/// Response headers: a read-only mapping whose keys ignore case. A header
-/// sent several times reads as its values joined with ", ".
+/// The headers of a ``druva.Response``: a read-only mapping whose keys ignore case.
+///
+/// A header the server sent several times reads as its values joined with
+/// ``", "``. Names come out lowercase. It is a ``collections.abc.Mapping``,
+/// so ``dict(r.headers)`` and ``"name" in r.headers`` work; a missing name
+/// raises ``KeyError``.
+///
+/// >>> headers = s.get("/insync/usermanagement/v1/users/1").headers
+/// >>> headers["CONTENT-TYPE"], "content-length" in headers
+/// ('application/json', True)
 #[pyclass(frozen, mapping, module = "druva", name = "Headers")]
 pub struct Headers {
     headers: reqwest::header::HeaderMap,
@@ -209,7 +271,11 @@ impl Headers {
         Ok(PyList::new(py, self.names())?.try_iter()?.into_any())
     }
 
-    /// The header's value, or ``default`` when it is absent.
+    /// The header's value, or ``default`` when the response has no such header.
+    ///
+    /// >>> headers = s.get("/insync/usermanagement/v1/users/1").headers
+    /// >>> headers.get("Content-Type"), headers.get("Retry-After", "none")
+    /// ('application/json', 'none')
     #[pyo3(signature = (name, default=None))]
     fn get(&self, py: Python<'_>, name: &str, default: Option<Py<PyAny>>) -> Option<Py<PyAny>> {
         match self.value(name) {
@@ -218,12 +284,18 @@ impl Headers {
         }
     }
 
-    /// The header names, lowercase.
+    /// The header names, lowercase, as a list.
+    ///
+    /// >>> "content-type" in s.get("/insync/usermanagement/v1/users/1").headers.keys()
+    /// True
     fn keys(&self) -> Vec<&str> {
         self.names()
     }
 
-    /// The header values, in the order of ``keys()``.
+    /// The header values, in the order of ``keys()``, as a list.
+    ///
+    /// >>> "application/json" in s.get("/insync/usermanagement/v1/users/1").headers.values()
+    /// True
     fn values(&self) -> Vec<String> {
         self.names()
             .into_iter()
@@ -231,7 +303,10 @@ impl Headers {
             .collect()
     }
 
-    /// ``(name, value)`` pairs, names lowercase.
+    /// The headers as a list of ``(name, value)`` pairs, names lowercase.
+    ///
+    /// >>> ("content-type", "application/json") in s.get("/insync/usermanagement/v1/users/1").headers.items()
+    /// True
     fn items(&self) -> Vec<(String, String)> {
         self.names()
             .into_iter()

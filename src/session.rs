@@ -255,19 +255,63 @@ macro_rules! base_session_methods {
         impl PyBaseSession {
             $($others)*
 
-            /// Sends a request and returns the :class:`druva.Response`,
-            /// whatever its status (``raise_for_status()`` turns an error
-            /// status into an exception).
+            /// Sends a request and returns its ``druva.Response``, whatever its status.
             ///
-            /// ``url`` is a path joined to the base URL, or an absolute URL of
-            /// the same origin. ``params`` are query parameters, ``json`` a
-            /// body to send as JSON, ``data`` a form (dict) or raw body
-            /// (str/bytes). A 429 is retried for every method within the
-            /// session's ``rate_limit_wait``; ``retry=True`` also retries 502–504
-            /// and connection failures of a POST or PATCH (by default only of
-            /// idempotent methods), ``retry=False`` retries nothing.
+            /// The session puts its bearer token on the request (fetched, or renewed,
+            /// when needed) and, on a 401 or 403 from the API, renews the token once and
+            /// resends. What failed is retried as ``retry`` says, with exponential
+            /// backoff and full jitter, honouring ``Retry-After`` (seconds or an HTTP
+            /// date). Whatever its status, the response is returned:
+            /// ``Response.raise_for_status()`` turns an error status into an exception.
             ///
-            /// >>> s.request("PATCH", "/path", json={"a": 1}, retry=True)  # doctest: +SKIP
+            /// Args:
+            ///     method: the HTTP method, e.g. ``"GET"`` or ``"PATCH"``.
+            ///     url: a path joined to the session's ``base_url``
+            ///         (``"/insync/endpoints/v1/devices"``), or an absolute URL of the
+            ///         same origin. Any other origin is a ``ValueError``, and a redirect
+            ///         that leaves the origin drops the ``Authorization`` header.
+            ///     params: query parameters, a mapping or a sequence of pairs: a list
+            ///         value repeats its key, ``None`` leaves the key out, ``True`` and
+            ///         ``False`` are sent as ``true`` and ``false``.
+            ///     json: a body to send as JSON.
+            ///     data: a form (a mapping or pairs) or a raw body (``str`` or
+            ///         ``bytes``); not together with ``json``.
+            ///     headers: more request headers, a mapping or pairs.
+            ///     timeout: seconds this call may take in all: every attempt, every
+            ///         retry wait, the wait for a token request shared with other
+            ///         callers; only the waits on 429s are bounded by the session's
+            ///         ``rate_limit_wait`` instead. A retry whose wait would pass it is
+            ///         not attempted. ``None``: the session's ``timeout``.
+            ///     retry: ``None``: a 429 is retried for every method, within the
+            ///         session's ``rate_limit_wait``, and 502, 503, 504 and connection
+            ///         failures up to the session's ``max_retries`` for idempotent
+            ///         methods (GET, HEAD, PUT, DELETE, OPTIONS, TRACE). ``True``: a
+            ///         POST or PATCH is retried on those too. ``False``: nothing is
+            ///         retried.
+            ///
+            /// Returns:
+            ///     The ``druva.Response``; after retries, the last one received (a 429
+            ///     or a 503 included).
+            ///
+            /// Raises:
+            ///     ValueError: a foreign origin, both ``json`` and ``data``, a negative
+            ///         ``timeout``: before anything is sent.
+            ///     TypeError: an argument of the wrong type, a ``json`` that JSON cannot
+            ///         encode: before anything is sent.
+            ///     druva.AuthenticationError: the token endpoint refused the credentials
+            ///         (a token request fails as in ``druva.get_token``).
+            ///     druva.TransportError: connecting, sending or receiving failed, after
+            ///         any retries.
+            ///     druva.TimeoutError: the call took longer than ``timeout``.
+            ///     druva.ProtocolError: a body larger than ``max_response_bytes``, a
+            ///         redirect loop.
+            ///     RuntimeError: the session is closed.
+            ///
+            /// On an ``AsyncSession`` it is a coroutine: ``r = await s.request(...)``.
+            ///
+            /// >>> r = s.request("GET", "/insync/usermanagement/v1/users", params={"pageSize": 2})
+            /// >>> r.status_code, [user["userID"] for user in r.json()["users"]]
+            /// (200, [1, 2])
             #[pyo3(signature = (method, url, *, params=None, json=None, data=None, headers=None, timeout=None, retry=None))]
             fn request(
                 &self,
@@ -322,16 +366,71 @@ macro_rules! base_session_methods {
 
 base_session_methods! {
     with_body: [
-        (post, "POST", "``POST url``; retried on 429, on 502–504 only with ``retry=True``. See ``request()``."),
-        (put, "PUT", "``PUT url``; see ``request()``."),
-        (patch, "PATCH", "``PATCH url``; retried on 429, on 502–504 only with ``retry=True``. See ``request()``."),
+        (post, "POST", r#"Sends a POST request and returns its ``druva.Response``.
+
+A 429 is retried (within the session's ``rate_limit_wait``), unless
+``retry=False``; 502, 503, 504 and connection failures only with
+``retry=True``, since the server may have acted on the request. The
+arguments, the result and the errors are ``request()``'s.
+
+>>> r = s.post("/platform/reporting/v1/reports/epUsers", json={"filters": {"pageSize": 5}})
+>>> r.status_code, len(r.json()["data"])
+(200, 5)"#),
+        (put, "PUT", r#"Sends a PUT request and returns its ``druva.Response``.
+
+PUT is idempotent: 429s, 502, 503, 504 and connection failures are
+retried unless ``retry=False``. The arguments, the result and the errors
+are ``request()``'s.
+
+>>> r = s.put("/insync/usermanagement/v1/users/1", json={"status": "active"})
+>>> r.status_code, r.json()["status"]
+(200, 'active')"#),
+        (patch, "PATCH", r#"Sends a PATCH request and returns its ``druva.Response``.
+
+A 429 is retried (within the session's ``rate_limit_wait``), unless
+``retry=False``; 502, 503, 504 and connection failures only with
+``retry=True``. The arguments, the result and the errors are
+``request()``'s.
+
+>>> r = s.patch("/insync/usermanagement/v1/users/1", json={"status": "active"}, retry=True)
+>>> r.status_code, r.json()["userID"]
+(200, 1)"#),
     ],
     without_body: [
-        (get, "GET", "``GET url``; see ``request()``."),
-        (delete, "DELETE", "``DELETE url``; see ``request()``."),
+        (get, "GET", r#"Sends a GET request and returns its ``druva.Response``, whatever its status.
+
+429s are retried within the session's ``rate_limit_wait``; 502, 503, 504
+and connection failures up to its ``max_retries``; a 401 or 403 renews
+the token once and resends.
+
+Args:
+    url: a path joined to the session's ``base_url``, or an absolute URL
+        of the same origin (any other origin is a ``ValueError``).
+    params: query parameters, a mapping or a sequence of pairs.
+    headers: more request headers.
+    timeout: seconds the whole call may take; ``None``: the session's.
+
+The result and the errors are ``request()``'s. On an ``AsyncSession``:
+``r = await s.get(url)``.
+
+>>> r = s.get("/insync/usermanagement/v1/users", params={"pageSize": 2})
+>>> r.raise_for_status().json()["users"][0]["emailID"]
+'linus.ritchie.1@example.com'"#),
+        (delete, "DELETE", r#"Sends a DELETE request and returns its ``druva.Response``.
+
+DELETE is idempotent: 429s, 502, 503, 504 and connection failures are
+retried. The arguments, the result and the errors are ``request()``'s.
+
+>>> s.delete("/insync/usermanagement/v1/users/1").status_code
+204"#),
     ],
     others: {
-    /// The base URL that paths are joined to.
+    /// The base URL that paths are joined to, without a trailing ``/``.
+    ///
+    /// >>> druva.Session(client_id, secret, region="govcloud").base_url  # doctest: +SKIP
+    /// 'https://govcloudapis.druva.com'
+    /// >>> s.base_url
+    /// 'http://127.0.0.1:...'
     #[getter]
     fn base_url(&self) -> String {
         self.inner
@@ -343,36 +442,86 @@ base_session_methods! {
             .to_owned()
     }
 
-    /// The token URL.
+    /// The URL the session's tokens come from.
+    ///
+    /// ``base_url + "/token"`` unless ``token_url`` was given;
+    /// ``base_url + "/msp/auth/v1/token"`` for an MSP session.
+    ///
+    /// >>> s.token_url
+    /// 'http://127.0.0.1:.../token'
     #[getter]
     fn token_url(&self) -> &str {
         self.inner.config().endpoints.token_url.as_str()
     }
 
-    /// The Client ID, masked: ``"abcd***"``.
+    /// The session's Client ID, masked as in its repr and log records.
+    ///
+    /// >>> s.client_id
+    /// '...***'
     #[getter]
     fn client_id(&self) -> String {
         self.inner.config().credentials.masked_client_id()
     }
 
-    /// Whether ``close()`` was called.
+    /// Whether the session is closed (``close()``, or the end of its ``with`` block).
+    ///
+    /// A customer session is closed too when its MSP session is.
+    ///
+    /// >>> with druva.Session(client_id, secret) as session:
+    /// ...     session.closed
+    /// False
+    /// >>> session.closed
+    /// True
     #[getter]
     fn closed(&self) -> bool {
         self.inner.is_closed()
     }
 
-    /// A :class:`druva.Paginator` over every item of a list endpoint, one
-    /// page at a time, in any of Druva's paging styles: ``nextPageToken`` →
-    /// ``pageToken`` (sent alone on later pages), events v2's ``tracker``, or
-    /// with ``method="POST"`` the Reporting API's ``pageToken`` in the JSON
-    /// body. ``items`` names the list field; by default the first page's only
-    /// list field, kept for every page. ``cursor`` resumes from a saved
-    /// ``Paginator.cursor``. An error status raises
-    /// :class:`druva.HTTPStatusError`. ``progress=True`` shows a tqdm bar
-    /// (tqdm must be installed).
+    /// Iterates over every item of a list endpoint, page after page.
     ///
-    /// >>> for device in s.paginate("/insync/endpoints/v1/devices"):  # doctest: +SKIP
-    /// ...     print(device["deviceName"])
+    /// Nothing is sent until the iteration starts. The paging style is read from
+    /// the first page: ``nextPageToken`` (later pages send ``pageToken`` alone,
+    /// as Druva's own scripts do), events v2's ``tracker`` and ``nextPageExists``
+    /// (``params`` are sent again with each tracker), or, with ``method="POST"``,
+    /// the Reporting API's ``pageToken`` set in the same JSON body. The list ends
+    /// on a missing, ``""`` or ``null`` cursor, on ``nextPageExists: false``, on
+    /// a page with no items, or on a cursor equal to the one just sent (a stream
+    /// that has caught up); a ``null`` list is an empty page. Paging requests
+    /// are reads: a POST page is retried like a GET.
+    ///
+    /// Args:
+    ///     url: the list's path, or an absolute URL of the same origin.
+    ///     params: query parameters of the first request (of every request of a
+    ///         tracker stream).
+    ///     items: the page's field that holds the items; by default the first
+    ///         page's only field holding a list or ``null`` (cursor and count
+    ///         fields aside), kept for every page.
+    ///     method: ``"GET"`` or ``"POST"``. Default ``"GET"``.
+    ///     json: the JSON body of a POST list, e.g. ``{"filters": {...}}``.
+    ///     cursor: a page token to start from, e.g. a saved ``Paginator.cursor``
+    ///         (a tracker stream resumes with ``params={"tracker": saved}``).
+    ///     progress: show a tqdm progress bar of the items (tqdm must be
+    ///         installed).
+    ///
+    /// Returns:
+    ///     A ``druva.Paginator``: iterate it with ``for`` (from a ``Session``) or
+    ///     ``async for`` (from an ``AsyncSession``); its ``cursor`` and ``pages``
+    ///     say where the list stands.
+    ///
+    /// Raises:
+    ///     ValueError: a foreign origin, a method other than GET or POST (at
+    ///         once, before anything is sent).
+    ///     ImportError: ``progress=True`` without tqdm (at once).
+    ///     druva.HTTPStatusError: while iterating, a page's error status
+    ///         (``druva.RateLimitError`` for a 429 after the retries); iterating
+    ///         again retries that page.
+    ///     druva.JSONDecodeError: while iterating, a page that is not JSON.
+    ///
+    /// >>> users = s.paginate("/insync/usermanagement/v1/users", params={"pageSize": 10})
+    /// >>> [user["userID"] for user in users][:3]
+    /// [1, 2, 3]
+    /// >>> users.pages
+    /// 3
     #[pyo3(signature = (url, *, params=None, items=None, method="GET", json=None, cursor=None, progress=false))]
     fn paginate(
         &self,
@@ -426,20 +575,47 @@ base_session_methods! {
         ))
     }
 
-    /// Sends one call per URL of ``urls`` at once, at most ``concurrency``
-    /// in flight, and returns their :class:`druva.Response` objects in the
-    /// order of ``urls``. Each call gets the session's whole policy (token,
-    /// renewal on 401/403, retries, the same-origin rule); ``params``,
-    /// ``json``, ``headers`` and ``timeout`` (per call) apply to every call.
-    /// An error status is a response, not a failure; the first failure (a
-    /// timeout, a broken connection) cancels the calls left and is raised,
-    /// unless ``return_exceptions=True`` puts each exception in its place.
-    /// A sync caller waits with the GIL released, and Ctrl-C cancels what is
-    /// left. ``progress=True`` shows a tqdm bar (tqdm must be installed).
+    /// Sends one call per URL, many at once, and returns the responses in the order of ``urls``.
     ///
-    /// >>> devices = s.paginate("/insync/endpoints/v1/devices")  # doctest: +SKIP
-    /// >>> urls = [f"/insync/endpoints/v1/devices/{d['deviceID']}" for d in devices]  # doctest: +SKIP
-    /// >>> details = [r.json() for r in s.map(urls, concurrency=32)]  # doctest: +SKIP
+    /// At most ``concurrency`` calls are in flight at once, fewer when the
+    /// session's ``max_concurrency`` is lower. Each call gets the session's
+    /// whole policy: the token, its renewal on 401/403, the retries, the
+    /// same-origin rule. Every URL is checked before anything is sent. A sync
+    /// caller waits with the GIL released, and Ctrl-C cancels the calls left.
+    ///
+    /// Args:
+    ///     urls: an iterable of paths or same-origin URLs (not one ``str``).
+    ///     method: the HTTP method of every call. Default ``"GET"``.
+    ///     params: query parameters, the same for every call.
+    ///     json: a JSON body, the same for every call.
+    ///     headers: more request headers, the same for every call.
+    ///     timeout: seconds each call may take; ``None``: the session's.
+    ///     concurrency: the most calls in flight at once, at least 1. Default ``16``.
+    ///     return_exceptions: put each failed call's exception in its place in
+    ///         the list, instead of raising the first one.
+    ///     progress: show a tqdm progress bar of the calls done (tqdm must be
+    ///         installed; on an ``AsyncSession`` it fills when the map ends).
+    ///
+    /// Returns:
+    ///     A list with one ``druva.Response`` per URL, in the order of ``urls``.
+    ///     An error status is a response, not a failure: check ``r.ok`` or call
+    ///     ``r.raise_for_status()``.
+    ///
+    /// Raises:
+    ///     TypeError: ``urls`` is a ``str``, or holds something else than ``str``.
+    ///     ValueError: a foreign origin, ``concurrency`` below 1 (before
+    ///         anything is sent).
+    ///     druva.DruvaError: the first call that failed (a
+    ///         ``druva.TimeoutError``, a ``druva.TransportError``...); the calls
+    ///         left are cancelled. Not with ``return_exceptions=True``.
+    ///     ImportError: ``progress=True`` without tqdm.
+    ///
+    /// On an ``AsyncSession`` it is a coroutine: ``responses = await s.map(urls)``.
+    ///
+    /// >>> urls = [f"/insync/usermanagement/v1/users/{n}" for n in range(1, 6)]
+    /// >>> responses = s.map(urls, concurrency=4)
+    /// >>> [r.json()["userID"] for r in responses]
+    /// [1, 2, 3, 4, 5]
     #[pyo3(signature = (urls, *, method="GET", params=None, json=None, headers=None, timeout=None, concurrency=16, return_exceptions=false, progress=false))]
     fn map(
         &self,
@@ -536,7 +712,18 @@ base_session_methods! {
             .unbind())
     }
 
-    /// Closes the connection pool; later calls raise ``RuntimeError``.
+    /// Closes the session: its connection pool, and the customer sessions of an MSP session.
+    ///
+    /// Calls already under way finish; later calls raise ``RuntimeError``.
+    /// Closing twice is harmless. A ``with`` block closes the session at its
+    /// end. On an ``AsyncSession``: ``await s.close()``.
+    ///
+    /// >>> session = druva.Session(client_id, secret)
+    /// >>> session.close()
+    /// >>> session.get("/insync/usermanagement/v1/users")
+    /// Traceback (most recent call last):
+    ///     ...
+    /// RuntimeError: this session is closed; create a new Session to make more calls
     fn close(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         self.inner.close();
         self.finished(py, py.None())
@@ -556,27 +743,87 @@ base_session_methods! {
 },
 }
 
-/// A session with the Druva API: it keeps the token fresh (one process-wide
-/// cache), renews it once on 401/403, retries 429 and 502–504 with backoff,
-/// pages, and never sends the token to another origin.
+/// A session with the Druva API: authenticated calls that renew their token, retry and page.
 ///
-/// Safe to share between threads. Use it as a context manager, or call
-/// ``close()``.
+/// It takes its credential's token from the one process-wide cache (shared
+/// with ``druva.get_token`` and every session, one token request at a time
+/// per credential), renews it in the background ``leeway`` seconds before it
+/// expires while callers keep the valid one, and, when the API answers 401
+/// or 403, renews it once and resends. It retries 429s and gateway errors
+/// (see ``request()``), pages through lists (``paginate()``), runs many calls
+/// at once (``map()``), and never sends the token to another origin. One
+/// session is safe to share between threads. Close it with ``close()`` or a
+/// ``with`` block; ``Session.from_env()`` reads the credential from the
+/// environment.
 ///
-/// >>> with druva.Session(client_id, secret) as s:  # doctest: +SKIP
-/// ...     for user in s.paginate("/insync/usermanagement/v1/users"):
-/// ...         print(user["emailID"])
+/// Args:
+///     client_id: the Client ID of the Druva API credential.
+///     secret: its Secret Key; held in Rust and never shown in a repr, a
+///         message or a log record.
+///     region: the Druva cloud: ``"cloud"`` (``https://apis.druva.com``),
+///         ``"govcloud"`` (Endpoints & Data Governance GovCloud) or
+///         ``"govcloud-workloads"`` (Enterprise Workloads GovCloud). Default
+///         ``"cloud"``.
+///     base_url: another server, overriding ``region``; the token URL is then
+///         ``base_url + "/token"``. Plain ``http://`` only to loopback hosts.
+///     token_url: overrides only the token URL.
+///     scope: a scope to ask for (a ``str``, or a list of them joined with
+///         spaces); by default none is sent.
+///     timeout: seconds a call may take in all: every attempt, every retry
+///         wait, the wait for a shared token request, but not the waits on
+///         429s. At least a millisecond. Default ``30.0``.
+///     max_retries: how many times a call is retried after a 502, 503, 504
+///         or a connection failure. Default ``3``.
+///     leeway: renew a token this many seconds before it expires (at most
+///         half its lifetime; ``0`` allowed). Default ``60.0``.
+///     ca_bundle: a PEM file of more trusted roots; TLS is always verified,
+///         and ``SSL_CERT_FILE`` and ``SSL_CERT_DIR`` are honoured.
+///     proxy: an ``http://`` or ``https://`` proxy URL instead of the
+///         ``HTTPS_PROXY``, ``HTTP_PROXY``, ``ALL_PROXY`` and ``NO_PROXY``
+///         variables; ``""``: no proxy. Loopback calls never use a proxy.
+///     max_response_bytes: the largest body a response may have; a larger
+///         one raises ``druva.ProtocolError``. Default ``104857600`` (100 MiB).
+///     rate_limit_wait: seconds one call may wait in all on 429s, after which
+///         it returns the last 429; ``0``: 429s are not retried. Default
+///         ``120.0``.
+///     max_concurrency: the most requests the session has in flight at once,
+///         across all its callers (token requests aside). After a 429 it lets
+///         half as many through, then one more for each call that succeeds.
+///         ``None``: no limit.
+///     msp: the credential is a Druva MSP one: its token comes from
+///         ``/msp/auth/v1/token``, and ``customer()`` gives a session for
+///         each customer.
+///
+/// Raises:
+///     TypeError: an argument of the wrong type.
+///     ValueError: an empty Client ID or secret, a ``:`` in the Client ID, an
+///         unknown region, ``http://`` to a host that is not loopback, a
+///         negative timeout; nothing is sent.
+///
+/// >>> with druva.Session(client_id, secret) as s:
+/// ...     users = list(s.paginate("/insync/usermanagement/v1/users"))
+/// >>> len(users)
+/// 25
 #[pyclass(extends = PyBaseSession, frozen, module = "druva", name = "Session")]
 pub struct PySession;
 
-/// The asyncio twin of :class:`druva.Session`: every call is a coroutine.
+/// The asyncio twin of ``druva.Session``: the same calls, as coroutines.
 ///
-/// Same arguments, same token cache, same retries and renewal. Works inside
-/// an already running loop (Jupyter's), with ``asyncio.gather`` of hundreds of
-/// calls; cancelling the awaiting task cancels the request.
+/// It takes the same arguments as ``druva.Session`` and shares its token
+/// cache, retries and renewal. Every call returns a coroutine (the token
+/// too: ``await s.token()``); ``paginate()`` returns a ``druva.Paginator``
+/// to iterate with ``async for``; ``customer()`` returns an ``AsyncSession``.
+/// It works inside an already running loop (Jupyter's), ``asyncio.gather``
+/// can run hundreds of its calls, and cancelling the awaiting task cancels
+/// the request. Close it with ``await s.close()`` or ``async with``.
 ///
-/// >>> async with druva.AsyncSession(client_id, secret) as s:  # doctest: +SKIP
-/// ...     devices = [d async for d in s.paginate("/insync/endpoints/v1/devices")]
+/// >>> async with druva.AsyncSession(client_id, secret) as s:
+/// ...     responses = await asyncio.gather(
+/// ...         *(s.get(f"/insync/usermanagement/v1/users/{n}") for n in range(1, 4))
+/// ...     )
+/// ...     devices = [device async for device in s.paginate("/insync/endpoints/v1/devices")]
+/// >>> [r.json()["userID"] for r in responses], len(devices)
+/// ([1, 2, 3], 38)
 #[pyclass(extends = PyBaseSession, frozen, module = "druva", name = "AsyncSession")]
 pub struct PyAsyncSession;
 
@@ -641,9 +888,21 @@ macro_rules! session_classes {
                     .add_subclass($class))
             }
 
-            /// A session from the environment: ``DRUVA_CLIENT_ID``,
-            /// ``DRUVA_SECRET_KEY``, and optionally ``DRUVA_REGION`` and
-            /// ``DRUVA_BASE_URL``. Keyword arguments are passed on and win.
+            /// A session whose credential and cloud come from the environment.
+            ///
+            /// ``DRUVA_CLIENT_ID`` and ``DRUVA_SECRET_KEY`` are required, and
+            /// ``DRUVA_REGION`` or ``DRUVA_BASE_URL`` choose the cloud; an empty
+            /// variable counts as unset. Keyword arguments are the constructor's and
+            /// win: with an explicit ``region`` or ``base_url``, neither variable is
+            /// read.
+            ///
+            /// Raises:
+            ///     ValueError: ``DRUVA_CLIENT_ID`` or ``DRUVA_SECRET_KEY`` is missing
+            ///         or empty (the message names which).
+            ///
+            /// >>> with druva.Session.from_env(timeout=10) as s:
+            /// ...     s.get("/insync/usermanagement/v1/users").status_code
+            /// 200
             #[classmethod]
             #[pyo3(signature = (**kwargs))]
             fn from_env<'py>(
@@ -653,13 +912,32 @@ macro_rules! session_classes {
                 from_env(cls, kwargs)
             }
 
-            /// A session of the same kind for one customer (tenant) of this
-            /// MSP session (``msp=True``): same base URL, options and
-            /// connection pool; its token is exchanged from the MSP token and
-            /// cached process-wide per (MSP credential, customer). Closing it
-            /// leaves this session open; closing this session closes it.
+            /// A session for one customer (tenant) of this MSP session (``msp=True``).
             ///
-            /// >>> tenant = s.customer(customer["id"])  # doctest: +SKIP
+            /// It has this session's base URL and options and shares its connection
+            /// pool, but has its own ``max_concurrency`` limit (Druva throttles per
+            /// customer). Its token is exchanged from the MSP token
+            /// (``POST /msp/v2/customers/{id}/token``), cached for the process per (MSP
+            /// credential, customer), fetched once however many threads ask, and renewed
+            /// and re-fetched on 401/403 like any token. Closing it leaves this session
+            /// open; closing this session closes it.
+            ///
+            /// Args:
+            ///     customer_id: the customer's ``id``, as ``/msp/v2/customers`` lists it.
+            ///
+            /// Returns:
+            ///     A session of the same kind: a ``Session``, or an ``AsyncSession``
+            ///     from an ``AsyncSession``.
+            ///
+            /// Raises:
+            ///     ValueError: this session is not an MSP one, or is already a customer's.
+            ///     RuntimeError: this session is closed.
+            ///
+            /// >>> with druva.Session(client_id, secret, msp=True) as msp:
+            /// ...     first = next(iter(msp.paginate("/msp/v2/customers")))
+            /// ...     tenant = msp.customer(first["id"])
+            /// ...     tenant.get("/insync/usermanagement/v1/users").status_code
+            /// 200
             fn customer(slf: &Bound<'_, Self>, customer_id: &str) -> PyResult<Py<Self>> {
                 let base = slf.as_super().get();
                 let inner = base.inner.customer(customer_id).or_raise()?;
@@ -679,37 +957,70 @@ macro_rules! session_classes {
 druva_core::with_defaults! {
     session_classes
     (PySession, is_async = false, {
-        /// A valid :class:`druva.Token`: the cached one, or a fresh one
-        /// fetched (once, however many threads ask at the same moment).
+        /// A valid ``druva.Token`` for the session's credential.
+        ///
+        /// The cached one when it is fresh; inside its renewal window, the still
+        /// valid one while one background renewal runs; otherwise a new one, fetched
+        /// once however many threads ask at the same moment. Raises what a token
+        /// request raises (``druva.AuthenticationError``...).
+        ///
+        /// >>> token = s.token
+        /// >>> token["token_type"], token["expires_in"] > 0
+        /// ('bearer', True)
         #[getter]
         fn token(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
             slf.as_super().get().token(slf.py())
         }
 
-        /// ``with druva.Session(...) as s:`` gives the session itself.
+        /// Enters a ``with`` block: ``with druva.Session(...) as s:`` gives the session itself.
+        ///
+        /// >>> with druva.Session(client_id, secret) as session:
+        /// ...     session.get("/insync/usermanagement/v1/users").ok
+        /// True
         fn __enter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
             slf
         }
 
-        /// Closes the session at the end of the ``with`` block.
+        /// Closes the session at the end of its ``with`` block; exceptions propagate.
+        ///
+        /// >>> with druva.Session(client_id, secret) as session:
+        /// ...     pass
+        /// >>> session.closed
+        /// True
         #[pyo3(signature = (*_exc_info))]
         fn __exit__(slf: &Bound<'_, Self>, _exc_info: &Bound<'_, PyTuple>) {
             slf.as_super().get().inner.close();
         }
     }),
     (PyAsyncSession, is_async = true, {
-        /// A valid :class:`druva.Token`, fetched or renewed if needed:
-        /// ``await s.token()``.
+        /// A valid ``druva.Token`` for the session's credential: ``await s.token()``.
+        ///
+        /// As ``Session.token``: the cached token, or a new one fetched once however
+        /// many tasks ask. A cache hit returns without waiting on the event loop.
+        ///
+        /// >>> async with druva.AsyncSession(client_id, secret) as s:
+        /// ...     token = await s.token()
+        /// >>> token["token_type"]
+        /// 'bearer'
         fn token(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
             slf.as_super().get().token(slf.py())
         }
 
-        /// ``async with druva.AsyncSession(...) as s:`` gives the session itself.
+        /// Enters an ``async with`` block: ``async with druva.AsyncSession(...) as s:`` gives the session.
+        ///
+        /// >>> async with druva.AsyncSession(client_id, secret) as session:
+        /// ...     (await session.get("/insync/usermanagement/v1/users")).ok
+        /// True
         fn __aenter__(slf: Bound<'_, Self>) -> Awaitable {
             Awaitable::ready(slf.into_any().unbind())
         }
 
-        /// Closes the session at the end of the ``async with`` block.
+        /// Closes the session at the end of its ``async with`` block; exceptions propagate.
+        ///
+        /// >>> async with druva.AsyncSession(client_id, secret) as session:
+        /// ...     pass
+        /// >>> session.closed
+        /// True
         #[pyo3(signature = (*_exc_info))]
         fn __aexit__(slf: &Bound<'_, Self>, _exc_info: &Bound<'_, PyTuple>) -> Awaitable {
             slf.as_super().get().inner.close();

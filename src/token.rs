@@ -251,18 +251,68 @@ macro_rules! token_functions {
 
 druva_core::with_defaults! {
     token_functions
-    (get_token, blocking, "Gets an OAuth 2.0 access token for a Druva API credential.
+    (get_token, blocking, r#"Gets an OAuth 2.0 access token for a Druva API credential (client-credentials grant).
 
-Same result as Druva's documented ``OAuth2Session.fetch_token()`` sample, but
-cached for the whole process: later calls return the cached token until it is
-within 60 s of expiry, and concurrent callers share one request.
+The same dict as Druva's documented ``OAuth2Session.fetch_token()``
+sample (a ``druva.Token``), but cached for the whole process per (token
+URL, Client ID, secret, scope) and shared with every ``Session``,
+``AsyncSession``, thread and task: a cache hit touches no network.
+However many callers ask at once, one token request is in flight. A token
+is renewed 60 s before it expires (at most half its lifetime): inside
+that window the still-valid token is returned at once while one
+background renewal runs. A token request is retried like an idempotent
+call (429s, 502, 503, 504, connection failures); a refusal never is.
 
->>> token = druva.get_token(client_id, secret)  # doctest: +SKIP
->>> headers = {\"Authorization\": f\"Bearer {token['access_token']}\"}  # doctest: +SKIP"),
-    (get_token_async, coroutine, "The coroutine twin of :func:`druva.get_token`: same cache, same result.
+Args:
+    client_id: the Client ID of the Druva API credential.
+    secret: its Secret Key; never shown in a repr, message or log record.
+    region: the Druva cloud: ``"cloud"`` (``https://apis.druva.com/token``),
+        ``"govcloud"`` (Endpoints & Data Governance GovCloud) or
+        ``"govcloud-workloads"`` (Enterprise Workloads GovCloud). Default
+        ``"cloud"``.
+    base_url: another server, overriding ``region``: the token URL is
+        ``base_url + "/token"``. Plain ``http://`` only to loopback hosts.
+    token_url: the token URL itself, overriding both.
+    scope: a scope to ask for (a ``str``, or a list of them joined with
+        spaces); by default none is sent. Part of the cache key.
+    timeout: seconds this call may wait in all, attempts and retry waits
+        included (not the waits on 429s). Default ``30.0``.
+    force_refresh: fetch a new token even when the cached one is fresh,
+        and wait for it.
+    ca_bundle: a PEM file of more trusted roots; TLS is always verified.
 
-A cache hit returns at once without touching the event loop or the runtime;
-concurrent callers on a cold cache share one token request.
+Returns:
+    A ``druva.Token``: a ``dict`` with ``access_token``, ``token_type``,
+    ``expires_in`` (whole seconds left now), ``expires_at`` (Unix time)
+    and, when the server sent one, ``scope``.
 
->>> token = await druva.get_token_async(client_id, secret)  # doctest: +SKIP"),
+Raises:
+    druva.AuthenticationError: the token endpoint refused the credentials
+        (``400 invalid_grant``, ``401 invalid_client``).
+    druva.HTTPStatusError: another error status, after the retries.
+    druva.TransportError: the token endpoint could not be reached.
+    druva.TimeoutError: no token within ``timeout``.
+    druva.ProtocolError: an answer without ``access_token``, or not JSON.
+    TypeError: an argument of the wrong type (nothing is sent).
+    ValueError: an empty Client ID or secret, a ``:`` in the Client ID, an
+        unknown region, ``http://`` to a host that is not loopback, a
+        negative timeout (nothing is sent).
+
+>>> token = druva.get_token(client_id, secret)
+>>> headers = {"Authorization": f"Bearer {token['access_token']}"}
+>>> token
+Token(access_token='***', token_type='bearer', expires_in=..., expires_at=...)
+>>> druva.get_token(client_id, secret)["access_token"] == token["access_token"]  # cached
+True"#),
+    (get_token_async, coroutine, r#"Gets an OAuth 2.0 access token, as a coroutine: ``await druva.get_token_async(...)``.
+
+The coroutine twin of ``druva.get_token``: the same arguments, the same
+process-wide cache and single flight, the same result and errors. A cache
+hit returns at once without waiting on the event loop or the runtime;
+concurrent callers on a cold cache share one token request, and
+cancelling the awaiting task leaves that request to the others.
+
+>>> token = await druva.get_token_async(client_id, secret)
+>>> token["token_type"]
+'bearer'"#),
 }

@@ -1,16 +1,24 @@
 """OAuth 2.0 access tokens and authenticated sessions for the Druva REST APIs.
 
-``druva.get_token(client_id, secret)`` returns the same token dict as Druva's
-documented ``oauthlib`` sample, cached for the whole process and shared by
-every thread and task. ``druva.Session`` and ``druva.AsyncSession`` keep the
-token fresh, renew it when the API refuses it, retry rate limits and gateway
-errors, page through lists, and never send the token to another origin.
+``druva.get_token(client_id, secret)`` returns the same token dict as
+Druva's documented ``oauthlib`` sample, cached for the whole process and
+shared by every thread and task. ``druva.Session`` and
+``druva.AsyncSession`` keep the token fresh, renew it when the API refuses
+it, retry rate limits and gateway errors, page through lists, run many
+calls at once, and never send the token to another origin. Every failed
+call raises a ``druva.DruvaError``; ``druva.testing.FakeDruva`` is a local
+Druva to test against.
+
+In the examples, ``client_id`` and ``secret`` are a Druva API credential
+and ``s`` is a ``druva.Session``. The tests run them as they are against
+a ``druva.testing.FakeDruva`` (``fake``) of 25 users, 10 a page.
 
 >>> import druva
->>> token = druva.get_token(client_id, secret)             # doctest: +SKIP
->>> with druva.Session(client_id, secret) as s:            # doctest: +SKIP
-...     for user in s.paginate("/insync/usermanagement/v1/users"):
-...         print(user["emailID"])
+>>> token = druva.get_token(client_id, secret)
+>>> with druva.Session(client_id, secret) as s:
+...     emails = [user["emailID"] for user in s.paginate("/insync/usermanagement/v1/users")]
+>>> emails[0]
+'linus.ritchie.1@example.com'
 """
 
 from __future__ import annotations

@@ -20,16 +20,24 @@ class Token(dict):  # type: ignore[type-arg]
     refuses to be pickled: a bearer credential should be stored deliberately,
     e.g. ``json.dumps(dict(token))``.
 
-    >>> token = druva.get_token(client_id, secret)  # doctest: +SKIP
-    >>> token                                        # doctest: +SKIP
-    Token(access_token='***', token_type='bearer', expires_in=1799, expires_at=1764409930)
+    >>> token = druva.get_token(client_id, secret)
+    >>> token
+    Token(access_token='***', token_type='bearer', expires_in=..., expires_at=...)
+    >>> sorted(token)
+    ['access_token', 'expires_at', 'expires_in', 'token_type']
     """
 
     __slots__ = ()
 
     @property
     def access_token(self) -> str:
-        """The bearer token to send as ``Authorization: Bearer <access_token>``."""
+        """The bearer token to send as ``Authorization: Bearer <access_token>``.
+
+        The same as ``token["access_token"]``.
+
+        >>> token = druva.get_token(client_id, secret)
+        >>> headers = {"Authorization": f"Bearer {token.access_token}"}
+        """
         value: str = self["access_token"]
         return value
 

@@ -1,11 +1,17 @@
-"""Test helpers: :class:`FakeDruva`, a real local server that behaves like Druva.
+"""Test helpers: ``FakeDruva``, a real local server that behaves like Druva.
 
-Use it to test your own code offline, with no credentials:
+Test your own code offline, with no credentials: give its ``client_id``,
+``secret`` and ``base_url`` to the code under test, inject faults, and
+assert on what it received.
 
+>>> import druva
 >>> from druva.testing import FakeDruva
->>> with FakeDruva(users=25) as fake:                         # doctest: +SKIP
+>>> with FakeDruva(users=25, page_size=10) as fake:
 ...     with druva.Session(fake.client_id, fake.secret, base_url=fake.base_url) as s:
-...         assert len(list(s.paginate("/insync/usermanagement/v1/users"))) == 25
+...         fake.fail_next(503, count=2, path="/insync")  # retried, then OK
+...         users = list(s.paginate("/insync/usermanagement/v1/users"))
+...     len(users), fake.token_requests
+(25, 1)
 """
 
 from __future__ import annotations

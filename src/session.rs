@@ -789,7 +789,7 @@ retried. The arguments, the result and the errors are ``request()``'s.
 ///     max_concurrency: the most requests the session has in flight at once,
 ///         across all its callers (token requests aside). After a 429 it lets
 ///         half as many through, then one more for each call that succeeds.
-///         ``None``: no limit.
+///         ``None`` (default): no cap, but it still adapts after a 429.
 ///     msp: the credential is a Druva MSP one: its token comes from
 ///         ``/msp/auth/v1/token``, and ``customer()`` gives a session for
 ///         each customer.

@@ -17,6 +17,7 @@
 #![allow(clippy::must_use_candidate, clippy::unused_self)]
 
 mod args;
+mod auth;
 mod awaitable;
 mod completions;
 mod errors;
@@ -49,6 +50,7 @@ fn _druva(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<awaitable::Awaitable>()?;
     module.add_class::<response::PyResponse>()?;
     module.add_class::<response::Headers>()?;
+    module.add_class::<auth::TokenAuth>()?;
     module.add_class::<fake::PyFakeDruva>()?;
     module.add_class::<completions::Completions>()?;
     module.add_class::<completions::Canceller>()?;

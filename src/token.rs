@@ -97,16 +97,16 @@ enum TokenLookup {
 /// The arguments of `get_token` as Python passed them. The objects are kept
 /// as given so that a repeated call can be matched against the memo without
 /// converting them again.
-struct TokenArguments<'a, 'py> {
-    client_id: &'a Bound<'py, PyAny>,
-    secret: &'a Bound<'py, PyAny>,
-    region: &'a str,
-    base_url: Option<&'a Bound<'py, PyAny>>,
-    token_url: Option<&'a Bound<'py, PyAny>>,
-    scope: Option<&'a Bound<'py, PyAny>>,
-    timeout: f64,
-    force_refresh: bool,
-    ca_bundle: Option<&'a Bound<'py, PyAny>>,
+pub struct TokenArguments<'a, 'py> {
+    pub client_id: &'a Bound<'py, PyAny>,
+    pub secret: &'a Bound<'py, PyAny>,
+    pub region: &'a str,
+    pub base_url: Option<&'a Bound<'py, PyAny>>,
+    pub token_url: Option<&'a Bound<'py, PyAny>>,
+    pub scope: Option<&'a Bound<'py, PyAny>>,
+    pub timeout: f64,
+    pub force_refresh: bool,
+    pub ca_bundle: Option<&'a Bound<'py, PyAny>>,
 }
 
 static MEMO: ArgumentMemo = ArgumentMemo::new();
@@ -152,7 +152,7 @@ impl TokenArguments<'_, '_> {
     }
 
     /// Checks every argument and finds the cache slot they choose.
-    fn resolve(&self) -> PyResult<(Arc<Slot>, SendOptions)> {
+    pub fn resolve(&self) -> PyResult<(Arc<Slot>, SendOptions)> {
         let client_id = args::text(self.client_id, "client_id")?;
         let secret = args::text(self.secret, "secret")?;
         let scope = match self.scope.filter(|scope| !scope.is_none()) {

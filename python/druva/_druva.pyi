@@ -24,6 +24,7 @@ __all__ = [
     "_Canceller",
     "_Completions",
     "_PageInTransit",
+    "_TokenAuth",
     "__version__",
     "_reset_log_cache",
     "_shutdown",
@@ -283,6 +284,28 @@ class _Awaitable(Coroutine[Any, Any, Any]):
     def send(self, value: Any) -> Any: ...
     def throw(self, error: Any, *_rest: Any) -> Any: ...
     def close(self) -> None: ...
+
+@final
+class _TokenAuth:
+    # One credential of druva.auth's adapters: its token from get_token's
+    # cache, and the origin that token may go to.
+    def __new__(
+        cls,
+        client_id: str,
+        secret: str,
+        *,
+        region: str = "cloud",
+        base_url: Optional[str] = None,
+        token_url: Optional[str] = None,
+        scope: _Scope = None,
+        timeout: float = 30.0,
+        ca_bundle: Optional[_Path] = None,
+    ) -> Self: ...
+    def token(self) -> Token: ...
+    def token_async(self) -> Coroutine[Any, Any, Token]: ...
+    def admits(self, url: str) -> bool: ...
+    def refused(self, status_code: int, url: str, authorization: object) -> bool: ...
+    def description(self) -> str: ...
 
 @final
 class _PageInTransit: ...

@@ -126,6 +126,20 @@ impl Endpoints {
         joined.set_query(query);
         Ok(joined)
     }
+
+    /// Whether the bearer token may go to `url`: an absolute URL of the base
+    /// URL's origin. A path, an unparsable URL or another origin may not.
+    ///
+    /// ```
+    /// use druva_core::endpoint::Endpoints;
+    /// let endpoints = Endpoints::resolve(None, None, None)?;
+    /// assert!(endpoints.admits_token("https://apis.druva.com/insync/usermanagement/v1/users"));
+    /// assert!(!endpoints.admits_token("https://example.com/"));
+    /// # Ok::<(), druva_core::errors::Error>(())
+    /// ```
+    pub fn admits_token(&self, url: &str) -> bool {
+        Url::parse(url).is_ok_and(|url| same_origin(&url, &self.base_url))
+    }
 }
 
 /// Whether `url` begins with a scheme (RFC 3986: a letter, then letters,
@@ -354,6 +368,29 @@ mod tests {
             e.join("/v1/users:batch").unwrap().as_str(),
             "http://127.0.0.1:9/prefix/v1/users:batch"
         );
+    }
+
+    #[test]
+    fn the_token_is_admitted_only_to_the_base_origin() {
+        let e = endpoints("https://apis.example.test/prefix");
+        for own in [
+            "https://apis.example.test/a",
+            "https://apis.example.test:443/other?x=1",
+            "HTTPS://APIS.EXAMPLE.TEST/a",
+        ] {
+            assert!(e.admits_token(own), "{own}");
+        }
+        for foreign in [
+            "https://evil.test/a",
+            "http://apis.example.test/a",
+            "https://apis.example.test:444/a",
+            "https://apis.example.test.evil.test/a",
+            "/insync/v1/users",
+            "",
+            "mailto:someone@apis.example.test",
+        ] {
+            assert!(!e.admits_token(foreign), "{foreign}");
+        }
     }
 
     #[test]

@@ -1,0 +1,73 @@
+"""``druva.auth.RequestsAuth``: the adapter for ``requests``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from requests import PreparedRequest, Response
+from requests.auth import AuthBase
+
+from druva.auth._common import TokenAuthAdapter, bearer
+
+__all__ = ["RequestsAuth"]
+
+
+class RequestsAuth(TokenAuthAdapter, AuthBase):
+    """Druva's bearer token on the requests of an existing ``requests`` session.
+
+    ``RequestsAuth(client_id, secret, **token_options)`` takes the arguments of
+    :func:`druva.get_token` (``region``, ``base_url``, ``token_url``, ``scope``,
+    ``timeout``, ``ca_bundle``; not ``force_refresh``), checked at once as
+    ``get_token`` checks them: bad options raise before any request.
+
+    Each request to the credential's origin (the API base URL's scheme, host
+    and port, as a :class:`druva.Session` has it) gets ``Authorization: Bearer
+    <token>``, the token taken from the process-wide cache that ``get_token``
+    and every session share, renewed ahead of its expiry. A request to any
+    other origin goes out as it was, with no header added or removed.
+
+    When that origin answers 401 or 403, the token is renewed once (one token
+    request however many requests were refused together) and the request is
+    resent once; if that is refused too, that response is returned. A request
+    whose body is a stream (a generator, an iterator, a file) is not resent:
+    its body is spent, so the 401/403 is returned as it is (the next request
+    gets the new token). Its repr shows the masked client id, never the
+    secret or the token; it cannot be pickled.
+
+    >>> import requests
+    >>> from druva.auth import RequestsAuth
+    >>> with requests.Session() as s:  # doctest: +SKIP
+    ...     s.auth = RequestsAuth(client_id, secret)
+    ...     users = s.get("https://apis.druva.com/insync/usermanagement/v1/users").json()
+    """
+
+    def __call__(self, request: PreparedRequest) -> PreparedRequest:
+        if request.url is None or not self._auth.admits(request.url):
+            return request
+        request.headers["Authorization"] = bearer(self._auth.token())
+        request.hooks["response"].append(self._renew_once)
+        return request
+
+    def _renew_once(self, response: Response, **send_options: Any) -> Response:
+        """The response, or when it refused the token and the request can be
+        sent again, the response to the request resent with a new token.
+
+        Resent straight through the connection, as requests' own
+        ``HTTPDigestAuth`` does: no hook runs on that response, so a refusal
+        of the new token is returned, not renewed again.
+        """
+        request = response.request
+        authorization = request.headers.get("Authorization")
+        if not self._auth.refused(response.status_code, request.url or "", authorization):
+            return response
+        if not (request.body is None or isinstance(request.body, (bytes, str))):
+            return response
+        # Read and release the refused response, so its connection serves the resend.
+        response.content  # noqa: B018
+        response.close()
+        resent = request.copy()
+        resent.headers["Authorization"] = bearer(self._auth.token())
+        answer = response.connection.send(resent, **send_options)
+        answer.history.append(response)
+        answer.request = resent
+        return answer

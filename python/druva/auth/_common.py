@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
     from druva._token import Token
 
-__all__ = ["TokenAuthAdapter", "TokenOptions", "bearer"]
+__all__ = ["_TokenAuthAdapter", "TokenOptions", "bearer"]
 
 
 class TokenOptions(TypedDict, total=False):
@@ -30,7 +30,7 @@ class TokenOptions(TypedDict, total=False):
     ca_bundle: Union[str, os.PathLike[str], None]
 
 
-class TokenAuthAdapter:
+class _TokenAuthAdapter:
     """The credential of an adapter, checked as :func:`druva.get_token` checks
     it (nothing is sent), kept in the core."""
 

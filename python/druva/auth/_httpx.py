@@ -6,23 +6,22 @@ from collections.abc import AsyncGenerator, Generator
 
 import httpx
 
-from druva.auth._common import TokenAuthAdapter, bearer
+from druva.auth._common import _TokenAuthAdapter, bearer
 
 __all__ = ["HttpxAuth"]
 
 
-class HttpxAuth(TokenAuthAdapter, httpx.Auth):
-    """Druva's bearer token on the requests of an existing ``httpx`` client,
-    ``httpx.Client`` or ``httpx.AsyncClient``.
+class HttpxAuth(_TokenAuthAdapter, httpx.Auth):
+    """Druva's bearer token on the requests of an ``httpx.Client`` or ``AsyncClient``.
 
     ``HttpxAuth(client_id, secret, **token_options)`` takes the arguments of
     :func:`druva.get_token` (``region``, ``base_url``, ``token_url``, ``scope``,
     ``timeout``, ``ca_bundle``; not ``force_refresh``), checked at once as
-    ``get_token`` checks them: bad options raise before any request.
+    :func:`druva.get_token` checks them: bad options raise before any request.
 
     Each request to the credential's origin (the API base URL's scheme, host
     and port, as a :class:`druva.Session` has it) gets ``Authorization: Bearer
-    <token>``, the token taken from the process-wide cache that ``get_token``
+    <token>``, the token taken from the process-wide cache that :func:`druva.get_token`
     and every session share, renewed ahead of its expiry; an ``AsyncClient``
     (under asyncio) gets it with :func:`druva.get_token_async`, so the event
     loop never blocks. A request to any other origin goes out as it was, with no header
@@ -49,6 +48,13 @@ class HttpxAuth(TokenAuthAdapter, httpx.Auth):
     def sync_auth_flow(
         self, request: httpx.Request
     ) -> Generator[httpx.Request, httpx.Response, None]:
+        """Puts the token on a request of ``httpx.Client``; on a 401/403, renews it and resends.
+
+        Only a request to the credential's origin gets the token.
+
+        >>> with httpx.Client(auth=HttpxAuth(client_id, secret)) as client:  # doctest: +SKIP
+        ...     client.get("https://apis.druva.com/insync/usermanagement/v1/users")
+        """
         if not self._auth.admits(str(request.url)):
             yield request
             return
@@ -61,6 +67,14 @@ class HttpxAuth(TokenAuthAdapter, httpx.Auth):
     async def async_auth_flow(
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        """:meth:`sync_auth_flow` for ``httpx.AsyncClient``, never blocking the event loop.
+
+        The token comes from :func:`druva.get_token_async`.
+
+        >>> auth = HttpxAuth(client_id, secret)  # doctest: +SKIP
+        >>> async with httpx.AsyncClient(auth=auth) as client:  # doctest: +SKIP
+        ...     await client.get("https://apis.druva.com/insync/usermanagement/v1/users")
+        """
         if not self._auth.admits(str(request.url)):
             yield request
             return

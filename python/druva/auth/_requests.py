@@ -7,22 +7,22 @@ from typing import Any
 from requests import PreparedRequest, Response
 from requests.auth import AuthBase
 
-from druva.auth._common import TokenAuthAdapter, bearer
+from druva.auth._common import _TokenAuthAdapter, bearer
 
 __all__ = ["RequestsAuth"]
 
 
-class RequestsAuth(TokenAuthAdapter, AuthBase):
+class RequestsAuth(_TokenAuthAdapter, AuthBase):
     """Druva's bearer token on the requests of an existing ``requests`` session.
 
     ``RequestsAuth(client_id, secret, **token_options)`` takes the arguments of
     :func:`druva.get_token` (``region``, ``base_url``, ``token_url``, ``scope``,
     ``timeout``, ``ca_bundle``; not ``force_refresh``), checked at once as
-    ``get_token`` checks them: bad options raise before any request.
+    :func:`druva.get_token` checks them: bad options raise before any request.
 
     Each request to the credential's origin (the API base URL's scheme, host
     and port, as a :class:`druva.Session` has it) gets ``Authorization: Bearer
-    <token>``, the token taken from the process-wide cache that ``get_token``
+    <token>``, the token taken from the process-wide cache that :func:`druva.get_token`
     and every session share, renewed ahead of its expiry. A request to any
     other origin goes out as it was, with no header added or removed.
 

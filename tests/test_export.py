@@ -12,6 +12,8 @@ import io
 import json
 import os
 import random
+import re
+import shlex
 import signal
 import subprocess
 import time
@@ -534,6 +536,42 @@ def test_a_signal_mid_list_finishes_the_page_in_hand_saves_the_state_and_exits_0
     assert stopped["items"] == lines and lines % 20 == 0 and lines >= 40
     assert resumed.returncode == 0, resumed.stderr
     assert_output_is(out, "jsonl", expected)
+
+
+# The README
+
+
+def readme_commands() -> list[list[str]]:
+    readme = Path(__file__).resolve().parent.parent / "README.md"
+    section = readme.read_text(encoding="utf-8").split("## Export a list to a file", 1)[1]
+    block = re.findall(r"```sh\n(.*?)```", section.split("\n## ", 1)[0], flags=re.DOTALL)[0]
+    return [shlex.split(line) for line in block.replace("\\\n", " ").splitlines()]
+
+
+def test_the_readmes_export_commands_run_as_written(fake: FakeDruva, tmp_path: Path) -> None:
+    commands = readme_commands()
+    assert [command[:2] for command in commands] == [["druva", "export"]] * 3
+    for command in commands:
+        if "--follow" in command:  # runs until stopped: its test is above
+            continue
+        result = subprocess.run(
+            [DRUVA, *command[1:]],
+            cwd=tmp_path,
+            env=environment(fake),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stderr
+    assert_output_is(tmp_path / "users.jsonl", "jsonl", the_whole_list(fake, USERS))
+    report = the_whole_list(
+        fake,
+        "/platform/reporting/v1/reports/epLastBackupStatus",
+        method="POST",
+        json={"filters": {"pageSize": 500}},
+    )
+    assert_output_is(tmp_path / "last_backups.csv", "csv", report)
 
 
 # CSV

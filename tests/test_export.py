@@ -170,31 +170,37 @@ def kill_at_a_random_point(child: subprocess.Popen[bytes], out: Path, rng: rando
 
 
 def export_killed_again_and_again(
-    fake: FakeDruva, arguments: list[str], out: Path, rng: random.Random
+    fake: FakeDruva, arguments: list[str], out: Path, rng: random.Random, check: Callable[[], None]
 ) -> Kills:
     """Runs the export, kills it ``KILLS`` times at random points (rerunning it
-    each time), then lets it finish."""
+    each time), then lets it finish. Whenever it finishes, ``check`` checks the
+    output; one that finished before all its kills starts over (``--restart``)."""
     seen = Kills()
+    restart: list[str] = []
     while seen.kills < KILLS:
         child = subprocess.Popen(
-            [DRUVA, "export", *arguments],
+            [DRUVA, "export", *arguments, *restart],
             env=environment(fake),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
         seen.runs += 1
+        restart = []
         if not kill_at_a_random_point(child, out, rng):
             _, stderr = child.communicate(timeout=60)
             assert child.returncode == 0, stderr.decode()
-            return seen  # it finished before the next kill
+            check()
+            restart = ["--restart"]
+            continue
         child.communicate(timeout=60)
         seen.kills += 1
         state = _export.state_path(out)
         if out.exists() and state.exists() and out.stat().st_size > read_state(out)["length"]:
             seen.cut_short += 1
-    result = export(fake, *arguments)
+    result = export(fake, *arguments, *restart)
     assert result.returncode == 0, result.stderr
+    check()
     return seen
 
 
@@ -244,16 +250,19 @@ def test_killed_at_random_points_the_export_ends_with_every_item_exactly_once(
     out = tmp_path / f"export.{file_format}"
     arguments = command_line(path, paging, file_format, out)
 
-    seen = export_killed_again_and_again(big_fake, arguments, out, rng)
-
     expected = the_whole_list(big_fake, path, **WHOLE_LISTS[path])
     assert len(expected) >= 1000
-    assert_output_is(out, file_format, expected)
-    state = read_state(out)
-    assert state["length"] == out.stat().st_size
-    assert state["items"] == len(expected)
-    assert state["finished"]
-    assert seen.kills == KILLS, f"seed {seed}: the export finished after {seen.kills} kills"
+
+    def check() -> None:
+        assert_output_is(out, file_format, expected)
+        state = read_state(out)
+        assert state["length"] == out.stat().st_size
+        assert state["items"] == len(expected)
+        assert state["finished"]
+
+    seen = export_killed_again_and_again(big_fake, arguments, out, rng, check)
+
+    assert seen.kills == KILLS
     assert seen.cut_short > 0, f"seed {seed}: no kill left a page half written"
     # Run again: a list that ended is complete; a stream is polled, and has nothing new.
     again = export(big_fake, *arguments)

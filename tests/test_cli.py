@@ -19,7 +19,7 @@ import pytest
 from druva.testing import FakeDruva
 
 USERS = "/insync/usermanagement/v1/users"
-COMMANDS = ["token", "get", "fake-server", "demo"]
+COMMANDS = ["token", "get", "export", "fake-server", "demo"]
 # The console script that `pip install` put beside this interpreter.
 DRUVA = str(Path(sysconfig.get_path("scripts")) / "druva")
 

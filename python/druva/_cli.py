@@ -1,4 +1,4 @@
-"""The ``druva`` command line: ``token``, ``get``, ``fake-server`` and ``demo``.
+"""The ``druva`` command line: ``token``, ``get``, ``export``, ``fake-server`` and ``demo``.
 
 Credentials come from ``DRUVA_CLIENT_ID`` / ``DRUVA_SECRET_KEY`` (and
 ``DRUVA_REGION`` / ``DRUVA_BASE_URL``) or, on a terminal, a hidden prompt;
@@ -12,16 +12,18 @@ import asyncio
 import contextlib
 import getpass
 import json
+import math
 import os
 import signal
 import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
 import druva
-from druva import _env
+from druva import _env, _export
 from druva.testing import FakeDruva
 
 EXIT_ERROR = 1
@@ -164,6 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_endpoint_options(get)
     get.set_defaults(run=run_get)
 
+    add_export_parser(commands)
+
     fake = commands.add_parser(
         "fake-server",
         help="run a fake Druva server in the foreground",
@@ -191,6 +195,82 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--users", type=int, default=1000, help="synthetic users (default 1000)")
     demo.set_defaults(run=run_demo)
     return parser
+
+
+EXPORT_DESCRIPTION = """\
+Write every item of a list (users, devices, reports, events...) to FILE: one
+JSON value a line (jsonl), or one CSV row an item (columns from the first item,
+nested values as JSON, the keys it lacks as one JSON object in a last column
+_extra).
+
+FILE.state, beside it, records the arguments, the cursor and FILE's length
+after the last complete page, replaced atomically once the page is on disk.
+Run the same command again after any interruption, even kill -9: FILE is cut
+back to that length and the list resumes from the cursor, so FILE ends with
+every item exactly once, in order. Run again after the list ended: a stream
+(events) is polled for what is new; a list that ended for good says it is
+complete. A state of other arguments, or a FILE without its state, is
+refused; --restart starts over.
+
+Ctrl-C (or SIGTERM) finishes the page in hand, saves the state and exits 0;
+a second one stops at once, the state still sound.
+"""
+
+
+def add_export_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    export = commands.add_parser(
+        "export",
+        help="write every item of a list to a file, resumable",
+        description=EXPORT_DESCRIPTION,
+        epilog="examples:\n"
+        "  druva export /insync/usermanagement/v1/users --out users.jsonl\n"
+        "  druva export /platform/reporting/v1/reports/epLastBackupStatus --method POST \\\n"
+        '      --json \'{"filters": {"pageSize": 500}}\' --format csv --out backups.csv\n'
+        "  druva export /platform/eventmanagement/v3/events --out events.jsonl --follow\n\n"
+        + CREDENTIALS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    export.add_argument("path", help="API path of a list, e.g. /insync/usermanagement/v1/users")
+    export.add_argument("--out", required=True, metavar="FILE", help="the output file")
+    export.add_argument(
+        "--format", choices=_export.FORMATS, default="jsonl", help="jsonl (default) or csv"
+    )
+    export.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="query parameter of the first page (repeatable)",
+    )
+    export.add_argument(
+        "--method",
+        type=str.upper,
+        choices=["GET", "POST"],
+        default="GET",
+        help="POST pages the Reporting API: the same JSON body every page (default GET)",
+    )
+    export.add_argument(
+        "--json", metavar="BODY", help="with --method POST: the JSON body, e.g. filters"
+    )
+    export.add_argument(
+        "--items", metavar="FIELD", help="the list field to export (default: the only one)"
+    )
+    export.add_argument(
+        "--follow",
+        action="store_true",
+        help="keep polling a stream from its cursor; Ctrl-C saves the state and exits 0",
+    )
+    export.add_argument(
+        "--interval",
+        type=float,
+        metavar="SECONDS",
+        help="with --follow: seconds between polls (default 60)",
+    )
+    export.add_argument(
+        "--restart", action="store_true", help="start over: overwrite FILE and its state"
+    )
+    add_endpoint_options(export)
+    export.set_defaults(run=run_export)
 
 
 def add_endpoint_options(parser: argparse.ArgumentParser) -> None:
@@ -289,6 +369,78 @@ def run_get(arguments: argparse.Namespace) -> int:
     return 0
 
 
+DEFAULT_INTERVAL = 60.0
+
+
+def export_spec(arguments: argparse.Namespace) -> _export.ListSpec:
+    """What defines the exported list, from the options; bad options are a
+    usage error here, before any network I/O."""
+    body = None
+    if arguments.json is not None:
+        if arguments.method != "POST":
+            raise CommandError("--json is the body of a POST list: add --method POST", EXIT_USAGE)
+        try:
+            body = json.loads(arguments.json)
+        except ValueError as error:
+            raise CommandError(f"--json is not JSON: {error}", EXIT_USAGE) from None
+    if arguments.interval is not None:
+        if not arguments.follow:
+            raise CommandError("--interval is the wait between polls of --follow", EXIT_USAGE)
+        if not math.isfinite(arguments.interval) or arguments.interval <= 0:
+            raise CommandError("--interval takes a number of seconds above 0", EXIT_USAGE)
+    cloud = endpoint(arguments)
+    return _export.ListSpec(
+        path=arguments.path,
+        method=arguments.method,
+        params=tuple(parse_params(arguments.param)),
+        body=body,
+        items=arguments.items,
+        format=arguments.format,
+        region=cloud.get("region"),
+        base_url=cloud.get("base_url"),
+    )
+
+
+def run_export(arguments: argparse.Namespace) -> int:
+    spec = export_spec(arguments)
+    out = Path(arguments.out)
+    client_id, secret = credentials()
+    progress = Progress(sys.stderr)
+    session = druva.Session(client_id, secret, **endpoint(arguments))
+    signals = stop_on_signals(signal.SIGINT, signal.SIGTERM, again_raises=True)
+    with session, signals as stop:
+        try:
+            outcome = _export.export(
+                session,
+                out,
+                spec,
+                follow=arguments.follow,
+                interval=arguments.interval or DEFAULT_INTERVAL,
+                restart=arguments.restart,
+                stop=stop,
+                progress=progress.show,
+            )
+        except _export.ExportRefused as error:
+            raise CommandError(str(error), EXIT_USAGE) from None
+        except (_export.ExportError, OSError) as error:
+            raise CommandError(str(error), EXIT_ERROR) from None
+    if outcome.already_complete:
+        print(
+            f"{out} is complete: {outcome.items} items; nothing to poll "
+            "(the list ended without a cursor); --restart exports it again",
+            file=sys.stderr,
+        )
+        return 0
+    progress.done(outcome.items, outcome.pages)
+    if outcome.stopped:
+        print(
+            f"stopped after {outcome.written} new items: {out} holds {outcome.items} items; "
+            "run again to resume",
+            file=sys.stderr,
+        )
+    return 0
+
+
 class Progress:
     """Records and pages so far on stderr, only when it is a terminal."""
 
@@ -333,11 +485,21 @@ def run_fake_server(arguments: argparse.Namespace) -> int:
 
 
 @contextlib.contextmanager
-def stop_on_signals(*signals: signal.Signals) -> Iterator[threading.Event]:
+def stop_on_signals(
+    *signals: signal.Signals, again_raises: bool = False
+) -> Iterator[threading.Event]:
     """An event set by any of ``signals`` while the block runs (instead of
-    KeyboardInterrupt, so a Ctrl-C at any moment is a clean stop)."""
+    KeyboardInterrupt, so a Ctrl-C at any moment is a clean stop). With
+    ``again_raises``, a second signal raises KeyboardInterrupt: for a stop
+    that waits on a request, a way not to wait."""
     stop = threading.Event()
-    previous = {number: signal.signal(number, lambda *_: stop.set()) for number in signals}
+
+    def handle(*_: object) -> None:
+        if again_raises and stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    previous = {number: signal.signal(number, handle) for number in signals}
     try:
         yield stop
     finally:

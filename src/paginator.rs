@@ -360,6 +360,23 @@ impl PyPaginator {
         self.lock().walk.cursor().map(str::to_owned)
     }
 
+    /// How the list pages, as its last page showed; ``None`` before the first page.
+    ///
+    /// ``"tracker"`` (events v2): resume a saved cursor as
+    /// ``params={"tracker": saved}``. ``"page-token"``: resume it with
+    /// ``cursor=saved``.
+    ///
+    /// >>> events = s.paginate("/insync/eventmanagement/v2/events")
+    /// >>> events.style is None
+    /// True
+    /// >>> _ = next(events)
+    /// >>> events.style
+    /// 'tracker'
+    #[getter]
+    fn style(&self) -> Option<&'static str> {
+        self.lock().walk.style()
+    }
+
     fn __repr__(&self) -> String {
         let walk = self.lock();
         format!(

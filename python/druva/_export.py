@@ -105,6 +105,9 @@ class State:
     columns: Optional[list[str]] = None
     items: int = 0
     pages: int = 0
+    # How the list pages (``Paginator.style``): a tracker list resumes with
+    # its cursor as the ``tracker`` parameter, any other with ``cursor=``.
+    style: Optional[str] = None
 
     @property
     def complete(self) -> bool:
@@ -121,6 +124,7 @@ class State:
             "columns": self.columns,
             "items": self.items,
             "pages": self.pages,
+            "style": self.style,
         }
 
     @classmethod
@@ -139,12 +143,14 @@ class State:
                 columns=value["columns"],
                 items=value["items"],
                 pages=value["pages"],
+                style=value.get("style"),
             )
         except KeyError:
             raise not_a_state from None
         shapes_ok = (
             isinstance(state.arguments, dict)
             and isinstance(state.cursor, (str, type(None)))
+            and state.style in (None, "tracker", "page-token")
             and isinstance(state.length, int)
             and state.length >= 0
             and isinstance(state.finished, bool)
@@ -200,9 +206,12 @@ class Output:
         self.length += len(data)
         self.items += 1
 
-    def commit(self, cursor: Optional[str], pages: int, *, finished: bool) -> None:
+    def commit(
+        self, cursor: Optional[str], pages: int, *, finished: bool, style: Optional[str]
+    ) -> None:
         """Records that what the output holds is ``pages`` whole pages and
-        the list goes on from ``cursor``: the lines reach the disk first."""
+        the list goes on from ``cursor`` (of a list paging in ``style``, once
+        known): the lines reach the disk first."""
         self.file.flush()
         os.fsync(self.file.fileno())
         self.state.cursor = cursor
@@ -210,6 +219,8 @@ class Output:
         self.state.items = self.items
         self.state.pages = pages
         self.state.finished = finished
+        if style is not None:
+            self.state.style = style
         write_state(self.out, self.state)
 
     def close(self) -> None:
@@ -405,7 +416,7 @@ class Export:
         while follow and not stopped and not self.output.state.complete:
             # A stream: poll it again from its cursor, unless a signal comes.
             stopped = self.stop.wait(interval) or self.one_pass(
-                paginate(self.session, self.spec, self.output.state.cursor)
+                paginate(self.session, self.spec, self.output.state.cursor, self.output.state.style)
             )
         state = self.output.state
         return Outcome(
@@ -434,18 +445,22 @@ class Export:
             try:
                 item = next(items)
             except StopIteration:
-                self.output.commit(pages.cursor, before + pages.pages, finished=True)
+                self.output.commit(
+                    pages.cursor, before + pages.pages, finished=True, style=pages.style
+                )
                 return False
             except KeyboardInterrupt:
                 # A second signal: stop now. If a new page was taken, the ones
                 # before it are whole; otherwise the last commit stands.
                 if pages.pages != taken:
-                    self.output.commit(cursor, before + taken, finished=False)
+                    self.output.commit(cursor, before + taken, finished=False, style=pages.style)
                 raise
             except druva.DruvaError as error:
                 # The page could not be had; nothing of it was handed out, so
                 # every page before it is whole, and the cursor points at it.
-                self.output.commit(pages.cursor, before + pages.pages, finished=False)
+                self.output.commit(
+                    pages.cursor, before + pages.pages, finished=False, style=pages.style
+                )
                 if resumed and taken == 0 and refuses_the_cursor(error):
                     raise ExportError(
                         f"the server refused to resume from the saved cursor ({error}); a "
@@ -455,7 +470,7 @@ class Export:
                 raise
             if pages.pages != taken:
                 if taken:
-                    self.output.commit(cursor, before + taken, finished=False)
+                    self.output.commit(cursor, before + taken, finished=False, style=pages.style)
                 if self.stop.is_set():
                     return True
             self.output.write(formatter.encode(item))
@@ -469,12 +484,21 @@ def refuses_the_cursor(error: druva.DruvaError) -> bool:
     return isinstance(error, druva.HTTPStatusError) and error.status_code in (400, 403)
 
 
-def paginate(session: druva.Session, spec: ListSpec, cursor: Optional[str]) -> druva.Paginator:
-    """The list's paginator, from ``cursor`` (a page token; ``None``: the first
-    page). It checks its arguments here, sending nothing."""
+def paginate(
+    session: druva.Session, spec: ListSpec, cursor: Optional[str], style: Optional[str] = None
+) -> druva.Paginator:
+    """The list's paginator, from ``cursor`` (``None``: the first page): for a
+    tracker list (``style``) the saved tracker is sent as its parameter, as
+    Druva's own poller does; otherwise it is a page token. It checks its
+    arguments here, sending nothing."""
+    params = list(spec.params)
+    if style == "tracker" and cursor is not None:
+        params = [(key, value) for key, value in params if key != "tracker"]
+        params.append(("tracker", cursor))
+        cursor = None
     return session.paginate(
         spec.path,
-        params=list(spec.params),
+        params=params,
         items=spec.items,
         method=spec.method,
         json=spec.body,
@@ -507,7 +531,11 @@ def export(
     if state is not None and state.complete:
         return Outcome(items=state.items, pages=state.pages, complete=True, already_complete=True)
     # Before the output is touched: bad paging arguments leave no file behind.
-    pages = paginate(session, spec, None if state is None else state.cursor)
+    pages = (
+        paginate(session, spec, None)
+        if state is None
+        else paginate(session, spec, state.cursor, state.style)
+    )
     output = Output.open(out, spec, state)
     try:
         run = Export(session, spec, output, stop or threading.Event(), progress)

@@ -269,6 +269,9 @@ pub struct ListWalk {
     items: Option<String>,
     next: Next,
     pages: u64,
+    /// Whether the last page taken was of the tracker style (`None` before
+    /// the first).
+    tracker_style: Option<bool>,
 }
 
 /// A fetched page that the walk has not advanced past yet.
@@ -330,6 +333,7 @@ impl ListWalk {
             items,
             next: Next::First { cursor },
             pages: 0,
+            tracker_style: None,
         })
     }
 
@@ -347,6 +351,15 @@ impl ListWalk {
             Next::First { cursor } | Next::Ended { cursor } => cursor.as_deref(),
             Next::PageToken(cursor) | Next::Tracker(cursor) => Some(cursor),
         }
+    }
+
+    /// How the list pages, as its last page showed: `"tracker"` or
+    /// `"page-token"`; `None` before the first page. A saved cursor of a
+    /// tracker list resumes as the `tracker` parameter, one of a page-token
+    /// list as `cursor=` (DESIGN, Paging).
+    pub fn style(&self) -> Option<&'static str> {
+        self.tracker_style
+            .map(|tracker| if tracker { "tracker" } else { "page-token" })
     }
 
     /// Whether the list has ended.
@@ -429,6 +442,7 @@ impl ListWalk {
         let returned = info.cursor().map(str::to_owned);
         let caught_up = returned.is_some() && returned.as_deref() == self.sent_cursor();
         let empty = info.item_count(&field) == 0;
+        self.tracker_style = Some(info.is_tracker_style());
         self.next = match returned {
             None => Next::Ended { cursor: None },
             Some(cursor) if info.is_tracker_style() => {
@@ -494,6 +508,20 @@ mod tests {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect()
+    }
+
+    #[test]
+    fn the_walk_tells_the_style_its_pages_showed() {
+        let mut walk = get_walk(&[]);
+        assert_eq!(walk.style(), None);
+        take(
+            &mut walk,
+            r#"{"events": [1], "tracker": "t1", "nextPageExists": true}"#,
+        );
+        assert_eq!(walk.style(), Some("tracker"));
+        let mut walk = get_walk(&[]);
+        take(&mut walk, r#"{"users": [1], "nextPageToken": "p2"}"#);
+        assert_eq!(walk.style(), Some("page-token"));
     }
 
     #[test]

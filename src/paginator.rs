@@ -155,6 +155,11 @@ impl PyPaginator {
         }
         let fetching = Fetching(Arc::clone(&self.fetching));
         let session = Arc::clone(&self.session);
+        if session.is_closed() {
+            // A page fetched ahead is not handed out after close(): the
+            // paginator stops as every call of a closed session does.
+            walk.ahead = None;
+        }
         if let Some(Ahead { task, request }) = walk.ahead.take() {
             let Some(joined) = task.join() else {
                 // Started before a fork: it never runs in this process.

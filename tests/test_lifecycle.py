@@ -187,6 +187,13 @@ def test_closing_mid_iteration_stops_the_paginator_clearly(fake: FakeDruva) -> N
     pages = s.paginate(USERS, params={"pageSize": 5})
     first = [next(pages) for _ in range(5)]
     assert len(first) == 5
+    # The next page is fetched ahead meanwhile; once it is back, close: a page
+    # fetched ahead is not handed out by a closed session's paginator either.
+    deadline = time.monotonic() + 10
+    while sum(r["path"] == USERS for r in fake.requests) < 2:
+        assert time.monotonic() < deadline, "the next page was never fetched ahead"
+        time.sleep(0.005)
+    time.sleep(0.1)
     s.close()
     with pytest.raises(RuntimeError, match="closed"):
         next(pages)

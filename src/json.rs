@@ -33,7 +33,6 @@ pub fn decode<'py>(py: Python<'py>, bytes: &[u8]) -> Result<Bound<'py, PyAny>, s
             inexact_seen: false,
         },
         depth: 0,
-        spare_lists: Vec::new(),
     };
     match decode_with(py, bytes, &mut state) {
         Err(error) if state.numbers.needs_literals(&error) => {
@@ -75,9 +74,6 @@ struct State<'py> {
     numbers: Numbers,
     /// How many objects the value being read is inside.
     depth: usize,
-    /// Buffers for the items of arrays being read, reused from one array to
-    /// the next.
-    spare_lists: Vec<Vec<Bound<'py, PyAny>>>,
 }
 
 /// Where a number's Python value comes from.
@@ -389,16 +385,13 @@ impl<'de, 'py> Visitor<'de> for PyValue<'_, 'py> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        // Gathered first, so the list is made once at its size.
-        let mut items = self.state.spare_lists.pop().unwrap_or_default();
+        let list = PyList::empty(self.py);
         while let Some(item) = seq.next_element_seed(PyValue {
             py: self.py,
             state: &mut *self.state,
         })? {
-            items.push(item);
+            list.append(item).map_err(python_error)?;
         }
-        let list = PyList::new(self.py, items.drain(..)).map_err(python_error)?;
-        self.state.spare_lists.push(items);
         Ok(list.into_any())
     }
 

@@ -49,8 +49,8 @@ impl TokenAuth {
     /// resolves the base URL as a session does.
     fn checked(arguments: &TokenArguments<'_, '_>) -> PyResult<Self> {
         let (slot, _) = arguments.resolve()?;
-        let base_url = optional_text(arguments.base_url, "base_url")?;
-        let token_url = optional_text(arguments.token_url, "token_url")?;
+        let base_url = token::optional_text(arguments.base_url, "base_url")?;
+        let token_url = token::optional_text(arguments.token_url, "token_url")?;
         let endpoints =
             Endpoints::resolve(arguments.region, base_url.as_deref(), token_url.as_deref())
                 .or_raise()?;
@@ -134,13 +134,6 @@ fn bound<'a, 'py>(value: Option<&'a Py<PyAny>>, py: Python<'py>) -> Option<&'a B
     value.map(|value| value.bind(py))
 }
 
-fn optional_text(value: Option<&Bound<'_, PyAny>>, name: &str) -> PyResult<Option<String>> {
-    value
-        .filter(|value| !value.is_none())
-        .map(|value| args::text(value, name).map(std::borrow::Cow::into_owned))
-        .transpose()
-}
-
 /// The constructor has `get_token`'s signature less `force_refresh`, with
 /// the core's literal defaults (see `druva_core::with_defaults!`).
 macro_rules! token_auth_methods {
@@ -198,8 +191,7 @@ macro_rules! token_auth_methods {
                 url: &str,
                 authorization: Option<&Bound<'_, PyAny>>,
             ) -> PyResult<bool> {
-                // The statuses on which a session renews its token.
-                if !matches!(status_code, 401 | 403) || !self.admits(url) {
+                if !druva_core::response::refuses_bearer(status_code) || !self.admits(url) {
                     return Ok(false);
                 }
                 let Some(header) = authorization.and_then(|value| value.cast::<PyString>().ok())

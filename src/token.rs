@@ -185,7 +185,7 @@ impl TokenArguments<'_, '_> {
     }
 }
 
-fn optional_text<'a>(
+pub(crate) fn optional_text<'a>(
     value: Option<&'a Bound<'_, PyAny>>,
     name: &str,
 ) -> PyResult<Option<Cow<'a, str>>> {

@@ -38,6 +38,13 @@ pub struct ErrorEnvelope {
     pub message: Option<String>,
 }
 
+/// Whether an answer with this status refused the bearer token the request
+/// carried (401 or 403): the statuses on which a token is renewed, by a
+/// session, by the customer exchange and by `druva.auth`'s adapters.
+pub fn refuses_bearer(status_code: u16) -> bool {
+    matches!(status_code, 401 | 403)
+}
+
 impl Response {
     /// A 2xx status: what a token answer or a page of a list must have.
     pub fn is_success(&self) -> bool {

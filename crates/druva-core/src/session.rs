@@ -21,7 +21,7 @@ use crate::http::{self, ClientOptions};
 use crate::limit::Limiter;
 use crate::logging;
 use crate::paginate::PageInfo;
-use crate::response::Response;
+use crate::response::{self, Response};
 use crate::retry::{Attempt, RetryPolicy, RetryScope, Retrying, RATE_LIMITED};
 use crate::runtime::PerProcess;
 use crate::token::{Credentials, CustomerGrant, Grant, SendOptions, Token, TokenRequest};
@@ -516,7 +516,7 @@ impl Session {
     /// says anything about the token: a redirect may have ended somewhere
     /// else, or come back from elsewhere without the token.
     fn refused_token(&self, response: &Response) -> bool {
-        matches!(response.status_code, 401 | 403)
+        response::refuses_bearer(response.status_code)
             && !response.left_origin
             && same_origin(&response.url, &self.config.endpoints.base_url)
     }

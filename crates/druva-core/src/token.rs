@@ -445,7 +445,7 @@ impl TokenAttempt {
 
     /// Whether the server refused the bearer token the request carried.
     fn refused_bearer(&self) -> bool {
-        matches!(&self.outcome, Ok(response) if matches!(response.status_code, 401 | 403))
+        matches!(&self.outcome, Ok(response) if crate::response::refuses_bearer(response.status_code))
     }
 }
 

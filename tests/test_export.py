@@ -461,6 +461,18 @@ def test_a_finished_stream_is_polled_for_what_is_new(
 # Ctrl-C and --follow
 
 
+def start_export(fake: FakeDruva, *arguments: str) -> subprocess.Popen[str]:
+    """``druva export ...`` started in a process of its own, its output piped."""
+    return subprocess.Popen(
+        [DRUVA, "export", *arguments],
+        env=environment(fake),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 def wait_for_lines(out: Path, count: int, child: subprocess.Popen[str]) -> None:
     """Waits until ``out`` holds ``count`` lines (a bound, not an assertion on time)."""
     deadline = time.monotonic() + 60
@@ -477,14 +489,7 @@ def test_follow_picks_up_new_events_and_ctrl_c_saves_the_state_for_the_next_run(
 ) -> None:
     out = tmp_path / "events.jsonl"
     with FakeDruva(users=150) as fake:
-        child = subprocess.Popen(
-            [DRUVA, "export", EVENTS_V3, "--out", str(out), "--follow", "--interval", "0.05"],
-            env=environment(fake),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        child = start_export(fake, EVENTS_V3, "--out", str(out), "--follow", "--interval", "0.05")
         try:
             wait_for_lines(out, 450, child)
             fake.add_events(120)
@@ -515,14 +520,7 @@ def test_a_signal_mid_list_finishes_the_page_in_hand_saves_the_state_and_exits_0
     out = tmp_path / "users.jsonl"
     arguments = [USERS, "--out", str(out), "--param", "pageSize=20"]
     with FakeDruva(users=300, latency=0.01) as fake:
-        child = subprocess.Popen(
-            [DRUVA, "export", *arguments],
-            env=environment(fake),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        child = start_export(fake, *arguments)
         try:
             wait_for_lines(out, 30, child)
             child.send_signal(signal_number)

@@ -281,43 +281,53 @@ mod tests {
         assert_eq!(block_on(joined).unwrap().unwrap(), 42);
     }
 
-    #[test]
-    fn dropping_a_task_cancels_it() {
+    /// A future that sleeps a minute, and a receiver that tells whether it
+    /// was dropped before it ended.
+    fn a_minute_asleep() -> (
+        impl Future<Output = ()> + Send + 'static,
+        tokio::sync::oneshot::Receiver<()>,
+    ) {
         let (sender, receiver) = tokio::sync::oneshot::channel::<()>();
-        let task = Task::spawn(async move {
+        let sleeping = async move {
             tokio::time::sleep(Duration::from_secs(60)).await;
             drop(sender);
-        })
-        .unwrap();
-        drop(task);
-        let closed = block_on(async move { receiver.await.is_err() }).unwrap();
-        assert!(closed, "the sleeping task should have been dropped");
+        };
+        (sleeping, receiver)
+    }
+
+    fn was_dropped(receiver: tokio::sync::oneshot::Receiver<()>) -> bool {
+        block_on(async move { receiver.await.is_err() }).unwrap()
+    }
+
+    #[test]
+    fn dropping_a_task_cancels_it() {
+        let (sleeping, receiver) = a_minute_asleep();
+        drop(Task::spawn(sleeping).unwrap());
+        assert!(
+            was_dropped(receiver),
+            "the sleeping task should have been dropped"
+        );
     }
 
     #[test]
     fn dropping_the_join_of_a_task_cancels_it() {
-        let (sender, receiver) = tokio::sync::oneshot::channel::<()>();
-        let task = Task::spawn(async move {
-            tokio::time::sleep(Duration::from_secs(60)).await;
-            drop(sender);
-        })
-        .unwrap();
-        drop(task.join());
-        let closed = block_on(async move { receiver.await.is_err() }).unwrap();
-        assert!(closed, "the sleeping task should have been dropped");
+        let (sleeping, receiver) = a_minute_asleep();
+        drop(Task::spawn(sleeping).unwrap().join());
+        assert!(
+            was_dropped(receiver),
+            "the sleeping task should have been dropped"
+        );
     }
 
     #[test]
     fn dropping_pending_cancels_the_future() {
-        let (sender, receiver) = tokio::sync::oneshot::channel::<()>();
-        let pending = Pending::spawn(async move {
-            tokio::time::sleep(Duration::from_secs(60)).await;
-            drop(sender);
-        })
-        .unwrap();
+        let (sleeping, receiver) = a_minute_asleep();
+        let pending = Pending::spawn(sleeping).unwrap();
         assert!(pending.wait(Duration::from_millis(10)).is_none());
         drop(pending);
-        let closed = block_on(async move { receiver.await.is_err() }).unwrap();
-        assert!(closed, "the sleeping future should have been dropped");
+        assert!(
+            was_dropped(receiver),
+            "the sleeping future should have been dropped"
+        );
     }
 }

@@ -196,8 +196,9 @@ pub struct Session {
     /// The MSP session of a customer session: closing it closes this one.
     parent: Option<Arc<Session>>,
     /// The cap on requests in flight (`max_concurrency`, none by default),
-    /// adaptive after 429s either way.
-    limiter: Limiter,
+    /// adaptive after 429s either way. Per process: a forked child must not inherit the parent's requests in
+    /// flight, nor a lock a runtime thread held at the fork.
+    limiter: PerProcess<Arc<Limiter>>,
 }
 
 impl std::fmt::Debug for Session {
@@ -223,7 +224,7 @@ impl Session {
             client: Arc::new(PerProcess::new()),
             closed: AtomicBool::new(false),
             parent: None,
-            limiter: Limiter::for_cap(config.max_concurrency),
+            limiter: PerProcess::new(),
             config,
         };
         session.client()?;
@@ -268,7 +269,7 @@ impl Session {
             closed: AtomicBool::new(false),
             parent: Some(Arc::clone(self)),
             // Druva throttles per customer: each has its own limit.
-            limiter: Limiter::for_cap(config.max_concurrency),
+            limiter: PerProcess::new(),
             config,
         }))
     }
@@ -468,7 +469,11 @@ impl Session {
         let token = Arc::clone(&self.slot)
             .get(token_options, self.config.leeway, false)
             .await?;
-        let limiter = &self.limiter;
+        let cap = self.config.max_concurrency;
+        let limiter = self
+            .limiter
+            .get_or_try_init(|| Ok(Arc::new(Limiter::for_cap(cap))))?;
+        let limiter = &*limiter;
         let Ok(permit) = tokio::time::timeout_at(deadline, limiter.acquire()).await else {
             let outcome = Err(Error::Timeout {
                 message: format!(

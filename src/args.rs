@@ -9,11 +9,14 @@
 
 use std::borrow::Cow;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 
+use crate::errors::OrRaise;
+use druva_core::config;
 use druva_core::session::Body;
 
 /// The Python type name of a value, for messages.
@@ -53,6 +56,15 @@ pub fn optional_seconds(value: &Bound<'_, PyAny>) -> PyResult<Option<f64>> {
         return Ok(None);
     }
     seconds(value).map(Some)
+}
+
+/// A call's `timeout=`: `None` (the session's), or seconds checked by the
+/// core's rule for `timeout`.
+pub fn call_timeout(seconds: Option<f64>) -> PyResult<Option<Duration>> {
+    seconds
+        .map(|seconds| config::seconds_argument("timeout", seconds, false))
+        .transpose()
+        .or_raise()
 }
 
 /// [`whole`], or `None`.

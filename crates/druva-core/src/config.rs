@@ -119,13 +119,18 @@ pub fn scope_argument(scope: Option<String>) -> Result<Option<String>> {
     }
 }
 
-/// Checks `max_concurrency`: absent (no cap), or from 1 to 100 000.
+/// Checks `max_concurrency`: absent (no cap), or a [`limit_argument`].
 pub fn concurrency_argument(name: &str, value: Option<i128>) -> Result<Option<usize>> {
+    value.map(|value| limit_argument(name, value)).transpose()
+}
+
+/// Checks a limit of requests in flight at once (`max_concurrency`, `map`'s
+/// `concurrency`): from 1 to 100 000.
+pub fn limit_argument(name: &str, value: i128) -> Result<usize> {
     const MAX: i128 = 100_000;
-    match value {
-        None => Ok(None),
-        Some(value) if (1..=MAX).contains(&value) => Ok(usize::try_from(value).ok()),
-        Some(value) => Err(Error::value(format!(
+    match usize::try_from(value) {
+        Ok(limit) if (1..=MAX).contains(&value) => Ok(limit),
+        _ => Err(Error::value(format!(
             "{name} must be between 1 and {MAX} (requests in flight at once), not {}",
             shown_integer(value)
         ))),

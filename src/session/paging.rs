@@ -1,0 +1,70 @@
+//! `paginate`'s arguments into a `druva.Paginator`: the list's walk is the
+//! core's, checked before anything is sent.
+
+use std::sync::Arc;
+
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+
+use super::base::{call_progress, PyBaseSession};
+use crate::args::{self, Pairs};
+use crate::errors::OrRaise;
+use crate::paginator::PyPaginator;
+use druva_core::paginate::{self, ListWalk};
+use druva_core::session::Body;
+
+/// `paginate`'s arguments as Python passed them, typed.
+pub(super) struct ListArguments<'a, 'py> {
+    pub(super) url: &'a str,
+    pub(super) params: Option<Pairs>,
+    pub(super) items: Option<&'a str>,
+    pub(super) method: &'a str,
+    pub(super) json: Option<&'a Bound<'py, PyAny>>,
+    pub(super) cursor: Option<&'a str>,
+    pub(super) progress: bool,
+}
+
+impl ListArguments<'_, '_> {
+    pub(super) fn into_paginator(
+        self,
+        py: Python<'_>,
+        session: &PyBaseSession,
+    ) -> PyResult<PyPaginator> {
+        // Checked now, so a foreign origin fails here rather than on first next().
+        session.inner.config().endpoints.join(self.url).or_raise()?;
+        let method = match self.method.to_ascii_uppercase().as_str() {
+            "GET" => paginate::Method::Get,
+            "POST" => paginate::Method::Post,
+            _ => {
+                return Err(PyValueError::new_err(format!(
+                    "method={:?}: lists page by GET or POST",
+                    self.method
+                )))
+            }
+        };
+        let body = match args::body(self.json, None)? {
+            Body::Json(bytes) => Some(bytes),
+            _ => None,
+        };
+        let walk = ListWalk::new(
+            method,
+            Pairs::or_empty(self.params),
+            body.as_deref(),
+            self.items.map(str::to_owned),
+            self.cursor.map(str::to_owned),
+        )
+        .or_raise()?;
+        let bar = if self.progress {
+            Some(call_progress(py, "bar", (self.url,))?)
+        } else {
+            None
+        };
+        Ok(PyPaginator::new(
+            Arc::clone(&session.inner),
+            self.url.to_owned(),
+            walk,
+            session.is_async,
+            bar,
+        ))
+    }
+}

@@ -15,7 +15,7 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 
-use crate::errors::OrRaise;
+use crate::errors::Result;
 use druva_core::config;
 use druva_core::session::Body;
 
@@ -60,11 +60,9 @@ pub fn optional_seconds(value: &Bound<'_, PyAny>) -> PyResult<Option<f64>> {
 
 /// A call's `timeout=`: `None` (the session's), or seconds checked by the
 /// core's rule for `timeout`.
-pub fn call_timeout(seconds: Option<f64>) -> PyResult<Option<Duration>> {
-    seconds
-        .map(|seconds| config::seconds_argument("timeout", seconds, false))
-        .transpose()
-        .or_raise()
+pub fn call_timeout(seconds: Option<f64>) -> Result<Option<Duration>> {
+    let timeout = seconds.map(|seconds| config::seconds_argument("timeout", seconds, false));
+    Ok(timeout.transpose()?)
 }
 
 /// [`whole`], or `None`.

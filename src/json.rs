@@ -467,7 +467,7 @@ pub fn not_json_error(bytes: &[u8]) -> Option<PyErr> {
 fn decode_error(bytes: &[u8], error: &serde_json::Error) -> PyErr {
     let doc = String::from_utf8_lossy(bytes).into_owned();
     let (msg, at) = json_message(error, bytes, fault_byte(bytes, error));
-    crate::errors::JSONDecodeError::new_err((msg, doc, char_offset(bytes, at)))
+    crate::exceptions::JSONDecodeError::new_err((msg, doc, char_offset(bytes, at)))
 }
 
 /// The byte offset serde's (line, column) points at. serde counts columns in

@@ -21,6 +21,7 @@ mod auth;
 mod awaitable;
 mod completions;
 mod errors;
+mod exceptions;
 mod fake;
 mod json;
 mod logging;

@@ -1,13 +1,12 @@
 //! `druva.Response`, in the vocabulary of `requests`.
 
-use crate::errors::to_py_err;
 use pyo3::exceptions::{PyKeyError, PyLookupError, PyTypeError, PyUnicodeError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyList, PyString, PyType};
 
+use crate::exceptions::{HTTPStatusError, RateLimitError};
 use crate::json;
-use druva_core::errors::Error;
 use druva_core::response::Response;
 
 /// An HTTP response from the Druva API, read to its end, in the vocabulary of ``requests``.
@@ -35,6 +34,26 @@ impl From<Response> for PyResponse {
             response,
             content: PyOnceLock::new(),
         }
+    }
+}
+
+/// The exception of an error response: `druva.RateLimitError` for a 429,
+/// `druva.HTTPStatusError` for any other, carrying the response and Druva's
+/// error envelope.
+pub fn status_error(response: Response) -> PyErr {
+    let message = response.status_summary();
+    let envelope = response.error_envelope();
+    let rate_limited = response.is_rate_limited();
+    let arguments = (
+        message,
+        PyResponse::from(response),
+        envelope.code,
+        envelope.message,
+    );
+    if rate_limited {
+        RateLimitError::new_err(arguments)
+    } else {
+        HTTPStatusError::new_err(arguments)
     }
 }
 
@@ -188,7 +207,7 @@ impl PyResponse {
         if !response.is_error() {
             return Ok(slf);
         }
-        Err(to_py_err(Error::from_status(response.clone())))
+        Err(status_error(response.clone()))
     }
 
     fn __repr__(&self) -> String {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use pyo3::prelude::*;
 
 use crate::args::{self, Path, Scope};
-use crate::errors::OrRaise;
+use crate::errors::Result;
 use druva_core::config;
 use druva_core::session::{Session, SessionConfig, SessionOptions};
 
@@ -29,7 +29,7 @@ pub(super) struct SessionArguments<'a> {
 }
 
 impl SessionArguments<'_> {
-    pub(super) fn into_session(self) -> PyResult<Arc<Session>> {
+    pub(super) fn into_session(self) -> Result<Arc<Session>> {
         let client_id = args::text(self.client_id, "client_id")?;
         let secret = args::text(self.secret, "secret")?;
         let options = SessionOptions {
@@ -37,26 +37,24 @@ impl SessionArguments<'_> {
             base_url: self.base_url.map(str::to_owned),
             token_url: self.token_url.map(str::to_owned),
             scope: self.scope.map(|scope| scope.0),
-            timeout: Some(config::seconds_argument("timeout", self.timeout, false).or_raise()?),
-            max_retries: Some(config::count_argument("max_retries", self.max_retries).or_raise()?),
-            leeway: Some(config::seconds_argument("leeway", self.leeway, true).or_raise()?),
+            timeout: Some(config::seconds_argument("timeout", self.timeout, false)?),
+            max_retries: Some(config::count_argument("max_retries", self.max_retries)?),
+            leeway: Some(config::seconds_argument("leeway", self.leeway, true)?),
             ca_bundle: self.ca_bundle.map(|path| path.0),
             proxy: self.proxy.map(str::to_owned),
-            max_response_bytes: Some(
-                config::response_limit_argument(self.max_response_bytes).or_raise()?,
-            ),
-            rate_limit_wait: Some(
-                config::seconds_argument("rate_limit_wait", self.rate_limit_wait, true)
-                    .or_raise()?,
-            ),
-            max_concurrency: config::concurrency_argument("max_concurrency", self.max_concurrency)
-                .or_raise()?,
+            max_response_bytes: Some(config::response_limit_argument(self.max_response_bytes)?),
+            rate_limit_wait: Some(config::seconds_argument(
+                "rate_limit_wait",
+                self.rate_limit_wait,
+                true,
+            )?),
+            max_concurrency: config::concurrency_argument("max_concurrency", self.max_concurrency)?,
             msp: self.msp,
         };
-        let config = SessionConfig::new(&client_id, &secret, options).or_raise()?;
+        let config = SessionConfig::new(&client_id, &secret, options)?;
         // Building the client reads `ca_bundle`, which may block (a FIFO, a
         // network drive): never with the GIL held.
         let session = self.client_id.py().detach(|| Session::new(config));
-        Ok(Arc::new(session.or_raise()?))
+        Ok(Arc::new(session?))
     }
 }

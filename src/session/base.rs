@@ -6,7 +6,7 @@ use std::sync::Arc;
 use pyo3::prelude::*;
 
 use crate::awaitable::{self, Awaitable, Work};
-use crate::errors::OrRaise;
+use crate::errors::Result;
 use crate::response::PyResponse;
 use crate::runtime::wait;
 use crate::token::token_to_py;
@@ -26,12 +26,12 @@ impl PyBaseSession {
     }
 
     /// Sends a call: the response now (sync), or a coroutine of it (async).
-    pub(super) fn send(&self, py: Python<'_>, call: Call<'_>) -> PyResult<Py<PyAny>> {
-        let request = self.inner.prepare(call).or_raise()?;
+    pub(super) fn send(&self, py: Python<'_>, call: Call<'_>) -> Result<Py<PyAny>> {
+        let request = self.inner.prepare(call)?;
         let session = Arc::clone(&self.inner);
         if !self.is_async {
             let response = wait(py, session.send(request))?;
-            return response_to_py(py, response);
+            return Ok(response_to_py(py, response)?);
         }
         let start =
             move |py: Python<'_>| awaitable::spawn(py, session.send(request), response_to_py);
@@ -40,7 +40,7 @@ impl PyBaseSession {
 
     /// A value as this session returns it: itself (sync) or a coroutine that
     /// returns it (async).
-    pub(super) fn finished(&self, py: Python<'_>, value: Py<PyAny>) -> PyResult<Py<PyAny>> {
+    pub(super) fn finished(&self, py: Python<'_>, value: Py<PyAny>) -> Result<Py<PyAny>> {
         if self.is_async {
             return Self::returned(py, Work::Ready(value));
         }
@@ -48,12 +48,12 @@ impl PyBaseSession {
     }
 
     /// A coroutine that does `work`.
-    pub(super) fn returned(py: Python<'_>, work: Work) -> PyResult<Py<PyAny>> {
+    pub(super) fn returned(py: Python<'_>, work: Work) -> Result<Py<PyAny>> {
         Ok(Py::new(py, Awaitable::new(work))?.into_any())
     }
 
     /// The token: cached (a cache hit touches no runtime), or fetched.
-    pub(super) fn token(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+    pub(super) fn token(&self, py: Python<'_>) -> Result<Py<PyAny>> {
         if let Some(token) = self.inner.cached_token() {
             let token = token_to_py(py, &token)?.unbind();
             return self.finished(py, token);

@@ -11,6 +11,7 @@ use super::base::PyBaseSession;
 use super::map::MapArguments;
 use super::paging::ListArguments;
 use crate::args::{self, Data, Pairs};
+use crate::errors::Result;
 use crate::paginator::PyPaginator;
 use druva_core::session::Call;
 
@@ -88,7 +89,7 @@ impl PyBaseSession {
         headers: Option<Pairs>,
         #[pyo3(from_py_with = args::optional_seconds)] timeout: Option<f64>,
         #[pyo3(from_py_with = args::optional_flag)] retry: Option<bool>,
-    ) -> PyResult<Py<PyAny>> {
+    ) -> Result<Py<PyAny>> {
         let call = Call {
             method,
             url,
@@ -128,7 +129,7 @@ impl PyBaseSession {
         params: Option<Pairs>,
         headers: Option<Pairs>,
         #[pyo3(from_py_with = args::optional_seconds)] timeout: Option<f64>,
-    ) -> PyResult<Py<PyAny>> {
+    ) -> Result<Py<PyAny>> {
         self.request(py, "GET", url, params, None, None, headers, timeout, None)
     }
 
@@ -147,7 +148,7 @@ impl PyBaseSession {
         params: Option<Pairs>,
         headers: Option<Pairs>,
         #[pyo3(from_py_with = args::optional_seconds)] timeout: Option<f64>,
-    ) -> PyResult<Py<PyAny>> {
+    ) -> Result<Py<PyAny>> {
         self.request(
             py, "DELETE", url, params, None, None, headers, timeout, None,
         )
@@ -174,7 +175,7 @@ impl PyBaseSession {
         headers: Option<Pairs>,
         #[pyo3(from_py_with = args::optional_seconds)] timeout: Option<f64>,
         #[pyo3(from_py_with = args::optional_flag)] retry: Option<bool>,
-    ) -> PyResult<Py<PyAny>> {
+    ) -> Result<Py<PyAny>> {
         self.request(py, "POST", url, params, json, data, headers, timeout, retry)
     }
 
@@ -198,7 +199,7 @@ impl PyBaseSession {
         headers: Option<Pairs>,
         #[pyo3(from_py_with = args::optional_seconds)] timeout: Option<f64>,
         #[pyo3(from_py_with = args::optional_flag)] retry: Option<bool>,
-    ) -> PyResult<Py<PyAny>> {
+    ) -> Result<Py<PyAny>> {
         self.request(py, "PUT", url, params, json, data, headers, timeout, retry)
     }
 
@@ -223,7 +224,7 @@ impl PyBaseSession {
         headers: Option<Pairs>,
         #[pyo3(from_py_with = args::optional_seconds)] timeout: Option<f64>,
         #[pyo3(from_py_with = args::optional_flag)] retry: Option<bool>,
-    ) -> PyResult<Py<PyAny>> {
+    ) -> Result<Py<PyAny>> {
         self.request(
             py, "PATCH", url, params, json, data, headers, timeout, retry,
         )
@@ -337,7 +338,7 @@ impl PyBaseSession {
         json: Option<&Bound<'_, PyAny>>,
         cursor: Option<&str>,
         #[pyo3(from_py_with = args::flag)] progress: bool,
-    ) -> PyResult<PyPaginator> {
+    ) -> Result<PyPaginator> {
         let list = ListArguments {
             url,
             params,
@@ -404,7 +405,7 @@ impl PyBaseSession {
         #[pyo3(from_py_with = args::whole)] concurrency: i128,
         #[pyo3(from_py_with = args::flag)] return_exceptions: bool,
         #[pyo3(from_py_with = args::flag)] progress: bool,
-    ) -> PyResult<Py<PyAny>> {
+    ) -> Result<Py<PyAny>> {
         let map = MapArguments {
             urls,
             method,
@@ -431,7 +432,7 @@ impl PyBaseSession {
     /// Traceback (most recent call last):
     ///     ...
     /// RuntimeError: this session is closed; create a new Session to make more calls
-    fn close(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+    fn close(&self, py: Python<'_>) -> Result<Py<PyAny>> {
         self.inner.close();
         self.finished(py, py.None())
     }

@@ -10,7 +10,7 @@ use super::arguments::SessionArguments;
 use super::base::PyBaseSession;
 use crate::args::{self, Path, Scope};
 use crate::awaitable::Awaitable;
-use crate::errors::OrRaise;
+use crate::errors::Result;
 
 /// A session with the Druva API: authenticated calls that renew their token, retry and page.
 ///
@@ -149,7 +149,7 @@ macro_rules! session_classes {
                 #[pyo3(from_py_with = args::seconds)] rate_limit_wait: f64,
                 #[pyo3(from_py_with = args::optional_whole)] max_concurrency: Option<i128>,
                 #[pyo3(from_py_with = args::flag)] msp: bool,
-            ) -> PyResult<PyClassInitializer<Self>> {
+            ) -> Result<PyClassInitializer<Self>> {
                 let arguments = SessionArguments {
                     client_id, secret, region, base_url, token_url, scope, timeout,
                     max_retries, leeway, ca_bundle, proxy, max_response_bytes,
@@ -209,12 +209,12 @@ macro_rules! session_classes {
             /// ...     tenant = msp.customer(first["id"])
             /// ...     tenant.get("/insync/usermanagement/v1/users").status_code
             /// 200
-            fn customer(slf: &Bound<'_, Self>, customer_id: &str) -> PyResult<Py<Self>> {
+            fn customer(slf: &Bound<'_, Self>, customer_id: &str) -> Result<Py<Self>> {
                 let base = slf.as_super().get();
-                let inner = base.inner.customer(customer_id).or_raise()?;
+                let inner = base.inner.customer(customer_id)?;
                 let initializer = PyClassInitializer::from(PyBaseSession::new(inner, base.is_async))
                     .add_subclass($class);
-                Py::new(slf.py(), initializer)
+                Ok(Py::new(slf.py(), initializer)?)
             }
 
             $($own_methods)*
@@ -236,7 +236,7 @@ druva_core::with_defaults! {
         /// >>> token["token_type"], token["expires_in"] > 0
         /// ('bearer', True)
         #[getter]
-        fn token(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
+        fn token(slf: &Bound<'_, Self>) -> Result<Py<PyAny>> {
             slf.as_super().get().token(slf.py())
         }
 
@@ -270,7 +270,7 @@ druva_core::with_defaults! {
         /// ...     token = await s.token()
         /// >>> token["token_type"]
         /// 'bearer'
-        fn token(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
+        fn token(slf: &Bound<'_, Self>) -> Result<Py<PyAny>> {
             slf.as_super().get().token(slf.py())
         }
 

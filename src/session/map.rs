@@ -11,7 +11,7 @@ use pyo3::types::{PyList, PyString};
 use super::base::{call_progress, response_to_py, PyBaseSession};
 use crate::args::{self, Pairs};
 use crate::awaitable::{self, Awaitable, Work};
-use crate::errors::{to_py_err, OrRaise};
+use crate::errors::{to_py_err, Result};
 use crate::runtime::wait_with;
 use druva_core::config;
 use druva_core::response::Response;
@@ -33,13 +33,14 @@ pub(super) struct MapArguments<'a, 'py> {
 impl MapArguments<'_, '_> {
     /// Checks every call, then sends them: the list of responses now (sync),
     /// or a coroutine of it (async).
-    pub(super) fn run(self, py: Python<'_>, session: &PyBaseSession) -> PyResult<Py<PyAny>> {
+    pub(super) fn run(self, py: Python<'_>, session: &PyBaseSession) -> Result<Py<PyAny>> {
         if self.urls.is_instance_of::<PyString>() {
             return Err(PyTypeError::new_err(
                 "map() takes an iterable of URLs, not one URL: map([url, ...])",
-            ));
+            )
+            .into());
         }
-        let concurrency = config::limit_argument("concurrency", self.concurrency).or_raise()?;
+        let concurrency = config::limit_argument("concurrency", self.concurrency)?;
         let query = Pairs::or_empty(self.params);
         let headers = Pairs::or_empty(self.headers);
         let body = args::body(self.json, None)?;
@@ -63,7 +64,7 @@ impl MapArguments<'_, '_> {
                 timeout,
                 retry: None,
             };
-            requests.push(session.inner.prepare(call).or_raise()?);
+            requests.push(session.inner.prepare(call)?);
         }
         let total = requests.len();
         let bar = if self.progress {
@@ -87,7 +88,7 @@ impl MapArguments<'_, '_> {
         if !session.is_async {
             let outcome = wait_with(py, mapped, |py| bar.show(py));
             bar.close(py)?;
-            return mapped_to_py(py, outcome?);
+            return Ok(mapped_to_py(py, outcome?)?);
         }
         let start = move |py: Python<'_>| awaitable::spawn(py, mapped, mapped_to_py);
         let Some(progress) = bar.bar.take() else {
@@ -96,7 +97,7 @@ impl MapArguments<'_, '_> {
         // The loop's thread moves the bar while the calls run.
         let work = Py::new(py, Awaitable::new(Work::Start(Box::new(start))))?;
         let counter = Py::new(py, MapCounter { done: bar.done })?;
-        call_progress(py, "follow", (work, progress, counter))
+        Ok(call_progress(py, "follow", (work, progress, counter))?)
     }
 }
 

@@ -8,7 +8,7 @@ use pyo3::prelude::*;
 
 use super::base::{call_progress, PyBaseSession};
 use crate::args::{self, Pairs};
-use crate::errors::OrRaise;
+use crate::errors::Result;
 use crate::paginator::PyPaginator;
 use druva_core::paginate::{self, ListWalk};
 use druva_core::session::Body;
@@ -29,9 +29,9 @@ impl ListArguments<'_, '_> {
         self,
         py: Python<'_>,
         session: &PyBaseSession,
-    ) -> PyResult<PyPaginator> {
+    ) -> Result<PyPaginator> {
         // Checked now, so a foreign origin fails here rather than on first next().
-        session.inner.config().endpoints.join(self.url).or_raise()?;
+        session.inner.config().endpoints.join(self.url)?;
         let method = match self.method.to_ascii_uppercase().as_str() {
             "GET" => paginate::Method::Get,
             "POST" => paginate::Method::Post,
@@ -39,7 +39,8 @@ impl ListArguments<'_, '_> {
                 return Err(PyValueError::new_err(format!(
                     "method={:?}: lists page by GET or POST",
                     self.method
-                )))
+                ))
+                .into())
             }
         };
         let body = match args::body(self.json, None)? {
@@ -52,8 +53,7 @@ impl ListArguments<'_, '_> {
             body.as_deref(),
             self.items.map(str::to_owned),
             self.cursor.map(str::to_owned),
-        )
-        .or_raise()?;
+        )?;
         let bar = if self.progress {
             Some(call_progress(py, "bar", (self.url,))?)
         } else {

@@ -61,7 +61,7 @@ impl Error {
 
     /// The error for an API response whose status is an error: `RateLimit` for 429.
     pub fn from_status(response: Response) -> Self {
-        if response.status_code == 429 {
+        if response.is_rate_limited() {
             Error::RateLimit {
                 response: Box::new(response),
             }

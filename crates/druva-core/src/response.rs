@@ -57,6 +57,12 @@ impl Response {
         self.status_code >= 400
     }
 
+    /// A 429: the API's "too many requests", retried within `rate_limit_wait`
+    /// and raised as `RateLimitError`.
+    pub fn is_rate_limited(&self) -> bool {
+        self.status_code == 429
+    }
+
     /// The standard reason phrase of the status, or "" for unknown codes.
     pub fn reason(&self) -> &'static str {
         reqwest::StatusCode::from_u16(self.status_code)

@@ -38,6 +38,7 @@ use pyo3::prelude::*;
 fn _druva(module: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = module.py();
     logging::install(py)?;
+    json::read_interpreter(py);
     module.add("__version__", env!("CARGO_PKG_VERSION"))?;
     module.add_function(wrap_pyfunction!(token::get_token, module)?)?;
     module.add_function(wrap_pyfunction!(token::get_token_async, module)?)?;

@@ -69,6 +69,21 @@ FAILS_LIKE_JSON_LOADS = [
     '\n\n  {"ключ": tru}',
     '[{"emoji": "😀"}, {"emoji": "😀",',
     '{"druva": "this body is not valid JSON",',
+    "[1, 2,]",
+    '{"a": [1,}',
+    '[{"a": 1},]',
+    '{"a"',
+    '{"a": 1, "b"}',
+    "{1:2}",
+    '["a" "b"]',
+    "[true x]",
+    "true false",
+    "[]]",
+    "[-]",
+    "[tx]",
+    "[1.]",
+    '"\\u12x"',
+    '"\t"',
 ]
 
 

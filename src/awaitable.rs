@@ -19,8 +19,8 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyTuple;
 
-use crate::completions::{Canceller, Completions, Convert};
 use crate::errors::to_py_err;
+use crate::loop_queue::{Canceller, Convert, LoopQueue};
 use crate::paginator::PyPaginator;
 use druva_core::errors::Result;
 
@@ -216,7 +216,7 @@ impl Awaitable {
 }
 
 static GET_RUNNING_LOOP: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-static COMPLETIONS_MODULE: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
+static LOOP_QUEUE_MODULE: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
 
 /// Starts `future` on the druva runtime for the running event loop; returns
 /// the asyncio future that completes with `convert`'s value. The conversion
@@ -232,19 +232,19 @@ where
         .import(py, "asyncio", "get_running_loop")?
         .call0()?;
     // Looked up on the module each time, so that tests can swap it.
-    let completions = COMPLETIONS_MODULE
-        .get_or_try_init(py, || py.import("druva._completions").map(Bound::unbind))?
+    let loop_queue = LOOP_QUEUE_MODULE
+        .get_or_try_init(py, || py.import("druva._loop_queue").map(Bound::unbind))?
         .bind(py)
-        .call_method1(pyo3::intern!(py, "completions_for"), (&event_loop,))?;
-    if completions.is_none() {
+        .call_method1(pyo3::intern!(py, "loop_queue_for"), (&event_loop,))?;
+    if loop_queue.is_none() {
         return crate::runtime::spawn_on_loop(py, future, convert);
     }
-    let completions = completions.cast_into::<Completions>()?;
+    let loop_queue = loop_queue.cast_into::<LoopQueue>()?;
     let asyncio_future = event_loop.call_method0(pyo3::intern!(py, "create_future"))?;
     let runtime = druva_core::runtime::handle().map_err(to_py_err)?;
     // The task holds no Python object: the future stays with the queue's
     // owner, and the task reports back by id.
-    let (id, queue) = completions.get().track(asyncio_future.clone().unbind());
+    let (id, queue) = loop_queue.get().track(asyncio_future.clone().unbind());
     let task = runtime.spawn(async move {
         let result = future.await;
         let convert: Convert = Box::new(move |py| convert(py, result.map_err(to_py_err)?));
@@ -254,7 +254,7 @@ where
         pyo3::intern!(py, "add_done_callback"),
         (Canceller {
             task: task.abort_handle(),
-            completions: completions.unbind(),
+            loop_queue: loop_queue.unbind(),
             id,
         },),
     )?;

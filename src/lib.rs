@@ -19,12 +19,12 @@
 mod args;
 mod auth;
 mod awaitable;
-mod completions;
 mod errors;
 mod exceptions;
 mod fake;
 mod json;
 mod logging;
+mod loop_queue;
 mod memo;
 mod paginator;
 mod response;
@@ -54,8 +54,8 @@ fn _druva(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<response::Headers>()?;
     module.add_class::<auth::TokenAuth>()?;
     module.add_class::<fake::PyFakeDruva>()?;
-    module.add_class::<completions::Completions>()?;
-    module.add_class::<completions::Canceller>()?;
+    module.add_class::<loop_queue::LoopQueue>()?;
+    module.add_class::<loop_queue::Canceller>()?;
     module.add_class::<paginator::PageInTransit>()?;
     response::register_mapping(py)?;
     Ok(())

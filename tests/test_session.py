@@ -670,9 +670,9 @@ def test_async_session_works_where_the_loop_cannot_watch_a_descriptor(
     fake: FakeDruva, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Loops without add_reader (Windows' proactor) use the generic bridge."""
-    import druva._completions
+    import druva._loop_queue
 
-    monkeypatch.setattr(druva._completions, "completions_for", lambda loop: None)
+    monkeypatch.setattr(druva._loop_queue, "loop_queue_for", lambda loop: None)
 
     async def main() -> list[int]:
         async with async_session_for(fake) as s:

@@ -22,7 +22,7 @@ __all__ = [
     "_Awaitable",
     "_BaseSession",
     "_Canceller",
-    "_Completions",
+    "_LoopQueue",
     "_PageInTransit",
     "_TokenAuth",
     "__version__",
@@ -313,7 +313,7 @@ class _TokenAuth:
 class _PageInTransit: ...
 
 @final
-class _Completions:
+class _LoopQueue:
     def __new__(cls, portable: bool = False) -> Self: ...
     @property
     def fd(self) -> int: ...

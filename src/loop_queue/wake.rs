@@ -16,7 +16,7 @@ use pyo3::exceptions::PyNotImplementedError;
 use pyo3::exceptions::PyOSError;
 use pyo3::prelude::*;
 
-/// The wake-up descriptor of one completion queue. Uninhabited where the
+/// The wake-up descriptor of one loop queue. Uninhabited where the
 /// platform has none.
 pub enum Wake {
     #[cfg(target_os = "linux")]
@@ -42,7 +42,7 @@ impl Wake {
     #[cfg(not(unix))]
     pub fn new(_portable: bool) -> PyResult<Self> {
         Err(PyNotImplementedError::new_err(
-            "no completion descriptor on this platform; use the generic bridge",
+            "no wake-up descriptor on this platform; use the generic bridge",
         ))
     }
 

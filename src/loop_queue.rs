@@ -1,4 +1,5 @@
-//! Completing asyncio futures in batches.
+//! The loop queue: asyncio futures completed in batches, the event loop
+//! woken once for many finished requests.
 //!
 //! The generic bridge completes each future by taking the GIL on a runtime
 //! thread and calling `loop.call_soon_threadsafe`, a GIL round trip and a
@@ -10,7 +11,7 @@
 //!
 //! The descriptor is an eventfd on Linux and a self-pipe on other unix (or on
 //! Linux when asked for, to test that path). Elsewhere (Windows) there is no
-//! queue: `druva/_completions.py` then uses the generic bridge.
+//! queue: `druva/_loop_queue.py` then uses the generic bridge.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,7 +26,7 @@ mod wake;
 /// with the GIL held.
 pub type Convert = Box<dyn FnOnce(Python<'_>) -> PyResult<Py<PyAny>> + Send>;
 
-/// What a runtime task may hold of a completion queue: Rust only. The
+/// What a runtime task may hold of a loop queue: Rust only. The
 /// asyncio futures stay in `futures`, which only GIL holders touch, so no
 /// Python object is ever created or dropped on a runtime thread (pyo3 would
 /// queue the drop under a global lock, and a fork landing while a runtime
@@ -51,22 +52,22 @@ impl Queue {
     }
 }
 
-/// The completion queue of one event loop; made by `druva/_completions.py`,
+/// The loop queue of one event loop; made by `druva/_loop_queue.py`,
 /// which registers `drain` for `fd` with `loop.add_reader`.
-#[pyclass(frozen, module = "druva._druva", name = "_Completions")]
-pub struct Completions {
+#[pyclass(frozen, module = "druva._druva", name = "_LoopQueue")]
+pub struct LoopQueue {
     queue: Arc<Queue>,
     /// The asyncio future of each request in flight, by id.
     futures: Mutex<HashMap<u64, Py<PyAny>>>,
 }
 
 #[pymethods]
-impl Completions {
+impl LoopQueue {
     /// `portable=True` uses the self-pipe even where an eventfd exists.
     #[new]
     #[pyo3(signature = (portable=false))]
     fn new(portable: bool) -> PyResult<Self> {
-        Ok(Completions {
+        Ok(LoopQueue {
             queue: Arc::new(Queue {
                 wake: wake::Wake::new(portable)?,
                 finished: Mutex::new(Vec::new()),
@@ -129,7 +130,7 @@ impl Completions {
     }
 }
 
-impl Completions {
+impl LoopQueue {
     fn futures(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Py<PyAny>>> {
         self.futures.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -154,7 +155,7 @@ impl Completions {
 #[pyclass(frozen, module = "druva._druva", name = "_Canceller")]
 pub struct Canceller {
     pub task: AbortHandle,
-    pub completions: Py<Completions>,
+    pub loop_queue: Py<LoopQueue>,
     pub id: u64,
 }
 
@@ -163,7 +164,7 @@ impl Canceller {
     fn __call__(&self, future: &Bound<'_, PyAny>) -> PyResult<()> {
         if future.call_method0("cancelled")?.is_truthy()? {
             self.task.abort();
-            self.completions.get().forget(self.id);
+            self.loop_queue.get().forget(self.id);
         }
         Ok(())
     }

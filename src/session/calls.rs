@@ -87,8 +87,8 @@ impl PyBaseSession {
         json: Option<&Bound<'_, PyAny>>,
         data: Option<Data>,
         headers: Option<Pairs>,
-        #[pyo3(from_py_with = args::optional_seconds)] timeout: Option<f64>,
-        #[pyo3(from_py_with = args::optional_flag)] retry: Option<bool>,
+        #[pyo3(from_py_with = args::named::call_timeout)] timeout: Option<f64>,
+        #[pyo3(from_py_with = args::named::retry)] retry: Option<bool>,
     ) -> Result<Py<PyAny>> {
         let call = Call {
             method,
@@ -128,7 +128,7 @@ impl PyBaseSession {
         url: &str,
         params: Option<Pairs>,
         headers: Option<Pairs>,
-        #[pyo3(from_py_with = args::optional_seconds)] timeout: Option<f64>,
+        #[pyo3(from_py_with = args::named::call_timeout)] timeout: Option<f64>,
     ) -> Result<Py<PyAny>> {
         self.request(py, "GET", url, params, None, None, headers, timeout, None)
     }
@@ -147,7 +147,7 @@ impl PyBaseSession {
         url: &str,
         params: Option<Pairs>,
         headers: Option<Pairs>,
-        #[pyo3(from_py_with = args::optional_seconds)] timeout: Option<f64>,
+        #[pyo3(from_py_with = args::named::call_timeout)] timeout: Option<f64>,
     ) -> Result<Py<PyAny>> {
         self.request(
             py, "DELETE", url, params, None, None, headers, timeout, None,
@@ -173,8 +173,8 @@ impl PyBaseSession {
         json: Option<&Bound<'_, PyAny>>,
         data: Option<Data>,
         headers: Option<Pairs>,
-        #[pyo3(from_py_with = args::optional_seconds)] timeout: Option<f64>,
-        #[pyo3(from_py_with = args::optional_flag)] retry: Option<bool>,
+        #[pyo3(from_py_with = args::named::call_timeout)] timeout: Option<f64>,
+        #[pyo3(from_py_with = args::named::retry)] retry: Option<bool>,
     ) -> Result<Py<PyAny>> {
         self.request(py, "POST", url, params, json, data, headers, timeout, retry)
     }
@@ -197,8 +197,8 @@ impl PyBaseSession {
         json: Option<&Bound<'_, PyAny>>,
         data: Option<Data>,
         headers: Option<Pairs>,
-        #[pyo3(from_py_with = args::optional_seconds)] timeout: Option<f64>,
-        #[pyo3(from_py_with = args::optional_flag)] retry: Option<bool>,
+        #[pyo3(from_py_with = args::named::call_timeout)] timeout: Option<f64>,
+        #[pyo3(from_py_with = args::named::retry)] retry: Option<bool>,
     ) -> Result<Py<PyAny>> {
         self.request(py, "PUT", url, params, json, data, headers, timeout, retry)
     }
@@ -222,8 +222,8 @@ impl PyBaseSession {
         json: Option<&Bound<'_, PyAny>>,
         data: Option<Data>,
         headers: Option<Pairs>,
-        #[pyo3(from_py_with = args::optional_seconds)] timeout: Option<f64>,
-        #[pyo3(from_py_with = args::optional_flag)] retry: Option<bool>,
+        #[pyo3(from_py_with = args::named::call_timeout)] timeout: Option<f64>,
+        #[pyo3(from_py_with = args::named::retry)] retry: Option<bool>,
     ) -> Result<Py<PyAny>> {
         self.request(
             py, "PATCH", url, params, json, data, headers, timeout, retry,
@@ -337,7 +337,7 @@ impl PyBaseSession {
         method: &str,
         json: Option<&Bound<'_, PyAny>>,
         cursor: Option<&str>,
-        #[pyo3(from_py_with = args::flag)] progress: bool,
+        #[pyo3(from_py_with = args::named::progress)] progress: bool,
     ) -> Result<PyPaginator> {
         let list = ListArguments {
             url,
@@ -401,10 +401,10 @@ impl PyBaseSession {
         params: Option<Pairs>,
         json: Option<&Bound<'_, PyAny>>,
         headers: Option<Pairs>,
-        #[pyo3(from_py_with = args::optional_seconds)] timeout: Option<f64>,
-        #[pyo3(from_py_with = args::whole)] concurrency: i128,
-        #[pyo3(from_py_with = args::flag)] return_exceptions: bool,
-        #[pyo3(from_py_with = args::flag)] progress: bool,
+        #[pyo3(from_py_with = args::named::call_timeout)] timeout: Option<f64>,
+        #[pyo3(from_py_with = args::named::concurrency)] concurrency: i128,
+        #[pyo3(from_py_with = args::named::return_exceptions)] return_exceptions: bool,
+        #[pyo3(from_py_with = args::named::progress)] progress: bool,
     ) -> Result<Py<PyAny>> {
         let map = MapArguments {
             urls,

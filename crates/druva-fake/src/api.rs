@@ -251,7 +251,7 @@ fn echo_headers(headers: &HeaderMap) -> Value {
     let mut echoed: Map<String, Value> = Map::new();
     for name in headers.keys() {
         let value = if name == header::AUTHORIZATION {
-            super::dispatch::auth_scheme(headers).unwrap_or_default()
+            super::authorization::auth_scheme(headers).unwrap_or_default()
         } else {
             headers
                 .get_all(name)

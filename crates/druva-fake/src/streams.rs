@@ -22,9 +22,9 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::api::{self, Caller, SharedState};
+use super::config::CaughtUp;
 use super::data::{Event, ENDPOINTS_PRODUCT_ID};
 use super::paging::{self, InvalidParameter, Page};
-use super::CaughtUp;
 
 pub(crate) const EVENTS_V2: &str = "/insync/eventmanagement/v2/events";
 pub(crate) const EVENTS_V3: &str = "/platform/eventmanagement/v3/events";

@@ -13,10 +13,11 @@ use axum::Router;
 use hyper::body::Incoming;
 use tower::ServiceExt;
 
-use super::api::Caller;
+use super::api;
 use super::authorization::{auth_scheme, bearer_token};
 use super::envelope;
 use super::faults::{self, FaultAction};
+use super::handler::Caller;
 use super::request::{RecordedRequest, RequestKind};
 use super::state::{Scope, Shared};
 use super::token;
@@ -46,7 +47,7 @@ pub(crate) struct App {
 
 impl App {
     pub fn new(shared: Arc<Shared>) -> Self {
-        let router = super::api::router(Arc::clone(&shared));
+        let router = api::router(Arc::clone(&shared));
         App { shared, router }
     }
 

@@ -30,9 +30,11 @@ mod authorization;
 mod config;
 mod data;
 mod dispatch;
+mod echo;
 mod envelope;
 mod faults;
 mod filters;
+mod handler;
 mod insync;
 mod lock;
 mod msp;
@@ -45,6 +47,7 @@ mod streams;
 mod tenant;
 mod tls;
 mod token;
+mod users;
 
 #[cfg(test)]
 mod tests;

@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -48,7 +48,7 @@ pub(crate) struct Shared {
     pub caught_up: Mutex<CaughtUp>,
     pub faults: FaultQueue,
     /// One tenant without MSP; with it, the customers in listing order.
-    pub tenants: Vec<Tenant>,
+    pub tenants: Vec<Arc<Tenant>>,
     in_flight: AtomicUsize,
     /// Counts caught-up polls, so that a new token can differ from the last.
     polls: AtomicU64,
@@ -78,7 +78,10 @@ impl Shared {
             last_page: Mutex::new(config.last_page),
             caught_up: Mutex::new(config.caught_up),
             faults: FaultQueue::default(),
-            tenants: Tenant::generate_all(config),
+            tenants: Tenant::generate_all(config)
+                .into_iter()
+                .map(Arc::new)
+                .collect(),
             in_flight: AtomicUsize::new(0),
             polls: AtomicU64::new(0),
             token_requests: AtomicU64::new(0),
@@ -155,7 +158,7 @@ impl Shared {
             .map(|(_, scope)| *scope)
     }
 
-    pub fn tenant(&self, index: usize) -> Option<&Tenant> {
+    pub fn tenant(&self, index: usize) -> Option<&Arc<Tenant>> {
         self.tenants.get(index)
     }
 

@@ -2,6 +2,7 @@
 //! once, in [`with_fake_defaults!`](crate::with_fake_defaults)) and the
 //! ranges every knob is checked against.
 
+use std::str::FromStr;
 use std::time::Duration;
 
 use druva_core::errors::{Error, Result};
@@ -24,7 +25,7 @@ pub const MAX_LATENCY: Duration = Duration::from_secs(60);
 /// The highest `max_in_flight`.
 pub const MAX_IN_FLIGHT: usize = 100_000;
 
-/// The most events one [`FakeServer::add_events`] call may add.
+/// The most events one `FakeServer::add_events` call may add.
 pub const MAX_ADDED_EVENTS: usize = 100_000;
 
 /// The longest token lifetime: a year.
@@ -63,22 +64,91 @@ pub enum CaughtUp {
     /// The empty page carries a new token for the same place.
     NewToken,
 }
+
+impl FromStr for CaughtUp {
+    type Err = Error;
+
+    /// By its name in Python: `"same"` or `"new"`.
+    fn from_str(name: &str) -> Result<Self> {
+        match name {
+            "same" => Ok(CaughtUp::SameToken),
+            "new" => Ok(CaughtUp::NewToken),
+            other => Err(Error::value(format!(
+                "caught_up must be \"same\" or \"new\", not {other:?}"
+            ))),
+        }
+    }
+}
+
 /// How the last page of a `nextPageToken` listing says that it is the last.
 ///
 /// Druva is not consistent about it, and a client must accept all three, so
-/// the fake server lets tests pick one.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+/// the fake server lets tests pick one. [`FakeConfig::default`] has the one
+/// [`with_fake_defaults!`](crate::with_fake_defaults) names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum LastPage {
     /// The `nextPageToken` key is absent.
     Missing,
     /// `"nextPageToken": ""`.
-    #[default]
     Empty,
     /// `"nextPageToken": null`.
     Null,
 }
 
-/// How to start a [`FakeServer`].
+impl LastPage {
+    /// By its name in Python and on the command line: `"missing"`, `"empty"`
+    /// or `"null"`.
+    pub const fn named(name: &str) -> Option<LastPage> {
+        match name.as_bytes() {
+            b"missing" => Some(LastPage::Missing),
+            b"empty" => Some(LastPage::Empty),
+            b"null" => Some(LastPage::Null),
+            _ => None,
+        }
+    }
+}
+
+impl FromStr for LastPage {
+    type Err = Error;
+
+    fn from_str(name: &str) -> Result<Self> {
+        LastPage::named(name).ok_or_else(|| {
+            Error::value(format!(
+                "last_page must be \"missing\", \"empty\" or \"null\", not {name:?}"
+            ))
+        })
+    }
+}
+
+/// Calls `$callback! { name = literal, ..., forwarded tokens }` with every
+/// default of a [`FakeConfig`] knob that has one, followed by whatever tokens
+/// came after the callback's name.
+///
+/// The one place they are written: [`FakeConfig::default`] is built from
+/// them, and the Python binding writes them into `FakeDruva`'s signature.
+/// Durations are seconds (floats); `last_page` is a [`LastPage::named`] name.
+/// `client_id`, `secret` and `max_in_flight` are `None`: generated, and no
+/// limit.
+#[macro_export]
+macro_rules! with_fake_defaults {
+    ($callback:ident $($forward:tt)*) => {
+        $callback! {
+            token_lifetime = 1800.0,
+            users = 250,
+            page_size = 100,
+            tls = false,
+            port = 0,
+            seed = 0,
+            last_page = "empty",
+            latency = 0.0,
+            msp = false,
+            customers = 3,
+            $($forward)*
+        }
+    };
+}
+
+/// How to start a `FakeServer`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FakeConfig {
     /// The Client ID it accepts; a random one when `None`.
@@ -115,26 +185,45 @@ pub struct FakeConfig {
     pub caught_up: CaughtUp,
 }
 
-impl Default for FakeConfig {
-    fn default() -> Self {
-        FakeConfig {
-            client_id: None,
-            secret: None,
-            token_lifetime: Duration::from_secs(1800),
-            users: 250,
-            page_size: 100,
-            tls: false,
-            port: 0,
-            seed: 0,
-            last_page: LastPage::Empty,
-            latency: Duration::ZERO,
-            max_in_flight: None,
-            msp: false,
-            customers: 3,
-            caught_up: CaughtUp::SameToken,
+/// `FakeConfig::default()` from [`with_fake_defaults!`](crate::with_fake_defaults).
+macro_rules! default_config {
+    ($($knob:ident = $value:tt,)*) => {
+        impl Default for FakeConfig {
+            fn default() -> Self {
+                FakeConfig {
+                    client_id: None,
+                    secret: None,
+                    max_in_flight: None,
+                    caught_up: CaughtUp::default(),
+                    $($knob: default_value!($knob = $value),)*
+                }
+            }
         }
-    }
+    };
 }
+
+/// A default's value as a [`FakeConfig`] field holds it.
+macro_rules! default_value {
+    (token_lifetime = $seconds:tt) => {
+        Duration::from_secs_f64($seconds)
+    };
+    (latency = $seconds:tt) => {
+        Duration::from_secs_f64($seconds)
+    };
+    (last_page = $name:tt) => {{
+        // A bad name fails the build, not a caller.
+        const LAST_PAGE: LastPage = match LastPage::named($name) {
+            Some(last_page) => last_page,
+            None => panic!("with_fake_defaults! names no LastPage"),
+        };
+        LAST_PAGE
+    }};
+    ($knob:ident = $value:tt) => {
+        $value
+    };
+}
+
+with_fake_defaults!(default_config);
 
 impl FakeConfig {
     pub(crate) fn validate(&self) -> Result<()> {
@@ -185,5 +274,29 @@ pub(crate) fn check_range(name: &str, value: usize, min: usize, max: usize) -> R
         Err(Error::value(format!(
             "{name} must be between {min} and {max}, got {value}"
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn knob_names_parse_and_an_unknown_one_says_which_are_known() {
+        assert_eq!("null".parse::<LastPage>().unwrap(), LastPage::Null);
+        assert_eq!("missing".parse::<LastPage>().unwrap(), LastPage::Missing);
+        assert_eq!("new".parse::<CaughtUp>().unwrap(), CaughtUp::NewToken);
+        let error = "Null".parse::<LastPage>().unwrap_err().to_string();
+        assert!(
+            error.contains(r#""missing", "empty" or "null", not "Null""#),
+            "{error}"
+        );
+        let error = "old".parse::<CaughtUp>().unwrap_err().to_string();
+        assert!(error.contains(r#""same" or "new", not "old""#), "{error}");
+    }
+
+    #[test]
+    fn the_default_config_is_valid() {
+        assert!(FakeConfig::default().validate().is_ok());
     }
 }

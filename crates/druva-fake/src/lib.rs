@@ -24,6 +24,30 @@
 //! fake.stop();
 //! # Ok::<(), druva_core::errors::Error>(())
 //! ```
+//!
+//! # Layers
+//!
+//! Each module uses only modules of the layers below it (none imports one
+//! that imports it), from the bottom up:
+//!
+//! 1. Leaves: `config` ([`FakeConfig`], its defaults and ranges), `lock`,
+//!    `request` ([`RequestKind`], [`RecordedRequest`]), `authorization` (the
+//!    `Authorization` header read), `envelope` (Druva's error bodies), `data`
+//!    (the synthetic data set), `tls`.
+//! 2. `paging` on `config`; `filters` on `data` and `paging`; `faults` on
+//!    `envelope`, `lock` and `request`; `tenant` on `config`, `data` and
+//!    `lock`.
+//! 3. `state`, what a server shares, on `faults`, `tenant` and the leaves.
+//! 4. `handler` (what every API handler shares: the caller's tenant as an
+//!    extractor, the query readers, the responses) and `token` (the token
+//!    endpoints), on `state` and below.
+//! 5. The handlers, one module a product: `insync`, `users`, `streams`,
+//!    `reporting`, `msp`, `echo`, on `handler` and below.
+//! 6. `api`, the router, on the handlers.
+//! 7. `dispatch`, the front door (counters, faults, the bearer check), on
+//!    `api`, `token`, `handler`'s `Caller` and below.
+//! 8. `server`, the connections, on `dispatch`, `state` and `tls`.
+//! 9. This file: [`FakeServer`], on `server`, `state` and `config`.
 
 mod api;
 mod authorization;

@@ -7,7 +7,7 @@ use pyo3::types::{PyDict, PyFloat, PyInt, PyList, PyString};
 
 use crate::args;
 use druva_core::config;
-use druva_fake::{whole_argument, FakeConfig, FakeServer, Fault, FaultKind, RequestKind};
+use druva_fake::{whole_argument, FakeConfig, FakeServer, Fault, FaultKind, Knob, RequestKind};
 
 /// A fake Druva: a real HTTP server on ``127.0.0.1`` that behaves as strictly as Druva.
 ///
@@ -60,12 +60,6 @@ pub struct PyFakeDruva {
     server: FakeServer,
 }
 
-/// A whole-number argument within the fake's documented range.
-fn whole_in(value: i128, name: &str, min: usize, max: usize) -> PyResult<usize> {
-    let checked = whole_argument(name, value, min as u64, max as u64).or_raise()?;
-    usize::try_from(checked).map_err(|_| PyValueError::new_err(format!("{name} is too large")))
-}
-
 fn retry_after(value: Option<&Bound<'_, PyAny>>) -> PyResult<Option<String>> {
     let Some(value) = value.filter(|value| !value.is_none()) else {
         return Ok(None);
@@ -104,21 +98,16 @@ impl FakeArguments<'_, '_> {
     fn config(self) -> PyResult<FakeConfig> {
         let max_in_flight = match self.max_in_flight.filter(|value| !value.is_none()) {
             None => None,
-            Some(value) => Some(whole_in(
-                args::whole(value)?,
-                "max_in_flight",
-                1,
-                druva_fake::MAX_IN_FLIGHT,
-            )?),
+            Some(value) => Some(Knob::MAX_IN_FLIGHT.whole(args::whole(value)?).or_raise()?),
         };
-        let port = whole_in(self.port, "port", 0, usize::from(u16::MAX))?;
+        let port = whole_argument("port", self.port, 0, u64::from(u16::MAX)).or_raise()?;
         Ok(FakeConfig {
             client_id: self.client_id,
             secret: self.secret,
             token_lifetime: config::seconds_argument("token_lifetime", self.token_lifetime, false)
                 .or_raise()?,
-            users: whole_in(self.users, "users", 0, druva_fake::MAX_USERS)?,
-            page_size: whole_in(self.page_size, "page_size", 1, druva_fake::MAX_PAGE_SIZE)?,
+            users: Knob::USERS.whole(self.users).or_raise()?,
+            page_size: Knob::PAGE_SIZE.whole(self.page_size).or_raise()?,
             tls: self.tls,
             port: u16::try_from(port)
                 .map_err(|_| PyValueError::new_err("port must be between 0 and 65535"))?,
@@ -127,7 +116,7 @@ impl FakeArguments<'_, '_> {
             latency: config::seconds_argument("latency", self.latency, true).or_raise()?,
             max_in_flight,
             msp: self.msp,
-            customers: whole_in(self.customers, "customers", 1, druva_fake::MAX_CUSTOMERS)?,
+            customers: Knob::CUSTOMERS.whole(self.customers).or_raise()?,
             ..FakeConfig::default()
         })
     }
@@ -471,7 +460,7 @@ druva_fake::with_fake_defaults! {
         /// >>> len(list(s.paginate("/insync/eventmanagement/v2/events", params={"tracker": events.cursor})))
         /// 2
         fn add_events(&self, #[pyo3(from_py_with = args::whole)] count: i128) -> PyResult<()> {
-            let count = whole_in(count, "count", 1, druva_fake::MAX_ADDED_EVENTS)?;
+            let count = Knob::ADDED_EVENTS.whole(count).or_raise()?;
             self.server.add_events(count).or_raise()
         }
 

@@ -53,6 +53,39 @@ pub fn whole_argument(name: &str, value: i128, min: u64, max: u64) -> Result<u64
         })
 }
 
+/// A whole-number knob's name and range: the one place each range is
+/// stated, for [`FakeConfig`]'s own check and for callers whose numbers can be
+/// anything (the Python binding).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Knob {
+    pub name: &'static str,
+    pub min: usize,
+    pub max: usize,
+}
+
+impl Knob {
+    pub const USERS: Knob = Knob::new("users", 0, MAX_USERS);
+    pub const PAGE_SIZE: Knob = Knob::new("page_size", 1, MAX_PAGE_SIZE);
+    pub const CUSTOMERS: Knob = Knob::new("customers", 1, MAX_CUSTOMERS);
+    pub const MAX_IN_FLIGHT: Knob = Knob::new("max_in_flight", 1, MAX_IN_FLIGHT);
+    /// The count of `FakeServer::add_events`.
+    pub const ADDED_EVENTS: Knob = Knob::new("count", 1, MAX_ADDED_EVENTS);
+
+    const fn new(name: &'static str, min: usize, max: usize) -> Self {
+        Knob { name, min, max }
+    }
+
+    /// `value` when it is within the range, else a value error naming it.
+    pub fn whole(self, value: i128) -> Result<usize> {
+        let checked = whole_argument(self.name, value, self.min as u64, self.max as u64)?;
+        usize::try_from(checked).map_err(|_| Error::value(format!("{} is too large", self.name)))
+    }
+
+    pub(crate) fn check(self, value: usize) -> Result<()> {
+        check_range(self.name, value, self.min, self.max)
+    }
+}
+
 /// What a caught-up Platform events v3 stream answers: an empty page with a
 /// token, either the token it was sent or a new one. Druva documents neither
 /// (see docs/druva-api.md); a client must end the list on both.
@@ -237,9 +270,9 @@ impl FakeConfig {
         if self.secret.as_deref() == Some("") {
             return Err(Error::value("secret must be non-empty"));
         }
-        check_range("page_size", self.page_size, 1, MAX_PAGE_SIZE)?;
-        check_range("users", self.users, 0, MAX_USERS)?;
-        check_range("customers", self.customers, 1, MAX_CUSTOMERS)?;
+        Knob::PAGE_SIZE.check(self.page_size)?;
+        Knob::USERS.check(self.users)?;
+        Knob::CUSTOMERS.check(self.customers)?;
         if self.msp && self.users.saturating_mul(self.customers) > MAX_TOTAL_USERS {
             return Err(Error::value(format!(
                 "users multiplied by customers must be at most {MAX_TOTAL_USERS}, got {} × {}",
@@ -261,13 +294,13 @@ impl FakeConfig {
             )));
         }
         if let Some(limit) = self.max_in_flight {
-            check_range("max_in_flight", limit, 1, MAX_IN_FLIGHT)?;
+            Knob::MAX_IN_FLIGHT.check(limit)?;
         }
         Ok(())
     }
 }
 
-pub(crate) fn check_range(name: &str, value: usize, min: usize, max: usize) -> Result<()> {
+fn check_range(name: &str, value: usize, min: usize, max: usize) -> Result<()> {
     if (min..=max).contains(&value) {
         Ok(())
     } else {
@@ -293,6 +326,21 @@ mod tests {
         );
         let error = "old".parse::<CaughtUp>().unwrap_err().to_string();
         assert!(error.contains(r#""same" or "new", not "old""#), "{error}");
+    }
+
+    #[test]
+    fn a_knob_takes_any_whole_number_and_refuses_one_outside_its_range() {
+        assert_eq!(Knob::PAGE_SIZE.whole(4097).unwrap(), MAX_PAGE_SIZE);
+        let error = Knob::PAGE_SIZE.whole(0).unwrap_err().to_string();
+        assert!(
+            error.contains("page_size must be between 1 and 4097, not 0"),
+            "{error}"
+        );
+        let error = Knob::USERS
+            .whole(-(10_i128.pow(30)))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("a huge negative number"), "{error}");
     }
 
     #[test]

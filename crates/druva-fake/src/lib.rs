@@ -83,13 +83,12 @@ use std::time::Duration;
 use druva_core::errors::Result;
 
 pub use config::{
-    whole_argument, CaughtUp, FakeConfig, LastPage, MAX_ADDED_EVENTS, MAX_CUSTOMERS, MAX_IN_FLIGHT,
-    MAX_LATENCY, MAX_PAGE_SIZE, MAX_TOKEN_LIFETIME, MAX_TOTAL_USERS, MAX_USERS,
+    whole_argument, CaughtUp, FakeConfig, Knob, LastPage, MAX_ADDED_EVENTS, MAX_CUSTOMERS,
+    MAX_IN_FLIGHT, MAX_LATENCY, MAX_PAGE_SIZE, MAX_TOKEN_LIFETIME, MAX_TOTAL_USERS, MAX_USERS,
 };
 pub use faults::{Fault, FaultKind};
 pub use request::{RecordedRequest, RequestKind};
 
-use config::check_range;
 use lock::lock;
 use server::Running;
 use state::Shared;
@@ -172,7 +171,7 @@ impl FakeServer {
     ///
     /// A value error for a count outside 1 to [`MAX_ADDED_EVENTS`].
     pub fn add_events(&self, count: usize) -> Result<()> {
-        check_range("count", count, 1, MAX_ADDED_EVENTS)?;
+        Knob::ADDED_EVENTS.check(count)?;
         for tenant in &self.shared.tenants {
             tenant.data().add_events(count);
         }

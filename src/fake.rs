@@ -7,9 +7,7 @@ use pyo3::types::{PyDict, PyFloat, PyInt, PyList, PyString};
 
 use crate::args;
 use druva_core::config;
-use druva_fake::{
-    whole_argument, CaughtUp, FakeConfig, FakeServer, Fault, FaultKind, LastPage, RequestKind,
-};
+use druva_fake::{whole_argument, FakeConfig, FakeServer, Fault, FaultKind, Knob, RequestKind};
 
 /// A fake Druva: a real HTTP server on ``127.0.0.1`` that behaves as strictly as Druva.
 ///
@@ -62,33 +60,6 @@ pub struct PyFakeDruva {
     server: FakeServer,
 }
 
-fn last_page(name: &str) -> PyResult<LastPage> {
-    match name {
-        "missing" => Ok(LastPage::Missing),
-        "empty" => Ok(LastPage::Empty),
-        "null" => Ok(LastPage::Null),
-        other => Err(PyValueError::new_err(format!(
-            "last_page must be \"missing\", \"empty\" or \"null\", not {other:?}"
-        ))),
-    }
-}
-
-fn caught_up(name: &str) -> PyResult<CaughtUp> {
-    match name {
-        "same" => Ok(CaughtUp::SameToken),
-        "new" => Ok(CaughtUp::NewToken),
-        other => Err(PyValueError::new_err(format!(
-            "caught_up must be \"same\" or \"new\", not {other:?}"
-        ))),
-    }
-}
-
-/// A whole-number argument within the fake's documented range.
-fn whole_in(value: i128, name: &str, min: usize, max: usize) -> PyResult<usize> {
-    let checked = whole_argument(name, value, min as u64, max as u64).or_raise()?;
-    usize::try_from(checked).map_err(|_| PyValueError::new_err(format!("{name} is too large")))
-}
-
 fn retry_after(value: Option<&Bound<'_, PyAny>>) -> PyResult<Option<String>> {
     let Some(value) = value.filter(|value| !value.is_none()) else {
         return Ok(None);
@@ -105,7 +76,59 @@ fn retry_after(value: Option<&Bound<'_, PyAny>>) -> PyResult<Option<String>> {
     )))
 }
 
+/// The constructor's arguments as Python gave them, to be checked.
+struct FakeArguments<'a, 'py> {
+    client_id: Option<String>,
+    secret: Option<String>,
+    token_lifetime: f64,
+    users: i128,
+    page_size: i128,
+    tls: bool,
+    port: i128,
+    seed: i128,
+    last_page: &'a str,
+    latency: f64,
+    max_in_flight: Option<&'a Bound<'py, PyAny>>,
+    msp: bool,
+    customers: i128,
+}
+
+impl FakeArguments<'_, '_> {
+    /// The configuration they ask for; a `ValueError` for one out of its range.
+    fn config(self) -> PyResult<FakeConfig> {
+        let max_in_flight = match self.max_in_flight.filter(|value| !value.is_none()) {
+            None => None,
+            Some(value) => Some(Knob::MAX_IN_FLIGHT.whole(args::whole(value)?).or_raise()?),
+        };
+        let port = whole_argument("port", self.port, 0, u64::from(u16::MAX)).or_raise()?;
+        Ok(FakeConfig {
+            client_id: self.client_id,
+            secret: self.secret,
+            token_lifetime: config::seconds_argument("token_lifetime", self.token_lifetime, false)
+                .or_raise()?,
+            users: Knob::USERS.whole(self.users).or_raise()?,
+            page_size: Knob::PAGE_SIZE.whole(self.page_size).or_raise()?,
+            tls: self.tls,
+            port: u16::try_from(port)
+                .map_err(|_| PyValueError::new_err("port must be between 0 and 65535"))?,
+            seed: whole_argument("seed", self.seed, 0, u64::MAX).or_raise()?,
+            last_page: self.last_page.parse().or_raise()?,
+            latency: config::seconds_argument("latency", self.latency, true).or_raise()?,
+            max_in_flight,
+            msp: self.msp,
+            customers: Knob::CUSTOMERS.whole(self.customers).or_raise()?,
+            ..FakeConfig::default()
+        })
+    }
+}
+
 impl PyFakeDruva {
+    fn start(py: Python<'_>, arguments: FakeArguments<'_, '_>) -> PyResult<Self> {
+        let config = arguments.config()?;
+        let server = py.detach(|| FakeServer::start(config)).or_raise()?;
+        Ok(PyFakeDruva { server })
+    }
+
     fn inject(&self, kind: FaultKind, count: u32, path: Option<String>) -> PyResult<()> {
         if count == 0 {
             return Err(PyValueError::new_err("count must be at least 1"));
@@ -116,418 +139,418 @@ impl PyFakeDruva {
     }
 }
 
-#[pymethods]
-impl PyFakeDruva {
-    #[new]
-    #[pyo3(signature = (client_id=None, secret=None, token_lifetime=1800.0, users=250, page_size=100, tls=false, *, port=0, seed=0, last_page="empty", latency=0.0, max_in_flight=None, msp=false, customers=3))]
-    // pyo3 takes one Rust parameter per Python argument.
-    #[allow(clippy::too_many_arguments)]
-    fn new(
-        py: Python<'_>,
-        client_id: Option<String>,
-        secret: Option<String>,
-        #[pyo3(from_py_with = args::seconds)] token_lifetime: f64,
-        #[pyo3(from_py_with = args::whole)] users: i128,
-        #[pyo3(from_py_with = args::whole)] page_size: i128,
-        #[pyo3(from_py_with = args::flag)] tls: bool,
-        #[pyo3(from_py_with = args::whole)] port: i128,
-        #[pyo3(from_py_with = args::whole)] seed: i128,
-        last_page: &str,
-        #[pyo3(from_py_with = args::seconds)] latency: f64,
-        max_in_flight: Option<&Bound<'_, PyAny>>,
-        #[pyo3(from_py_with = args::flag)] msp: bool,
-        #[pyo3(from_py_with = args::whole)] customers: i128,
-    ) -> PyResult<Self> {
-        let max_in_flight = match max_in_flight.filter(|value| !value.is_none()) {
-            None => None,
-            Some(value) => Some(whole_in(
-                args::whole(value)?,
-                "max_in_flight",
-                1,
-                druva_fake::MAX_IN_FLIGHT,
-            )?),
-        };
-        let config = FakeConfig {
-            client_id,
-            secret,
-            token_lifetime: config::seconds_argument("token_lifetime", token_lifetime, false)
-                .or_raise()?,
-            users: whole_in(users, "users", 0, druva_fake::MAX_USERS)?,
-            page_size: whole_in(page_size, "page_size", 1, druva_fake::MAX_PAGE_SIZE)?,
-            tls,
-            port: u16::try_from(whole_in(port, "port", 0, usize::from(u16::MAX))?)
-                .map_err(|_| PyValueError::new_err("port must be between 0 and 65535"))?,
-            seed: whole_argument("seed", seed, 0, u64::MAX).or_raise()?,
-            last_page: self::last_page(last_page)?,
-            latency: config::seconds_argument("latency", latency, true).or_raise()?,
-            max_in_flight,
-            msp,
-            customers: whole_in(customers, "customers", 1, druva_fake::MAX_CUSTOMERS)?,
-            caught_up: CaughtUp::SameToken,
-        };
-        let server = py.detach(|| FakeServer::start(config)).or_raise()?;
-        Ok(PyFakeDruva { server })
-    }
+/// `FakeDruva`'s methods, its constructor's defaults the crate's literal
+/// ones (see `druva_fake::with_fake_defaults!`, which `FakeConfig::default`
+/// is built from too).
+macro_rules! fake_druva_methods {
+    (
+        token_lifetime = $token_lifetime:tt,
+        users = $users:tt,
+        page_size = $page_size:tt,
+        tls = $tls:tt,
+        port = $port:tt,
+        seed = $seed:tt,
+        last_page = $last_page:tt,
+        latency = $latency:tt,
+        msp = $msp:tt,
+        customers = $customers:tt,
+        { $($methods:tt)* }
+    ) => {
+        #[pymethods]
+        impl PyFakeDruva {
+            #[new]
+            #[pyo3(signature = (client_id=None, secret=None, token_lifetime=$token_lifetime, users=$users, page_size=$page_size, tls=$tls, *, port=$port, seed=$seed, last_page=$last_page, latency=$latency, max_in_flight=None, msp=$msp, customers=$customers))]
+            // pyo3 takes one Rust parameter per Python argument.
+            #[allow(clippy::too_many_arguments)]
+            fn new(
+                py: Python<'_>,
+                client_id: Option<String>,
+                secret: Option<String>,
+                #[pyo3(from_py_with = args::seconds)] token_lifetime: f64,
+                #[pyo3(from_py_with = args::whole)] users: i128,
+                #[pyo3(from_py_with = args::whole)] page_size: i128,
+                #[pyo3(from_py_with = args::flag)] tls: bool,
+                #[pyo3(from_py_with = args::whole)] port: i128,
+                #[pyo3(from_py_with = args::whole)] seed: i128,
+                last_page: &str,
+                #[pyo3(from_py_with = args::seconds)] latency: f64,
+                max_in_flight: Option<&Bound<'_, PyAny>>,
+                #[pyo3(from_py_with = args::flag)] msp: bool,
+                #[pyo3(from_py_with = args::whole)] customers: i128,
+            ) -> PyResult<Self> {
+                PyFakeDruva::start(py, FakeArguments {
+                    client_id, secret, token_lifetime, users, page_size, tls, port, seed,
+                    last_page, latency, max_in_flight, msp, customers,
+                })
+            }
 
-    /// The base URL to give a session: ``"http://127.0.0.1:PORT"`` (``https://`` with ``tls=True``).
-    ///
-    /// >>> fake.base_url
-    /// 'http://127.0.0.1:...'
-    #[getter]
-    fn base_url(&self) -> &str {
-        self.server.base_url()
-    }
-
-    /// The URL of its token endpoint: ``base_url + "/token"`` (``"/msp/auth/v1/token"`` with ``msp=True``).
-    ///
-    /// >>> fake.token_url == fake.base_url + "/token"
-    /// True
-    #[getter]
-    fn token_url(&self) -> String {
-        self.server.token_url()
-    }
-
-    /// The MSP's customer IDs, in the order ``/msp/v2/customers`` lists them; ``[]`` without ``msp=True``.
-    ///
-    /// >>> with FakeDruva(msp=True, customers=2) as msp:
-    /// ...     len(msp.customer_ids)
-    /// 2
-    #[getter]
-    fn customer_ids(&self) -> Vec<String> {
-        self.server.customer_ids()
-    }
-
-    /// The port it listens on.
-    ///
-    /// >>> fake.base_url.endswith(f":{fake.port}")
-    /// True
-    #[getter]
-    fn port(&self) -> u16 {
-        self.server.port()
-    }
-
-    /// The Client ID it accepts (the one given, or a generated one).
-    ///
-    /// >>> FakeDruva(client_id="my-client", secret="my-secret").client_id
-    /// 'my-client'
-    #[getter]
-    fn client_id(&self) -> &str {
-        self.server.client_id()
-    }
-
-    /// The Secret Key it accepts (the one given, or a generated one).
-    ///
-    /// >>> token = druva.get_token(fake.client_id, fake.secret, base_url=fake.base_url)
-    #[getter]
-    fn secret(&self) -> &str {
-        self.server.secret()
-    }
-
-    /// The PEM file of the CA that signed its certificate (``tls=True``), for ``ca_bundle=``; ``None`` for plain HTTP.
-    ///
-    /// >>> with FakeDruva(tls=True) as secure:
-    /// ...     token = druva.get_token(secure.client_id, secure.secret,
-    /// ...                             base_url=secure.base_url, ca_bundle=secure.ca_bundle)
-    /// ...     secure.base_url.startswith("https://"), token["token_type"]
-    /// (True, 'bearer')
-    #[getter]
-    fn ca_bundle(&self) -> Option<String> {
-        self.server
-            .ca_pem_path()
-            .map(|path| path.to_string_lossy().into_owned())
-    }
-
-    /// How many token requests it received, refused and failed ones included.
-    ///
-    /// >>> for _ in range(3):
-    /// ...     _ = druva.get_token(client_id, secret)
-    /// >>> fake.token_requests  # one: the others came from the cache
-    /// 1
-    #[getter]
-    fn token_requests(&self) -> u64 {
-        self.server.token_requests()
-    }
-
-    /// How many API requests it received (token requests aside), failed ones included.
-    ///
-    /// >>> fake.fail_next(503, path="/insync")
-    /// >>> s.get("/insync/usermanagement/v1/users").status_code
-    /// 200
-    /// >>> fake.api_requests  # the 503, then its retry
-    /// 2
-    #[getter]
-    fn api_requests(&self) -> u64 {
-        self.server.api_requests()
-    }
-
-    /// Every request it received, oldest first, as dicts.
-    ///
-    /// Each has ``kind`` (``"token"`` or ``"api"``; the MSP customer token
-    /// exchange is a token request), ``method``, ``path``, ``query``,
-    /// ``auth_scheme`` (``"Basic"``, ``"Bearer"`` or ``None``; never the
-    /// credential), ``bearer_valid`` and ``body`` (an API request's body as
-    /// text, ``None`` when empty; never a token request's).
-    ///
-    /// >>> _ = s.get("/insync/usermanagement/v1/users", params={"pageSize": 5})
-    /// >>> [(r["kind"], r["method"], r["path"], r["auth_scheme"]) for r in fake.requests]
-    /// [('token', 'POST', '/token', 'Basic'), ('api', 'GET', '/insync/usermanagement/v1/users', 'Bearer')]
-    /// >>> fake.requests[-1]["query"]
-    /// 'pageSize=5'
-    #[getter]
-    fn requests<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        let list = PyList::empty(py);
-        for request in self.server.requests() {
-            let entry = PyDict::new(py);
-            let kind = match request.kind {
-                RequestKind::Token => "token",
-                RequestKind::Api => "api",
-            };
-            entry.set_item("kind", kind)?;
-            entry.set_item("method", request.method)?;
-            entry.set_item("path", request.path)?;
-            entry.set_item("query", request.query)?;
-            entry.set_item("auth_scheme", request.auth_scheme)?;
-            entry.set_item("bearer_valid", request.bearer_valid)?;
-            entry.set_item("body", request.body)?;
-            list.append(entry)?;
+            $($methods)*
         }
-        Ok(list)
-    }
+    };
+}
 
-    /// Sets the counters back to zero and forgets the recorded requests.
-    ///
-    /// >>> _ = s.get("/insync/usermanagement/v1/users")
-    /// >>> fake.reset_counters()
-    /// >>> fake.token_requests, fake.api_requests, fake.requests
-    /// (0, 0, [])
-    fn reset_counters(&self) {
-        self.server.reset_counters();
-    }
+druva_fake::with_fake_defaults! {
+    fake_druva_methods {
+        /// The base URL to give a session: ``"http://127.0.0.1:PORT"`` (``https://`` with ``tls=True``).
+        ///
+        /// >>> fake.base_url
+        /// 'http://127.0.0.1:...'
+        #[getter]
+        fn base_url(&self) -> &str {
+            self.server.base_url()
+        }
 
-    /// Answers the next ``count`` matching requests with ``status``.
-    ///
-    /// The body is Druva's for that status. ``retry_after`` (seconds, or a
-    /// ``str`` sent as is, e.g. an HTTP date) adds a ``Retry-After`` header.
-    /// ``path`` is a path prefix; ``None`` matches every request, the token
-    /// endpoint included.
-    ///
-    /// >>> fake.fail_next(503, count=2, path="/insync")
-    /// >>> s.get("/insync/usermanagement/v1/users").status_code  # retried twice
-    /// 200
-    /// >>> fake.fail_next(429, retry_after=1, path="/insync")
-    /// >>> s.get("/insync/usermanagement/v1/users", timeout=10).status_code  # after 1 s
-    /// 200
-    #[pyo3(signature = (status, count=1, retry_after=None, path=None))]
-    fn fail_next(
-        &self,
-        status: u16,
-        count: u32,
-        retry_after: Option<&Bound<'_, PyAny>>,
-        path: Option<String>,
-    ) -> PyResult<()> {
-        let kind = FaultKind::Status {
-            status,
-            retry_after: self::retry_after(retry_after)?,
-        };
-        self.inject(kind, count, path)
-    }
+        /// The URL of its token endpoint: ``base_url + "/token"`` (``"/msp/auth/v1/token"`` with ``msp=True``).
+        ///
+        /// >>> fake.token_url == fake.base_url + "/token"
+        /// True
+        #[getter]
+        fn token_url(&self) -> String {
+            self.server.token_url()
+        }
 
-    /// Answers the next ``count`` matching requests only after ``seconds``.
-    ///
-    /// >>> fake.delay_next(1.0, path="/insync")
-    /// >>> try:
-    /// ...     s.get("/insync/usermanagement/v1/users", timeout=0.2)
-    /// ... except druva.TimeoutError:
-    /// ...     print("timed out")
-    /// timed out
-    #[pyo3(signature = (seconds, count=1, path=None))]
-    fn delay_next(
-        &self,
-        #[pyo3(from_py_with = args::seconds)] seconds: f64,
-        count: u32,
-        path: Option<String>,
-    ) -> PyResult<()> {
-        let delay = config::seconds_argument("seconds", seconds, true).or_raise()?;
-        self.inject(FaultKind::Delay(delay), count, path)
-    }
+        /// The MSP's customer IDs, in the order ``/msp/v2/customers`` lists them; ``[]`` without ``msp=True``.
+        ///
+        /// >>> with FakeDruva(msp=True, customers=2) as msp:
+        /// ...     len(msp.customer_ids)
+        /// 2
+        #[getter]
+        fn customer_ids(&self) -> Vec<String> {
+            self.server.customer_ids()
+        }
 
-    /// Closes the connection of the next ``count`` matching requests abruptly.
-    ///
-    /// Before any byte of the response, or with ``after_headers=True`` after
-    /// its headers.
-    ///
-    /// >>> fake.drop_next(count=2, path="/insync")
-    /// >>> s.get("/insync/usermanagement/v1/users").status_code  # a GET is retried
-    /// 200
-    #[pyo3(signature = (count=1, path=None, after_headers=false))]
-    fn drop_next(&self, count: u32, path: Option<String>, after_headers: bool) -> PyResult<()> {
-        self.inject(FaultKind::Drop { after_headers }, count, path)
-    }
+        /// The port it listens on.
+        ///
+        /// >>> fake.base_url.endswith(f":{fake.port}")
+        /// True
+        #[getter]
+        fn port(&self) -> u16 {
+            self.server.port()
+        }
 
-    /// Answers the next ``count`` matching requests with a 200 whose body is not JSON.
-    ///
-    /// >>> fake.malform_next(path="/insync")
-    /// >>> try:
-    /// ...     s.get("/insync/usermanagement/v1/users").json()
-    /// ... except druva.JSONDecodeError as error:
-    /// ...     print("not JSON:", error.msg)
-    /// not JSON: ...
-    #[pyo3(signature = (count=1, path=None))]
-    fn malform_next(&self, count: u32, path: Option<String>) -> PyResult<()> {
-        self.inject(FaultKind::MalformedJson, count, path)
-    }
+        /// The Client ID it accepts (the one given, or a generated one).
+        ///
+        /// >>> FakeDruva(client_id="my-client", secret="my-secret").client_id
+        /// 'my-client'
+        #[getter]
+        fn client_id(&self) -> &str {
+            self.server.client_id()
+        }
 
-    /// Answers the next ``count`` matching requests with a body cut short of its ``Content-Length``.
-    ///
-    /// >>> fake.truncate_next(path="/insync")
-    /// >>> s.get("/insync/usermanagement/v1/users").status_code  # a GET is retried
-    /// 200
-    #[pyo3(signature = (count=1, path=None))]
-    fn truncate_next(&self, count: u32, path: Option<String>) -> PyResult<()> {
-        self.inject(FaultKind::Truncated, count, path)
-    }
+        /// The Secret Key it accepts (the one given, or a generated one).
+        ///
+        /// >>> token = druva.get_token(fake.client_id, fake.secret, base_url=fake.base_url)
+        #[getter]
+        fn secret(&self) -> &str {
+            self.server.secret()
+        }
 
-    /// Redirects the next ``count`` matching requests to ``location`` (``status``: 301, 302, 307...).
-    ///
-    /// >>> fake.redirect_next("/insync/usermanagement/v1/users?pageSize=1", path="/insync/old")
-    /// >>> len(s.get("/insync/old").json()["users"])
-    /// 1
-    #[pyo3(signature = (location, count=1, path=None, status=302))]
-    fn redirect_next(
-        &self,
-        location: String,
-        count: u32,
-        path: Option<String>,
-        status: u16,
-    ) -> PyResult<()> {
-        self.inject(FaultKind::Redirect { location, status }, count, path)
-    }
+        /// The PEM file of the CA that signed its certificate (``tls=True``), for ``ca_bundle=``; ``None`` for plain HTTP.
+        ///
+        /// >>> with FakeDruva(tls=True) as secure:
+        /// ...     token = druva.get_token(secure.client_id, secure.secret,
+        /// ...                             base_url=secure.base_url, ca_bundle=secure.ca_bundle)
+        /// ...     secure.base_url.startswith("https://"), token["token_type"]
+        /// (True, 'bearer')
+        #[getter]
+        fn ca_bundle(&self) -> Option<String> {
+            self.server
+                .ca_pem_path()
+                .map(|path| path.to_string_lossy().into_owned())
+        }
 
-    /// Answers the next ``count`` matching requests with a 200 JSON body of ``size`` bytes.
-    ///
-    /// >>> fake.huge_next(2_000_000, path="/insync")
-    /// >>> with druva.Session(client_id, secret, max_response_bytes=1_000_000) as small:
-    /// ...     try:
-    /// ...         small.get("/insync/usermanagement/v1/users")
-    /// ...     except druva.ProtocolError:
-    /// ...         print("too large")
-    /// too large
-    #[pyo3(signature = (size, count=1, path=None))]
-    fn huge_next(&self, size: u64, count: u32, path: Option<String>) -> PyResult<()> {
-        self.inject(FaultKind::HugeBody { bytes: size }, count, path)
-    }
+        /// How many token requests it received, refused and failed ones included.
+        ///
+        /// >>> for _ in range(3):
+        /// ...     _ = druva.get_token(client_id, secret)
+        /// >>> fake.token_requests  # one: the others came from the cache
+        /// 1
+        #[getter]
+        fn token_requests(&self) -> u64 {
+            self.server.token_requests()
+        }
 
-    /// Forgets every fault queued and not yet used.
-    ///
-    /// >>> fake.fail_next(500, count=5)
-    /// >>> fake.clear_faults()
-    /// >>> s.get("/insync/usermanagement/v1/users").status_code
-    /// 200
-    fn clear_faults(&self) {
-        self.server.clear_faults();
-    }
+        /// How many API requests it received (token requests aside), failed ones included.
+        ///
+        /// >>> fake.fail_next(503, path="/insync")
+        /// >>> s.get("/insync/usermanagement/v1/users").status_code
+        /// 200
+        /// >>> fake.api_requests  # the 503, then its retry
+        /// 2
+        #[getter]
+        fn api_requests(&self) -> u64 {
+            self.server.api_requests()
+        }
 
-    /// Appends ``count`` new events (1 to 100000) to the event streams, v2 and v3.
-    ///
-    /// Each is on a real device of a real user, in every tenant with devices:
-    /// a stream polled from its saved cursor then yields exactly these.
-    ///
-    /// >>> events = s.paginate("/insync/eventmanagement/v2/events")
-    /// >>> _ = list(events)
-    /// >>> fake.add_events(2)
-    /// >>> len(list(s.paginate("/insync/eventmanagement/v2/events", params={"tracker": events.cursor})))
-    /// 2
-    fn add_events(&self, #[pyo3(from_py_with = args::whole)] count: i128) -> PyResult<()> {
-        let count = whole_in(count, "count", 1, druva_fake::MAX_ADDED_EVENTS)?;
-        self.server.add_events(count).or_raise()
-    }
+        /// Every request it received, oldest first, as dicts.
+        ///
+        /// Each has ``kind`` (``"token"`` or ``"api"``; the MSP customer token
+        /// exchange is a token request), ``method``, ``path``, ``query``,
+        /// ``auth_scheme`` (``"Basic"``, ``"Bearer"`` or ``None``; never the
+        /// credential), ``bearer_valid`` and ``body`` (an API request's body as
+        /// text, ``None`` when empty; never a token request's).
+        ///
+        /// >>> _ = s.get("/insync/usermanagement/v1/users", params={"pageSize": 5})
+        /// >>> [(r["kind"], r["method"], r["path"], r["auth_scheme"]) for r in fake.requests]
+        /// [('token', 'POST', '/token', 'Basic'), ('api', 'GET', '/insync/usermanagement/v1/users', 'Bearer')]
+        /// >>> fake.requests[-1]["query"]
+        /// 'pageSize=5'
+        #[getter]
+        fn requests<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+            let list = PyList::empty(py);
+            for request in self.server.requests() {
+                let entry = PyDict::new(py);
+                let kind = match request.kind {
+                    RequestKind::Token => "token",
+                    RequestKind::Api => "api",
+                };
+                entry.set_item("kind", kind)?;
+                entry.set_item("method", request.method)?;
+                entry.set_item("path", request.path)?;
+                entry.set_item("query", request.query)?;
+                entry.set_item("auth_scheme", request.auth_scheme)?;
+                entry.set_item("bearer_valid", request.bearer_valid)?;
+                entry.set_item("body", request.body)?;
+                list.append(entry)?;
+            }
+            Ok(list)
+        }
 
-    /// Sets what a caught-up events v3 stream answers: an empty page with the token it was sent, or a new one.
-    ///
-    /// ``"same"`` (the default) or ``"new"``; the client ends the list on
-    /// either.
-    ///
-    /// >>> fake.set_caught_up("new")
-    /// >>> events = s.paginate("/platform/eventmanagement/v3/events", params={"pageSize": 100})
-    /// >>> len(list(events))
-    /// 75
-    fn set_caught_up(&self, name: &str) -> PyResult<()> {
-        self.server.set_caught_up(self::caught_up(name)?);
-        Ok(())
-    }
+        /// Sets the counters back to zero and forgets the recorded requests.
+        ///
+        /// >>> _ = s.get("/insync/usermanagement/v1/users")
+        /// >>> fake.reset_counters()
+        /// >>> fake.token_requests, fake.api_requests, fake.requests
+        /// (0, 0, [])
+        fn reset_counters(&self) {
+            self.server.reset_counters();
+        }
 
-    /// Refuses every token issued so far from now on (403), as when they expire: MSP and customer tokens alike.
-    ///
-    /// >>> _ = s.get("/insync/usermanagement/v1/users")
-    /// >>> fake.expire_tokens()
-    /// >>> s.get("/insync/usermanagement/v1/users").status_code  # renewed once, resent
-    /// 200
-    /// >>> fake.token_requests
-    /// 2
-    fn expire_tokens(&self) {
-        self.server.expire_tokens();
-    }
+        /// Answers the next ``count`` matching requests with ``status``.
+        ///
+        /// The body is Druva's for that status. ``retry_after`` (seconds, or a
+        /// ``str`` sent as is, e.g. an HTTP date) adds a ``Retry-After`` header.
+        /// ``path`` is a path prefix; ``None`` matches every request, the token
+        /// endpoint included.
+        ///
+        /// >>> fake.fail_next(503, count=2, path="/insync")
+        /// >>> s.get("/insync/usermanagement/v1/users").status_code  # retried twice
+        /// 200
+        /// >>> fake.fail_next(429, retry_after=1, path="/insync")
+        /// >>> s.get("/insync/usermanagement/v1/users", timeout=10).status_code  # after 1 s
+        /// 200
+        #[pyo3(signature = (status, count=1, retry_after=None, path=None))]
+        fn fail_next(
+            &self,
+            status: u16,
+            count: u32,
+            retry_after: Option<&Bound<'_, PyAny>>,
+            path: Option<String>,
+        ) -> PyResult<()> {
+            let kind = FaultKind::Status {
+                status,
+                retry_after: self::retry_after(retry_after)?,
+            };
+            self.inject(kind, count, path)
+        }
 
-    /// Sets the lifetime of the tokens issued from now on, in seconds.
-    ///
-    /// >>> fake.set_token_lifetime(900)
-    /// >>> druva.get_token(client_id, secret, force_refresh=True)["expires_in"] <= 900
-    /// True
-    fn set_token_lifetime(
-        &self,
-        #[pyo3(from_py_with = args::seconds)] seconds: f64,
-    ) -> PyResult<()> {
-        let lifetime = config::seconds_argument("token_lifetime", seconds, false).or_raise()?;
-        self.server.set_token_lifetime(lifetime);
-        Ok(())
-    }
+        /// Answers the next ``count`` matching requests only after ``seconds``.
+        ///
+        /// >>> fake.delay_next(1.0, path="/insync")
+        /// >>> try:
+        /// ...     s.get("/insync/usermanagement/v1/users", timeout=0.2)
+        /// ... except druva.TimeoutError:
+        /// ...     print("timed out")
+        /// timed out
+        #[pyo3(signature = (seconds, count=1, path=None))]
+        fn delay_next(
+            &self,
+            #[pyo3(from_py_with = args::seconds)] seconds: f64,
+            count: u32,
+            path: Option<String>,
+        ) -> PyResult<()> {
+            let delay = config::seconds_argument("seconds", seconds, true).or_raise()?;
+            self.inject(FaultKind::Delay(delay), count, path)
+        }
 
-    /// Sets how the last page of a list ends: ``"missing"``, ``"empty"`` or ``"null"`` ``nextPageToken``.
-    ///
-    /// >>> fake.set_last_page("null")
-    /// >>> len(list(s.paginate("/insync/usermanagement/v1/users")))
-    /// 25
-    fn set_last_page(&self, name: &str) -> PyResult<()> {
-        self.server.set_last_page(self::last_page(name)?);
-        Ok(())
-    }
+        /// Closes the connection of the next ``count`` matching requests abruptly.
+        ///
+        /// Before any byte of the response, or with ``after_headers=True`` after
+        /// its headers.
+        ///
+        /// >>> fake.drop_next(count=2, path="/insync")
+        /// >>> s.get("/insync/usermanagement/v1/users").status_code  # a GET is retried
+        /// 200
+        #[pyo3(signature = (count=1, path=None, after_headers=false))]
+        fn drop_next(&self, count: u32, path: Option<String>, after_headers: bool) -> PyResult<()> {
+            self.inject(FaultKind::Drop { after_headers }, count, path)
+        }
 
-    /// Stops the server; stopping it again does nothing.
-    ///
-    /// >>> server = FakeDruva()
-    /// >>> server.stop()
-    fn stop(&self, py: Python<'_>) {
-        py.detach(|| self.server.stop());
-    }
+        /// Answers the next ``count`` matching requests with a 200 whose body is not JSON.
+        ///
+        /// >>> fake.malform_next(path="/insync")
+        /// >>> try:
+        /// ...     s.get("/insync/usermanagement/v1/users").json()
+        /// ... except druva.JSONDecodeError as error:
+        /// ...     print("not JSON:", error.msg)
+        /// not JSON: ...
+        #[pyo3(signature = (count=1, path=None))]
+        fn malform_next(&self, count: u32, path: Option<String>) -> PyResult<()> {
+            self.inject(FaultKind::MalformedJson, count, path)
+        }
 
-    /// Enters a ``with`` block: ``with FakeDruva() as fake:`` gives the running server.
-    ///
-    /// >>> with FakeDruva(users=3) as small:
-    /// ...     small.base_url.startswith("http://127.0.0.1:")
-    /// True
-    fn __enter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
-        slf
-    }
+        /// Answers the next ``count`` matching requests with a body cut short of its ``Content-Length``.
+        ///
+        /// >>> fake.truncate_next(path="/insync")
+        /// >>> s.get("/insync/usermanagement/v1/users").status_code  # a GET is retried
+        /// 200
+        #[pyo3(signature = (count=1, path=None))]
+        fn truncate_next(&self, count: u32, path: Option<String>) -> PyResult<()> {
+            self.inject(FaultKind::Truncated, count, path)
+        }
 
-    /// Stops the server at the end of its ``with`` block.
-    ///
-    /// >>> with FakeDruva() as server:
-    /// ...     pass
-    /// >>> try:
-    /// ...     druva.get_token(server.client_id, server.secret, base_url=server.base_url, timeout=1)
-    /// ... except druva.TransportError:
-    /// ...     print("stopped")
-    /// stopped
-    #[pyo3(signature = (*_exc_info))]
-    fn __exit__(&self, py: Python<'_>, _exc_info: &Bound<'_, pyo3::types::PyTuple>) {
-        self.stop(py);
-    }
+        /// Redirects the next ``count`` matching requests to ``location`` (``status``: 301, 302, 307...).
+        ///
+        /// >>> fake.redirect_next("/insync/usermanagement/v1/users?pageSize=1", path="/insync/old")
+        /// >>> len(s.get("/insync/old").json()["users"])
+        /// 1
+        #[pyo3(signature = (location, count=1, path=None, status=302))]
+        fn redirect_next(
+            &self,
+            location: String,
+            count: u32,
+            path: Option<String>,
+            status: u16,
+        ) -> PyResult<()> {
+            self.inject(FaultKind::Redirect { location, status }, count, path)
+        }
 
-    fn __repr__(&self) -> String {
-        format!(
-            "<FakeDruva {} client_id={}>",
-            self.server.base_url(),
-            druva_core::token::mask(self.server.client_id())
-        )
+        /// Answers the next ``count`` matching requests with a 200 JSON body of ``size`` bytes.
+        ///
+        /// >>> fake.huge_next(2_000_000, path="/insync")
+        /// >>> with druva.Session(client_id, secret, max_response_bytes=1_000_000) as small:
+        /// ...     try:
+        /// ...         small.get("/insync/usermanagement/v1/users")
+        /// ...     except druva.ProtocolError:
+        /// ...         print("too large")
+        /// too large
+        #[pyo3(signature = (size, count=1, path=None))]
+        fn huge_next(&self, size: u64, count: u32, path: Option<String>) -> PyResult<()> {
+            self.inject(FaultKind::HugeBody { bytes: size }, count, path)
+        }
+
+        /// Forgets every fault queued and not yet used.
+        ///
+        /// >>> fake.fail_next(500, count=5)
+        /// >>> fake.clear_faults()
+        /// >>> s.get("/insync/usermanagement/v1/users").status_code
+        /// 200
+        fn clear_faults(&self) {
+            self.server.clear_faults();
+        }
+
+        /// Appends ``count`` new events (1 to 100000) to the event streams, v2 and v3.
+        ///
+        /// Each is on a real device of a real user, in every tenant with devices:
+        /// a stream polled from its saved cursor then yields exactly these.
+        ///
+        /// >>> events = s.paginate("/insync/eventmanagement/v2/events")
+        /// >>> _ = list(events)
+        /// >>> fake.add_events(2)
+        /// >>> len(list(s.paginate("/insync/eventmanagement/v2/events", params={"tracker": events.cursor})))
+        /// 2
+        fn add_events(&self, #[pyo3(from_py_with = args::whole)] count: i128) -> PyResult<()> {
+            let count = Knob::ADDED_EVENTS.whole(count).or_raise()?;
+            self.server.add_events(count).or_raise()
+        }
+
+        /// Sets what a caught-up events v3 stream answers: an empty page with the token it was sent, or a new one.
+        ///
+        /// ``"same"`` (the default) or ``"new"``; the client ends the list on
+        /// either.
+        ///
+        /// >>> fake.set_caught_up("new")
+        /// >>> events = s.paginate("/platform/eventmanagement/v3/events", params={"pageSize": 100})
+        /// >>> len(list(events))
+        /// 75
+        fn set_caught_up(&self, name: &str) -> PyResult<()> {
+            self.server.set_caught_up(name.parse().or_raise()?);
+            Ok(())
+        }
+
+        /// Refuses every token issued so far from now on (403), as when they expire: MSP and customer tokens alike.
+        ///
+        /// >>> _ = s.get("/insync/usermanagement/v1/users")
+        /// >>> fake.expire_tokens()
+        /// >>> s.get("/insync/usermanagement/v1/users").status_code  # renewed once, resent
+        /// 200
+        /// >>> fake.token_requests
+        /// 2
+        fn expire_tokens(&self) {
+            self.server.expire_tokens();
+        }
+
+        /// Sets the lifetime of the tokens issued from now on, in seconds.
+        ///
+        /// >>> fake.set_token_lifetime(900)
+        /// >>> druva.get_token(client_id, secret, force_refresh=True)["expires_in"] <= 900
+        /// True
+        fn set_token_lifetime(
+            &self,
+            #[pyo3(from_py_with = args::seconds)] seconds: f64,
+        ) -> PyResult<()> {
+            let lifetime = config::seconds_argument("token_lifetime", seconds, false).or_raise()?;
+            self.server.set_token_lifetime(lifetime);
+            Ok(())
+        }
+
+        /// Sets how the last page of a list ends: ``"missing"``, ``"empty"`` or ``"null"`` ``nextPageToken``.
+        ///
+        /// >>> fake.set_last_page("null")
+        /// >>> len(list(s.paginate("/insync/usermanagement/v1/users")))
+        /// 25
+        fn set_last_page(&self, name: &str) -> PyResult<()> {
+            self.server.set_last_page(name.parse().or_raise()?);
+            Ok(())
+        }
+
+        /// Stops the server; stopping it again does nothing.
+        ///
+        /// >>> server = FakeDruva()
+        /// >>> server.stop()
+        fn stop(&self, py: Python<'_>) {
+            py.detach(|| self.server.stop());
+        }
+
+        /// Enters a ``with`` block: ``with FakeDruva() as fake:`` gives the running server.
+        ///
+        /// >>> with FakeDruva(users=3) as small:
+        /// ...     small.base_url.startswith("http://127.0.0.1:")
+        /// True
+        fn __enter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
+            slf
+        }
+
+        /// Stops the server at the end of its ``with`` block.
+        ///
+        /// >>> with FakeDruva() as server:
+        /// ...     pass
+        /// >>> try:
+        /// ...     druva.get_token(server.client_id, server.secret, base_url=server.base_url, timeout=1)
+        /// ... except druva.TransportError:
+        /// ...     print("stopped")
+        /// stopped
+        #[pyo3(signature = (*_exc_info))]
+        fn __exit__(&self, py: Python<'_>, _exc_info: &Bound<'_, pyo3::types::PyTuple>) {
+            self.stop(py);
+        }
+
+        fn __repr__(&self) -> String {
+            format!(
+                "<FakeDruva {} client_id={}>",
+                self.server.base_url(),
+                druva_core::token::mask(self.server.client_id())
+            )
+        }
     }
 }

@@ -7,16 +7,19 @@ use std::fmt;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::http::{header, HeaderMap, Request};
+use axum::http::Request;
 use axum::response::Response;
 use axum::Router;
 use hyper::body::Incoming;
 use tower::ServiceExt;
 
-use super::api::Caller;
+use super::api;
+use super::authorization::{auth_scheme, bearer_token};
 use super::envelope;
 use super::faults::{self, FaultAction};
-use super::state::{RecordedRequest, RequestKind, Scope, Shared};
+use super::handler::Caller;
+use super::request::{RecordedRequest, RequestKind};
+use super::state::{Scope, Shared};
 use super::token;
 
 /// The largest API request body the fake reads; a larger one is refused.
@@ -44,7 +47,7 @@ pub(crate) struct App {
 
 impl App {
     pub fn new(shared: Arc<Shared>) -> Self {
-        let router = super::api::router(Arc::clone(&shared));
+        let router = api::router(Arc::clone(&shared));
         App { shared, router }
     }
 
@@ -148,74 +151,5 @@ async fn read_body(request: Request<Body>) -> (Request<Body>, Result<Option<Stri
                 "the request body could not be read (at most 16 MiB)",
             )),
         ),
-    }
-}
-
-/// The token of an `Authorization: Bearer` header.
-pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.trim().split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim())
-        .filter(|token| !token.is_empty())
-}
-
-/// The scheme of the `Authorization` header, the only part of it the server
-/// ever records or echoes: `Basic` and `Bearer` normalised, others as sent.
-pub(crate) fn auth_scheme(headers: &HeaderMap) -> Option<String> {
-    let value = headers.get(header::AUTHORIZATION)?;
-    let text = String::from_utf8_lossy(value.as_bytes());
-    let scheme = text.split_whitespace().next()?;
-    let normalised = if scheme.eq_ignore_ascii_case("basic") {
-        "Basic".to_owned()
-    } else if scheme.eq_ignore_ascii_case("bearer") {
-        "Bearer".to_owned()
-    } else {
-        // A scheme-less header would be the credential itself: never keep it.
-        if text.split_whitespace().nth(1).is_none() {
-            return Some("(no scheme)".to_owned());
-        }
-        scheme.chars().take(32).collect()
-    };
-    Some(normalised)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use axum::http::HeaderValue;
-
-    fn with_authorization(value: &'static str) -> HeaderMap {
-        let mut headers = HeaderMap::new();
-        headers.insert(header::AUTHORIZATION, HeaderValue::from_static(value));
-        headers
-    }
-
-    #[test]
-    fn only_the_scheme_of_authorization_is_kept() {
-        assert_eq!(
-            auth_scheme(&with_authorization("bearer abc")).as_deref(),
-            Some("Bearer")
-        );
-        assert_eq!(
-            auth_scheme(&with_authorization("Basic aWQ6c2VjcmV0")).as_deref(),
-            Some("Basic")
-        );
-        assert_eq!(
-            auth_scheme(&with_authorization("sometoken")).as_deref(),
-            Some("(no scheme)")
-        );
-        assert_eq!(auth_scheme(&HeaderMap::new()), None);
-    }
-
-    #[test]
-    fn a_bearer_token_needs_the_bearer_scheme() {
-        assert_eq!(
-            bearer_token(&with_authorization("Bearer  tok ")),
-            Some("tok")
-        );
-        assert_eq!(bearer_token(&with_authorization("Basic tok")), None);
-        assert_eq!(bearer_token(&with_authorization("Bearer ")), None);
     }
 }

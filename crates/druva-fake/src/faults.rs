@@ -18,7 +18,8 @@ use bytes::Bytes;
 use futures::stream::{self, Stream, StreamExt};
 
 use super::envelope;
-use super::state::{lock, RequestKind};
+use super::lock::lock;
+use super::request::RequestKind;
 use druva_core::errors::{Error, Result};
 
 /// How long a cut-off response waits after its first bytes before breaking the

@@ -3,109 +3,94 @@
 //! report), each over the caller's tenant, with its documented filters.
 
 use axum::extract::{Path, RawQuery, State};
-use axum::response::Response;
-use axum::Extension;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::api::{self, Caller, SharedState};
 use super::data::{Backup, DataSet, Device, Restore, User};
 use super::envelope;
 use super::filters::{self, BackupFilter, DeviceFilter, ListFilter, RestoreFilter, UserFilter};
-use super::paging::{InvalidParameter, ListQuery};
+use super::handler::{self, Answer, CallerTenant, SharedState};
+use super::paging::ListQuery;
 use super::state::Shared;
 
 pub(crate) const USERS: &str = "/insync/usermanagement/v1/users";
 
-type Answer = Result<Response, InvalidParameter>;
-
 /// Reads a list request (a lone page token, or the first request's
 /// parameters) and answers it from the caller's data set.
 fn with_list(
-    shared: &Shared,
-    caller: Caller,
+    tenant: &CallerTenant,
     query: Option<&str>,
     answer: impl FnOnce(&ListQuery, &DataSet) -> Answer,
-) -> Response {
-    let query = match api::list_query(query) {
-        Ok(query) => query,
-        Err(refused) => return *refused,
-    };
-    let tenant = match api::tenant(shared, caller) {
-        Ok(tenant) => tenant,
-        Err(refused) => return *refused,
-    };
-    let data = tenant.data();
-    answer(&query, &data).unwrap_or_else(|invalid| api::bad_request(&invalid))
+) -> Answer {
+    let query = handler::list_query(query)?;
+    answer(&query, &tenant.data())
 }
 
 /// A list filtered by its documented filters and paged with `pageToken`.
 fn filtered<T: Serialize, F: ListFilter<T>>(
     shared: &Shared,
-    caller: Caller,
+    tenant: &CallerTenant,
     query: Option<&str>,
     field: &str,
     items: fn(&DataSet) -> &[T],
-) -> Response {
-    with_list(shared, caller, query, |query, data| {
+) -> Answer {
+    with_list(tenant, query, |query, data| {
         let filter = F::parse(&query.params)?;
         let kept: Vec<&T> = items(data)
             .iter()
             .filter(|item| filter.keeps(item, data))
             .collect();
-        Ok(api::token_paged(shared, query, field, &kept, true))
+        handler::token_paged(shared, query, field, &kept, true)
     })
 }
 
 /// Users with Druva's documented filters, paged with `pageToken`.
 pub(crate) async fn list_users(
     State(shared): SharedState,
-    Extension(caller): Extension<Caller>,
+    tenant: CallerTenant,
     RawQuery(query): RawQuery,
-) -> Response {
-    filtered::<User, UserFilter>(&shared, caller, query.as_deref(), "users", |d| &d.users)
+) -> Answer {
+    filtered::<User, UserFilter>(&shared, &tenant, query.as_deref(), "users", |d| &d.users)
 }
 
 pub(crate) async fn list_devices(
     State(shared): SharedState,
-    Extension(caller): Extension<Caller>,
+    tenant: CallerTenant,
     RawQuery(query): RawQuery,
-) -> Response {
-    filtered::<Device, DeviceFilter>(&shared, caller, query.as_deref(), "devices", |d| &d.devices)
+) -> Answer {
+    filtered::<Device, DeviceFilter>(&shared, &tenant, query.as_deref(), "devices", |d| {
+        &d.devices
+    })
 }
 
 /// The last successful backup of each device (`lastSuccessful=true`).
 pub(crate) async fn list_backups(
     State(shared): SharedState,
-    Extension(caller): Extension<Caller>,
+    tenant: CallerTenant,
     RawQuery(query): RawQuery,
-) -> Response {
-    filtered::<Backup, BackupFilter>(&shared, caller, query.as_deref(), "backups", |d| &d.backups)
+) -> Answer {
+    filtered::<Backup, BackupFilter>(&shared, &tenant, query.as_deref(), "backups", |d| {
+        &d.backups
+    })
 }
 
 pub(crate) async fn list_restores(
     State(shared): SharedState,
-    Extension(caller): Extension<Caller>,
+    tenant: CallerTenant,
     RawQuery(query): RawQuery,
-) -> Response {
+) -> Answer {
     let field = "restores";
-    filtered::<Restore, RestoreFilter>(&shared, caller, query.as_deref(), field, |d| &d.restores)
+    filtered::<Restore, RestoreFilter>(&shared, &tenant, query.as_deref(), field, |d| &d.restores)
 }
 
 pub(crate) async fn list_storages(
     State(shared): SharedState,
-    Extension(caller): Extension<Caller>,
+    tenant: CallerTenant,
     RawQuery(query): RawQuery,
-) -> Response {
-    with_list(&shared, caller, query.as_deref(), |query, data| {
+) -> Answer {
+    with_list(&tenant, query.as_deref(), |query, data| {
         filters::no_filters(&query.params)?;
-        Ok(api::token_paged(
-            &shared,
-            query,
-            "storages",
-            &data.storages,
-            true,
-        ))
+        handler::token_paged(&shared, query, "storages", &data.storages, true)
     })
 }
 
@@ -113,29 +98,23 @@ pub(crate) async fn list_storages(
 /// page too, in the `last_page` form).
 pub(crate) async fn list_profiles(
     State(shared): SharedState,
-    Extension(caller): Extension<Caller>,
+    tenant: CallerTenant,
     RawQuery(query): RawQuery,
-) -> Response {
-    with_list(&shared, caller, query.as_deref(), |query, data| {
+) -> Answer {
+    with_list(&tenant, query.as_deref(), |query, data| {
         filters::no_filters(&query.params)?;
-        Ok(api::token_paged(
-            &shared,
-            query,
-            "profiles",
-            &data.profiles,
-            true,
-        ))
+        handler::token_paged(&shared, query, "profiles", &data.profiles, true)
     })
 }
 
 pub(crate) async fn list_orgs(
     State(shared): SharedState,
-    Extension(caller): Extension<Caller>,
+    tenant: CallerTenant,
     RawQuery(query): RawQuery,
-) -> Response {
-    with_list(&shared, caller, query.as_deref(), |query, data| {
+) -> Answer {
+    with_list(&tenant, query.as_deref(), |query, data| {
         filters::no_filters(&query.params)?;
-        Ok(api::token_paged(&shared, query, "orgs", &data.orgs, false))
+        handler::token_paged(&shared, query, "orgs", &data.orgs, false)
     })
 }
 
@@ -143,14 +122,16 @@ pub(crate) async fn list_orgs(
 /// `OrgID` 0, as Druva's Phoenix script calls it.
 pub(crate) async fn storage_usage(
     State(shared): SharedState,
-    Extension(caller): Extension<Caller>,
+    tenant: CallerTenant,
     Path(org_id): Path<String>,
     RawQuery(query): RawQuery,
-) -> Response {
+) -> Answer {
     let Ok(org_id) = org_id.parse::<u64>() else {
-        return envelope::bad_request("Invalid OrgID: it must be a whole number");
+        return Ok(envelope::bad_request(
+            "Invalid OrgID: it must be a whole number",
+        ));
     };
-    with_list(&shared, caller, query.as_deref(), |query, data| {
+    with_list(&tenant, query.as_deref(), |query, data| {
         filters::no_filters(&query.params)?;
         if org_id != 0 && !data.orgs.iter().any(|org| org.id == org_id) {
             return Ok(envelope::not_found(&format!(
@@ -176,13 +157,7 @@ pub(crate) async fn storage_usage(
                 })
             })
             .collect();
-        Ok(api::token_paged(
-            &shared,
-            query,
-            "storageUsage",
-            &rows,
-            false,
-        ))
+        handler::token_paged(&shared, query, "storageUsage", &rows, false)
     })
 }
 

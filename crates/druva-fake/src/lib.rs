@@ -24,23 +24,54 @@
 //! fake.stop();
 //! # Ok::<(), druva_core::errors::Error>(())
 //! ```
+//!
+//! # Layers
+//!
+//! Each module uses only modules of the layers below it (none imports one
+//! that imports it), from the bottom up:
+//!
+//! 1. Leaves: `config` ([`FakeConfig`], its defaults and ranges), `lock`,
+//!    `request` ([`RequestKind`], [`RecordedRequest`]), `authorization` (the
+//!    `Authorization` header read), `envelope` (Druva's error bodies), `data`
+//!    (the synthetic data set), `tls`.
+//! 2. `paging` on `config`; `filters` on `data` and `paging`; `faults` on
+//!    `envelope`, `lock` and `request`; `tenant` on `config`, `data` and
+//!    `lock`.
+//! 3. `state`, what a server shares, on `faults`, `tenant` and the leaves.
+//! 4. `handler` (what every API handler shares: the caller's tenant as an
+//!    extractor, the query readers, the responses) and `token` (the token
+//!    endpoints), on `state` and below.
+//! 5. The handlers, one module a product: `insync`, `users`, `streams`,
+//!    `reporting`, `msp`, `echo`, on `handler` and below.
+//! 6. `api`, the router, on the handlers.
+//! 7. `dispatch`, the front door (counters, faults, the bearer check), on
+//!    `api`, `token`, `handler`'s `Caller` and below.
+//! 8. `server`, the connections, on `dispatch`, `state` and `tls`.
+//! 9. This file: [`FakeServer`], on `server`, `state` and `config`.
 
 mod api;
+mod authorization;
+mod config;
 mod data;
 mod dispatch;
+mod echo;
 mod envelope;
 mod faults;
 mod filters;
+mod handler;
 mod insync;
+mod lock;
 mod msp;
 mod paging;
 mod reporting;
+mod request;
 mod server;
 mod state;
 mod streams;
 mod tenant;
 mod tls;
 mod token;
+mod users;
 
 #[cfg(test)]
 mod tests;
@@ -49,195 +80,18 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use druva_core::errors::{Error, Result};
+use druva_core::errors::Result;
 
+pub use config::{
+    whole_argument, CaughtUp, FakeConfig, Knob, LastPage, MAX_ADDED_EVENTS, MAX_CUSTOMERS,
+    MAX_IN_FLIGHT, MAX_LATENCY, MAX_PAGE_SIZE, MAX_TOKEN_LIFETIME, MAX_TOTAL_USERS, MAX_USERS,
+};
 pub use faults::{Fault, FaultKind};
-pub use state::{RecordedRequest, RequestKind};
+pub use request::{RecordedRequest, RequestKind};
 
+use lock::lock;
 use server::Running;
-use state::{lock, Shared};
-
-/// The largest page Druva serves; a larger `pageSize` is capped to it.
-pub const MAX_PAGE_SIZE: usize = 4097;
-
-/// The most users a data set (one tenant's) may have.
-pub const MAX_USERS: usize = 100_000;
-
-/// The most customers an MSP fake may have.
-pub const MAX_CUSTOMERS: usize = 100;
-
-/// The most users all of an MSP fake's customers may have together.
-pub const MAX_TOTAL_USERS: usize = 1_000_000;
-
-/// The longest `latency` (a WAN round trip is well below it).
-pub const MAX_LATENCY: Duration = Duration::from_secs(60);
-
-/// The highest `max_in_flight`.
-pub const MAX_IN_FLIGHT: usize = 100_000;
-
-/// The most events one [`FakeServer::add_events`] call may add.
-pub const MAX_ADDED_EVENTS: usize = 100_000;
-
-/// The longest token lifetime: a year.
-pub const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(365 * 24 * 3600);
-
-/// Checks a whole-number argument `name` against its allowed range, for
-/// callers (the Python binding) whose numbers can be anything.
-pub fn whole_argument(name: &str, value: i128, min: u64, max: u64) -> Result<u64> {
-    u64::try_from(value)
-        .ok()
-        .filter(|value| (min..=max).contains(value))
-        .ok_or_else(|| {
-            let shown = if value.unsigned_abs() > u128::from(u64::MAX) {
-                if value < 0 {
-                    "a huge negative number".to_owned()
-                } else {
-                    "a huge number".to_owned()
-                }
-            } else {
-                value.to_string()
-            };
-            Error::value(format!(
-                "{name} must be between {min} and {max}, not {shown}"
-            ))
-        })
-}
-
-/// What a caught-up Platform events v3 stream answers: an empty page with a
-/// token, either the token it was sent or a new one. Druva documents neither
-/// (see docs/druva-api.md); a client must end the list on both.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum CaughtUp {
-    /// The empty page carries the token it was asked with.
-    #[default]
-    SameToken,
-    /// The empty page carries a new token for the same place.
-    NewToken,
-}
-/// How the last page of a `nextPageToken` listing says that it is the last.
-///
-/// Druva is not consistent about it, and a client must accept all three, so
-/// the fake server lets tests pick one.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum LastPage {
-    /// The `nextPageToken` key is absent.
-    Missing,
-    /// `"nextPageToken": ""`.
-    #[default]
-    Empty,
-    /// `"nextPageToken": null`.
-    Null,
-}
-
-/// How to start a [`FakeServer`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FakeConfig {
-    /// The Client ID it accepts; a random one when `None`.
-    pub client_id: Option<String>,
-    /// The Secret Key it accepts; a random base64 one when `None`.
-    pub secret: Option<String>,
-    /// How long an issued token stays valid. Fractions of a second are honoured
-    /// when checking tokens; `expires_in` carries the whole seconds.
-    pub token_lifetime: Duration,
-    /// How many synthetic users the data set has (each with one or two devices).
-    pub users: usize,
-    /// The page size used when a request has no `pageSize` (1 to 4097).
-    pub page_size: usize,
-    /// Serve HTTPS with a generated certificate for `127.0.0.1` and `localhost`.
-    pub tls: bool,
-    /// The port to listen on; `0` picks a free one.
-    pub port: u16,
-    /// Seeds the synthetic data set: the same seed gives the same data.
-    pub seed: u64,
-    /// How the last page of a listing is marked.
-    pub last_page: LastPage,
-    /// Added before every response (0 to 60 s).
-    pub latency: Duration,
-    /// API requests beyond this many in flight at once get 429 without
-    /// `Retry-After` (1 to 100 000); token requests are never refused so.
-    pub max_in_flight: Option<usize>,
-    /// The credential is an MSP one: its token comes from
-    /// `/msp/auth/v1/token`, and each customer has a data set.
-    pub msp: bool,
-    /// How many customers an MSP has (1 to 100; with two or more, the last is
-    /// hollow). Ignored without `msp`.
-    pub customers: usize,
-    /// What a caught-up events v3 stream answers.
-    pub caught_up: CaughtUp,
-}
-
-impl Default for FakeConfig {
-    fn default() -> Self {
-        FakeConfig {
-            client_id: None,
-            secret: None,
-            token_lifetime: Duration::from_secs(1800),
-            users: 250,
-            page_size: 100,
-            tls: false,
-            port: 0,
-            seed: 0,
-            last_page: LastPage::Empty,
-            latency: Duration::ZERO,
-            max_in_flight: None,
-            msp: false,
-            customers: 3,
-            caught_up: CaughtUp::SameToken,
-        }
-    }
-}
-
-impl FakeConfig {
-    fn validate(&self) -> Result<()> {
-        if let Some(client_id) = &self.client_id {
-            if client_id.is_empty() || client_id.contains(':') {
-                return Err(Error::value(
-                    "client_id must be non-empty and free of ':', which HTTP Basic cannot carry",
-                ));
-            }
-        }
-        if self.secret.as_deref() == Some("") {
-            return Err(Error::value("secret must be non-empty"));
-        }
-        check_range("page_size", self.page_size, 1, MAX_PAGE_SIZE)?;
-        check_range("users", self.users, 0, MAX_USERS)?;
-        check_range("customers", self.customers, 1, MAX_CUSTOMERS)?;
-        if self.msp && self.users.saturating_mul(self.customers) > MAX_TOTAL_USERS {
-            return Err(Error::value(format!(
-                "users multiplied by customers must be at most {MAX_TOTAL_USERS}, got {} × {}",
-                self.users, self.customers
-            )));
-        }
-        if self.token_lifetime.is_zero() || self.token_lifetime > MAX_TOKEN_LIFETIME {
-            return Err(Error::value(format!(
-                "token_lifetime must be more than 0 s and at most {} s, got {:?}",
-                MAX_TOKEN_LIFETIME.as_secs(),
-                self.token_lifetime
-            )));
-        }
-        if self.latency > MAX_LATENCY {
-            return Err(Error::value(format!(
-                "latency must be between 0 and {} s, got {:?}",
-                MAX_LATENCY.as_secs(),
-                self.latency
-            )));
-        }
-        if let Some(limit) = self.max_in_flight {
-            check_range("max_in_flight", limit, 1, MAX_IN_FLIGHT)?;
-        }
-        Ok(())
-    }
-}
-
-fn check_range(name: &str, value: usize, min: usize, max: usize) -> Result<()> {
-    if (min..=max).contains(&value) {
-        Ok(())
-    } else {
-        Err(Error::value(format!(
-            "{name} must be between {min} and {max}, got {value}"
-        )))
-    }
-}
+use state::Shared;
 
 /// A running fake Druva server. Stopping it (or dropping it) closes the
 /// listener, lets in-flight requests finish for a moment, then ends every
@@ -317,7 +171,7 @@ impl FakeServer {
     ///
     /// A value error for a count outside 1 to [`MAX_ADDED_EVENTS`].
     pub fn add_events(&self, count: usize) -> Result<()> {
-        check_range("count", count, 1, MAX_ADDED_EVENTS)?;
+        Knob::ADDED_EVENTS.check(count)?;
         for tenant in &self.shared.tenants {
             tenant.data().add_events(count);
         }

@@ -7,11 +7,10 @@
 //! (`token.rs`).
 
 use axum::extract::{RawQuery, State};
-use axum::response::Response;
 use serde::Serialize;
 
-use super::api::{self, SharedState};
 use super::data::Timestamp;
+use super::handler::{self, Answer, SharedState};
 use super::paging;
 
 pub(crate) const CUSTOMERS: &str = "/msp/v2/customers";
@@ -33,15 +32,11 @@ struct Customer<'a> {
 pub(crate) async fn list_customers(
     State(shared): SharedState,
     RawQuery(query): RawQuery,
-) -> Response {
-    let mut params = api::query_params(query.as_deref());
+) -> Answer {
+    let mut params = handler::query_params(query.as_deref());
     params.retain(|_, value| !value.is_empty());
-    let query = match paging::list_query(params)
-        .and_then(|query| paging::check_known(&query.params, &["pageSize"]).map(|()| query))
-    {
-        Ok(query) => query,
-        Err(invalid) => return api::bad_request(&invalid),
-    };
+    let query = paging::list_query(params)?;
+    paging::check_known(&query.params, &["pageSize"])?;
     let customers: Vec<Customer<'_>> = shared
         .tenants
         .iter()
@@ -53,5 +48,5 @@ pub(crate) async fn list_customers(
             created_on: tenant.created_on,
         })
         .collect();
-    api::token_paged(&shared, &query, "customers", &customers, false)
+    handler::token_paged(&shared, &query, "customers", &customers, false)
 }

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use base64::Engine;
 use serde::Serialize;
 
-use super::{LastPage, MAX_PAGE_SIZE};
+use super::config::{LastPage, MAX_PAGE_SIZE};
 
 const TRACKER_PREFIX: &str = "tracker:";
 

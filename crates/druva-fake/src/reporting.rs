@@ -11,16 +11,15 @@ use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, RawQuery};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::Extension;
 use base64::Engine;
 use serde_json::{json, Map, Value};
 
-use super::api::{self, Caller, SharedState};
 use super::data::{iso8601, DataSet, ENDPOINTS_PRODUCT_ID};
 use super::envelope;
+use super::handler::{self, Answer, CallerTenant};
 use super::paging::{self, InvalidParameter};
 
 pub(crate) const REPORTS: &str = "/platform/reporting/v1/reports";
@@ -131,22 +130,11 @@ fn report_not_found(id: &str) -> Response {
 }
 
 /// The reports the caller can read, optionally of some `productIDs` only.
-pub(crate) async fn list_reports(
-    State(shared): SharedState,
-    Extension(caller): Extension<Caller>,
-    RawQuery(query): RawQuery,
-) -> Response {
-    let params = api::query_params(query.as_deref());
-    let products = match product_ids(&params) {
-        Ok(products) => products,
-        Err(invalid) => return api::bad_request(&invalid),
-    };
-    let tenant = match api::tenant(&shared, caller) {
-        Ok(tenant) => tenant,
-        Err(refused) => return *refused,
-    };
+pub(crate) async fn list_reports(tenant: CallerTenant, RawQuery(query): RawQuery) -> Answer {
+    let params = handler::query_params(query.as_deref());
+    let products = product_ids(&params)?;
     if tenant.hollow {
-        return api::ok(json!({"reports": null}));
+        return Ok(handler::ok(json!({"reports": null})));
     }
     let wanted = products.is_none_or(|ids| ids.contains(&ENDPOINTS_PRODUCT_ID));
     let reports: Vec<Value> = CATALOGUE
@@ -162,7 +150,7 @@ pub(crate) async fn list_reports(
             })
         })
         .collect();
-    api::ok(json!({"reports": reports}))
+    Ok(handler::ok(json!({"reports": reports})))
 }
 
 fn product_ids(params: &HashMap<String, String>) -> Result<Option<Vec<u64>>, InvalidParameter> {
@@ -184,30 +172,22 @@ fn product_ids(params: &HashMap<String, String>) -> Result<Option<Vec<u64>>, Inv
 
 /// One page of a report's rows, as the body's filters and page token ask.
 pub(crate) async fn report_data(
-    State(shared): SharedState,
-    Extension(caller): Extension<Caller>,
+    tenant: CallerTenant,
     Path((version, report_id)): Path<(String, String)>,
     body: Bytes,
-) -> Response {
-    let tenant = match api::tenant(&shared, caller) {
-        Ok(tenant) => tenant,
-        Err(refused) => return *refused,
-    };
+) -> Answer {
     let report = CATALOGUE.iter().find(|report| report.id == report_id);
     let (Some(report), false, true) = (report, tenant.hollow, ["v1", "v2"].contains(&&*version))
     else {
-        return report_not_found(&report_id);
+        return Ok(report_not_found(&report_id));
     };
-    let request = match ReportRequest::parse(&body, report) {
-        Ok(request) => request,
-        Err(invalid) => return api::bad_request(&invalid),
-    };
+    let request = ReportRequest::parse(&body, report)?;
     let rows: Vec<Value> = (report.rows)(&tenant.data())
         .into_iter()
         .filter(|row| request.matches(row))
         .collect();
     let Some(page) = rows.get(request.offset..) else {
-        return api::bad_request(&InvalidParameter::new("Invalid pageToken"));
+        return Err(InvalidParameter::new("Invalid pageToken"));
     };
     let size = usize::try_from(request.page_size).unwrap_or(usize::MAX);
     let end = request.offset.saturating_add(size).min(rows.len());
@@ -216,12 +196,12 @@ pub(crate) async fn report_data(
     } else {
         String::new()
     };
-    api::ok(json!({
+    Ok(handler::ok(json!({
         "data": page.iter().take(size).collect::<Vec<_>>(),
         "lastSyncTimestamp": iso8601(now()),
         "filters": request.filters,
         "nextPageToken": next,
-    }))
+    })))
 }
 
 /// One `filterBy` condition.

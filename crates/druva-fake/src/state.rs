@@ -5,16 +5,18 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
 use rand::distr::{Alphanumeric, SampleString};
 use rand::Rng;
 
+use super::config::{CaughtUp, FakeConfig, LastPage};
 use super::faults::FaultQueue;
+use super::lock::lock;
+use super::request::{RecordedRequest, RequestKind};
 use super::tenant::Tenant;
-use super::{CaughtUp, FakeConfig, LastPage};
 
 /// How many requests the log keeps; older ones are forgotten so that a long
 /// benchmark does not grow the server without bound.
@@ -22,44 +24,6 @@ const REQUEST_LOG_CAPACITY: usize = 10_000;
 
 /// Live tokens are pruned of expired ones when their number reaches this.
 const TOKEN_PRUNE_THRESHOLD: usize = 1024;
-
-/// Which side of Druva a request was for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum RequestKind {
-    /// A token endpoint: any path ending in `/token`.
-    Token,
-    /// Everything else.
-    Api,
-}
-
-impl RequestKind {
-    pub(crate) fn of(path: &str) -> Self {
-        if path.ends_with("/token") {
-            RequestKind::Token
-        } else {
-            RequestKind::Api
-        }
-    }
-}
-
-/// One request as the server received it, for assertions in tests. It holds
-/// the authorization *scheme* only, never a credential or a token.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RecordedRequest {
-    pub kind: RequestKind,
-    pub method: String,
-    pub path: String,
-    /// The raw query string, without the `?`.
-    pub query: Option<String>,
-    /// `"Basic"`, `"Bearer"`, another scheme as sent, or `None` without an
-    /// `Authorization` header.
-    pub auth_scheme: Option<String>,
-    /// Whether the request carried a bearer token that was valid when it arrived.
-    pub bearer_valid: bool,
-    /// The body of an API request as text (invalid UTF-8 replaced), `None`
-    /// when empty. Never kept for a token request, whose body is a grant.
-    pub body: Option<String>,
-}
 
 /// Whom a token was issued to: one tenant's API, or the MSP's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,7 +48,7 @@ pub(crate) struct Shared {
     pub caught_up: Mutex<CaughtUp>,
     pub faults: FaultQueue,
     /// One tenant without MSP; with it, the customers in listing order.
-    pub tenants: Vec<Tenant>,
+    pub tenants: Vec<Arc<Tenant>>,
     in_flight: AtomicUsize,
     /// Counts caught-up polls, so that a new token can differ from the last.
     polls: AtomicU64,
@@ -101,12 +65,6 @@ struct TokenStore {
     prune_at: usize,
 }
 
-/// Locks a mutex, recovering from poisoning: a panicking test thread must not
-/// take the whole server down with it.
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
 impl Shared {
     pub fn new(config: &FakeConfig) -> Self {
         Shared {
@@ -120,7 +78,10 @@ impl Shared {
             last_page: Mutex::new(config.last_page),
             caught_up: Mutex::new(config.caught_up),
             faults: FaultQueue::default(),
-            tenants: Tenant::generate_all(config),
+            tenants: Tenant::generate_all(config)
+                .into_iter()
+                .map(Arc::new)
+                .collect(),
             in_flight: AtomicUsize::new(0),
             polls: AtomicU64::new(0),
             token_requests: AtomicU64::new(0),
@@ -197,7 +158,7 @@ impl Shared {
             .map(|(_, scope)| *scope)
     }
 
-    pub fn tenant(&self, index: usize) -> Option<&Tenant> {
+    pub fn tenant(&self, index: usize) -> Option<&Arc<Tenant>> {
         self.tenants.get(index)
     }
 

@@ -16,15 +16,13 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use axum::extract::{RawQuery, State};
-use axum::response::Response;
-use axum::Extension;
 use serde::Serialize;
 use serde_json::json;
 
-use super::api::{self, Caller, SharedState};
+use super::config::CaughtUp;
 use super::data::{Event, ENDPOINTS_PRODUCT_ID};
+use super::handler::{self, Answer, CallerTenant, SharedState};
 use super::paging::{self, InvalidParameter, Page};
-use super::CaughtUp;
 
 pub(crate) const EVENTS_V2: &str = "/insync/eventmanagement/v2/events";
 pub(crate) const EVENTS_V3: &str = "/platform/eventmanagement/v3/events";
@@ -62,48 +60,30 @@ impl Format {
     }
 }
 
-pub(crate) async fn list_events_v2(
-    State(shared): SharedState,
-    Extension(caller): Extension<Caller>,
-    RawQuery(query): RawQuery,
-) -> Response {
-    let params = api::query_params(query.as_deref());
-    let format = match paging::check_known(&params, &["tracker", "format"])
-        .and_then(|()| Format::parse(params.get("format").map(String::as_str)))
-    {
-        Ok(format) => format,
-        Err(invalid) => return api::bad_request(&invalid),
-    };
-    let tenant = match api::tenant(&shared, caller) {
-        Ok(tenant) => tenant,
-        Err(refused) => return *refused,
-    };
+pub(crate) async fn list_events_v2(tenant: CallerTenant, RawQuery(query): RawQuery) -> Answer {
+    let params = handler::query_params(query.as_deref());
+    paging::check_known(&params, &["tracker", "format"])?;
+    let format = Format::parse(params.get("format").map(String::as_str))?;
     let data = tenant.data();
     let total = data.events.len();
-    let offset = match paging::tracker_offset(
-        params.get("tracker").map(String::as_str),
-        format.name(),
-        total,
-    ) {
-        Ok(offset) => offset,
-        Err(invalid) => return api::bad_request(&invalid),
-    };
+    let tracker = params.get("tracker").map(String::as_str);
+    let offset = paging::tracker_offset(tracker, format.name(), total)?;
     let page = Page::new_at(offset, MAX_EVENTS_A_CALL, total);
     let tracker = paging::encode_tracker(page.end, format.name());
     let exists = !page.is_last();
     let records = page.records(&data.events);
     let lines: Vec<String> = match format {
         Format::Json => {
-            return api::ok_serialized(&paging::tracker_page_body(
+            return Ok(handler::ok_serialized(&paging::tracker_page_body(
                 "events", records, tracker, exists,
-            ))
+            )))
         }
         Format::Cef => records.iter().map(cef).collect(),
         Format::Syslog => records.iter().map(syslog).collect(),
     };
-    api::ok_serialized(&paging::tracker_page_body(
+    Ok(handler::ok_serialized(&paging::tracker_page_body(
         "events", &lines, tracker, exists,
-    ))
+    )))
 }
 
 /// An event as an `ArcSight` CEF line:
@@ -300,24 +280,14 @@ impl PlatformQuery {
 
 pub(crate) async fn list_events_v3(
     State(shared): SharedState,
-    Extension(caller): Extension<Caller>,
+    tenant: CallerTenant,
     RawQuery(query): RawQuery,
-) -> Response {
-    let query = match api::list_query(query.as_deref()) {
-        Ok(query) => query,
-        Err(refused) => return *refused,
-    };
-    let filter = match PlatformQuery::parse(&query.params) {
-        Ok(filter) => filter,
-        Err(invalid) => return api::bad_request(&invalid),
-    };
-    let tenant = match api::tenant(&shared, caller) {
-        Ok(tenant) => tenant,
-        Err(refused) => return *refused,
-    };
+) -> Answer {
+    let query = handler::list_query(query.as_deref())?;
+    let filter = PlatformQuery::parse(&query.params)?;
     let data = tenant.data();
     if query.offset > data.events.len() {
-        return api::bad_request(&InvalidParameter::new("Invalid pageToken"));
+        return Err(InvalidParameter::new("Invalid pageToken"));
     }
     let mut records = Vec::new();
     let mut next = query.offset;
@@ -334,7 +304,9 @@ pub(crate) async fn list_events_v3(
     let poll = (records.is_empty() && shared.caught_up() == CaughtUp::NewToken)
         .then(|| shared.next_poll());
     let token = paging::encode_stream_token(&query.params, next, poll);
-    api::ok_serialized(&paging::stream_page_body("events", &records, token))
+    Ok(handler::ok_serialized(&paging::stream_page_body(
+        "events", &records, token,
+    )))
 }
 
 #[cfg(test)]

@@ -11,9 +11,9 @@ use std::sync::{Mutex, MutexGuard};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
+use super::config::FakeConfig;
 use super::data::{self, DataSet, Shape};
-use super::state::lock;
-use super::FakeConfig;
+use super::lock::lock;
 
 /// Spreads the customers' seeds apart (the 64-bit golden ratio).
 const SEED_SPREAD: u64 = 0x9E37_79B9_7F4A_7C15;

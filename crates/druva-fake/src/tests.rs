@@ -8,6 +8,7 @@ use reqwest::header::HeaderMap;
 use serde_json::Value;
 
 use super::*;
+use druva_core::errors::Error;
 use druva_core::http::ClientOptions;
 use druva_core::runtime::block_on;
 

@@ -13,9 +13,9 @@ use std::collections::HashMap;
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderValue, Method, Request, StatusCode};
 use axum::response::Response;
-use base64::Engine;
 use serde_json::json;
 
+use super::authorization::{basic_credentials, bearer_token};
 use super::envelope::{self, json_response, no_store, oauth_error};
 use super::state::{Scope, Shared};
 
@@ -92,7 +92,7 @@ async fn exchange(shared: &Shared, customer: &str, request: Request<Body>) -> Re
             "The customer token endpoint takes POST",
         );
     }
-    let Some(token) = super::dispatch::bearer_token(&parts.headers) else {
+    let Some(token) = bearer_token(&parts.headers) else {
         return envelope::unauthorized();
     };
     if shared.token_scope(token) != Some(Scope::Msp) {
@@ -137,43 +137,9 @@ fn has_valid_credentials(shared: &Shared, headers: &HeaderMap) -> bool {
         .is_some_and(|(client_id, secret)| shared.credentials_match(&client_id, &secret))
 }
 
-/// The client id and secret of an `Authorization: Basic` header. The secret
-/// may itself contain `:`, so the pair is split at the first one.
-pub(crate) fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, encoded) = value.trim().split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return None;
-    }
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(encoded.trim())
-        .ok()?;
-    let text = String::from_utf8(decoded).ok()?;
-    let (client_id, secret) = text.split_once(':')?;
-    Some((client_id.to_owned(), secret.to_owned()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn basic(plain: &str) -> HeaderMap {
-        let mut headers = HeaderMap::new();
-        let encoded = base64::engine::general_purpose::STANDARD.encode(plain);
-        headers.insert(
-            header::AUTHORIZATION,
-            HeaderValue::from_str(&format!("Basic {encoded}")).unwrap(),
-        );
-        headers
-    }
-
-    #[test]
-    fn a_secret_with_colons_is_split_at_the_first_colon() {
-        assert_eq!(
-            basic_credentials(&basic("id:se:cr:et")),
-            Some(("id".into(), "se:cr:et".into()))
-        );
-    }
 
     #[test]
     fn only_a_customer_token_path_names_a_customer() {
@@ -184,14 +150,5 @@ mod tests {
         assert_eq!(exchange_customer("/msp/v2/customers//token"), None);
         assert_eq!(exchange_customer("/msp/v2/customers/a/b/token"), None);
         assert_eq!(exchange_customer("/token"), None);
-    }
-
-    #[test]
-    fn malformed_basic_headers_carry_no_credentials() {
-        assert_eq!(basic_credentials(&basic("no-colon")), None);
-        assert_eq!(basic_credentials(&HeaderMap::new()), None);
-        let mut bearer = HeaderMap::new();
-        bearer.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer x"));
-        assert_eq!(basic_credentials(&bearer), None);
     }
 }

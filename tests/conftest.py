@@ -117,7 +117,9 @@ def assert_ctrl_c_interrupts(tmp_path: Path, setup: str, blocking_call: str) -> 
     script = tmp_path / "interrupted.py"
     body = textwrap.indent(textwrap.dedent(setup) + "\nprint('ready', flush=True)\n", "    ")
     script.write_text(
-        "import sys, time\n"
+        "import signal, sys, time\n"
+        # Started as a background job, the child inherits SIGINT ignored.
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
         "import druva\n"
         "from druva.testing import FakeDruva\n"
         "with FakeDruva() as fake:\n"

@@ -87,9 +87,13 @@ def test_every_command_has_help(command: str) -> None:
     assert result.stderr == ""
 
 
+@pytest.mark.parametrize("columns", ["80", "250"])
 @pytest.mark.parametrize("command", ["", *COMMANDS])
-def test_help_lines_fit_in_100_columns(command: str) -> None:
-    result = druva(*([command] if command else []), "--help")
+def test_help_lines_fit_in_100_columns(command: str, columns: str) -> None:
+    # COLUMNS: the width argparse takes for the terminal's.
+    result = druva(
+        *([command] if command else []), "--help", env=clean_environment(COLUMNS=columns)
+    )
 
     assert result.returncode == 0, result.stderr
     longest = max(result.stdout.splitlines(), key=len)

@@ -25,6 +25,7 @@ from druva._cli._common import (
     EXIT_USAGE,
     CommandError,
     Parser,
+    help_formatter,
     parse,
 )
 
@@ -46,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="OAuth 2.0 tokens and authenticated calls for the Druva REST APIs.",
         epilog="start with `druva demo`: the whole flow against an embedded fake Druva\n\n"
         + CREDENTIALS_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=help_formatter,
     )
     parser.add_argument("--version", action="version", version=f"druva {druva.__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

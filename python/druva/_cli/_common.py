@@ -8,6 +8,7 @@ import contextlib
 import getpass
 import inspect
 import re
+import shutil
 import signal
 import sys
 import textwrap
@@ -135,6 +136,16 @@ exit codes:
 """
 
 
+HELP_WIDTH = 100
+
+
+def help_formatter(prog: str) -> argparse.HelpFormatter:
+    """argparse's formatter, descriptions and examples kept as written, lines
+    no wider than the terminal nor ``HELP_WIDTH``."""
+    width = min(shutil.get_terminal_size().columns, HELP_WIDTH) - 2
+    return argparse.RawDescriptionHelpFormatter(prog, width=width)
+
+
 def add_command(
     commands: argparse._SubParsersAction[argparse.ArgumentParser],
     name: str,
@@ -152,7 +163,7 @@ def add_command(
         help=help,
         description=wrapped,
         epilog=epilog,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=help_formatter,
     )
     return parser
 

@@ -216,6 +216,7 @@ def test_a_secret_option_is_refused_without_echoing_it(credentials: dict[str, st
         ["--api-key=s3cr3t-on-argv"],
         ["-s", "s3cr3t-on-argv"],
         ["-ss3cr3t-on-argv"],
+        ["-hs3cr3t-on-argv"],
         ["--token", "s3cr3t-on-argv"],
         ["--timeout", "s3cr3t-on-argv"],
         ["--region", "s3cr3t-on-argv"],
@@ -344,6 +345,7 @@ def test_get_param_without_equals_is_a_usage_error(credentials: dict[str, str]) 
 
     assert result.returncode == 2
     assert "KEY=VALUE" in result.stderr
+    assert "pageSize" not in result.stderr, "no value from the command line is repeated"
 
 
 def test_get_an_error_status_exits_1_with_druvas_message(credentials: dict[str, str]) -> None:

@@ -70,6 +70,8 @@ def without_values(message: str, arguments: Sequence[str], known: set[str]) -> s
             message = hide(message, value, "…")
         else:
             message = hide(message, argument, "…")
+        if re.match(r"-[^-]", argument):  # -xVALUE: argparse may quote VALUE alone
+            message = hide(message, argument[2:], "…")
     return message
 
 
@@ -237,7 +239,8 @@ def parse_params(pairs: list[str]) -> list[tuple[str, str]]:
     for pair in pairs:
         key, equals, value = pair.partition("=")
         if not equals or not key:
-            raise CommandError(f"--param takes KEY=VALUE, not {pair!r}", EXIT_USAGE)
+            # Not shown: no value from the command line is repeated (it may be a secret).
+            raise CommandError("--param takes KEY=VALUE: one has no KEY or no '='", EXIT_USAGE)
         params.append((key, value))
     return params
 

@@ -330,6 +330,15 @@ def test_get_all_prints_every_page_as_one_list(
     assert_secret_not_shown(result, fake.secret)
 
 
+def test_get_all_collects_the_items_field_it_is_given(
+    fake: FakeDruva, credentials: dict[str, str]
+) -> None:
+    result = druva("get", USERS, "--all", "--items", "users", env=credentials)
+
+    assert result.returncode == 0, result.stderr
+    assert len(json.loads(result.stdout)) == 250
+
+
 def test_get_all_with_a_page_size_follows_every_page(
     fake: FakeDruva, credentials: dict[str, str]
 ) -> None:

@@ -17,6 +17,7 @@ from druva._cli._common import (
     credentials,
     default_of,
     endpoint,
+    given,
     parse_params,
 )
 
@@ -36,7 +37,9 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add_param_option(get, "query parameter (repeatable)")
     get.add_argument("--all", action="store_true", help="follow every page, print one list")
     get.add_argument(
-        "--items", help="with --all: the list field to collect (default: the only one)"
+        "--items",
+        default=argparse.SUPPRESS,
+        help="with --all: the list field to collect (default: the only one)",
     )
     add_endpoint_options(get, timeout_default=default_of(druva.Session, "timeout"))
     add_scope_option(get)
@@ -52,7 +55,7 @@ def run(arguments: argparse.Namespace) -> int:
             print(json.dumps(response.json(), indent=2))
             return 0
         progress = Progress(sys.stderr)
-        pages = session.paginate(arguments.path, params=params, items=arguments.items)
+        pages = session.paginate(arguments.path, params=params, **given(arguments, "items"))
         merged = []
         for item in pages:
             merged.append(item)

@@ -26,7 +26,6 @@ from druva._cli._common import (
     CommandError,
     Parser,
     help_formatter,
-    parse,
 )
 
 __all__ = ["build_parser", "main", "run"]
@@ -37,7 +36,7 @@ COMMANDS = (token, get, export, fake_server, demo)
 def main(argv: Sequence[str] | None = None) -> NoReturn:
     """Runs the ``druva`` command and exits with its status."""
     arguments = list(sys.argv[1:] if argv is None else argv)
-    sys.exit(run(parse(build_parser(), arguments)))
+    sys.exit(run(build_parser().parse_args(arguments)))
 
 
 def build_parser() -> argparse.ArgumentParser:

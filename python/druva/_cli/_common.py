@@ -15,7 +15,7 @@ import textwrap
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from typing import Any, Callable, NoReturn, TextIO
+from typing import Any, Callable, NoReturn, Optional, TextIO
 
 from druva import _env
 
@@ -34,27 +34,54 @@ class CommandError(Exception):
 
 
 class UsageError(Exception):
-    """A usage error argparse found, with the usage of the (sub)command it
-    concerns; reported once its message is stripped of every value."""
-
-    def __init__(self, usage: str, prog: str, message: str) -> None:
-        super().__init__(message)
-        self.usage = usage
-        self.prog = prog
+    """A usage error argparse found, reported by ``Parser`` once the message
+    is stripped of every value from the command line."""
 
 
 class Parser(argparse.ArgumentParser):
-    """An ``ArgumentParser`` whose usage errors are raised, not printed: argparse
-    quotes the values it refuses, and a value may be a secret typed as the
-    value of an option druva does not have (``--key``, ``-s``, ``--token``)."""
+    """An ``ArgumentParser`` whose usage errors show no value from the command
+    line: argparse quotes the values it refuses, and a value may be a secret
+    typed after an option druva does not have (``--key``, ``-s``, ``--token``).
+    It also refuses the options that would carry the secret itself."""
 
     def __init__(self, **kwargs: Any) -> None:
         # An abbreviation could take `--token SECRET` for `--token-url SECRET`.
         kwargs.setdefault("allow_abbrev", False)
         super().__init__(**kwargs)
 
+    def parse_args(  # type: ignore[override]
+        self, args: Optional[Sequence[str]] = None, namespace: Any = None
+    ) -> argparse.Namespace:
+        arguments = list(sys.argv[1:] if args is None else args)
+        with self.usage_errors_without(arguments):
+            parsed: argparse.Namespace = super().parse_args(arguments, namespace)
+        return parsed
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Optional[Sequence[str]] = None, namespace: Any = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        arguments = list(sys.argv[1:] if args is None else args)
+        with self.usage_errors_without(arguments):
+            refuse_secret_options(self, arguments)
+            parsed: tuple[argparse.Namespace, list[str]] = super().parse_known_args(
+                arguments, namespace
+            )
+        return parsed
+
     def error(self, message: str) -> NoReturn:
-        raise UsageError(self.format_usage(), self.prog, message)
+        raise UsageError(message)
+
+    @contextlib.contextmanager
+    def usage_errors_without(self, arguments: Sequence[str]) -> Iterator[None]:
+        """Reports a usage error raised in the block as argparse does (usage,
+        message, exit 2), with no word of ``arguments`` but names."""
+        try:
+            yield
+        except UsageError as error:
+            message = without_values(str(error), arguments, known_words(self))
+            self.print_usage(sys.stderr)
+            sys.stderr.write(f"{self.prog}: error: {message}\n")
+            sys.exit(EXIT_USAGE)
 
 
 def without_values(message: str, arguments: Sequence[str], known: set[str]) -> str:
@@ -95,18 +122,6 @@ def known_words(parser: argparse.ArgumentParser) -> set[str]:
                 words.add(name)
                 words |= known_words(command)
     return words
-
-
-def parse(parser: argparse.ArgumentParser, arguments: Sequence[str]) -> argparse.Namespace:
-    """Parses ``arguments``; a usage error exits 2 with the usage and a message
-    that names options but shows no value."""
-    try:
-        refuse_secret_options(parser, arguments)
-        return parser.parse_args(arguments)
-    except UsageError as error:
-        message = without_values(str(error), arguments, known_words(parser))
-        sys.stderr.write(f"{error.usage}{error.prog}: error: {message}\n")
-        sys.exit(EXIT_USAGE)
 
 
 SECRET_OPTIONS = ("--secret", "--client-secret", "--password")

@@ -8,8 +8,7 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import druva
@@ -31,22 +30,28 @@ def session(fake: FakeDruva) -> Iterator[druva.Session]:
         yield s
 
 
-@dataclass
+Answerer = Callable[[bytes, socket.socket], None]
+
+
 class RawServer:
-    """A one-shot HTTP server on loopback that records the exact bytes of each
-    request and answers with a canned response: for checking the wire format."""
+    """An HTTP server on loopback at the level of bytes, for what a real server
+    would not do: it records the exact bytes of each request (head, and the
+    body its Content-Length announces) and answers with ``response``: canned
+    bytes, or a function of the request that writes to the connection. Each
+    connection serves one request and is closed; a client that hangs up
+    early is not an error."""
 
-    response: bytes
-    requests: list[bytes] = field(default_factory=list)
-    port: int = 0
-
-    def __post_init__(self) -> None:
-        self._listener = socket.socket()
-        self._listener.bind(("127.0.0.1", 0))
-        self._listener.listen()
-        self.port = self._listener.getsockname()[1]
+    def __init__(self, response: bytes | Answerer) -> None:
+        self.requests: list[bytes] = []
+        self._answer = response if callable(response) else self._canned(response)
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self._listener.getsockname()[1]
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
+
+    @staticmethod
+    def _canned(response: bytes) -> Answerer:
+        return lambda _request, connection: connection.sendall(response)
 
     @property
     def base_url(self) -> str:
@@ -59,38 +64,49 @@ class RawServer:
             except OSError:
                 return
             with connection:
-                data = b""
-                while b"\r\n\r\n" not in data:
-                    chunk = connection.recv(65536)
-                    if not chunk:
-                        break
-                    data += chunk
-                head, _, body = data.partition(b"\r\n\r\n")
-                length = 0
-                for line in head.split(b"\r\n")[1:]:
-                    name, _, value = line.partition(b":")
-                    if name.strip().lower() == b"content-length":
-                        length = int(value.strip())
-                while len(body) < length:
-                    body += connection.recv(65536)
-                self.requests.append(head + b"\r\n\r\n" + body)
-                connection.sendall(self.response)
+                connection.settimeout(30)
+                try:
+                    request = self._read(connection)
+                    self.requests.append(request)
+                    self._answer(request, connection)
+                except OSError:
+                    pass
+
+    @staticmethod
+    def _read(connection: socket.socket) -> bytes:
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = connection.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value.strip())
+        while len(body) < length:
+            chunk = connection.recv(65536)
+            if not chunk:
+                break
+            body += chunk
+        return head + b"\r\n\r\n" + body
 
     def close(self) -> None:
         self._listener.close()
 
 
+def http_response(status: str, body: bytes = b"", *headers: str) -> bytes:
+    """The bytes of a complete HTTP/1.1 response that closes its connection."""
+    head = [f"HTTP/1.1 {status}", *headers, "Connection: close", f"Content-Length: {len(body)}"]
+    return ("\r\n".join(head) + "\r\n\r\n").encode() + body
+
+
 @pytest.fixture
 def raw_token_server() -> Iterator[RawServer]:
     body = b'{"access_token": "raw-token", "token_type": "bearer", "expires_in": 1800}'
-    response = (
-        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
-        + b"Content-Length: "
-        + str(len(body)).encode()
-        + b"\r\n\r\n"
-        + body
-    )
-    server = RawServer(response)
+    server = RawServer(http_response("200 OK", body, "Content-Type: application/json"))
     yield server
     server.close()
 
@@ -101,7 +117,9 @@ def assert_ctrl_c_interrupts(tmp_path: Path, setup: str, blocking_call: str) -> 
     script = tmp_path / "interrupted.py"
     body = textwrap.indent(textwrap.dedent(setup) + "\nprint('ready', flush=True)\n", "    ")
     script.write_text(
-        "import sys, time\n"
+        "import signal, sys, time\n"
+        # Started as a background job, the child inherits SIGINT ignored.
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
         "import druva\n"
         "from druva.testing import FakeDruva\n"
         "with FakeDruva() as fake:\n"

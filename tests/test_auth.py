@@ -10,6 +10,7 @@ import asyncio
 import http.server
 import pickle
 import re
+import socket
 import ssl
 import threading
 import uuid
@@ -25,7 +26,7 @@ import requests
 from druva.auth import HttpxAuth, RequestsAuth
 from druva.testing import FakeDruva
 
-from .conftest import RawServer, run_python
+from .conftest import RawServer, http_response, run_python
 
 USERS = "/insync/usermanagement/v1/users"
 ECHO = "/_echo"
@@ -166,9 +167,23 @@ def header_lines(raw: bytes) -> dict[str, str]:
 @pytest.fixture
 def refusing_server() -> Iterator[RawServer]:
     """Another origin on the same host (another port), answering 401 to anything."""
-    server = RawServer(
-        b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    )
+    server = RawServer(http_response("401 Unauthorized"))
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def refuses_then_redirects_to_a_refusal() -> Iterator[RawServer]:
+    """The API origin: its first request is refused (401); after that it
+    redirects (302) to a path that refuses every request."""
+
+    def answer(request: bytes, connection: socket.socket) -> None:
+        if request.startswith(b"GET /next ") or len(server.requests) == 1:
+            connection.sendall(http_response("401 Unauthorized"))
+        else:
+            connection.sendall(http_response("302 Found", b"", "Location: /next"))
+
+    server = RawServer(answer)
     yield server
     server.close()
 
@@ -284,6 +299,25 @@ def test_a_refusal_after_a_redirect_out_and_back_is_returned(
     assert fake.requests[-1]["auth_scheme"] is None
     assert fake.token_requests == 0
     assert caller.request("GET", fake.base_url + USERS) == Answer(200, history=0)
+
+
+def test_a_resend_redirected_to_another_refusal_is_not_resent_again(
+    fake: FakeDruva, kind: str, refuses_then_redirects_to_a_refusal: RawServer
+) -> None:
+    server = refuses_then_redirects_to_a_refusal
+    adapter = RequestsAuth if kind == "requests" else HttpxAuth
+    auth = adapter(fake.client_id, fake.secret, base_url=server.base_url, token_url=fake.token_url)
+    client = Caller(kind, auth)
+    try:
+        answer = client.request("GET", server.base_url + "/start")
+    finally:
+        client.close()
+
+    assert answer.status_code == 401
+    sent = [request.split(b" HTTP/1.1", 1)[0] for request in server.requests]
+    # The refusal, its one resend (redirected), the redirect's refusal: one resend a request.
+    assert sent == [b"GET /start", b"GET /start", b"GET /next"]
+    assert fake.token_requests == 2
 
 
 def test_https_with_the_fakes_ca_bundle(kind: str) -> None:

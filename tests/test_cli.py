@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 from druva.testing import FakeDruva
 
+from .conftest import RawServer
+
 USERS = "/insync/usermanagement/v1/users"
 COMMANDS = ["token", "get", "export", "fake-server", "demo"]
 # The console script that `pip install` put beside this interpreter.
@@ -83,6 +85,27 @@ def test_every_command_has_help(command: str) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"usage: druva {command}")
     assert result.stderr == ""
+
+
+@pytest.mark.parametrize("columns", ["80", "250"])
+@pytest.mark.parametrize("command", ["", *COMMANDS])
+def test_help_lines_fit_in_100_columns(command: str, columns: str) -> None:
+    # COLUMNS: the width argparse takes for the terminal's.
+    result = druva(
+        *([command] if command else []), "--help", env=clean_environment(COLUMNS=columns)
+    )
+
+    assert result.returncode == 0, result.stderr
+    longest = max(result.stdout.splitlines(), key=len)
+    assert len(longest) <= 100, longest
+
+
+@pytest.mark.parametrize("command", ["token", "get", "export"])
+def test_commands_that_get_a_token_take_token_url_and_scope(command: str) -> None:
+    result = druva(command, "--help")
+
+    assert "--token-url URL" in result.stdout
+    assert "--scope SCOPE" in result.stdout
 
 
 def test_python_dash_m_druva_is_the_same_command() -> None:
@@ -182,6 +205,66 @@ def test_a_secret_option_is_refused_without_echoing_it(credentials: dict[str, st
     assert_secret_not_shown(result, "s3cr3t-on-argv")
 
 
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ["--client_secret", "s3cr3t-on-argv"],
+        ["--client_secret=s3cr3t-on-argv"],
+        ["--sec", "s3cr3t-on-argv"],
+        ["--key", "s3cr3t-on-argv"],
+        ["--api-key", "s3cr3t-on-argv"],
+        ["--api-key=s3cr3t-on-argv"],
+        ["-s", "s3cr3t-on-argv"],
+        ["-ss3cr3t-on-argv"],
+        ["--token", "s3cr3t-on-argv"],
+        ["--timeout", "s3cr3t-on-argv"],
+        ["--region", "s3cr3t-on-argv"],
+        ["--all=s3cr3t-on-argv"],
+        ["--token", "it's-s3cr3t-on-argv"],
+    ],
+)
+@pytest.mark.parametrize("command", ["token", "get"])
+def test_a_usage_error_never_echoes_a_value(
+    command: str, arguments: list[str], credentials: dict[str, str]
+) -> None:
+    positional = [USERS] if command == "get" else []
+    result = druva(command, *positional, *arguments, env=credentials)
+
+    assert result.returncode == 2
+    assert "usage: druva" in result.stderr
+    assert "error:" in result.stderr
+    assert "s3cr3t" not in result.stderr
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize("command", ["token", "get"])
+def test_a_value_attached_to_help_is_never_echoed(
+    command: str, credentials: dict[str, str]
+) -> None:
+    positional = [USERS] if command == "get" else []
+    result = druva(command, *positional, "-hs3cr3t-on-argv", env=credentials)
+
+    # Python 3.13 shows the help for -hVALUE; older ones refuse the value.
+    assert result.returncode in (0, 2)
+    assert "usage: druva" in result.stdout + result.stderr
+    assert "s3cr3t" not in result.stdout + result.stderr
+
+
+def test_a_usage_error_still_names_the_unknown_option(credentials: dict[str, str]) -> None:
+    result = druva("token", "--api-key", "s3cr3t-on-argv", env=credentials)
+
+    assert result.returncode == 2
+    assert "unrecognized arguments: --api-key …" in result.stderr
+
+
+def test_an_unknown_command_is_named_by_its_choices_only() -> None:
+    result = druva("s3cr3t-on-argv")
+
+    assert result.returncode == 2
+    assert "invalid choice" in result.stderr
+    assert "s3cr3t" not in result.stderr
+
+
 def test_an_unknown_region_is_a_usage_error(credentials: dict[str, str]) -> None:
     credentials["DRUVA_REGION"] = "mars"
     del credentials["DRUVA_BASE_URL"]
@@ -192,7 +275,35 @@ def test_an_unknown_region_is_a_usage_error(credentials: dict[str, str]) -> None
     assert 'unknown region "mars"' in result.stderr
 
 
+def test_token_url_names_a_token_endpoint_elsewhere(
+    fake: FakeDruva, credentials: dict[str, str]
+) -> None:
+    # Nothing listens at the base URL (the discard port): the token comes from --token-url.
+    credentials["DRUVA_BASE_URL"] = "http://127.0.0.1:9"
+
+    refused = druva("token", env=credentials)
+    result = druva("token", "--token-url", fake.token_url, env=credentials)
+
+    assert refused.returncode != 0
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["token_type"] == "bearer"
+
+
 # druva get
+
+
+@pytest.mark.parametrize("command", ["get", "export"])
+def test_get_and_export_send_the_scope_to_the_token_url(
+    command: str, raw_token_server: RawServer, credentials: dict[str, str], tmp_path: Path
+) -> None:
+    out = ["--out", str(tmp_path / "users.jsonl")] if command == "export" else []
+    token_url = raw_token_server.base_url + "/oauth2/token"
+
+    druva(command, USERS, *out, "--token-url", token_url, "--scope", "read", env=credentials)
+
+    first_line, _, body = raw_token_server.requests[0].partition(b"\r\n")
+    assert first_line == b"POST /oauth2/token HTTP/1.1"
+    assert b"scope=read" in body
 
 
 def test_get_prints_one_page_as_json(fake: FakeDruva, credentials: dict[str, str]) -> None:
@@ -231,6 +342,15 @@ def test_get_all_prints_every_page_as_one_list(
     assert_secret_not_shown(result, fake.secret)
 
 
+def test_get_all_collects_the_items_field_it_is_given(
+    fake: FakeDruva, credentials: dict[str, str]
+) -> None:
+    result = druva("get", USERS, "--all", "--items", "users", env=credentials)
+
+    assert result.returncode == 0, result.stderr
+    assert len(json.loads(result.stdout)) == 250
+
+
 def test_get_all_with_a_page_size_follows_every_page(
     fake: FakeDruva, credentials: dict[str, str]
 ) -> None:
@@ -246,6 +366,7 @@ def test_get_param_without_equals_is_a_usage_error(credentials: dict[str, str]) 
 
     assert result.returncode == 2
     assert "KEY=VALUE" in result.stderr
+    assert "pageSize" not in result.stderr, "no value from the command line is repeated"
 
 
 def test_get_an_error_status_exits_1_with_druvas_message(credentials: dict[str, str]) -> None:
@@ -292,6 +413,8 @@ def test_get_over_https_trusts_the_ca_bundle_it_is_given() -> None:
 
     assert refused.returncode == 1
     assert "certificate" in refused.stderr
+    assert "pass --ca-bundle PEM" in refused.stderr
+    assert "ca_bundle=" not in refused.stderr
     assert trusted.returncode == 0, trusted.stderr
     assert len(json.loads(trusted.stdout)["users"]) == 5
 
@@ -313,9 +436,34 @@ def test_get_into_a_closed_pipe_ends_quietly(credentials: dict[str, str]) -> Non
     finally:
         os.close(writer)
 
-    assert result.returncode == 1
+    assert result.returncode == 0
     assert "Traceback" not in result.stderr
     assert "Exception ignored" not in result.stderr
+
+
+def test_get_into_a_reader_that_stops_early_exits_0_quietly(credentials: dict[str, str]) -> None:
+    # `druva get ... --all | head -c 100`: the reader takes a little, then goes away
+    # while druva still writes (2,000 users are more than a pipe's buffer).
+    with FakeDruva(users=2000) as big:
+        credentials["DRUVA_BASE_URL"] = big.base_url
+        credentials["DRUVA_CLIENT_ID"] = big.client_id
+        credentials["DRUVA_SECRET_KEY"] = big.secret
+        child = subprocess.Popen(
+            [DRUVA, "get", USERS, "--all"],
+            env=credentials,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        assert child.stdout is not None and child.stderr is not None
+        first = child.stdout.read(100)
+        child.stdout.close()
+        stderr = child.stderr.read().decode()
+        status = child.wait(timeout=120)
+
+    assert first.startswith(b"[")
+    assert status == 0, stderr
+    assert stderr == ""
 
 
 # druva fake-server
@@ -368,6 +516,28 @@ def test_fake_server_prints_working_credentials_and_stops_on_ctrl_c(
     port = int(base_url.rsplit(":", 1)[1])
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", port), timeout=5).close()
+
+
+def test_fake_server_passes_only_the_options_given() -> None:
+    from druva import _cli
+    from druva._cli import fake_server
+
+    def given(*arguments: str) -> dict[str, object]:
+        namespace = _cli.build_parser().parse_args(["fake-server", *arguments])
+        return {name: getattr(namespace, name) for name in fake_server.OPTIONS if name in namespace}
+
+    assert given() == {}
+    assert given("--users", "5", "--tls") == {"users": 5, "tls": True}
+
+
+def test_fake_server_help_quotes_fakedruvas_defaults() -> None:
+    import inspect
+
+    defaults = inspect.signature(FakeDruva).parameters
+    result = druva("fake-server", "--help")
+
+    assert f"(default {defaults['users'].default})" in result.stdout
+    assert f"(default {defaults['page_size'].default})" in result.stdout
 
 
 def test_fake_server_stops_cleanly_on_sigterm(fake_server: subprocess.Popen[str]) -> None:

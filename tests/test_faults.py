@@ -17,7 +17,6 @@ import asyncio
 import email.utils
 import re
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -28,7 +27,7 @@ import druva
 import pytest
 from druva.testing import FakeDruva
 
-from .conftest import RawServer
+from .conftest import RawServer, http_response
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -894,32 +893,15 @@ class ChunkedServer:
     def __init__(self, offer: int) -> None:
         self.offer = offer
         self.sent = 0
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.base_url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
-        self.thread = threading.Thread(target=self.serve, daemon=True)
-        self.thread.start()
+        self.server = RawServer(self.answer)
+        self.base_url = self.server.base_url
 
-    def serve(self) -> None:
-        while True:
-            try:
-                connection, _ = self.listener.accept()
-            except OSError:
-                return
-            with connection:
-                request = connection.recv(65536)
-                try:
-                    if request.startswith(b"POST /token"):
-                        connection.sendall(
-                            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                            b"Connection: close\r\nContent-Length: %d\r\n\r\n%s"
-                            % (len(self.TOKEN), self.TOKEN)
-                        )
-                    else:
-                        self.stream(connection)
-                except OSError:
-                    pass
-
-    def stream(self, connection: socket.socket) -> None:
+    def answer(self, request: bytes, connection: socket.socket) -> None:
+        if request.startswith(b"POST /token"):
+            connection.sendall(
+                http_response("200 OK", self.TOKEN, "Content-Type: application/json")
+            )
+            return
         connection.sendall(
             b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
             b"Transfer-Encoding: chunked\r\n\r\n"
@@ -931,7 +913,7 @@ class ChunkedServer:
             self.sent += size
 
     def close(self) -> None:
-        self.listener.close()
+        self.server.close()
 
 
 @pytest.fixture
@@ -1008,10 +990,7 @@ def test_an_absurd_expires_in_is_capped_at_a_year(expires_in: str) -> None:
     body = b'{"access_token": "absurd", "token_type": "bearer", "expires_in": %s}' % (
         expires_in.encode()
     )
-    server = RawServer(
-        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
-        b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
-    )
+    server = RawServer(http_response("200 OK", body, "Content-Type: application/json"))
     try:
         first = druva.get_token(f"absurd-{expires_in}", "secret", base_url=server.base_url)
         again = druva.get_token(f"absurd-{expires_in}", "secret", base_url=server.base_url)

@@ -4,7 +4,6 @@ loopback, bad proxy and TLS settings, tiny timeouts, token redirects."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -15,7 +14,7 @@ from pathlib import Path
 import druva
 import pytest
 
-from .conftest import run_python
+from .conftest import RawServer, run_python
 
 USERS = "/insync/usermanagement/v1/users"
 TOKEN_BODY = b'{"access_token": "reliable-token", "token_type": "bearer", "expires_in": 1800}'
@@ -198,45 +197,11 @@ def test_a_token_endpoint_that_redirects_within_its_origin_still_works() -> None
 # Proxies never see loopback traffic
 
 
-class ProxyListener:
-    """A TCP listener posing as a proxy: it records the first bytes of every
-    connection it gets, then hangs up."""
-
-    def __init__(self) -> None:
-        self.connections: list[bytes] = []
-        self._listener = socket.socket()
-        self._listener.bind(("127.0.0.1", 0))
-        self._listener.listen()
-        self.port = self._listener.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                connection, _ = self._listener.accept()
-            except OSError:
-                return
-            with connection:
-                connection.settimeout(5)
-                data = b""
-                try:
-                    while b"\r\n\r\n" not in data:
-                        chunk = connection.recv(65536)
-                        if not chunk:
-                            break
-                        data += chunk
-                except OSError:
-                    pass
-                self.connections.append(data)
-
-    def close(self) -> None:
-        self._listener.close()
-
-
 @pytest.fixture
-def proxy() -> Iterator[ProxyListener]:
-    listener = ProxyListener()
+def proxy() -> Iterator[RawServer]:
+    """A TCP listener posing as a proxy: it records the request of every
+    connection it gets, then hangs up."""
+    listener = RawServer(b"")
     yield listener
     listener.close()
 
@@ -263,25 +228,25 @@ def loopback_urls(server: Server) -> str:
 
 @pytest.mark.parametrize("variable", ["HTTP_PROXY", "http_proxy", "ALL_PROXY", "HTTPS_PROXY"])
 def test_a_proxy_from_the_environment_never_sees_loopback_calls(
-    server: Server, proxy: ProxyListener, variable: str
+    server: Server, proxy: RawServer, variable: str
 ) -> None:
     code = LOOPBACK_CALLS.format(base_urls=loopback_urls(server), options="", path=USERS)
-    result = run_python(code, **{variable: proxy.url})
+    result = run_python(code, **{variable: proxy.base_url})
     assert result.returncode == 0, result.stderr
-    assert proxy.connections == []
+    assert proxy.requests == []
     methods = [request.method for request in server.received]
     # Each session and get_token asked for a token; each session made its call.
     assert methods.count("POST") >= 1
     assert methods.count("GET") == 4
 
 
-def test_the_proxy_argument_never_sees_loopback_calls(server: Server, proxy: ProxyListener) -> None:
-    with session_for(server, proxy=proxy.url) as s:
+def test_the_proxy_argument_never_sees_loopback_calls(server: Server, proxy: RawServer) -> None:
+    with session_for(server, proxy=proxy.base_url) as s:
         assert s.get(USERS).ok
 
     async def main() -> bool:
         async with druva.AsyncSession(
-            "reliable-async", "reliable-secret", base_url=server.base_url, proxy=proxy.url
+            "reliable-async", "reliable-secret", base_url=server.base_url, proxy=proxy.base_url
         ) as s:
             return (await s.get(USERS)).ok
 
@@ -290,28 +255,28 @@ def test_the_proxy_argument_never_sees_loopback_calls(server: Server, proxy: Pro
         "reliable-localhost",
         "reliable-secret",
         base_url=f"http://localhost:{server.port}",
-        proxy=proxy.url,
+        proxy=proxy.base_url,
     ) as s:
         assert s.get(USERS).ok
-    assert proxy.connections == []
+    assert proxy.requests == []
     assert [request.method for request in server.received].count("GET") == 3
 
 
 def test_https_to_another_host_still_goes_through_the_proxy_argument(
-    proxy: ProxyListener,
+    proxy: RawServer,
 ) -> None:
     with druva.Session(
         "proxied-client",
         "proxied-secret",
         base_url="https://apis.example.invalid",
-        proxy=proxy.url,
+        proxy=proxy.base_url,
         timeout=3,
         max_retries=0,
     ) as s:
         with pytest.raises(druva.TransportError):
             s.get(USERS)
-    assert proxy.connections
-    assert proxy.connections[0].startswith(b"CONNECT apis.example.invalid:443 ")
+    assert proxy.requests
+    assert proxy.requests[0].startswith(b"CONNECT apis.example.invalid:443 ")
 
 
 @pytest.mark.parametrize(
@@ -319,7 +284,7 @@ def test_https_to_another_host_still_goes_through_the_proxy_argument(
     [("HTTPS_PROXY", "{url}"), ("ALL_PROXY", "{url}"), ("https_proxy", "127.0.0.1:{port}")],
 )
 def test_https_to_another_host_still_goes_through_the_environment_proxy(
-    proxy: ProxyListener, variable: str, value: str
+    proxy: RawServer, variable: str, value: str
 ) -> None:
     code = """
         import druva
@@ -329,10 +294,10 @@ def test_https_to_another_host_still_goes_through_the_environment_proxy(
         except druva.TransportError:
             print("refused")
     """
-    result = run_python(code, **{variable: value.format(url=proxy.url, port=proxy.port)})
+    result = run_python(code, **{variable: value.format(url=proxy.base_url, port=proxy.port)})
     assert result.stdout.split() == ["refused"], result.stderr
-    assert proxy.connections
-    assert proxy.connections[0].startswith(b"CONNECT apis.example.invalid:443 ")
+    assert proxy.requests
+    assert proxy.requests[0].startswith(b"CONNECT apis.example.invalid:443 ")
 
 
 # Proxy and TLS settings that cannot work are refused up front

@@ -64,7 +64,10 @@ class Exposure:
         self.show(f"{where}: repr", repr(error))
         self.show(f"{where}: args", repr(error.args))
         self.show(f"{where}: attributes", repr(vars(error)))
-        self.show(f"{where}: traceback", "".join(traceback.format_exception(error)))
+        self.show(
+            f"{where}: traceback",
+            "".join(traceback.format_exception(type(error), error, error.__traceback__)),
+        )
         response = getattr(error, "response", None)
         if response is not None:
             self.show(f"{where}: repr(response)", repr(response))

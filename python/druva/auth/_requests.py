@@ -65,6 +65,13 @@ class RequestsAuth(_TokenAuthAdapter, AuthBase):
         # Read and release the refused response, so its connection serves the resend.
         response.content  # noqa: B018
         response.close()
+        # One resend a request, redirects included: the request's copies (the
+        # resend, every redirect requests builds) share its dict of hooks, so
+        # without this hook there no refusal of any of them is resent again. A
+        # new list, not a removal, as the hooks are being called from the old one.
+        request.hooks["response"] = [
+            hook for hook in request.hooks["response"] if hook != self._renew_once
+        ]
         resent = request.copy()
         resent.headers["Authorization"] = bearer(self._auth.token())
         answer = response.connection.send(resent, **send_options)

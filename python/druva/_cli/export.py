@@ -1,0 +1,185 @@
+"""``druva export``: write every item of a list to a file, resumable."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import signal
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import druva
+from druva import _export
+from druva._cli._common import (
+    CREDENTIALS_HELP,
+    EXIT_ERROR,
+    EXIT_USAGE,
+    CommandError,
+    Progress,
+    add_command,
+    add_endpoint_options,
+    add_param_option,
+    add_scope_option,
+    credentials,
+    default_of,
+    endpoint,
+    given,
+    parse_params,
+    stop_on_signals,
+)
+
+DESCRIPTION = """\
+Write every item of a list (users, devices, reports, events...) to FILE: one
+JSON value a line (jsonl), or one CSV row an item (columns from the first item,
+nested values as JSON, the keys it lacks as one JSON object in a last column
+_extra).
+
+FILE.state, beside it, records the arguments, the cursor and FILE's length
+after the last complete page, replaced atomically once the page is on disk.
+Run the same command again after any interruption, even kill -9: FILE is cut
+back to that length and the list resumes from the cursor, so FILE ends with
+every item exactly once, in order. Run again after the list ended: a stream
+(events) is polled for what is new; a list that ended for good says it is
+complete. A state of other arguments, or a FILE without its state, is
+refused; --restart starts over.
+
+Ctrl-C (or SIGTERM) finishes the page in hand, saves the state and exits 0;
+a second one stops at once, the state still sound.
+"""
+
+EXAMPLES = """\
+examples:
+  druva export /insync/usermanagement/v1/users --out users.jsonl
+  druva export /platform/reporting/v1/reports/epLastBackupStatus --method POST \\
+      --json '{"filters": {"pageSize": 500}}' --format csv --out backups.csv
+  druva export /platform/eventmanagement/v3/events --out events.jsonl --follow
+
+"""
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    export = add_command(
+        commands,
+        "export",
+        help="write every item of a list to a file, resumable",
+        description=DESCRIPTION,
+        epilog=EXAMPLES + CREDENTIALS_HELP,
+    )
+    export.add_argument("path", help="API path of a list, e.g. /insync/usermanagement/v1/users")
+    export.add_argument("--out", required=True, metavar="FILE", help="the output file")
+    export.add_argument(
+        "--format", choices=_export.FORMATS, default="jsonl", help="jsonl (default) or csv"
+    )
+    add_param_option(export, "query parameter of the first page (repeatable)")
+    export.add_argument(
+        "--method",
+        type=str.upper,
+        choices=["GET", "POST"],
+        default="GET",
+        help="POST pages the Reporting API: the same JSON body every page (default GET)",
+    )
+    export.add_argument(
+        "--json", metavar="BODY", help="with --method POST: the JSON body, e.g. filters"
+    )
+    export.add_argument(
+        "--items", metavar="FIELD", help="the list field to export (default: the only one)"
+    )
+    export.add_argument(
+        "--follow",
+        action="store_true",
+        help="keep polling a stream from its cursor; Ctrl-C saves the state and exits 0",
+    )
+    export.add_argument(
+        "--interval",
+        type=float,
+        metavar="SECONDS",
+        default=argparse.SUPPRESS,
+        help="with --follow: seconds between polls "
+        f"(default {default_of(_export.export, 'interval'):g})",
+    )
+    export.add_argument(
+        "--restart", action="store_true", help="start over: overwrite FILE and its state"
+    )
+    add_endpoint_options(export, timeout_default=default_of(druva.Session, "timeout"))
+    add_scope_option(export)
+    export.set_defaults(run=run)
+
+
+def json_body(arguments: argparse.Namespace) -> Optional[Any]:
+    if arguments.json is None:
+        return None
+    if arguments.method != "POST":
+        raise CommandError("--json is the body of a POST list: add --method POST", EXIT_USAGE)
+    try:
+        return json.loads(arguments.json)
+    except ValueError as error:
+        raise CommandError(f"--json is not JSON: {error}", EXIT_USAGE) from None
+
+
+def check_interval(arguments: argparse.Namespace) -> None:
+    if not hasattr(arguments, "interval"):
+        return
+    if not arguments.follow:
+        raise CommandError("--interval is the wait between polls of --follow", EXIT_USAGE)
+    if not math.isfinite(arguments.interval) or arguments.interval <= 0:
+        raise CommandError("--interval takes a number of seconds above 0", EXIT_USAGE)
+
+
+def export_spec(arguments: argparse.Namespace) -> _export.ListSpec:
+    """What defines the exported list, from the options; bad options are a
+    usage error here, before any network I/O."""
+    body = json_body(arguments)
+    check_interval(arguments)
+    cloud = endpoint(arguments)
+    return _export.ListSpec(
+        path=arguments.path,
+        method=arguments.method,
+        params=tuple(parse_params(arguments.param)),
+        body=body,
+        items=arguments.items,
+        format=arguments.format,
+        region=cloud.get("region"),
+        base_url=cloud.get("base_url"),
+    )
+
+
+def run(arguments: argparse.Namespace) -> int:
+    spec = export_spec(arguments)
+    out = Path(arguments.out)
+    client_id, secret = credentials()
+    progress = Progress(sys.stderr)
+    session = druva.Session(client_id, secret, **endpoint(arguments))
+    signals = stop_on_signals(signal.SIGINT, signal.SIGTERM, again_raises=True)
+    with session, signals as stop:
+        try:
+            outcome = _export.export(
+                session,
+                out,
+                spec,
+                follow=arguments.follow,
+                restart=arguments.restart,
+                stop=stop,
+                progress=progress.show,
+                **given(arguments, "interval"),
+            )
+        except _export.ExportRefused as error:
+            raise CommandError(str(error), EXIT_USAGE) from None
+        except (_export.ExportError, OSError) as error:
+            raise CommandError(str(error), EXIT_ERROR) from None
+    if outcome.already_complete:
+        print(
+            f"{out} is complete: {outcome.items} items; nothing to poll "
+            "(the list ended without a cursor); --restart exports it again",
+            file=sys.stderr,
+        )
+        return 0
+    progress.done(outcome.items, outcome.pages)
+    if outcome.stopped:
+        print(
+            f"stopped after {outcome.written} new items: {out} holds {outcome.items} items; "
+            "run again to resume",
+            file=sys.stderr,
+        )
+    return 0

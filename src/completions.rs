@@ -124,7 +124,7 @@ impl Completions {
                     .call_method1(pyo3::intern!(py, "set_exception"), (error.into_value(py),))?,
             };
         }
-        crate::logging::emit_kept();
+        crate::logging::emit_kept(py);
         Ok(())
     }
 }

@@ -14,7 +14,8 @@
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, Once, PoisonError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use reqwest::{Client, ClientBuilder, Proxy};
@@ -33,14 +34,19 @@ pub struct ClientOptions {
     pub proxy: Option<String>,
 }
 
-static INSTALL_CRYPTO_PROVIDER: Once = Once::new();
+static CRYPTO_PROVIDER_INSTALLED: AtomicBool = AtomicBool::new(false);
 
+/// Installs rustls's provider once. A flag, not a `Once`: a `Once` left
+/// running by a thread of the parent at a fork would block the child.
+/// Two threads may both install; rustls keeps the first.
 fn install_crypto_provider() {
-    INSTALL_CRYPTO_PROVIDER.call_once(|| {
-        // Another library in the process may have installed its provider first;
-        // rustls then uses that one, which is fine.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    });
+    if CRYPTO_PROVIDER_INSTALLED.load(Ordering::Acquire) {
+        return;
+    }
+    // Another library in the process may have installed its provider first;
+    // rustls then uses that one, which is fine.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    CRYPTO_PROVIDER_INSTALLED.store(true, Ordering::Release);
 }
 
 impl ClientOptions {

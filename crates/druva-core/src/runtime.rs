@@ -372,6 +372,67 @@ mod tests {
         assert!(Arc::ptr_eq(&first, &second));
     }
 
+    /// Counts its drops.
+    #[derive(Clone)]
+    struct Dropped(Arc<std::sync::atomic::AtomicUsize>);
+
+    impl Drop for Dropped {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn a_value_made_in_another_process_is_leaked_not_dropped() {
+        let drops = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        drop(Made {
+            generation: generation().wrapping_sub(1),
+            value: Some(Dropped(Arc::clone(&drops))),
+        });
+        assert_eq!(
+            drops.load(Ordering::SeqCst),
+            0,
+            "a parent's value is leaked"
+        );
+        drop(Made {
+            generation: generation(),
+            value: Some(Dropped(Arc::clone(&drops))),
+        });
+        assert_eq!(
+            drops.load(Ordering::SeqCst),
+            1,
+            "this process's value is dropped"
+        );
+    }
+
+    #[test]
+    fn threads_racing_to_make_a_per_process_value_all_get_the_stored_one() {
+        let value_of_process: PerProcess<Arc<u32>> = PerProcess::new();
+        let made = std::sync::atomic::AtomicU32::new(0);
+        let values: Vec<Arc<u32>> = std::thread::scope(|scope| {
+            let racers: Vec<_> = (0..8)
+                .map(|_| {
+                    scope.spawn(|| {
+                        value_of_process
+                            .get_or_try_init(|| Ok(Arc::new(made.fetch_add(1, Ordering::SeqCst))))
+                            .unwrap()
+                    })
+                })
+                .collect();
+            racers
+                .into_iter()
+                .map(|racer| racer.join().unwrap())
+                .collect()
+        });
+        let stored = value_of_process
+            .get_or_try_init(|| Ok(Arc::new(99)))
+            .unwrap();
+        assert!(values.iter().all(|value| Arc::ptr_eq(value, &stored)));
+        assert_eq!(value_of_process.take().as_deref(), Some(&*stored));
+        let remade = value_of_process.get_or_try_init(|| Ok(Arc::new(7)));
+        assert_eq!(*remade.unwrap(), 7);
+    }
+
     #[test]
     fn block_on_returns_the_future_output() {
         assert_eq!(block_on(async { 41 + 1 }).unwrap(), 42);

@@ -71,6 +71,13 @@ static STOPPED: AtomicBool = AtomicBool::new(false);
 /// How long the flusher waits for a record before it looks whether it was stopped.
 const FLUSHER_WAIT: Duration = Duration::from_secs(60);
 
+/// How long the flusher leaves a new record to a Python thread that is going
+/// through druva anyway (a blocking call emits records every 50 ms, the event
+/// loop as requests complete): that thread is the caller the record is about,
+/// which is the thread a logging user expects to see. The flusher emits what
+/// no caller took, still within a second.
+const FLUSHER_GRACE: Duration = Duration::from_millis(750);
+
 impl Queue {
     /// This process's queue.
     fn of_this_process() -> Arc<Queue> {
@@ -97,6 +104,9 @@ impl Queue {
                 .unwrap_or_else(PoisonError::into_inner);
             let has_records = !kept.is_empty();
             drop(kept);
+            if has_records {
+                std::thread::sleep(FLUSHER_GRACE);
+            }
             if STOPPED.load(Ordering::Acquire) {
                 loop {
                     std::thread::park();

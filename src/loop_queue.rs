@@ -125,7 +125,7 @@ impl LoopQueue {
                     .call_method1(pyo3::intern!(py, "set_exception"), (error.into_value(py),))?,
             };
         }
-        crate::logging::emit_kept();
+        crate::logging::emit_kept(py);
         Ok(())
     }
 }

@@ -50,7 +50,7 @@ where
         pending = returned;
         // Records the runtime made meanwhile (retries, renewals) are
         // emitted here, on the caller's thread.
-        crate::logging::emit_kept();
+        crate::logging::emit_kept(py);
         match outcome {
             Some(Ok(result)) => return result.map_err(to_py_err),
             Some(Err(_)) if EXITING.load(Ordering::Acquire) => park_until_exit(py),
@@ -182,5 +182,5 @@ impl pyo3_async_runtimes::generic::ContextExt for DruvaRuntime {
 pub fn _shutdown(py: Python<'_>) {
     EXITING.store(true, Ordering::Release);
     py.detach(runtime::shutdown);
-    crate::logging::emit_kept();
+    crate::logging::stop_and_emit_kept();
 }

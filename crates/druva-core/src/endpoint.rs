@@ -228,6 +228,7 @@ impl Endpoints {
     }
 
     /// Where a customer's (tenant's) token is exchanged from the MSP token:
+    /// refused before any I/O when the ID would not stay one path segment.
     /// `{base}/msp/v2/customers/{customer_id}/token`, the ID one path segment.
     pub fn customer_token_url(&self, customer_id: &str) -> Result<Url> {
         if customer_id.trim().is_empty() {
@@ -242,6 +243,13 @@ impl Endpoints {
                  pass the `id` of an item of /msp/v2/customers",
             ));
         }
+        if matches!(customer_id, "." | "..") || customer_id.contains(PATH_CHANGING) {
+            return Err(Error::value(format!(
+                "customer_id {customer_id:?} would change the path of the token exchange \
+                 (it is a dot segment or holds one of / \\ ? # %); pass the `id` of an item \
+                 of /msp/v2/customers"
+            )));
+        }
         let mut url = joined_path(&self.base_url, "/msp/v2/customers");
         url.path_segments_mut()
             .map_err(|()| Error::value("the base URL cannot have a path"))?
@@ -250,6 +258,10 @@ impl Endpoints {
         Ok(url)
     }
 }
+
+/// Characters that would move a customer ID out of its path segment (or be
+/// read as an escape), in any URL a server or proxy may normalise.
+const PATH_CHANGING: [char; 5] = ['/', '\\', '?', '#', '%'];
 
 /// Loopback hosts: 127.0.0.0/8, `::1` and `localhost` (and its subdomains).
 pub fn is_loopback(url: &Url) -> bool {
@@ -270,6 +282,23 @@ mod tests {
 
     fn endpoints(base: &str) -> Endpoints {
         Endpoints::resolve("cloud", Some(base), None).unwrap()
+    }
+
+    #[test]
+    fn a_customer_id_stays_one_path_segment_or_is_refused() {
+        let base = endpoints("https://apis.druva.com");
+        let url = base.customer_token_url("c-1=").unwrap();
+        assert_eq!(url.path(), "/msp/v2/customers/c-1=/token");
+        for bad in [
+            ".", "..", "a/b", "a\\b", "a?b", "a#b", "%2e%2e", "", " ", "a\nb",
+        ] {
+            let error = base.customer_token_url(bad).unwrap_err();
+            assert!(
+                matches!(error, Error::InvalidArgument { .. }),
+                "{bad:?}: {error}"
+            );
+            assert!(error.to_string().contains("customer_id"), "{error}");
+        }
     }
 
     #[test]

@@ -2,12 +2,13 @@
 //!
 //! Every failure is classified here once; the Python binding maps each variant to
 //! its exception class without looking inside. Messages never carry a secret or
-//! a token: they are built from our own words, status codes and server-sent error
-//! codes only.
+//! a token: they are built from our own words, status codes and server-sent
+//! text, which [`Error::redacted`] clears of the call's own secrets.
 
 use std::fmt;
 use std::time::Duration;
 
+use crate::redact::Redactor;
 use crate::response::Response;
 
 /// A failure of a druva call, classified once.
@@ -116,6 +117,40 @@ impl Error {
             format!("{what} to {host} failed: {cause}")
         };
         Error::Transport { message }
+    }
+
+    /// The error with the call's own secrets taken out of everything a
+    /// server may have put in it (see [`crate::redact`]).
+    #[must_use]
+    pub fn redacted(mut self, redactor: &Redactor) -> Self {
+        match &mut self {
+            Error::Authentication {
+                error,
+                error_description,
+                ..
+            } => {
+                *error = redactor.text(error);
+                if let Some(description) = error_description {
+                    *description = redactor.text(description);
+                }
+            }
+            Error::HttpStatus { response } | Error::RateLimit { response } => {
+                response.redact(redactor);
+            }
+            Error::NotJson { message, body } => {
+                *message = redactor.text(message);
+                if let Some(redacted) = redactor.bytes(body) {
+                    *body = redacted;
+                }
+            }
+            Error::InvalidArgument { message }
+            | Error::Transport { message }
+            | Error::Tls { message }
+            | Error::Timeout { message }
+            | Error::Protocol { message }
+            | Error::Closed { message } => *message = redactor.text(message),
+        }
+        self
     }
 
     /// Whether a fresh attempt of the same request may succeed.

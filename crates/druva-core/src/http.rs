@@ -14,7 +14,8 @@
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, Once, PoisonError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use reqwest::{Client, ClientBuilder, Proxy};
@@ -33,14 +34,19 @@ pub struct ClientOptions {
     pub proxy: Option<String>,
 }
 
-static INSTALL_CRYPTO_PROVIDER: Once = Once::new();
+static CRYPTO_PROVIDER_INSTALLED: AtomicBool = AtomicBool::new(false);
 
+/// Installs rustls's provider once. A flag, not a `Once`: a `Once` left
+/// running by a thread of the parent at a fork would block the child.
+/// Two threads may both install; rustls keeps the first.
 fn install_crypto_provider() {
-    INSTALL_CRYPTO_PROVIDER.call_once(|| {
-        // Another library in the process may have installed its provider first;
-        // rustls then uses that one, which is fine.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    });
+    if CRYPTO_PROVIDER_INSTALLED.load(Ordering::Acquire) {
+        return;
+    }
+    // Another library in the process may have installed its provider first;
+    // rustls then uses that one, which is fine.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    CRYPTO_PROVIDER_INSTALLED.store(true, Ordering::Release);
 }
 
 impl ClientOptions {
@@ -104,8 +110,15 @@ fn read_ca_bundle(path: &PathBuf) -> Result<Vec<reqwest::Certificate>> {
         ))
     };
     let mut pem = Vec::new();
-    std::fs::File::open(path)
+    open_regular_file(path)
         .map_err(unreadable)?
+        .ok_or_else(|| {
+            Error::value(format!(
+                "ca_bundle {} is not a regular file (a FIFO, a device or a directory); \
+                 pass a PEM file of CA certificates",
+                path.display()
+            ))
+        })?
         .take(MAX_CA_BUNDLE_BYTES + 1)
         .read_to_end(&mut pem)
         .map_err(unreadable)?;
@@ -129,6 +142,22 @@ fn read_ca_bundle(path: &PathBuf) -> Result<Vec<reqwest::Certificate>> {
         )));
     }
     Ok(certificates)
+}
+
+/// Opens `path` if it is a regular file, `None` if it is anything else. A
+/// FIFO would block the open and every read until a writer came, beyond the
+/// reach of Ctrl-C; it is opened without blocking (unix) and refused, as is a
+/// device, whose reads may never end.
+fn open_regular_file(path: &PathBuf) -> std::io::Result<Option<std::fs::File>> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = options.open(path)?;
+    Ok(file.metadata()?.is_file().then_some(file))
 }
 
 /// The loopback hosts of [`crate::endpoint::is_loopback`] in `NO_PROXY`
@@ -465,6 +494,20 @@ mod tests {
         };
         let error = options.build().unwrap_err();
         assert!(error.to_string().contains("could not be read"));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_ca_bundle_that_is_not_a_regular_file_is_refused_without_blocking() {
+        for path in ["/dev/null", "/"] {
+            let options = ClientOptions {
+                ca_bundle: Some(PathBuf::from(path)),
+                proxy: None,
+            };
+            let error = options.build().unwrap_err();
+            assert!(matches!(error, Error::InvalidArgument { .. }), "{error}");
+            assert!(error.to_string().contains("not a regular file"), "{error}");
+        }
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod http;
 pub mod limit;
 pub mod logging;
 pub mod paginate;
+pub mod redact;
 pub mod response;
 pub mod retry;
 pub mod runtime;

@@ -4,8 +4,10 @@ use std::fmt::Write;
 use std::time::Duration;
 
 use bytes::Bytes;
-use reqwest::header::HeaderMap;
+use reqwest::header::{HeaderMap, HeaderValue};
 use url::Url;
+
+use crate::redact::Redactor;
 
 /// A response read to its end: status, headers, body and timing.
 #[derive(Clone, Debug)]
@@ -46,6 +48,22 @@ pub fn refuses_bearer(status_code: u16) -> bool {
 }
 
 impl Response {
+    /// Takes the call's own secrets out of the body and the header values
+    /// (see [`crate::redact`]): what the server sent back is about to become
+    /// an error, or is an error status handed to the caller.
+    pub fn redact(&mut self, redactor: &Redactor) {
+        if let Some(content) = redactor.bytes(&self.content) {
+            self.content = Bytes::from(content);
+        }
+        for value in self.headers.values_mut() {
+            if let Some(redacted) = redactor.bytes(value.as_bytes()) {
+                if let Ok(redacted) = HeaderValue::from_bytes(&redacted) {
+                    *value = redacted;
+                }
+            }
+        }
+    }
+
     /// A 2xx status: what a token answer or a page of a list must have.
     pub fn is_success(&self) -> bool {
         (200..300).contains(&self.status_code)

@@ -7,19 +7,57 @@
 //! token requests), remembers the generation it was made in and is rebuilt when
 //! it no longer matches. The dead parent runtime is leaked on purpose: dropping
 //! it would wait for worker threads that do not exist in the child.
+//!
+//! # Every process-global, and why a fork cannot hang on it
+//!
+//! A lock that a thread of the parent holds at the fork stays locked in the
+//! child forever. So each global below is either lock-free, rebuilt in the
+//! child without touching the parent's value ([`PerProcess`], itself
+//! lock-free), or only ever locked by a thread holding the GIL (which
+//! `os.fork` holds). `tests/test_fork_globals.py` fails when a `static`,
+//! `thread_local!` or `task_local!` of the core or the binding is missing
+//! here. One line a global: its name (file): its rule.
+//!
+//! - `GENERATION` (runtime.rs): an atomic; the child handler bumps it.
+//! - `FORK_HANDLER_REGISTERED` (runtime.rs): an atomic flag, not a `Once`.
+//! - `RUNTIME` (runtime.rs): a `PerProcess`: rebuilt in the child, the parent's leaked.
+//! - `ON_RUNTIME_THREAD` (runtime.rs): per thread; the child's one thread is the forking one.
+//! - `DEBUG_ENABLED` (logging.rs): an atomic.
+//! - `CRYPTO_PROVIDER_INSTALLED` (http.rs): an atomic flag, not a `Once`.
+//! - `CLIENTS` (http.rs): a `PerProcess` map of shared clients: rebuilt in the child.
+//! - `LEFT_ORIGIN` (http.rs): a task-local; no task survives a fork.
+//! - `CACHE` (cache.rs): the token cache and its slots: rebuilt in the child / see cache.rs.
+//! - `FLIGHT_IDS` (cache.rs): an atomic.
+//! - a session's client and limiter (session.rs): `PerProcess` fields: rebuilt in the child.
+//! - `EXITING` (binding, src/runtime.rs): an atomic.
+//! - `TASK_LOCALS` (binding, src/runtime.rs): a task-local; no task survives a fork.
+//! - `RESET`, `LOGGER` (binding, src/logging.rs): set once at import, with the GIL, before
+//!   any druva thread exists; the logger holds atomics and pyo3-log's lock-free caches.
+//! - `QUEUE` (binding, src/logging.rs): the log records kept for Python: a `PerProcess`,
+//!   rebuilt in the child (a runtime thread may hold the parent's lock).
+//! - `FLUSHER_STARTED_IN`, `STOPPED` (binding, src/logging.rs): atomics; the generation
+//!   makes the child start its own log flusher.
+//! - `GET_RUNNING_LOOP`, `COMPLETIONS_MODULE` (binding, src/awaitable.rs), `TOKEN_CLASS`
+//!   (binding, src/token.rs): `PyOnceLock`s set with the GIL held; `os.fork` holds the
+//!   GIL and the interpreter's import lock, so none is mid-initialisation at a fork.
+//! - `TEMPLATES`, `MEMO` (binding, src/token.rs): locked only with the GIL held and never
+//!   across Python code, so free whenever `os.fork` runs.
+//! - each event loop's completion queue (binding, src/completions.rs): per loop;
+//!   `druva/_completions.py` forgets them all in the child (`os.register_at_fork`).
 
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{mpsc, Arc, Mutex, Once, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
+use arc_swap::{ArcSwapOption, Guard};
 use tokio::runtime::{Handle, Runtime};
 use tokio::task::JoinHandle;
 
 use crate::errors::{Error, Result};
 
 static GENERATION: AtomicU64 = AtomicU64::new(0);
-static REGISTER_FORK_HANDLER: Once = Once::new();
+static FORK_HANDLER_REGISTERED: AtomicBool = AtomicBool::new(false);
 static RUNTIME: PerProcess<Arc<Runtime>> = PerProcess::new();
 
 #[cfg(unix)]
@@ -27,15 +65,20 @@ extern "C" fn after_fork_in_child() {
     GENERATION.fetch_add(1, Ordering::SeqCst);
 }
 
+/// Registers the child handler once. A flag, not a `Once`: a `Once` left
+/// running by a thread of the parent at the fork would block the child.
 fn register_fork_handler() {
-    REGISTER_FORK_HANDLER.call_once(|| {
-        #[cfg(unix)]
-        // SAFETY: the handler only increments an atomic, which is async-signal-safe,
-        // as a handler running in a freshly forked child must be.
-        unsafe {
-            libc::pthread_atfork(None, None, Some(after_fork_in_child));
-        }
-    });
+    if FORK_HANDLER_REGISTERED.load(Ordering::Acquire)
+        || FORK_HANDLER_REGISTERED.swap(true, Ordering::AcqRel)
+    {
+        return;
+    }
+    #[cfg(unix)]
+    // SAFETY: the handler only increments an atomic, which is async-signal-safe,
+    // as a handler running in a freshly forked child must be.
+    unsafe {
+        libc::pthread_atfork(None, None, Some(after_fork_in_child));
+    }
 }
 
 thread_local! {
@@ -55,49 +98,109 @@ pub fn generation() -> u64 {
 }
 
 /// A value bound to the process that made it, rebuilt after a fork.
+///
+/// It holds no lock: the value sits behind an [`ArcSwapOption`], which
+/// readers load and writers replace lock-free, so a thread of the parent that
+/// was inside `get_or_try_init` (building a client, say) at the fork leaves
+/// nothing held that the child would wait for. Every `PerProcess` is
+/// therefore fork-safe by construction, whatever its value holds: a lock
+/// inside the value belongs to the parent's value, which the child never
+/// reads.
 pub struct PerProcess<T> {
-    slot: Mutex<Option<(u64, T)>>,
+    slot: ArcSwapOption<Made<T>>,
+}
+
+/// A value and the generation of the process that made it. Dropped in
+/// another process (a forked child), the value is leaked, not dropped: it
+/// may be a runtime whose drop waits for threads that do not exist there.
+struct Made<T> {
+    generation: u64,
+    value: Option<T>,
+}
+
+impl<T> Drop for Made<T> {
+    fn drop(&mut self) {
+        if self.generation != GENERATION.load(Ordering::Acquire) {
+            std::mem::forget(self.value.take());
+        }
+    }
 }
 
 impl<T: Clone> PerProcess<T> {
     pub const fn new() -> Self {
         PerProcess {
-            slot: Mutex::new(None),
+            slot: ArcSwapOption::const_empty(),
         }
     }
 
     /// The value made in this process, or a new one from `make`. A value left
-    /// over from before a fork is leaked, never dropped (see the module doc).
+    /// over from before a fork is leaked, never dropped (see [`Made`]). Two
+    /// threads that find no value may both make one; the one stored first
+    /// wins and the other is leaked too (dropping a runtime on one of its own
+    /// threads would panic).
     pub fn get_or_try_init(&self, make: impl FnOnce() -> Result<T>) -> Result<T> {
         let generation = generation();
-        let mut slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some((made_in, value)) = slot.as_ref() {
-            if *made_in == generation {
-                return Ok(value.clone());
+        let mut current = self.slot.load_full();
+        if let Some(value) = value_made_in(current.as_deref(), generation) {
+            return Ok(value);
+        }
+        let ours = Arc::new(Made {
+            generation,
+            value: Some(make()?),
+        });
+        loop {
+            let previous = Guard::into_inner(
+                self.slot
+                    .compare_and_swap(&current, Some(Arc::clone(&ours))),
+            );
+            if same(previous.as_ref(), current.as_ref()) {
+                return ours.value.clone().ok_or_else(unreachable_empty);
             }
+            if let Some(value) = value_made_in(previous.as_deref(), generation) {
+                std::mem::forget(ours);
+                return Ok(value);
+            }
+            current = previous;
         }
-        let value = make()?;
-        if let Some(stale) = slot.replace((generation, value.clone())) {
-            std::mem::forget(stale);
-        }
-        Ok(value)
     }
 
     /// Takes the value out if this process made it; one made before a fork
     /// is leaked. The next use makes a fresh one.
     pub fn take(&self) -> Option<T> {
-        let mut slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
-        let (made_in, value) = slot.take()?;
-        if made_in == generation() {
-            return Some(value);
+        let made = self.slot.swap(None)?;
+        if made.generation != generation() {
+            return None;
         }
-        std::mem::forget(value);
-        None
+        match Arc::try_unwrap(made) {
+            Ok(mut made) => made.value.take(),
+            Err(shared) => shared.value.clone(),
+        }
     }
 
     /// Forgets the value, so the next use makes a fresh one.
     pub fn clear(&self) {
         drop(self.take());
+    }
+}
+
+/// The value of `made` if the process of `generation` made it.
+fn value_made_in<T: Clone>(made: Option<&Made<T>>, generation: u64) -> Option<T> {
+    made.filter(|made| made.generation == generation)
+        .and_then(|made| made.value.clone())
+}
+
+fn same<T>(first: Option<&Arc<T>>, second: Option<&Arc<T>>) -> bool {
+    match (first, second) {
+        (Some(first), Some(second)) => Arc::ptr_eq(first, second),
+        (None, None) => true,
+        _ => false,
+    }
+}
+
+/// A stored [`Made`] holds its value until it is dropped.
+fn unreachable_empty() -> Error {
+    Error::Transport {
+        message: "a per-process value was emptied while in use".to_owned(),
     }
 }
 
@@ -267,6 +370,67 @@ mod tests {
         let first = runtime().unwrap();
         let second = runtime().unwrap();
         assert!(Arc::ptr_eq(&first, &second));
+    }
+
+    /// Counts its drops.
+    #[derive(Clone)]
+    struct Dropped(Arc<std::sync::atomic::AtomicUsize>);
+
+    impl Drop for Dropped {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn a_value_made_in_another_process_is_leaked_not_dropped() {
+        let drops = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        drop(Made {
+            generation: generation().wrapping_sub(1),
+            value: Some(Dropped(Arc::clone(&drops))),
+        });
+        assert_eq!(
+            drops.load(Ordering::SeqCst),
+            0,
+            "a parent's value is leaked"
+        );
+        drop(Made {
+            generation: generation(),
+            value: Some(Dropped(Arc::clone(&drops))),
+        });
+        assert_eq!(
+            drops.load(Ordering::SeqCst),
+            1,
+            "this process's value is dropped"
+        );
+    }
+
+    #[test]
+    fn threads_racing_to_make_a_per_process_value_all_get_the_stored_one() {
+        let value_of_process: PerProcess<Arc<u32>> = PerProcess::new();
+        let made = std::sync::atomic::AtomicU32::new(0);
+        let values: Vec<Arc<u32>> = std::thread::scope(|scope| {
+            let racers: Vec<_> = (0..8)
+                .map(|_| {
+                    scope.spawn(|| {
+                        value_of_process
+                            .get_or_try_init(|| Ok(Arc::new(made.fetch_add(1, Ordering::SeqCst))))
+                            .unwrap()
+                    })
+                })
+                .collect();
+            racers
+                .into_iter()
+                .map(|racer| racer.join().unwrap())
+                .collect()
+        });
+        let stored = value_of_process
+            .get_or_try_init(|| Ok(Arc::new(99)))
+            .unwrap();
+        assert!(values.iter().all(|value| Arc::ptr_eq(value, &stored)));
+        assert_eq!(value_of_process.take().as_deref(), Some(&*stored));
+        let remade = value_of_process.get_or_try_init(|| Ok(Arc::new(7)));
+        assert_eq!(*remade.unwrap(), 7);
     }
 
     #[test]

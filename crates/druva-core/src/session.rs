@@ -11,6 +11,7 @@ use tokio::time::Instant;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::{Client, Method};
+use secrecy::ExposeSecret;
 use url::Url;
 
 use crate::cache::{self, Slot};
@@ -21,6 +22,7 @@ use crate::http::{self, ClientOptions};
 use crate::limit::Limiter;
 use crate::logging;
 use crate::paginate::PageInfo;
+use crate::redact::Redactor;
 use crate::response::{self, Response};
 use crate::retry::{Attempt, RetryPolicy, RetryScope, Retrying, RATE_LIMITED};
 use crate::runtime::PerProcess;
@@ -438,10 +440,10 @@ impl Session {
             .await?;
         let refused = matches!(&outcome, Ok(response) if self.refused_token(response));
         if !refused || renewed.swap(true, Ordering::Relaxed) {
-            return Ok(outcome);
+            return Ok(redact_error_status(outcome, &[&token]));
         }
         self.slot.invalidate(&token);
-        let (_, mut outcome) = self
+        let (renewed_token, mut outcome) = self
             .send_with_token(options, request, what, attempt.retry, deadline)
             .await?;
         if let Ok(response) = &mut outcome {
@@ -449,7 +451,7 @@ impl Session {
             // cause is access, not the token.
             response.fresh_token_refused = self.refused_token(response);
         }
-        Ok(outcome)
+        Ok(redact_error_status(outcome, &[&token, &renewed_token]))
     }
 
     /// Sends the request once with the current token, and says which token.
@@ -597,6 +599,22 @@ fn log_attempt(what: &str, outcome: &Result<Response>, retry: u32) {
             response.elapsed.as_secs_f64() * 1000.0
         ),
         Err(error) => logging::debug!("{what} failed{retry}: {error}"),
+    }
+}
+
+/// An error status answered to a call, cleared of the bearer tokens the call
+/// sent: an API may name the token it refuses, and the response becomes the
+/// exception of `raise_for_status()` or of a page.
+fn redact_error_status(outcome: Result<Response>, sent: &[&Arc<Token>]) -> Result<Response> {
+    match outcome {
+        Ok(mut response) if response.is_error() => {
+            let redactor = sent.iter().fold(Redactor::new(), |redactor, token| {
+                redactor.value(token.access_token.expose_secret())
+            });
+            response.redact(&redactor);
+            Ok(response)
+        }
+        other => other,
     }
 }
 

@@ -19,6 +19,7 @@ use crate::config;
 use crate::endpoint::{self, Endpoints};
 use crate::errors::{Error, Result};
 use crate::http::{self, ClientOptions};
+use crate::redact::Redactor;
 use crate::response::Response;
 use crate::retry::{Outcome, RetryPolicy, Retrying};
 
@@ -323,27 +324,31 @@ impl TokenRequest {
     /// refuses the MSP token (401/403: both expire together), the MSP token
     /// is renewed once and the exchange sent again.
     pub async fn fetch(&self, options: &SendOptions) -> Result<Token> {
+        // What the server answers is cleared of what this request sent.
+        let redactor = Redactor::new().value(self.credentials.secret.expose_secret());
         let Grant::Customer(customer) = &self.grant else {
             let basic = self.credentials.basic_authorization()?;
-            return self.send_retrying(options, &basic).await.parse();
+            let redactor = redactor.authorization(&basic);
+            let attempt = self.send_retrying(options, &basic).await;
+            return attempt.parse().map_err(|error| error.redacted(&redactor));
         };
         let msp = &customer.msp;
         let msp_token = Arc::clone(msp)
             .get(options.clone(), customer.leeway, false)
             .await?;
-        let mut exchanged = self
-            .send_retrying(options, &msp_token.bearer_header()?)
-            .await;
+        let bearer = msp_token.bearer_header()?;
+        let mut redactor = redactor.authorization(&bearer);
+        let mut exchanged = self.send_retrying(options, &bearer).await;
         if exchanged.refused_bearer() {
             msp.invalidate(&msp_token);
             let msp_token = Arc::clone(msp)
                 .get(options.clone(), customer.leeway, false)
                 .await?;
-            exchanged = self
-                .send_retrying(options, &msp_token.bearer_header()?)
-                .await;
+            let bearer = msp_token.bearer_header()?;
+            redactor = redactor.authorization(&bearer);
+            exchanged = self.send_retrying(options, &bearer).await;
         }
-        exchanged.parse()
+        exchanged.parse().map_err(|error| error.redacted(&redactor))
     }
 
     /// Whose token this is, for log records: the masked client id, and the

@@ -5,9 +5,6 @@
 //! whether a URL may carry it is the core's origin rule
 //! ([`Endpoints::admits_token`]).
 
-// pyo3 takes one Rust parameter per Python argument.
-#![allow(clippy::too_many_arguments)]
-
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -83,6 +80,8 @@ macro_rules! token_auth_methods {
         #[pymethods]
         impl TokenAuth {
             #[new]
+            // pyo3 takes one Rust parameter per Python argument.
+            #[allow(clippy::too_many_arguments)]
             #[pyo3(signature = (client_id, secret, *, region=$region, base_url=None, token_url=None, scope=None, timeout=$timeout, ca_bundle=None))]
             fn new(
                 client_id: &Bound<'_, PyAny>,

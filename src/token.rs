@@ -1,8 +1,5 @@
 //! `druva.get_token` / `druva.get_token_async`, and `Token` objects.
 
-// pyo3 takes one Rust parameter per Python argument.
-#![allow(clippy::too_many_arguments)]
-
 use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -242,6 +239,8 @@ macro_rules! token_functions {
     ) => {$(
         #[doc = $doc]
         #[pyfunction]
+        // pyo3 takes one Rust parameter per Python argument.
+        #[allow(clippy::too_many_arguments)]
         #[pyo3(signature = (client_id, secret, *, region=$region, base_url=None, token_url=None, scope=None, timeout=$timeout, force_refresh=false, ca_bundle=None))]
         pub fn $name(
             py: Python<'_>,

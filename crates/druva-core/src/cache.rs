@@ -421,11 +421,22 @@ impl<S: TokenSource, K: TokenStore> Slot<S, K> {
                 generation,
                 future: weak,
             });
-            let previous = self.flight.compare_and_swap(&installed, Some(handle));
+            let previous = self
+                .flight
+                .compare_and_swap(&installed, Some(Arc::clone(&handle)));
             if !same_handle(previous.as_ref(), installed.as_ref()) {
                 // Not started, so dropping it sends nothing.
                 drop(future);
                 continue;
+            }
+            // A whole flight may have come and gone since `installed` was
+            // read (its handle cleared again): then its token is here, and
+            // ours, not started, is withdrawn.
+            if !force_refresh {
+                if let Some(token) = self.fresh_token(leeway) {
+                    self.flight.compare_and_swap(&Some(handle), None);
+                    return Lookup::Cached(token);
+                }
             }
             let Some(token) = valid else {
                 return Lookup::InFlight(future);

@@ -1,11 +1,9 @@
 //! `druva._druva._TokenAuth`: what the adapters of `druva.auth` ask of the
-//! core for one credential. Its token is `get_token`'s, from the same
-//! process-wide cache; whether a URL may carry it is the core's origin rule
-//! ([`Endpoints::admits_token`]), with the base URL resolved from the same
-//! options as a session's.
-
-// pyo3 takes one Rust parameter per Python argument.
-#![allow(clippy::too_many_arguments)]
+//! core for one credential. Its options are `get_token`'s, parsed into the
+//! same [`TokenArguments`] and resolved by the same core call, once, at
+//! construction; its token comes from the same process-wide cache entry;
+//! whether a URL may carry it is the core's origin rule
+//! ([`Endpoints::admits_token`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,91 +13,46 @@ use pyo3::prelude::*;
 use pyo3::types::PyString;
 use secrecy::ExposeSecret;
 
-use druva_core::cache::Slot;
 use druva_core::endpoint::Endpoints;
-use druva_core::token::mask;
+use druva_core::grant::TokenSlot;
+use druva_core::token::SendOptions;
 
 use crate::args;
-use crate::errors::OrRaise;
-use crate::token::{self, TokenArguments};
+use crate::token::{self, TokenArguments, TokenLookup};
 
-/// A credential, its `get_token` options and the origin its token belongs
-/// to. The arguments are kept as the caller passed them, so each `token()`
-/// is a `get_token` call that the argument memo answers from the cache.
+/// A credential's cache entry, how its token is fetched, and the origin it
+/// belongs to.
 ///
-/// Holds the secret (never shown: not in its repr, not picklable).
+/// Holds the secret (in the cache entry: never shown, not picklable).
 #[pyclass(frozen, module = "druva._druva", name = "_TokenAuth")]
 pub struct TokenAuth {
-    client_id: Py<PyAny>,
-    secret: Py<PyAny>,
-    region: String,
-    base_url: Option<Py<PyAny>>,
-    token_url: Option<Py<PyAny>>,
-    scope: Option<Py<PyAny>>,
-    timeout: f64,
-    ca_bundle: Option<Py<PyAny>>,
     /// The credential's cache entry, held as a session holds its own: the
     /// cache does not evict an entry in use.
-    slot: Arc<Slot>,
+    slot: Arc<TokenSlot>,
+    send: SendOptions,
     endpoints: Endpoints,
 }
 
 impl TokenAuth {
-    /// Checks every option as `get_token` does (nothing is sent) and
-    /// resolves the base URL as a session does.
+    /// Checks every option as `get_token` does (nothing is sent).
     fn checked(arguments: &TokenArguments<'_, '_>) -> PyResult<Self> {
-        let (slot, _) = arguments.resolve()?;
-        let base_url = token::optional_text(arguments.base_url, "base_url")?;
-        let token_url = token::optional_text(arguments.token_url, "token_url")?;
-        let endpoints =
-            Endpoints::resolve(arguments.region, base_url.as_deref(), token_url.as_deref())
-                .or_raise()?;
-        let kept = |value: Option<&Bound<'_, PyAny>>| {
-            value
-                .filter(|value| !value.is_none())
-                .map(|value| value.clone().unbind())
-        };
+        let call = arguments.resolve()?;
         Ok(TokenAuth {
-            client_id: arguments.client_id.clone().unbind(),
-            secret: arguments.secret.clone().unbind(),
-            region: arguments.region.to_owned(),
-            base_url: kept(arguments.base_url),
-            token_url: kept(arguments.token_url),
-            scope: kept(arguments.scope),
-            timeout: arguments.timeout,
-            ca_bundle: kept(arguments.ca_bundle),
-            slot,
-            endpoints,
+            slot: call.slot(),
+            send: call.send,
+            endpoints: call.endpoints,
         })
     }
 
-    /// Calls `get_token` or `get_token_async` with the kept arguments.
-    fn call<'py>(&self, py: Python<'py>, function: TokenFunction<'py>) -> PyResult<Py<PyAny>> {
-        function(
-            py,
-            self.client_id.bind(py),
-            self.secret.bind(py),
-            &self.region,
-            bound(self.base_url.as_ref(), py),
-            bound(self.token_url.as_ref(), py),
-            bound(self.scope.as_ref(), py),
-            self.timeout,
-            false,
-            bound(self.ca_bundle.as_ref(), py),
-        )
+    fn lookup(&self) -> TokenLookup {
+        TokenLookup::of(&self.slot, &self.send, false)
     }
 
     /// `client_id=abcd***, base_url=...`, as a session describes itself.
-    fn describe(&self, py: Python<'_>) -> String {
-        let client_id = self
-            .client_id
-            .bind(py)
-            .cast::<PyString>()
-            .ok()
-            .and_then(|text| text.to_cow().ok().map(|text| mask(&text)))
-            .unwrap_or_default();
+    fn describe(&self) -> String {
         format!(
-            "client_id={client_id}, base_url={}",
+            "client_id={}, base_url={}",
+            self.slot.source().credentials.masked_client_id(),
             self.endpoints.base_url.as_str().trim_end_matches('/')
         )
     }
@@ -116,24 +69,6 @@ impl TokenAuth {
     }
 }
 
-/// The signature of `get_token` and `get_token_async` as Rust functions.
-type TokenFunction<'py> = fn(
-    Python<'py>,
-    &Bound<'py, PyAny>,
-    &Bound<'py, PyAny>,
-    &str,
-    Option<&Bound<'py, PyAny>>,
-    Option<&Bound<'py, PyAny>>,
-    Option<&Bound<'py, PyAny>>,
-    f64,
-    bool,
-    Option<&Bound<'py, PyAny>>,
-) -> PyResult<Py<PyAny>>;
-
-fn bound<'a, 'py>(value: Option<&'a Py<PyAny>>, py: Python<'py>) -> Option<&'a Bound<'py, PyAny>> {
-    value.map(|value| value.bind(py))
-}
-
 /// The constructor has `get_token`'s signature less `force_refresh`, with
 /// the core's literal defaults (see `druva_core::with_defaults!`).
 macro_rules! token_auth_methods {
@@ -145,6 +80,8 @@ macro_rules! token_auth_methods {
         #[pymethods]
         impl TokenAuth {
             #[new]
+            // pyo3 takes one Rust parameter per Python argument.
+            #[allow(clippy::too_many_arguments)]
             #[pyo3(signature = (client_id, secret, *, region=$region, base_url=None, token_url=None, scope=None, timeout=$timeout, ca_bundle=None))]
             fn new(
                 client_id: &Bound<'_, PyAny>,
@@ -157,20 +94,19 @@ macro_rules! token_auth_methods {
                 ca_bundle: Option<&Bound<'_, PyAny>>,
             ) -> PyResult<Self> {
                 TokenAuth::checked(&TokenArguments {
-                    client_id, secret, region, base_url, token_url, scope, timeout,
-                    force_refresh: false, ca_bundle,
+                    client_id, secret, region, base_url, token_url, scope, timeout, ca_bundle,
                 })
             }
 
             /// The token, as ``druva.get_token`` returns it: cached, renewed
             /// ahead of its expiry.
             fn token(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-                self.call(py, token::get_token)
+                token::blocking(py, self.lookup())
             }
 
             /// The token, as ``druva.get_token_async`` returns it.
             fn token_async(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-                self.call(py, token::get_token_async)
+                token::coroutine(py, self.lookup())
             }
 
             /// Whether the token may be sent to ``url``: an absolute URL of
@@ -207,12 +143,12 @@ macro_rules! token_auth_methods {
             }
 
             /// ``client_id=abcd***, base_url=...``: what the adapters' reprs show.
-            fn description(&self, py: Python<'_>) -> String {
-                self.describe(py)
+            fn description(&self) -> String {
+                self.describe()
             }
 
-            fn __repr__(&self, py: Python<'_>) -> String {
-                format!("<druva._TokenAuth {}>", self.describe(py))
+            fn __repr__(&self) -> String {
+                format!("<druva._TokenAuth {}>", self.describe())
             }
 
             fn __reduce__(&self) -> PyResult<()> {

@@ -15,23 +15,23 @@ use std::sync::{Arc, Mutex};
 use pyo3::prelude::*;
 use pyo3::types::PyString;
 
-use druva_core::cache::Slot;
+use druva_core::grant::TokenSlot;
 
 /// How many argument sets are remembered; the oldest is forgotten first.
 const CAPACITY: usize = 16;
 
-/// The object arguments that choose a token: client id, secret, base URL,
-/// token URL, scope and CA bundle (`None` when not given).
-pub type ArgumentObjects<'a, 'py> = [Option<&'a Bound<'py, PyAny>>; 6];
+/// The `N` object arguments that choose a token, in the caller's order
+/// (`None` when not given).
+pub type ArgumentObjects<'a, 'py, const N: usize> = [Option<&'a Bound<'py, PyAny>>; N];
 
 /// A call's arguments as the memo compares them.
-pub struct MemoKey<'a, 'py> {
-    pub objects: ArgumentObjects<'a, 'py>,
+pub struct MemoKey<'a, 'py, const N: usize> {
+    pub objects: ArgumentObjects<'a, 'py, N>,
     pub region: &'a str,
     pub timeout: f64,
 }
 
-impl MemoKey<'_, '_> {
+impl<const N: usize> MemoKey<'_, '_, N> {
     /// Whether these arguments may be remembered: every object is an exact `str`.
     fn is_immutable(&self) -> bool {
         self.objects
@@ -41,15 +41,15 @@ impl MemoKey<'_, '_> {
     }
 }
 
-struct Entry {
-    objects: [Option<Py<PyAny>>; 6],
+struct Entry<const N: usize> {
+    objects: [Option<Py<PyAny>>; N],
     region: String,
     timeout: f64,
-    slot: Arc<Slot>,
+    slot: Arc<TokenSlot>,
 }
 
-impl Entry {
-    fn matches(&self, key: &MemoKey<'_, '_>) -> bool {
+impl<const N: usize> Entry<N> {
+    fn matches(&self, key: &MemoKey<'_, '_, N>) -> bool {
         self.region == key.region
             && self.timeout.to_bits() == key.timeout.to_bits()
             && self
@@ -78,16 +78,21 @@ fn same_argument(remembered: &Py<PyAny>, given: &Bound<'_, PyAny>) -> bool {
 }
 
 /// The argument objects with an explicit `None` read as "not given".
-pub fn given<'a, 'py>(arguments: ArgumentObjects<'a, 'py>) -> ArgumentObjects<'a, 'py> {
+pub fn given<'a, 'py, const N: usize>(
+    arguments: ArgumentObjects<'a, 'py, N>,
+) -> ArgumentObjects<'a, 'py, N> {
     arguments.map(|argument| argument.filter(|object| !object.is_none()))
 }
 
-/// Argument sets already resolved to their slot.
-pub struct ArgumentMemo {
-    entries: Mutex<Vec<Entry>>,
+/// Argument sets of `N` objects already resolved to their slot.
+///
+/// Its lock is taken only with the GIL held and never across a call into
+/// Python, so no thread can hold it at a fork (`os.fork` holds the GIL).
+pub struct ArgumentMemo<const N: usize> {
+    entries: Mutex<Vec<Entry<N>>>,
 }
 
-impl ArgumentMemo {
+impl<const N: usize> ArgumentMemo<N> {
     pub const fn new() -> Self {
         ArgumentMemo {
             entries: Mutex::new(Vec::new()),
@@ -95,7 +100,7 @@ impl ArgumentMemo {
     }
 
     /// The slot these arguments resolved to before, if remembered.
-    pub fn find(&self, key: &MemoKey<'_, '_>) -> Option<Arc<Slot>> {
+    pub fn find(&self, key: &MemoKey<'_, '_, N>) -> Option<Arc<TokenSlot>> {
         let entries = self
             .entries
             .lock()
@@ -108,7 +113,7 @@ impl ArgumentMemo {
 
     /// Remembers that `key`, already checked, resolves to `slot` (unless an
     /// argument is an object that could change).
-    pub fn remember(&self, key: &MemoKey<'_, '_>, slot: &Arc<Slot>) {
+    pub fn remember(&self, key: &MemoKey<'_, '_, N>, slot: &Arc<TokenSlot>) {
         if !key.is_immutable() {
             return;
         }

@@ -1,8 +1,5 @@
 //! `druva.get_token` / `druva.get_token_async`, and `Token` objects.
 
-// pyo3 takes one Rust parameter per Python argument.
-#![allow(clippy::too_many_arguments)]
-
 use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -20,9 +17,9 @@ use crate::awaitable::{self, Awaitable, Work};
 use crate::errors::OrRaise;
 use crate::memo::{given, ArgumentMemo, MemoKey};
 use crate::runtime::wait;
-use druva_core::cache::Slot;
 use druva_core::config;
-use druva_core::token::{SendOptions, Token, TokenCall as CoreTokenCall, TokenOptions};
+use druva_core::grant::{TokenCall, TokenOptions, TokenSlot};
+use druva_core::token::{SendOptions, Token};
 
 static TOKEN_CLASS: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 
@@ -48,6 +45,8 @@ static TEMPLATES: TokenTemplates = TokenTemplates {
 const TEMPLATE_CAPACITY: usize = 16;
 
 /// The dicts that `token_to_py` copies, for the most recently returned tokens.
+/// Its lock is taken only with the GIL held, never across a call into
+/// Python, so no thread holds it at a fork (`os.fork` holds the GIL).
 struct TokenTemplates {
     recent: Mutex<Vec<(Arc<Token>, Py<PyDict>)>>,
 }
@@ -89,14 +88,33 @@ impl TokenTemplates {
 }
 
 /// A token call: served from the cache, or a fetch to run.
-enum TokenLookup {
+pub enum TokenLookup {
     Cached(Arc<Token>),
     Fetch(BoxFuture<'static, druva_core::errors::Result<Arc<Token>>>),
 }
 
-/// The arguments of `get_token` as Python passed them. The objects are kept
-/// as given so that a repeated call can be matched against the memo without
-/// converting them again.
+impl TokenLookup {
+    /// The token of `slot`: cached, or the fetch that brings one (joining
+    /// any fetch already under way for it).
+    pub fn of(slot: &Arc<TokenSlot>, send: &SendOptions, force_refresh: bool) -> Self {
+        if !force_refresh {
+            if let Some(token) = slot.fresh_token(config::LEEWAY) {
+                return TokenLookup::Cached(token);
+            }
+        }
+        TokenLookup::Fetch(
+            Arc::clone(slot)
+                .get(send.clone(), config::LEEWAY, force_refresh)
+                .boxed(),
+        )
+    }
+}
+
+/// The options that choose a token, as Python passed them to `get_token`,
+/// `get_token_async` or `druva.auth`'s adapters (`_TokenAuth`): the one
+/// list of them in the binding. The objects are kept as given so that a
+/// repeated call can be matched against the memo without converting them
+/// again.
 pub struct TokenArguments<'a, 'py> {
     pub client_id: &'a Bound<'py, PyAny>,
     pub secret: &'a Bound<'py, PyAny>,
@@ -105,14 +123,16 @@ pub struct TokenArguments<'a, 'py> {
     pub token_url: Option<&'a Bound<'py, PyAny>>,
     pub scope: Option<&'a Bound<'py, PyAny>>,
     pub timeout: f64,
-    pub force_refresh: bool,
     pub ca_bundle: Option<&'a Bound<'py, PyAny>>,
 }
 
-static MEMO: ArgumentMemo = ArgumentMemo::new();
+/// How many of the arguments are objects the memo matches.
+const OBJECT_ARGUMENTS: usize = 6;
+
+static MEMO: ArgumentMemo<OBJECT_ARGUMENTS> = ArgumentMemo::new();
 
 impl TokenArguments<'_, '_> {
-    fn key(&self) -> MemoKey<'_, '_> {
+    fn key(&self) -> MemoKey<'_, '_, OBJECT_ARGUMENTS> {
         MemoKey {
             objects: given([
                 Some(self.client_id),
@@ -130,29 +150,23 @@ impl TokenArguments<'_, '_> {
     /// The cached token, or the future that fetches one (joining any fetch
     /// already under way for the same credentials). Arguments the memo has
     /// seen go straight to the cache.
-    fn lookup(&self) -> PyResult<TokenLookup> {
+    fn lookup(&self, force_refresh: bool) -> PyResult<TokenLookup> {
         let key = self.key();
-        if !self.force_refresh {
+        if !force_refresh {
             let remembered = MEMO.find(&key);
             if let Some(token) = remembered.and_then(|slot| slot.fresh_token(config::LEEWAY)) {
                 return Ok(TokenLookup::Cached(token));
             }
         }
-        let (slot, options) = self.resolve()?;
+        let call = self.resolve()?;
+        let slot = call.slot();
         MEMO.remember(&key, &slot);
-        if !self.force_refresh {
-            if let Some(token) = slot.fresh_token(config::LEEWAY) {
-                return Ok(TokenLookup::Cached(token));
-            }
-        }
-        Ok(TokenLookup::Fetch(
-            slot.get(options, config::LEEWAY, self.force_refresh)
-                .boxed(),
-        ))
+        Ok(TokenLookup::of(&slot, &call.send, force_refresh))
     }
 
-    /// Checks every argument and finds the cache slot they choose.
-    pub fn resolve(&self) -> PyResult<(Arc<Slot>, SendOptions)> {
+    /// Checks every argument (nothing is sent) and applies the core's
+    /// defaults: the call, its endpoints and how its token is sent.
+    pub fn resolve(&self) -> PyResult<TokenCall> {
         let client_id = args::text(self.client_id, "client_id")?;
         let secret = args::text(self.secret, "secret")?;
         let scope = match self.scope.filter(|scope| !scope.is_none()) {
@@ -176,16 +190,14 @@ impl TokenArguments<'_, '_> {
             ca_bundle: ca_bundle.map(|path| path.0),
         };
         // A ca_bundle is read here, which may block: not with the GIL held.
-        let call = self
-            .client_id
+        self.client_id
             .py()
-            .detach(|| CoreTokenCall::new(&client_id, &secret, options))
-            .or_raise()?;
-        Ok((call.slot(), call.send))
+            .detach(|| TokenCall::new(&client_id, &secret, options))
+            .or_raise()
     }
 }
 
-pub(crate) fn optional_text<'a>(
+fn optional_text<'a>(
     value: Option<&'a Bound<'_, PyAny>>,
     name: &str,
 ) -> PyResult<Option<Cow<'a, str>>> {
@@ -196,7 +208,7 @@ pub(crate) fn optional_text<'a>(
 }
 
 /// `get_token`: the token now.
-fn blocking(py: Python<'_>, lookup: TokenLookup) -> PyResult<Py<PyAny>> {
+pub fn blocking(py: Python<'_>, lookup: TokenLookup) -> PyResult<Py<PyAny>> {
     let token = match lookup {
         TokenLookup::Cached(token) => token,
         TokenLookup::Fetch(fetch) => wait(py, fetch)?,
@@ -205,7 +217,7 @@ fn blocking(py: Python<'_>, lookup: TokenLookup) -> PyResult<Py<PyAny>> {
 }
 
 /// `get_token_async`: a coroutine of the token, already finished on a cache hit.
-fn coroutine(py: Python<'_>, lookup: TokenLookup) -> PyResult<Py<PyAny>> {
+pub fn coroutine(py: Python<'_>, lookup: TokenLookup) -> PyResult<Py<PyAny>> {
     let work = match lookup {
         TokenLookup::Cached(token) => Work::Ready(token_to_py(py, &token)?.unbind()),
         TokenLookup::Fetch(fetch) => Work::Start(Box::new(move |py| {
@@ -227,6 +239,8 @@ macro_rules! token_functions {
     ) => {$(
         #[doc = $doc]
         #[pyfunction]
+        // pyo3 takes one Rust parameter per Python argument.
+        #[allow(clippy::too_many_arguments)]
         #[pyo3(signature = (client_id, secret, *, region=$region, base_url=None, token_url=None, scope=None, timeout=$timeout, force_refresh=false, ca_bundle=None))]
         pub fn $name(
             py: Python<'_>,
@@ -240,11 +254,10 @@ macro_rules! token_functions {
             #[pyo3(from_py_with = args::flag)] force_refresh: bool,
             ca_bundle: Option<&Bound<'_, PyAny>>,
         ) -> PyResult<Py<PyAny>> {
-            let call = TokenArguments {
-                client_id, secret, region, base_url, token_url, scope, timeout,
-                force_refresh, ca_bundle,
+            let arguments = TokenArguments {
+                client_id, secret, region, base_url, token_url, scope, timeout, ca_bundle,
             };
-            $returns(py, call.lookup()?)
+            $returns(py, arguments.lookup(force_refresh)?)
         }
     )*};
 }

@@ -1,28 +1,106 @@
-//! The process-wide token cache, shared by `get_token`, every session, every
-//! thread and every task.
+//! The token cache: one entry (a [`Slot`]) per token source, shared by every
+//! caller, generic over how a token is fetched ([`TokenSource`]) and over
+//! where an entry keeps its token ([`TokenStore`]; the process's memory,
+//! [`ProcessStore`], for now).
 //!
-//! A cache entry (a [`Slot`]) holds one credential's token behind an
-//! `ArcSwapOption`, so a hit is a hash lookup under a read lock plus an atomic
-//! load: no runtime, no network, no contended lock. A miss starts at most one
-//! token request per entry (a "flight"): a shared future that every concurrent
-//! caller awaits, so they all get its token or its error. The slot keeps only a
-//! weak handle on the flight, so when every waiter gives up (Ctrl-C, a
-//! cancelled task) the request itself is dropped and cancelled.
+//! A hit is a hash lookup plus an atomic load: no runtime, no network, no
+//! lock. A miss starts at most one token request per entry (a "flight"): a
+//! shared future that every concurrent caller awaits, so they all get its
+//! token or its error. The slot keeps only a weak handle on the flight, so
+//! when every waiter gives up (Ctrl-C, a cancelled task) the request itself
+//! is dropped and cancelled.
+//!
+//! Fork-safe by construction: the cache holds no lock. Its map, each entry's
+//! token, flight and refused renewal are atomically swapped pointers
+//! (`arc-swap`, lock-free: a writer never waits for a reader, so a runtime
+//! thread that vanished at a fork mid-read blocks nothing in the child). A
+//! flight belongs to the process generation that started it; a forked child
+//! ignores the parent's flights and starts its own.
 
-use std::hash::{Hash, Hasher};
+use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, LazyLock, Mutex, PoisonError, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arc_swap::ArcSwapOption;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use futures::future::{BoxFuture, FutureExt, Shared, WeakShared};
-use hashbrown::{Equivalent, HashMap};
+use hashbrown::HashMap;
 
 use crate::config;
 use crate::errors::{Error, Result};
 use crate::logging;
+use crate::retry;
 use crate::runtime;
-use crate::token::{Credentials, SendOptions, Token, TokenRequest};
+use crate::token::{SendOptions, Token};
+
+/// How a cache entry gets its token: the grant, the credential and the
+/// endpoint of one token.
+pub trait TokenSource: Send + Sync + 'static {
+    /// What identifies the token without the secret: entries of one key are
+    /// told apart by [`TokenSource::same_as`].
+    type Key: Hash + Eq + Clone + Send + Sync + 'static;
+
+    fn key(&self) -> Self::Key;
+
+    /// Whether `other` is this very source, secret included (compared in
+    /// constant time: a caller who can time its own lookups learns nothing
+    /// of another caller's secret).
+    fn same_as(&self, other: &Self) -> bool;
+
+    /// One token request, retried as the source sees fit.
+    fn fetch<'a>(&'a self, options: &'a SendOptions) -> BoxFuture<'a, Result<Token>>;
+
+    /// Whose token this is, for log records: never a secret.
+    fn describe(&self) -> String;
+
+    /// The token endpoint's host, for a timeout message.
+    fn host(&self) -> &str;
+
+    /// The token endpoint's path, for log records.
+    fn path(&self) -> &str;
+}
+
+/// Where a cache entry keeps its token. Each operation is on this entry's
+/// one token, so callers never name a key; a store shared by processes
+/// (a later issue) adds its lookups and locks behind these.
+pub trait TokenStore: Default + Send + Sync + 'static {
+    /// The token kept, if any.
+    fn load(&self) -> Option<Arc<Token>>;
+    /// Keeps `token`, replacing any other.
+    fn save(&self, token: Arc<Token>);
+    /// Drops `token` only while it is the one kept; whether it was.
+    fn delete(&self, token: &Arc<Token>) -> bool;
+}
+
+/// The token in this process's memory, behind an atomic pointer.
+#[derive(Default)]
+pub struct ProcessStore {
+    token: ArcSwapOption<Token>,
+}
+
+impl TokenStore for ProcessStore {
+    fn load(&self) -> Option<Arc<Token>> {
+        self.token.load_full()
+    }
+
+    fn save(&self, token: Arc<Token>) {
+        self.token.store(Some(token));
+    }
+
+    fn delete(&self, token: &Arc<Token>) -> bool {
+        let current = self.token.load();
+        if !current
+            .as_ref()
+            .is_some_and(|current| Arc::ptr_eq(current, token))
+        {
+            return false;
+        }
+        let previous = self.token.compare_and_swap(&*current, None);
+        previous
+            .as_ref()
+            .is_some_and(|previous| Arc::ptr_eq(previous, token))
+    }
+}
 
 /// A token request in flight, as every waiter sees it.
 pub type Flight = Shared<BoxFuture<'static, Result<Arc<Token>>>>;
@@ -30,169 +108,151 @@ pub type Flight = Shared<BoxFuture<'static, Result<Arc<Token>>>>;
 /// Either a cached token or the flight that will bring one.
 pub enum Lookup {
     Cached(Arc<Token>),
-    Pending(Flight),
+    /// No token may be served: wait for the token request in flight.
+    InFlight(Flight),
 }
 
-/// The cache every part of druva shares.
-pub fn global() -> &'static TokenCache {
-    static CACHE: LazyLock<TokenCache> = LazyLock::new(TokenCache::default);
-    &CACHE
-}
+/// The number of entries past which unused ones are dropped.
+pub const CAPACITY: usize = 1024;
 
-/// Tokens by (token URL, client id, scope), then by secret: a wrong secret
-/// never matches the entry of the right one.
+/// Tokens by their source's key, then by secret: a wrong secret never
+/// matches the entry of the right one.
 ///
 /// The cache is bounded: past [`CAPACITY`] entries, the entries that nothing
 /// but the cache holds (no session, no flight, no memo) are dropped, least
 /// recently looked up first, so a long-lived service that rotates secrets
 /// does not grow without bound. An entry a session holds is never dropped.
-#[derive(Default)]
-pub struct TokenCache {
-    entries: RwLock<HashMap<Key, Vec<Arc<Slot>>>>,
-    /// How many entries `entries` holds, and the clock of their last use.
-    count: AtomicUsize,
+pub struct TokenCache<S: TokenSource, K: TokenStore = ProcessStore> {
+    /// Replaced whole on each insertion (copy on write: insertions are rare,
+    /// lookups many), never locked.
+    entries: ArcSwap<Entries<S, K>>,
+    /// The clock of the entries' last use.
     clock: AtomicU64,
     /// The count past which the next eviction pass runs (0: [`CAPACITY`]):
     /// a pass that could drop little is not repeated on every insertion.
     evict_above: AtomicUsize,
 }
 
-/// The number of entries past which unused ones are dropped.
-pub const CAPACITY: usize = 1024;
+/// The slots of one key share a list, so copying the map for an insertion
+/// leaves every other key's slots held once.
+type Slots<S, K> = Arc<Vec<Arc<Slot<S, K>>>>;
 
-#[derive(Debug, PartialEq, Eq)]
-struct Key {
-    token_url: String,
-    client_id: String,
-    scope: Option<String>,
+struct Entries<S: TokenSource, K: TokenStore> {
+    by_key: HashMap<S::Key, Slots<S, K>>,
+    count: usize,
 }
 
-/// A borrowed [`Key`], so a lookup allocates nothing.
-struct KeyRef<'a> {
-    token_url: &'a str,
-    client_id: &'a str,
-    scope: Option<&'a str>,
-}
-
-impl Hash for Key {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        KeyRef {
-            token_url: &self.token_url,
-            client_id: &self.client_id,
-            scope: self.scope.as_deref(),
+impl<S: TokenSource, K: TokenStore> Clone for Entries<S, K> {
+    fn clone(&self) -> Self {
+        Entries {
+            by_key: self.by_key.clone(),
+            count: self.count,
         }
-        .hash(state);
     }
 }
 
-impl Hash for KeyRef<'_> {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.token_url.hash(state);
-        self.client_id.hash(state);
-        self.scope.hash(state);
+impl<S: TokenSource, K: TokenStore> Default for TokenCache<S, K> {
+    fn default() -> Self {
+        TokenCache {
+            entries: ArcSwap::from_pointee(Entries {
+                by_key: HashMap::new(),
+                count: 0,
+            }),
+            clock: AtomicU64::new(0),
+            evict_above: AtomicUsize::new(0),
+        }
     }
 }
 
-impl Equivalent<Key> for KeyRef<'_> {
-    fn equivalent(&self, key: &Key) -> bool {
-        self.token_url == key.token_url
-            && self.client_id == key.client_id
-            && self.scope == key.scope.as_deref()
-    }
-}
-
-impl TokenCache {
-    /// The client-credentials entry for these credentials, if one exists,
-    /// without allocating.
-    pub fn find(
-        &self,
-        token_url: &str,
-        credentials: &Credentials,
-        scope: Option<&str>,
-    ) -> Option<Arc<Slot>> {
-        self.find_granted(token_url, credentials, scope, false)
-    }
-
-    /// The entry for these credentials and kind of grant (an MSP customer's
-    /// exchanged token or not), if one exists.
-    fn find_granted(
-        &self,
-        token_url: &str,
-        credentials: &Credentials,
-        scope: Option<&str>,
-        customer: bool,
-    ) -> Option<Arc<Slot>> {
-        let entries = self.entries.read().unwrap_or_else(PoisonError::into_inner);
-        let key = KeyRef {
-            token_url,
-            client_id: credentials.client_id(),
-            scope,
-        };
-        let slot = entries
-            .get(&key)?
-            .iter()
-            .find(|slot| slot.holds(credentials, customer))?;
+impl<S: TokenSource + Clone, K: TokenStore> TokenCache<S, K> {
+    /// The entry of `source`, if one exists.
+    pub fn find(&self, source: &S) -> Option<Arc<Slot<S, K>>> {
+        let entries = self.entries.load();
+        let slot = Self::find_in(&entries, &source.key(), source)?;
         slot.last_used
             .store(self.clock.load(Ordering::Relaxed), Ordering::Relaxed);
-        Some(Arc::clone(slot))
+        Some(slot)
     }
 
-    /// The entry for `request`, created on first use.
-    pub fn slot(&self, request: &TokenRequest) -> Arc<Slot> {
-        let token_url = request.token_url.as_str();
-        let scope = request.scope.as_deref();
-        let customer = request.grant.is_customer();
-        if let Some(slot) = self.find_granted(token_url, &request.credentials, scope, customer) {
+    fn find_in(entries: &Entries<S, K>, key: &S::Key, source: &S) -> Option<Arc<Slot<S, K>>> {
+        entries
+            .by_key
+            .get(key)?
+            .iter()
+            .find(|slot| slot.source.same_as(source))
+            .map(Arc::clone)
+    }
+
+    /// The entry of `source`, created on first use.
+    pub fn slot(&self, source: &S) -> Arc<Slot<S, K>> {
+        if let Some(slot) = self.find(source) {
             return slot;
         }
-        let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
-        let slots = entries
-            .entry(Key {
-                token_url: token_url.to_owned(),
-                client_id: request.credentials.client_id().to_owned(),
-                scope: request.scope.clone(),
-            })
-            .or_default();
-        // Another thread may have added it between the two locks.
-        if let Some(slot) = slots
-            .iter()
-            .find(|slot| slot.holds(&request.credentials, customer))
-        {
-            return Arc::clone(slot);
-        }
-        let slot = Arc::new(Slot::new(request.clone()));
-        slot.last_used.store(
+        let key = source.key();
+        let created = Arc::new(Slot::new(source.clone()));
+        created.last_used.store(
             self.clock.fetch_add(1, Ordering::Relaxed) + 1,
             Ordering::Relaxed,
         );
-        slots.push(Arc::clone(&slot));
-        let count = self.count.fetch_add(1, Ordering::Relaxed) + 1;
+        // Lock-free: a retry means another insertion won the swap.
+        loop {
+            let current = self.entries.load_full();
+            // Another thread may have added it since.
+            if let Some(slot) = Self::find_in(&current, &key, source) {
+                return slot;
+            }
+            let next = self.inserted(&current, key.clone(), &created);
+            let previous = self.entries.compare_and_swap(&current, Arc::new(next));
+            if Arc::ptr_eq(&previous, &current) {
+                return created;
+            }
+        }
+    }
+
+    /// `entries` with `slot` added under `key`, and unused entries dropped
+    /// when there are too many.
+    fn inserted(
+        &self,
+        entries: &Entries<S, K>,
+        key: S::Key,
+        slot: &Arc<Slot<S, K>>,
+    ) -> Entries<S, K> {
+        let mut next = entries.clone();
         let threshold = match self.evict_above.load(Ordering::Relaxed) {
             0 => CAPACITY,
             threshold => threshold,
         };
-        if count > threshold {
-            self.evict_unused(&mut entries);
-            let left = self.count.load(Ordering::Relaxed);
-            self.evict_above
-                .store(CAPACITY.max(left + CAPACITY / 4), Ordering::Relaxed);
+        // Before `key`'s list is copied: a copy holds its slots twice.
+        if next.count + 1 > threshold {
+            Self::evict_unused(&mut next);
+            self.evict_above.store(
+                CAPACITY.max(next.count + 1 + CAPACITY / 4),
+                Ordering::Relaxed,
+            );
         }
-        slot
+        let mut slots = next
+            .by_key
+            .get(&key)
+            .map(|slots| Vec::clone(slots))
+            .unwrap_or_default();
+        slots.push(Arc::clone(slot));
+        next.by_key.insert(key, Arc::new(slots));
+        next.count += 1;
+        next
     }
 
     /// Drops the least recently used entries that only the cache holds,
     /// down to three quarters of [`CAPACITY`] if it can.
-    fn evict_unused(&self, entries: &mut HashMap<Key, Vec<Arc<Slot>>>) {
+    fn evict_unused(entries: &mut Entries<S, K>) {
         let mut unused: Vec<u64> = entries
+            .by_key
             .values()
-            .flatten()
+            .flat_map(|slots| slots.iter())
             .filter(|slot| Arc::strong_count(slot) == 1)
             .map(|slot| slot.last_used.load(Ordering::Relaxed))
             .collect();
-        let excess = self
-            .count
-            .load(Ordering::Relaxed)
-            .saturating_sub(CAPACITY * 3 / 4);
+        // Room for the entry being added.
+        let excess = (entries.count + 1).saturating_sub(CAPACITY * 3 / 4);
         if unused.is_empty() || excess == 0 {
             return;
         }
@@ -200,23 +260,32 @@ impl TokenCache {
         let Some(&newest_dropped) = unused.get(excess.min(unused.len()) - 1) else {
             return;
         };
-        let mut dropped = 0;
-        entries.retain(|_, slots| {
-            slots.retain(|slot| {
-                let drop = Arc::strong_count(slot) == 1
-                    && slot.last_used.load(Ordering::Relaxed) <= newest_dropped;
-                dropped += usize::from(drop);
-                !drop
-            });
+        let dropped = |slot: &Arc<Slot<S, K>>| {
+            Arc::strong_count(slot) == 1 && slot.last_used.load(Ordering::Relaxed) <= newest_dropped
+        };
+        let mut count = 0;
+        entries.by_key.retain(|_, slots| {
+            if slots.iter().any(dropped) {
+                let kept: Vec<_> = slots
+                    .iter()
+                    .filter(|slot| !dropped(slot))
+                    .cloned()
+                    .collect();
+                *slots = Arc::new(kept);
+            }
+            count += slots.len();
             !slots.is_empty()
         });
-        self.count.fetch_sub(dropped, Ordering::Relaxed);
-        logging::debug!("token cache: dropped {dropped} entries no session uses");
+        logging::debug!(
+            "token cache: dropped {} entries no session uses",
+            entries.count - count
+        );
+        entries.count = count;
     }
 
     /// How many entries the cache holds.
     pub fn len(&self) -> usize {
-        self.count.load(Ordering::Relaxed)
+        self.entries.load().count
     }
 
     pub fn is_empty(&self) -> bool {
@@ -224,18 +293,18 @@ impl TokenCache {
     }
 }
 
-/// One credential's token and its flight.
-pub struct Slot {
-    request: TokenRequest,
-    token: ArcSwapOption<Token>,
-    flight: Mutex<Option<FlightHandle>>,
+/// One source's token and its flight.
+pub struct Slot<S: TokenSource, K: TokenStore = ProcessStore> {
+    source: S,
+    store: K,
+    flight: ArcSwapOption<FlightHandle>,
     /// The runtime generation in which a background renewal is under way
     /// ([`NOT_RENEWING`]: none), so that callers inside the leeway window keep the valid
     /// token at cache-hit speed while it runs. A fork starts a new generation.
     renewing: AtomicU64,
     /// The token whose renewal the token endpoint refused: it is served
     /// until it expires, and not renewed again in the background.
-    refused_renewal: Mutex<Option<Arc<Token>>>,
+    refused_renewal: ArcSwapOption<Token>,
     /// The cache's clock when this entry was last looked up.
     last_used: AtomicU64,
 }
@@ -251,32 +320,32 @@ static FLIGHT_IDS: AtomicU64 = AtomicU64::new(0);
 /// No background renewal is under way (no generation is this large).
 const NOT_RENEWING: u64 = u64::MAX;
 
-/// The backoff between background renewal attempts: from 1 s, doubling to 30 s.
+/// The backoff ceilings between background renewal attempts: from 1 s,
+/// doubling to 30 s (full jitter, as every retry of druva's).
 const RENEWAL_BACKOFF: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(30));
 
-impl Slot {
-    fn new(request: TokenRequest) -> Self {
+impl<S: TokenSource, K: TokenStore> Slot<S, K> {
+    fn new(source: S) -> Self {
         Slot {
-            request,
-            token: ArcSwapOption::empty(),
-            flight: Mutex::new(None),
+            source,
+            store: K::default(),
+            flight: ArcSwapOption::empty(),
             renewing: AtomicU64::new(NOT_RENEWING),
-            refused_renewal: Mutex::new(None),
+            refused_renewal: ArcSwapOption::empty(),
             last_used: AtomicU64::new(0),
         }
     }
 
-    /// Whether this is the entry of `credentials` for this kind of grant.
-    fn holds(&self, credentials: &Credentials, customer: bool) -> bool {
-        self.request.grant.is_customer() == customer
-            && self.request.credentials.same_as(credentials)
+    /// Where this entry's token comes from.
+    pub fn source(&self) -> &S {
+        &self.source
     }
 
     /// The cached token if it may be served without the runtime: fresh
     /// under `leeway`, or still valid while a background renewal runs. The
     /// cache-hit path: no runtime, no I/O.
     pub fn fresh_token(&self, leeway: Duration) -> Option<Arc<Token>> {
-        let token = self.token.load_full()?;
+        let token = self.store.load()?;
         let now = Instant::now();
         if !token.is_fresh(leeway, now) {
             let renewing = self.renewing.load(Ordering::Acquire) == runtime::generation();
@@ -284,14 +353,14 @@ impl Slot {
                 return None;
             }
         }
-        logging::debug!("token for {} served from cache", self.request.describe());
+        logging::debug!("token for {} served from cache", self.source.describe());
         Some(token)
     }
 
     /// The cached token, or the flight that fetches one (joining any flight
-    /// already under way). A token inside its leeway window but still valid
-    /// is served at once while one background renewal starts (single
-    /// flight). `force_refresh` skips the cached token.
+    /// of this process already under way). A token inside its leeway window
+    /// but still valid is served at once while one background renewal
+    /// starts (single flight). `force_refresh` skips the cached token.
     pub fn lookup(
         self: &Arc<Self>,
         options: &SendOptions,
@@ -303,78 +372,90 @@ impl Slot {
                 return Lookup::Cached(token);
             }
         }
-        let mut flight = self.flight.lock().unwrap_or_else(PoisonError::into_inner);
         let generation = runtime::generation();
-        let current = self.token.load_full();
-        let valid = current
-            .as_ref()
-            .filter(|token| !force_refresh && token.is_valid(Instant::now()));
-        if let Some(handle) = flight.as_ref().filter(|h| h.generation == generation) {
-            if let Some(future) = handle.future.upgrade() {
+        // Lock-free: a retry means another caller installed a flight first,
+        // which the next pass joins.
+        loop {
+            let installed = self.flight.load_full();
+            let valid = self
+                .store
+                .load()
+                .filter(|token| !force_refresh && token.is_valid(Instant::now()));
+            let under_way = installed
+                .as_ref()
+                .filter(|handle| handle.generation == generation)
+                .and_then(|handle| handle.future.upgrade());
+            if let Some(future) = under_way {
                 return match valid {
                     // A renewal is under way: the valid token meanwhile.
-                    Some(token) => Lookup::Cached(Arc::clone(token)),
-                    None => Lookup::Pending(future),
+                    Some(token) => Lookup::Cached(token),
+                    None => Lookup::InFlight(future),
                 };
             }
-        }
-        // Checked again under the flight lock: a flight may have just landed.
-        if !force_refresh {
-            if let Some(token) = self.fresh_token(leeway) {
-                return Lookup::Cached(token);
+            // Checked again: a flight may have just landed.
+            if !force_refresh {
+                if let Some(token) = self.fresh_token(leeway) {
+                    return Lookup::Cached(token);
+                }
             }
-        }
-        let id = FLIGHT_IDS.fetch_add(1, Ordering::Relaxed);
-        // A flight serves every caller that joins it, so the impatience of
-        // the one that started it does not bound it: each caller bounds its
-        // own wait (see `get`), and the flight ends when nobody waits.
-        let flight_options = SendOptions {
-            timeout: options.timeout.max(config::TIMEOUT),
-            ..options.clone()
-        };
-        if let Some(token) = valid {
-            if self.renewal_was_refused(token) {
+            if let Some(token) = valid.as_ref().filter(|t| self.renewal_was_refused(t)) {
                 return Lookup::Cached(Arc::clone(token));
             }
-            // In the leeway window: renew in the background, serve the
-            // valid token. The runtime task keeps the flight alive.
+            let id = FLIGHT_IDS.fetch_add(1, Ordering::Relaxed);
+            // A flight serves every caller that joins it, so the impatience of
+            // the one that started it does not bound it: each caller bounds its
+            // own wait (see `get`), and the flight ends when nobody waits.
+            let flight_options = SendOptions {
+                timeout: options.timeout.max(config::TIMEOUT),
+                ..options.clone()
+            };
             let future = Arc::clone(self)
-                .fly(id, flight_options, Some(Arc::clone(token)))
+                .fly(id, flight_options, valid.clone())
                 .boxed()
                 .shared();
-            if let (Some(weak), Ok(handle)) = (future.downgrade(), runtime::handle()) {
-                *flight = Some(FlightHandle {
-                    id,
-                    generation,
-                    future: weak,
-                });
+            let Some(weak) = future.downgrade() else {
+                return Lookup::InFlight(future);
+            };
+            let handle = Arc::new(FlightHandle {
+                id,
+                generation,
+                future: weak,
+            });
+            let previous = self
+                .flight
+                .compare_and_swap(&installed, Some(Arc::clone(&handle)));
+            if !same_handle(previous.as_ref(), installed.as_ref()) {
+                // Not started, so dropping it sends nothing.
+                drop(future);
+                continue;
+            }
+            // A whole flight may have come and gone since `installed` was
+            // read (its handle cleared again): then its token is here, and
+            // ours, not started, is withdrawn.
+            if !force_refresh {
+                if let Some(token) = self.fresh_token(leeway) {
+                    self.flight.compare_and_swap(&Some(handle), None);
+                    return Lookup::Cached(token);
+                }
+            }
+            let Some(token) = valid else {
+                return Lookup::InFlight(future);
+            };
+            // In the leeway window: renew in the background, serve the
+            // valid token. The runtime task keeps the flight alive.
+            if let Ok(handle) = runtime::handle() {
                 self.renewing.store(generation, Ordering::Release);
                 handle.spawn(async move {
                     let _ = future.await;
                 });
             }
-            return Lookup::Cached(Arc::clone(token));
+            return Lookup::Cached(token);
         }
-        let future = Arc::clone(self)
-            .fly(id, flight_options, None)
-            .boxed()
-            .shared();
-        if let Some(weak) = future.downgrade() {
-            *flight = Some(FlightHandle {
-                id,
-                generation,
-                future: weak,
-            });
-        }
-        Lookup::Pending(future)
     }
 
     fn renewal_was_refused(&self, token: &Arc<Token>) -> bool {
-        let refused = self
-            .refused_renewal
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        refused
+        self.refused_renewal
+            .load()
             .as_ref()
             .is_some_and(|refused| Arc::ptr_eq(refused, token))
     }
@@ -391,7 +472,7 @@ impl Slot {
         let patience = options.timeout;
         let flight = match self.lookup(&options, leeway, force_refresh) {
             Lookup::Cached(token) => return Ok(token),
-            Lookup::Pending(flight) => flight,
+            Lookup::InFlight(flight) => flight,
         };
         if let Ok(result) = tokio::time::timeout(patience, flight).await {
             return result;
@@ -402,10 +483,7 @@ impl Slot {
                  goes on for any other caller waiting for it); raise `timeout=` if the \
                  token endpoint is slow",
                 patience.as_secs_f64(),
-                self.request
-                    .token_url
-                    .host_str()
-                    .unwrap_or("the token endpoint")
+                self.source.host()
             ),
         })
     }
@@ -413,15 +491,10 @@ impl Slot {
     /// Drops `token` if it is still the cached one: the API refused it.
     /// A token that another caller already replaced stays.
     pub fn invalidate(&self, token: &Arc<Token>) {
-        let current = self.token.load();
-        if current
-            .as_ref()
-            .is_some_and(|current| Arc::ptr_eq(current, token))
-        {
-            self.token.compare_and_swap(&*current, None);
+        if self.store.delete(token) {
             logging::debug!(
                 "token for {} dropped after the API refused it",
-                self.request.describe()
+                self.source.describe()
             );
         }
     }
@@ -437,11 +510,10 @@ impl Slot {
         options: SendOptions,
         renewing: Option<Arc<Token>>,
     ) -> Result<Arc<Token>> {
-        let replacing = self.token.load().is_some();
-        let mut backoff = RENEWAL_BACKOFF.0;
-        let mut warned = false;
+        let replacing = self.store.load().is_some();
+        let mut retry = 0;
         let result = loop {
-            let result = self.request.fetch(&options).await.map(Arc::new);
+            let result = self.source.fetch(&options).await.map(Arc::new);
             let Err(error) = &result else { break result };
             let Some(valid) = renewing.as_ref().filter(|t| t.is_valid(Instant::now())) else {
                 break result;
@@ -450,44 +522,51 @@ impl Slot {
                 logging::warning!(
                     "renewing the token for {} was refused ({error}); the current token \
                      stays in use until it expires in {} s",
-                    self.request.describe(),
+                    self.source.describe(),
                     valid.expires_in(Instant::now())
                 );
-                *self
-                    .refused_renewal
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner) = Some(Arc::clone(valid));
+                self.refused_renewal.store(Some(Arc::clone(valid)));
                 break result;
             }
-            if !warned {
-                warned = true;
+            retry += 1;
+            if retry == 1 {
                 logging::warning!(
                     "renewing the token for {} failed ({error}); the current token stays \
                      in use (it expires in {} s) and renewal is retried",
-                    self.request.describe(),
+                    self.source.describe(),
                     valid.expires_in(Instant::now())
                 );
             }
             let until_expiry = valid.expires().saturating_duration_since(Instant::now());
+            let backoff = retry::full_jitter(RENEWAL_BACKOFF.0, retry, RENEWAL_BACKOFF.1);
             tokio::time::sleep(backoff.min(until_expiry)).await;
-            backoff = (backoff * 2).min(RENEWAL_BACKOFF.1);
         };
         if let Ok(token) = &result {
-            self.token.store(Some(Arc::clone(token)));
+            self.store.save(Arc::clone(token));
             logging::info!(
                 "token {} for {} from {} (expires in {} s)",
                 if replacing { "renewed" } else { "fetched" },
-                self.request.describe(),
-                self.request.token_url.path(),
+                self.source.describe(),
+                self.source.path(),
                 token.lifetime.as_secs()
             );
         }
-        let mut flight = self.flight.lock().unwrap_or_else(PoisonError::into_inner);
-        if flight.as_ref().is_some_and(|handle| handle.id == id) {
-            *flight = None;
-            self.renewing.store(NOT_RENEWING, Ordering::Release);
+        let installed = self.flight.load_full();
+        if installed.as_ref().is_some_and(|handle| handle.id == id) {
+            let previous = self.flight.compare_and_swap(&installed, None);
+            if same_handle(previous.as_ref(), installed.as_ref()) {
+                self.renewing.store(NOT_RENEWING, Ordering::Release);
+            }
         }
         result
+    }
+}
+
+fn same_handle(a: Option<&Arc<FlightHandle>>, b: Option<&Arc<FlightHandle>>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+        (None, None) => true,
+        _ => false,
     }
 }
 
@@ -495,58 +574,96 @@ impl Slot {
 mod tests {
     use super::*;
     use crate::retry::RetryPolicy;
-    use url::Url;
+    use std::sync::atomic::AtomicUsize;
+    use std::time::SystemTime;
 
-    fn request(secret: &str) -> TokenRequest {
-        TokenRequest {
-            token_url: Url::parse("http://127.0.0.1:9/token").unwrap(),
-            credentials: Arc::new(Credentials::new("client", secret).unwrap()),
-            scope: None,
-            grant: crate::token::Grant::ClientCredentials,
+    /// A source that counts its token requests and answers at once.
+    #[derive(Clone)]
+    struct Counting {
+        name: String,
+        secret: String,
+        requests: Arc<AtomicUsize>,
+    }
+
+    impl Counting {
+        fn new(secret: &str) -> Self {
+            Counting {
+                name: "client".into(),
+                secret: secret.into(),
+                requests: Arc::default(),
+            }
         }
     }
 
-    #[test]
-    fn a_wrong_secret_never_finds_the_right_ones_entry() {
-        let cache = TokenCache::default();
-        let right = cache.slot(&request("right"));
-        assert!(Arc::ptr_eq(&right, &cache.slot(&request("right"))));
-        let wrong = cache.slot(&request("wrong"));
-        assert!(!Arc::ptr_eq(&right, &wrong));
-        let url = "http://127.0.0.1:9/token";
-        let credentials = |secret| Credentials::new("client", secret).unwrap();
-        let found = cache.find(url, &credentials("right"), None).unwrap();
-        assert!(Arc::ptr_eq(&found, &right));
-        assert!(cache.find(url, &credentials("nope"), None).is_none());
-        assert!(cache
-            .find(url, &credentials("right"), Some("read"))
-            .is_none());
+    impl TokenSource for Counting {
+        type Key = String;
+
+        fn key(&self) -> String {
+            self.name.clone()
+        }
+
+        fn same_as(&self, other: &Self) -> bool {
+            self.name == other.name && self.secret == other.secret
+        }
+
+        fn fetch<'a>(&'a self, _options: &'a SendOptions) -> BoxFuture<'a, Result<Token>> {
+            self.requests.fetch_add(1, Ordering::SeqCst);
+            async {
+                Ok(Token {
+                    access_token: "t".into(),
+                    token_type: "bearer".into(),
+                    scope: None,
+                    lifetime: Duration::from_secs(1800),
+                    requested_at: Instant::now(),
+                    requested_at_wall: SystemTime::now(),
+                })
+            }
+            .boxed()
+        }
+
+        fn describe(&self) -> String {
+            self.name.clone()
+        }
+
+        fn host(&self) -> &'static str {
+            "localhost"
+        }
+
+        fn path(&self) -> &'static str {
+            "/token"
+        }
+    }
+
+    fn options() -> SendOptions {
+        SendOptions {
+            client: crate::http::ClientOptions::default()
+                .shared_client()
+                .unwrap(),
+            timeout: Duration::from_secs(1),
+            retry: RetryPolicy::with_max_retries(0),
+        }
     }
 
     #[test]
     fn the_cache_drops_unused_entries_least_recently_used_first() {
-        let cache = TokenCache::default();
-        let held = cache.slot(&request("held by a session"));
-        let first = cache.slot(&request("looked up again"));
+        let cache = TokenCache::<Counting>::default();
+        let held = cache.slot(&Counting::new("held by a session"));
+        let first = cache.slot(&Counting::new("looked up again"));
         drop(first);
         for n in 0..CAPACITY {
-            cache.slot(&request(&format!("rotated secret {n}")));
+            cache.slot(&Counting::new(&format!("rotated secret {n}")));
             if n == CAPACITY / 2 {
                 // A lookup makes it recent again.
-                drop(cache.slot(&request("looked up again")));
+                drop(cache.slot(&Counting::new("looked up again")));
             }
         }
         assert!(cache.len() <= CAPACITY, "{} entries", cache.len());
         assert!(cache.len() >= CAPACITY / 2);
-        let url = "http://127.0.0.1:9/token";
-        let found = |secret: &str| {
-            let credentials = Credentials::new("client", secret).unwrap();
-            cache.find(url, &credentials, None).is_some()
-        };
+        let found = |secret: &str| cache.find(&Counting::new(secret)).is_some();
         assert!(found("held by a session"), "a held entry is never dropped");
         assert!(Arc::ptr_eq(
             &held,
-            &cache.slot(&request("held by a session"))
+            &cache.slot(&Counting::new("held by a session"))
         ));
         assert!(found("looked up again"));
         assert!(
@@ -558,21 +675,65 @@ mod tests {
 
     #[test]
     fn concurrent_lookups_share_one_flight() {
-        let cache = TokenCache::default();
-        let slot = cache.slot(&request("s"));
-        let options = SendOptions {
-            client: crate::http::ClientOptions::default()
-                .shared_client()
-                .unwrap(),
-            timeout: Duration::from_secs(1),
-            retry: RetryPolicy::with_max_retries(0),
-        };
+        let cache = TokenCache::<Counting>::default();
+        let slot = cache.slot(&Counting::new("s"));
+        let options = options();
         let _guard = runtime::runtime().unwrap().enter();
         let first = slot.lookup(&options, Duration::ZERO, false);
         let second = slot.lookup(&options, Duration::ZERO, false);
         match (first, second) {
-            (Lookup::Pending(a), Lookup::Pending(b)) => assert!(a.ptr_eq(&b)),
+            (Lookup::InFlight(a), Lookup::InFlight(b)) => assert!(a.ptr_eq(&b)),
             _ => panic!("expected one shared flight"),
         }
+    }
+
+    #[test]
+    fn threads_on_a_cold_entry_make_one_token_request_and_then_hit() {
+        let cache = Arc::new(TokenCache::<Counting>::default());
+        let source = Counting::new("s");
+        let runtime = runtime::runtime().unwrap();
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let (cache, source, runtime) =
+                    (Arc::clone(&cache), source.clone(), Arc::clone(&runtime));
+                std::thread::spawn(move || {
+                    let slot = cache.slot(&source);
+                    runtime
+                        .block_on(slot.get(options(), Duration::ZERO, false))
+                        .unwrap()
+                })
+            })
+            .collect();
+        let tokens: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        assert_eq!(source.requests.load(Ordering::SeqCst), 1);
+        assert!(tokens.windows(2).all(|w| Arc::ptr_eq(&w[0], &w[1])));
+        assert_eq!(cache.len(), 1);
+        let slot = cache.find(&source).unwrap();
+        assert!(Arc::ptr_eq(
+            &slot.fresh_token(Duration::ZERO).unwrap(),
+            &tokens[0]
+        ));
+    }
+
+    #[test]
+    fn an_invalidated_token_is_dropped_only_while_it_is_the_cached_one() {
+        let cache = TokenCache::<Counting>::default();
+        let source = Counting::new("s");
+        let slot = cache.slot(&source);
+        let runtime = runtime::runtime().unwrap();
+        let first = runtime
+            .block_on(Arc::clone(&slot).get(options(), Duration::ZERO, false))
+            .unwrap();
+        let second = runtime
+            .block_on(Arc::clone(&slot).get(options(), Duration::ZERO, true))
+            .unwrap();
+        slot.invalidate(&first);
+        assert!(Arc::ptr_eq(
+            &slot.fresh_token(Duration::ZERO).unwrap(),
+            &second
+        ));
+        slot.invalidate(&second);
+        assert!(slot.fresh_token(Duration::ZERO).is_none());
+        assert_eq!(source.requests.load(Ordering::SeqCst), 2);
     }
 }

@@ -8,9 +8,11 @@
 //! `cargo tree -p druva-core` shows neither pyo3 nor a server framework.
 
 pub mod cache;
+pub mod client_auth;
 pub mod config;
 pub mod endpoint;
 pub mod errors;
+pub mod grant;
 pub mod http;
 pub mod limit;
 pub mod logging;

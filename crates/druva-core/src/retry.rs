@@ -138,7 +138,7 @@ fn parse_header(retry_after: Option<&str>) -> Option<Duration> {
 }
 
 /// A uniform draw from zero to `base * 2^(retry-1)`, capped at `max`.
-fn full_jitter(base: Duration, retry: u32, max: Duration) -> Duration {
+pub fn full_jitter(base: Duration, retry: u32, max: Duration) -> Duration {
     let exponent = retry.saturating_sub(1).min(20);
     let ceiling = base.saturating_mul(1u32 << exponent).min(max);
     let fraction: f64 = rand::rng().random_range(0.0..=1.0);

@@ -14,10 +14,11 @@ use reqwest::{Client, Method};
 use secrecy::ExposeSecret;
 use url::Url;
 
-use crate::cache::{self, Slot};
+use crate::client_auth::{ClientAuth, Credentials};
 use crate::config;
 use crate::endpoint::{same_origin, Endpoints};
 use crate::errors::{Error, Result};
+use crate::grant::{token_cache, CustomerGrant, Grant, TokenRequest, TokenSlot};
 use crate::http::{self, ClientOptions};
 use crate::limit::Limiter;
 use crate::logging;
@@ -26,7 +27,7 @@ use crate::redact::Redactor;
 use crate::response::{self, Response};
 use crate::retry::{Attempt, RetryPolicy, RetryScope, Retrying, RATE_LIMITED};
 use crate::runtime::PerProcess;
-use crate::token::{Credentials, CustomerGrant, Grant, SendOptions, Token, TokenRequest};
+use crate::token::{SendOptions, Token};
 
 /// Everything a session is built from, checked before any I/O.
 #[derive(Clone, Debug)]
@@ -190,7 +191,7 @@ impl ApiRequest {
 /// An authenticated session with the Druva API. Cheap to share between threads.
 pub struct Session {
     config: SessionConfig,
-    slot: Arc<Slot>,
+    slot: Arc<TokenSlot>,
     retry: RetryPolicy,
     /// The connection pool, shared by an MSP session and its customer sessions.
     client: Arc<PerProcess<Client>>,
@@ -216,10 +217,11 @@ impl Session {
         let request = TokenRequest {
             token_url: config.endpoints.token_url.clone(),
             credentials: Arc::clone(&config.credentials),
+            client_auth: ClientAuth::default(),
             scope: config.scope.clone(),
             grant: Grant::ClientCredentials,
         };
-        let slot = cache::global().slot(&request);
+        let slot = token_cache().slot(&request);
         let session = Session {
             retry: RetryPolicy::new(config.max_retries, config.rate_limit_wait),
             slot,
@@ -254,6 +256,7 @@ impl Session {
         let request = TokenRequest {
             token_url: self.config.endpoints.customer_token_url(customer_id)?,
             credentials: Arc::clone(&self.config.credentials),
+            client_auth: ClientAuth::default(),
             scope: None,
             grant: Grant::Customer(Arc::new(CustomerGrant {
                 customer_id: customer_id.to_owned(),
@@ -265,7 +268,7 @@ impl Session {
         config.customer_id = Some(customer_id.to_owned());
         config.scope = None;
         Ok(Arc::new(Session {
-            slot: cache::global().slot(&request),
+            slot: token_cache().slot(&request),
             retry: self.retry,
             client: Arc::clone(&self.client),
             closed: AtomicBool::new(false),
@@ -683,6 +686,7 @@ mod tests {
     /// The binding runs calls on druva's multi-threaded runtime.
     #[test]
     fn calls_and_token_requests_can_move_between_threads() {
+        use crate::cache::TokenSource;
         fn check(
             session: Arc<Session>,
             request: ApiRequest,

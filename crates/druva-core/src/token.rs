@@ -1,127 +1,28 @@
-//! The client-credentials token exchange, exactly as Druva documents it:
-//! `POST` to the token URL with `Authorization: Basic base64(id:secret)` and a
-//! form body `grant_type=client_credentials` (plus `scope` when given).
+//! A token endpoint's answer: the access token, its lifetime, and how an
+//! answer is read (RFC 6749 §5.1 and §5.2, as Druva sends them). A leaf:
+//! how the request is authenticated ([`crate::client_auth`]), what it asks for
+//! ([`crate::grant`]) and where the token is kept ([`crate::cache`]) build on it.
 
 use std::fmt;
-use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use base64::Engine;
-use reqwest::header::{HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+use reqwest::header::HeaderValue;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
-use subtle::ConstantTimeEq;
-use url::Url;
 
-use crate::cache::{self, Slot};
-use crate::config;
-use crate::endpoint::{self, Endpoints};
 use crate::errors::{Error, Result};
-use crate::http::{self, ClientOptions};
-use crate::redact::Redactor;
 use crate::response::Response;
-use crate::retry::{Outcome, RetryPolicy, Retrying};
+use crate::retry::RetryPolicy;
 
 /// Lifetime assumed when a server omits `expires_in` (Druva always sends it).
 const DEFAULT_LIFETIME: Duration = Duration::from_secs(300);
 
 /// A token response is a few hundred bytes; a megabyte is already absurd.
-const MAX_TOKEN_RESPONSE_BYTES: u64 = 1024 * 1024;
+pub const MAX_TOKEN_RESPONSE_BYTES: u64 = 1024 * 1024;
 
 /// The longest lifetime believed: a server's larger `expires_in` is capped
 /// here, which keeps every expiry computation far from clock overflow.
 const MAX_LIFETIME: Duration = Duration::from_secs(366 * 24 * 60 * 60);
-
-/// A Client ID and its Secret Key. The secret lives in a zeroizing buffer and
-/// is exposed only to build the `Authorization` header.
-#[derive(Clone)]
-pub struct Credentials {
-    client_id: String,
-    secret: SecretString,
-}
-
-impl Credentials {
-    /// Checks the credentials the way the token endpoint would need them.
-    pub fn new(client_id: &str, secret: &str) -> Result<Self> {
-        if client_id.trim().is_empty() {
-            return Err(Error::value(
-                "client_id is empty; pass the Client ID of a Druva API credential",
-            ));
-        }
-        if client_id.contains(':') {
-            return Err(Error::value(
-                "client_id contains ':', which HTTP Basic authentication cannot carry; \
-                 check that the Client ID and Secret Key are not swapped or joined",
-            ));
-        }
-        if secret.is_empty() {
-            return Err(Error::value(
-                "secret is empty; pass the Secret Key of the Druva API credential",
-            ));
-        }
-        if client_id
-            .chars()
-            .chain(secret.chars())
-            .any(char::is_control)
-        {
-            return Err(Error::value(
-                "client_id or secret contains a control character (a stray newline?); \
-                 strip it before passing the credential",
-            ));
-        }
-        Ok(Credentials {
-            client_id: client_id.to_owned(),
-            secret: SecretString::from(secret),
-        })
-    }
-
-    pub fn client_id(&self) -> &str {
-        &self.client_id
-    }
-
-    /// Whether two credentials are the same id and secret. The token cache
-    /// asks this of a caller's secret against each cached one for the same
-    /// client id, so the secrets are compared in constant time: a caller who
-    /// can time its own lookups learns nothing of another caller's secret
-    /// (beyond its length).
-    pub fn same_as(&self, other: &Credentials) -> bool {
-        let secret = self.secret.expose_secret().as_bytes();
-        self.client_id == other.client_id
-            && bool::from(secret.ct_eq(other.secret.expose_secret().as_bytes()))
-    }
-
-    /// The client id as logs and reprs show it: the first four characters.
-    pub fn masked_client_id(&self) -> String {
-        mask(&self.client_id)
-    }
-
-    fn basic_authorization(&self) -> Result<HeaderValue> {
-        let plain = secrecy::zeroize::Zeroizing::new(format!(
-            "{}:{}",
-            self.client_id,
-            self.secret.expose_secret()
-        ));
-        let encoded = secrecy::zeroize::Zeroizing::new(format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode(plain.as_bytes())
-        ));
-        let mut value = HeaderValue::from_str(&encoded)
-            .map_err(|_| Error::value("the credentials cannot be sent in an HTTP header"))?;
-        value.set_sensitive(true);
-        Ok(value)
-    }
-}
-
-impl fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "Credentials(client_id={}, secret=***)",
-            self.masked_client_id()
-        )
-    }
-}
 
 /// Shows the first four characters of an identifier, masking the rest.
 pub fn mask(text: &str) -> String {
@@ -195,269 +96,12 @@ impl fmt::Debug for Token {
     }
 }
 
-/// Everything that identifies one token: where it comes from, for whom, for what.
-#[derive(Clone, Debug)]
-pub struct TokenRequest {
-    pub token_url: Url,
-    pub credentials: Arc<Credentials>,
-    pub scope: Option<String>,
-    pub grant: Grant,
-}
-
-/// How a token is granted.
-#[derive(Clone, Debug, Default)]
-pub enum Grant {
-    /// The client-credentials grant: `credentials` as HTTP Basic at `token_url`.
-    #[default]
-    ClientCredentials,
-    /// A Druva MSP customer (tenant) token, exchanged at `token_url`
-    /// (`/msp/v2/customers/{id}/token`) under the MSP credential's own token.
-    Customer(Arc<CustomerGrant>),
-}
-
-/// What a customer token is exchanged from: the MSP credential's cache
-/// entry, whose token is the exchange's bearer.
-pub struct CustomerGrant {
-    pub customer_id: String,
-    pub msp: Arc<Slot>,
-    /// How fresh the MSP token must be when it is used for an exchange.
-    pub leeway: Duration,
-}
-
-impl fmt::Debug for CustomerGrant {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "CustomerGrant(customer_id={:?})", self.customer_id)
-    }
-}
-
-impl Grant {
-    pub fn is_customer(&self) -> bool {
-        matches!(self, Grant::Customer(_))
-    }
-}
-
 /// How a token request is sent.
 #[derive(Clone, Debug)]
 pub struct SendOptions {
     pub client: reqwest::Client,
     pub timeout: Duration,
     pub retry: RetryPolicy,
-}
-
-/// `get_token`'s options as the caller gave them; `None` is the default
-/// (see [`config`]), applied by [`TokenCall::new`].
-#[derive(Clone, Debug, Default)]
-pub struct TokenOptions {
-    pub region: Option<String>,
-    pub base_url: Option<String>,
-    pub token_url: Option<String>,
-    pub scope: Option<String>,
-    pub timeout: Option<Duration>,
-    pub ca_bundle: Option<PathBuf>,
-}
-
-/// One `get_token` call, checked, with every default applied: what to ask
-/// for, how to send it, and how fresh a cached token must be.
-///
-/// ```
-/// use druva_core::token::{TokenCall, TokenOptions};
-/// let call = TokenCall::new("my-client-id", "my-secret", TokenOptions::default())?;
-/// assert_eq!(call.request.token_url.as_str(), "https://apis.druva.com/token");
-/// assert_eq!(call.send.timeout, druva_core::config::TIMEOUT);
-/// # Ok::<(), druva_core::errors::Error>(())
-/// ```
-#[derive(Clone, Debug)]
-pub struct TokenCall {
-    pub request: TokenRequest,
-    pub send: SendOptions,
-    pub leeway: Duration,
-}
-
-impl TokenCall {
-    /// Checks the credentials, resolves the endpoints and applies the
-    /// defaults; builds (or reuses) the process's client for `ca_bundle`.
-    /// Nothing is sent.
-    pub fn new(client_id: &str, secret: &str, options: TokenOptions) -> Result<Self> {
-        let TokenOptions {
-            region,
-            base_url,
-            token_url,
-            scope,
-            timeout,
-            ca_bundle,
-        } = options;
-        let credentials = Credentials::new(client_id, secret)?;
-        let endpoints =
-            Endpoints::resolve(region.as_deref(), base_url.as_deref(), token_url.as_deref())?;
-        let scope = config::scope_argument(scope)?;
-        let client = ClientOptions {
-            ca_bundle,
-            proxy: None,
-        }
-        .shared_client()?;
-        Ok(TokenCall {
-            request: TokenRequest {
-                token_url: endpoints.token_url,
-                credentials: Arc::new(credentials),
-                scope,
-                grant: Grant::ClientCredentials,
-            },
-            send: SendOptions {
-                client,
-                timeout: timeout.unwrap_or(config::TIMEOUT),
-                retry: RetryPolicy::default(),
-            },
-            leeway: config::LEEWAY,
-        })
-    }
-
-    /// The cache entry of this call's token.
-    pub fn slot(&self) -> Arc<Slot> {
-        cache::global().slot(&self.request)
-    }
-}
-
-impl TokenRequest {
-    /// Gets a token: the client-credentials grant, or for a customer the
-    /// exchange under the MSP token. Connection failures, 429 and 502–504
-    /// are retried; a refusal of the credentials is not. When the exchange
-    /// refuses the MSP token (401/403: both expire together), the MSP token
-    /// is renewed once and the exchange sent again.
-    pub async fn fetch(&self, options: &SendOptions) -> Result<Token> {
-        // What the server answers is cleared of what this request sent.
-        let redactor = Redactor::new().value(self.credentials.secret.expose_secret());
-        let Grant::Customer(customer) = &self.grant else {
-            let basic = self.credentials.basic_authorization()?;
-            let redactor = redactor.authorization(&basic);
-            let attempt = self.send_retrying(options, &basic).await;
-            return attempt.parse().map_err(|error| error.redacted(&redactor));
-        };
-        let msp = &customer.msp;
-        let msp_token = Arc::clone(msp)
-            .get(options.clone(), customer.leeway, false)
-            .await?;
-        let bearer = msp_token.bearer_header()?;
-        let mut redactor = redactor.authorization(&bearer);
-        let mut exchanged = self.send_retrying(options, &bearer).await;
-        if exchanged.refused_bearer() {
-            msp.invalidate(&msp_token);
-            let msp_token = Arc::clone(msp)
-                .get(options.clone(), customer.leeway, false)
-                .await?;
-            let bearer = msp_token.bearer_header()?;
-            redactor = redactor.authorization(&bearer);
-            exchanged = self.send_retrying(options, &bearer).await;
-        }
-        exchanged.parse().map_err(|error| error.redacted(&redactor))
-    }
-
-    /// Whose token this is, for log records: the masked client id, and the
-    /// customer of an exchanged token.
-    pub fn describe(&self) -> String {
-        match &self.grant {
-            Grant::ClientCredentials => self.credentials.masked_client_id(),
-            Grant::Customer(customer) => format!(
-                "{} (customer {})",
-                self.credentials.masked_client_id(),
-                customer.customer_id
-            ),
-        }
-    }
-
-    async fn send_retrying(
-        &self,
-        options: &SendOptions,
-        authorization: &HeaderValue,
-    ) -> TokenAttempt {
-        let what = format!(
-            "token request for {} to {}",
-            self.describe(),
-            self.token_url.path()
-        );
-        Retrying::new(&options.retry, &what)
-            .run(|_attempt| self.attempt(options, authorization))
-            .await
-    }
-
-    async fn attempt(&self, options: &SendOptions, authorization: &HeaderValue) -> TokenAttempt {
-        let sent_at = Instant::now();
-        let sent_at_wall = SystemTime::now();
-        TokenAttempt {
-            outcome: self.send_once(options, authorization).await,
-            sent_at,
-            sent_at_wall,
-        }
-    }
-
-    async fn send_once(
-        &self,
-        options: &SendOptions,
-        authorization: &HeaderValue,
-    ) -> Result<Response> {
-        let body = {
-            let mut form = url::form_urlencoded::Serializer::new(String::new());
-            form.append_pair("grant_type", "client_credentials");
-            if let Some(scope) = &self.scope {
-                form.append_pair("scope", scope);
-            }
-            form.finish()
-        };
-        let request = options
-            .client
-            .post(self.token_url.clone())
-            .header(AUTHORIZATION, authorization.clone())
-            .header(ACCEPT, "application/json")
-            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(body);
-        let response = http::send(
-            request,
-            "POST",
-            "token request",
-            options.timeout,
-            MAX_TOKEN_RESPONSE_BYTES,
-        )
-        .await?;
-        // The client follows redirects (dropping Authorization when one
-        // leaves the origin), but a token handed out by another origin is
-        // not the token endpoint's: refused, never used as a bearer.
-        if !endpoint::same_origin(&response.url, &self.token_url) {
-            return Err(Error::protocol(format!(
-                "the token endpoint {} redirected to another origin ({}); \
-                 check token_url / base_url",
-                self.token_url.origin().ascii_serialization(),
-                response.url.origin().ascii_serialization()
-            )));
-        }
-        Ok(response)
-    }
-}
-
-/// One token request's outcome and when it was sent, on both clocks: the
-/// token's expiry is counted from then.
-struct TokenAttempt {
-    outcome: Result<Response>,
-    sent_at: Instant,
-    sent_at_wall: SystemTime,
-}
-
-impl TokenAttempt {
-    /// The token, or why there is none. Still a retryable status after the
-    /// last retry: reported as the HTTP status error it is.
-    fn parse(self) -> Result<Token> {
-        self.outcome
-            .and_then(|response| parse_token_response(response, self.sent_at, self.sent_at_wall))
-    }
-
-    /// Whether the server refused the bearer token the request carried.
-    fn refused_bearer(&self) -> bool {
-        matches!(&self.outcome, Ok(response) if crate::response::refuses_bearer(response.status_code))
-    }
-}
-
-impl Outcome for TokenAttempt {
-    fn sent(&self) -> Option<&Result<Response>> {
-        Some(&self.outcome)
-    }
 }
 
 #[derive(Deserialize)]
@@ -575,6 +219,7 @@ mod tests {
     use super::*;
     use bytes::Bytes;
     use reqwest::header::HeaderMap;
+    use url::Url;
 
     fn response(status_code: u16, body: &str) -> Response {
         Response {
@@ -678,74 +323,5 @@ mod tests {
         assert!(token.is_fresh(leeway, now + Duration::from_millis(900)));
         assert!(!token.is_fresh(leeway, now + Duration::from_secs(1)));
         assert!(token.is_fresh(Duration::ZERO, now + Duration::from_millis(1900)));
-    }
-
-    #[test]
-    fn a_token_call_applies_the_defaults() {
-        let call = TokenCall::new("abcdefgh", "secret", TokenOptions::default()).unwrap();
-        assert_eq!(
-            call.request.token_url.as_str(),
-            "https://apis.druva.com/token"
-        );
-        assert_eq!(call.request.scope, None);
-        assert_eq!(call.send.timeout, config::TIMEOUT);
-        assert_eq!(call.send.retry, RetryPolicy::default());
-        assert_eq!(call.leeway, config::LEEWAY);
-        let given = TokenOptions {
-            region: Some("govcloud".into()),
-            scope: Some("read".into()),
-            timeout: Some(Duration::from_secs(5)),
-            ..TokenOptions::default()
-        };
-        let call = TokenCall::new("abcdefgh", "secret", given).unwrap();
-        assert_eq!(
-            call.request.token_url.as_str(),
-            "https://govcloudapis.druva.com/token"
-        );
-        assert_eq!(call.request.scope.as_deref(), Some("read"));
-        assert_eq!(call.send.timeout, Duration::from_secs(5));
-    }
-
-    #[test]
-    fn a_blank_scope_or_bad_arguments_are_value_errors() {
-        for (client_id, options) in [
-            (
-                "abcdefgh",
-                TokenOptions {
-                    scope: Some(" \t".into()),
-                    ..TokenOptions::default()
-                },
-            ),
-            (
-                "abcdefgh",
-                TokenOptions {
-                    region: Some("eu".into()),
-                    ..TokenOptions::default()
-                },
-            ),
-            ("", TokenOptions::default()),
-        ] {
-            let error = TokenCall::new(client_id, "secret", options).unwrap_err();
-            assert!(matches!(error, Error::InvalidArgument { .. }), "{error:?}");
-        }
-    }
-
-    #[test]
-    fn credentials_are_checked_and_never_printed() {
-        assert!(Credentials::new("", "s").is_err());
-        assert!(Credentials::new("id:x", "s").is_err());
-        assert!(Credentials::new("id", "").is_err());
-        assert!(Credentials::new("id", "line\n").is_err());
-        let credentials = Credentials::new("abcdefgh", "se:cr:et").unwrap();
-        assert!(credentials.same_as(&Credentials::new("abcdefgh", "se:cr:et").unwrap()));
-        assert!(!credentials.same_as(&Credentials::new("abcdefgh", "se:cr:eT").unwrap()));
-        let printed = format!("{credentials:?}");
-        assert!(printed.contains("abcd***") && !printed.contains("se:cr"));
-        let header = credentials.basic_authorization().unwrap();
-        let expected = format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode("abcdefgh:se:cr:et")
-        );
-        assert_eq!(header.to_str().unwrap(), expected);
     }
 }

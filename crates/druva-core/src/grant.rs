@@ -1,0 +1,568 @@
+//! What a client asks the token endpoint for: the client-credentials grant,
+//! or a Druva MSP customer's token exchanged under the MSP token. A
+//! [`TokenRequest`] (grant, credential, client authentication, endpoint) is
+//! the token cache's [`TokenSource`]; [`TokenCall`] is one `get_token` call
+//! with its defaults applied.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use arc_swap::ArcSwapOption;
+use futures::future::{BoxFuture, FutureExt};
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+use url::Url;
+
+use crate::cache::{Slot, TokenCache, TokenSource};
+use crate::client_auth::{ClientAuth, Credentials, TokenForm};
+use crate::config;
+use crate::endpoint::{self, Endpoints};
+use crate::errors::{Error, Result};
+use crate::http::{self, ClientOptions};
+use crate::response::Response;
+use crate::retry::{Outcome, RetryPolicy, Retrying};
+use crate::token::{parse_token_response, SendOptions, Token, MAX_TOKEN_RESPONSE_BYTES};
+
+/// The cache entry of one [`TokenRequest`].
+pub type TokenSlot = Slot<TokenRequest>;
+
+/// The cache every part of druva shares: `get_token`, every session, every
+/// thread and task. Made on first use without a lock (a fork can never find
+/// it half made).
+pub fn token_cache() -> Arc<TokenCache<TokenRequest>> {
+    static CACHE: ArcSwapOption<TokenCache<TokenRequest>> = ArcSwapOption::const_empty();
+    if let Some(cache) = CACHE.load_full() {
+        return cache;
+    }
+    let made = Arc::new(TokenCache::default());
+    let previous = CACHE.compare_and_swap(&None::<Arc<_>>, Some(Arc::clone(&made)));
+    match &*previous {
+        Some(first) => Arc::clone(first),
+        None => made,
+    }
+}
+
+/// Everything that identifies one token: where it comes from, for whom, for
+/// what, and how the client authenticates.
+#[derive(Clone, Debug)]
+pub struct TokenRequest {
+    pub token_url: Url,
+    pub credentials: Arc<Credentials>,
+    pub client_auth: ClientAuth,
+    pub scope: Option<String>,
+    pub grant: Grant,
+}
+
+/// How a token is granted.
+#[derive(Clone, Debug, Default)]
+pub enum Grant {
+    /// The client-credentials grant: `credentials`, authenticated as the
+    /// request's [`ClientAuth`] says, at `token_url`.
+    #[default]
+    ClientCredentials,
+    /// A Druva MSP customer (tenant) token, exchanged at `token_url`
+    /// (`/msp/v2/customers/{id}/token`) under the MSP credential's own token.
+    Customer(Arc<CustomerGrant>),
+}
+
+/// What a customer token is exchanged from: the MSP credential's cache
+/// entry, whose token is the exchange's bearer.
+pub struct CustomerGrant {
+    pub customer_id: String,
+    pub msp: Arc<TokenSlot>,
+    /// How fresh the MSP token must be when it is used for an exchange.
+    pub leeway: Duration,
+}
+
+impl fmt::Debug for CustomerGrant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CustomerGrant(customer_id={:?})", self.customer_id)
+    }
+}
+
+impl Grant {
+    /// The customer whose token this grant exchanges, if any.
+    pub fn customer_id(&self) -> Option<&str> {
+        match self {
+            Grant::ClientCredentials => None,
+            Grant::Customer(customer) => Some(&customer.customer_id),
+        }
+    }
+}
+
+/// A [`TokenRequest`]'s cache key: all of it but the secret (which tells
+/// apart the entries of one key).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct TokenKey {
+    token_url: String,
+    client_id: String,
+    scope: Option<String>,
+    client_auth: ClientAuth,
+    customer_id: Option<String>,
+}
+
+/// The form fields of the client-credentials grant: `grant_type`, and
+/// `scope` when one is asked for.
+fn grant_fields(scope: Option<&str>) -> Vec<(&'static str, &str)> {
+    let mut fields = vec![("grant_type", "client_credentials")];
+    if let Some(scope) = scope {
+        fields.push(("scope", scope));
+    }
+    fields
+}
+
+impl TokenSource for TokenRequest {
+    type Key = TokenKey;
+
+    fn key(&self) -> TokenKey {
+        TokenKey {
+            token_url: self.token_url.as_str().to_owned(),
+            client_id: self.credentials.client_id().to_owned(),
+            scope: self.scope.clone(),
+            client_auth: self.client_auth,
+            customer_id: self.grant.customer_id().map(str::to_owned),
+        }
+    }
+
+    fn same_as(&self, other: &Self) -> bool {
+        self.client_auth == other.client_auth
+            && self.grant.customer_id() == other.grant.customer_id()
+            && self.credentials.same_as(&other.credentials)
+    }
+
+    fn fetch<'a>(&'a self, options: &'a SendOptions) -> BoxFuture<'a, Result<Token>> {
+        self.fetch_token(options).boxed()
+    }
+
+    fn describe(&self) -> String {
+        match &self.grant {
+            Grant::ClientCredentials => self.credentials.masked_client_id(),
+            Grant::Customer(customer) => format!(
+                "{} (customer {})",
+                self.credentials.masked_client_id(),
+                customer.customer_id
+            ),
+        }
+    }
+
+    fn host(&self) -> &str {
+        self.token_url.host_str().unwrap_or("the token endpoint")
+    }
+
+    fn path(&self) -> &str {
+        self.token_url.path()
+    }
+}
+
+impl TokenRequest {
+    /// Gets a token: the client-credentials grant, or for a customer the
+    /// exchange under the MSP token. Connection failures, 429 and 502–504
+    /// are retried; a refusal of the credentials is not. When the exchange
+    /// refuses the MSP token (401/403: both expire together), the MSP token
+    /// is renewed once and the exchange sent again.
+    async fn fetch_token(&self, options: &SendOptions) -> Result<Token> {
+        let Grant::Customer(customer) = &self.grant else {
+            let form = self
+                .client_auth
+                .authenticate(&self.credentials, &grant_fields(self.scope.as_deref()))?;
+            return self.send_retrying(options, &form).await.parse();
+        };
+        let msp = &customer.msp;
+        let exchange = |msp_token: &Token| {
+            Ok::<_, Error>(TokenForm::with_authorization(
+                msp_token.bearer_header()?,
+                &grant_fields(None),
+            ))
+        };
+        let msp_token = Arc::clone(msp)
+            .get(options.clone(), customer.leeway, false)
+            .await?;
+        let mut exchanged = self.send_retrying(options, &exchange(&msp_token)?).await;
+        if exchanged.refused_bearer() {
+            msp.invalidate(&msp_token);
+            let msp_token = Arc::clone(msp)
+                .get(options.clone(), customer.leeway, false)
+                .await?;
+            exchanged = self.send_retrying(options, &exchange(&msp_token)?).await;
+        }
+        exchanged.parse()
+    }
+
+    async fn send_retrying(&self, options: &SendOptions, form: &TokenForm) -> TokenAttempt {
+        let what = format!(
+            "token request for {} to {}",
+            self.describe(),
+            self.token_url.path()
+        );
+        Retrying::new(&options.retry, &what)
+            .run(|_attempt| self.attempt(options, form))
+            .await
+    }
+
+    async fn attempt(&self, options: &SendOptions, form: &TokenForm) -> TokenAttempt {
+        let sent_at = Instant::now();
+        let sent_at_wall = SystemTime::now();
+        TokenAttempt {
+            outcome: self.send_once(options, form).await,
+            sent_at,
+            sent_at_wall,
+        }
+    }
+
+    async fn send_once(&self, options: &SendOptions, form: &TokenForm) -> Result<Response> {
+        let mut request = options
+            .client
+            .post(self.token_url.clone())
+            .header(ACCEPT, "application/json")
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(form.body.as_str().to_owned());
+        if let Some(authorization) = &form.authorization {
+            request = request.header(AUTHORIZATION, authorization.clone());
+        }
+        let response = http::send(
+            request,
+            "POST",
+            "token request",
+            options.timeout,
+            MAX_TOKEN_RESPONSE_BYTES,
+        )
+        .await?;
+        // The client follows redirects (dropping Authorization when one
+        // leaves the origin), but a token handed out by another origin is
+        // not the token endpoint's: refused, never used as a bearer.
+        if !endpoint::same_origin(&response.url, &self.token_url) {
+            return Err(Error::protocol(format!(
+                "the token endpoint {} redirected to another origin ({}); \
+                 check token_url / base_url",
+                self.token_url.origin().ascii_serialization(),
+                response.url.origin().ascii_serialization()
+            )));
+        }
+        Ok(response)
+    }
+}
+
+/// One token request's outcome and when it was sent, on both clocks: the
+/// token's expiry is counted from then.
+struct TokenAttempt {
+    outcome: Result<Response>,
+    sent_at: Instant,
+    sent_at_wall: SystemTime,
+}
+
+impl TokenAttempt {
+    /// The token, or why there is none. Still a retryable status after the
+    /// last retry: reported as the HTTP status error it is.
+    fn parse(self) -> Result<Token> {
+        self.outcome
+            .and_then(|response| parse_token_response(response, self.sent_at, self.sent_at_wall))
+    }
+
+    /// Whether the server refused the bearer token the request carried.
+    fn refused_bearer(&self) -> bool {
+        matches!(&self.outcome, Ok(response) if crate::response::refuses_bearer(response.status_code))
+    }
+}
+
+impl Outcome for TokenAttempt {
+    fn sent(&self) -> Option<&Result<Response>> {
+        Some(&self.outcome)
+    }
+}
+
+/// `get_token`'s options as the caller gave them; `None` is the default
+/// (see [`config`]), applied by [`TokenCall::new`].
+#[derive(Clone, Debug, Default)]
+pub struct TokenOptions {
+    pub region: Option<String>,
+    pub base_url: Option<String>,
+    pub token_url: Option<String>,
+    pub scope: Option<String>,
+    pub timeout: Option<Duration>,
+    pub ca_bundle: Option<PathBuf>,
+}
+
+/// One `get_token` call, checked, with every default applied: what to ask
+/// for, how to send it, and how fresh a cached token must be.
+///
+/// ```
+/// use druva_core::grant::{TokenCall, TokenOptions};
+/// let call = TokenCall::new("my-client-id", "my-secret", TokenOptions::default())?;
+/// assert_eq!(call.request.token_url.as_str(), "https://apis.druva.com/token");
+/// assert_eq!(call.send.timeout, druva_core::config::TIMEOUT);
+/// # Ok::<(), druva_core::errors::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct TokenCall {
+    pub request: TokenRequest,
+    /// The base URL and token URL the options resolve to.
+    pub endpoints: Endpoints,
+    pub send: SendOptions,
+    pub leeway: Duration,
+}
+
+impl TokenCall {
+    /// Checks the credentials, resolves the endpoints and applies the
+    /// defaults; builds (or reuses) the process's client for `ca_bundle`.
+    /// Nothing is sent.
+    pub fn new(client_id: &str, secret: &str, options: TokenOptions) -> Result<Self> {
+        let TokenOptions {
+            region,
+            base_url,
+            token_url,
+            scope,
+            timeout,
+            ca_bundle,
+        } = options;
+        let credentials = Credentials::new(client_id, secret)?;
+        let endpoints =
+            Endpoints::resolve(region.as_deref(), base_url.as_deref(), token_url.as_deref())?;
+        let scope = config::scope_argument(scope)?;
+        let client = ClientOptions {
+            ca_bundle,
+            proxy: None,
+        }
+        .shared_client()?;
+        Ok(TokenCall {
+            request: TokenRequest {
+                token_url: endpoints.token_url.clone(),
+                credentials: Arc::new(credentials),
+                client_auth: ClientAuth::default(),
+                scope,
+                grant: Grant::ClientCredentials,
+            },
+            endpoints,
+            send: SendOptions {
+                client,
+                timeout: timeout.unwrap_or(config::TIMEOUT),
+                retry: RetryPolicy::default(),
+            },
+            leeway: config::LEEWAY,
+        })
+    }
+
+    /// The cache entry of this call's token.
+    pub fn slot(&self) -> Arc<TokenSlot> {
+        token_cache().slot(&self.request)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    fn request(secret: &str) -> TokenRequest {
+        TokenRequest {
+            token_url: Url::parse("http://127.0.0.1:9/token").unwrap(),
+            credentials: Arc::new(Credentials::new("client", secret).unwrap()),
+            client_auth: ClientAuth::Basic,
+            scope: None,
+            grant: Grant::ClientCredentials,
+        }
+    }
+
+    #[test]
+    fn a_wrong_secret_never_finds_the_right_ones_entry() {
+        let cache = TokenCache::<TokenRequest>::default();
+        let right = cache.slot(&request("right"));
+        assert!(Arc::ptr_eq(&right, &cache.slot(&request("right"))));
+        let wrong = cache.slot(&request("wrong"));
+        assert!(!Arc::ptr_eq(&right, &wrong));
+        let found = cache.find(&request("right")).unwrap();
+        assert!(Arc::ptr_eq(&found, &right));
+        assert!(cache.find(&request("nope")).is_none());
+        let scoped = TokenRequest {
+            scope: Some("read".into()),
+            ..request("right")
+        };
+        assert!(cache.find(&scoped).is_none());
+    }
+
+    #[test]
+    fn the_client_authentication_and_the_customer_are_part_of_the_key() {
+        let cache = TokenCache::<TokenRequest>::default();
+        let basic = cache.slot(&request("s"));
+        let post = TokenRequest {
+            client_auth: ClientAuth::Post,
+            ..request("s")
+        };
+        assert!(cache.find(&post).is_none());
+        assert!(!Arc::ptr_eq(&basic, &cache.slot(&post)));
+        let customer = |id: &str| TokenRequest {
+            grant: Grant::Customer(Arc::new(CustomerGrant {
+                customer_id: id.to_owned(),
+                msp: Arc::clone(&basic),
+                leeway: config::LEEWAY,
+            })),
+            ..request("s")
+        };
+        let first = cache.slot(&customer("first"));
+        assert!(!Arc::ptr_eq(&first, &basic));
+        assert!(!Arc::ptr_eq(&first, &cache.slot(&customer("second"))));
+        assert!(Arc::ptr_eq(&first, &cache.slot(&customer("first"))));
+        assert_eq!(cache.len(), 4);
+    }
+
+    #[test]
+    fn a_token_call_applies_the_defaults() {
+        let call = TokenCall::new("abcdefgh", "secret", TokenOptions::default()).unwrap();
+        assert_eq!(
+            call.request.token_url.as_str(),
+            "https://apis.druva.com/token"
+        );
+        assert_eq!(call.request.scope, None);
+        assert_eq!(call.send.timeout, config::TIMEOUT);
+        assert_eq!(call.send.retry, RetryPolicy::default());
+        assert_eq!(call.leeway, config::LEEWAY);
+        let given = TokenOptions {
+            region: Some("govcloud".into()),
+            scope: Some("read".into()),
+            timeout: Some(Duration::from_secs(5)),
+            ..TokenOptions::default()
+        };
+        let call = TokenCall::new("abcdefgh", "secret", given).unwrap();
+        assert_eq!(
+            call.request.token_url.as_str(),
+            "https://govcloudapis.druva.com/token"
+        );
+        assert_eq!(call.request.scope.as_deref(), Some("read"));
+        assert_eq!(call.send.timeout, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn a_blank_scope_or_bad_arguments_are_value_errors() {
+        for (client_id, options) in [
+            (
+                "abcdefgh",
+                TokenOptions {
+                    scope: Some(" \t".into()),
+                    ..TokenOptions::default()
+                },
+            ),
+            (
+                "abcdefgh",
+                TokenOptions {
+                    region: Some("eu".into()),
+                    ..TokenOptions::default()
+                },
+            ),
+            ("", TokenOptions::default()),
+        ] {
+            let error = TokenCall::new(client_id, "secret", options).unwrap_err();
+            assert!(matches!(error, Error::InvalidArgument { .. }), "{error:?}");
+        }
+    }
+
+    /// A one-request token endpoint on loopback: what it received (head and
+    /// body, as text), after answering with a token.
+    fn serve_one_token_request() -> (Url, std::thread::JoinHandle<String>) {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let url = Url::parse(&format!("http://{}/token", listener.local_addr().unwrap())).unwrap();
+        let server = std::thread::spawn(move || {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            let mut stream = loop {
+                match listener.accept() {
+                    Ok((stream, _)) => break stream,
+                    Err(_) if Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                    Err(error) => panic!("no token request: {error}"),
+                }
+            };
+            stream.set_nonblocking(false).unwrap();
+            stream
+                .set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            let mut received = Vec::new();
+            let mut buffer = [0; 4096];
+            while !request_is_complete(&received) {
+                let read = stream.read(&mut buffer).unwrap();
+                assert!(read > 0, "the client closed before sending its request");
+                received.extend_from_slice(&buffer[..read]);
+            }
+            let body = r#"{"access_token": "t", "token_type": "bearer", "expires_in": 1800}"#;
+            let answer = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+                 Connection: close\r\n\r\n{body}",
+                body.len()
+            );
+            stream.write_all(answer.as_bytes()).unwrap();
+            String::from_utf8(received).unwrap()
+        });
+        (url, server)
+    }
+
+    fn request_is_complete(received: &[u8]) -> bool {
+        let text = String::from_utf8_lossy(received);
+        let Some((head, body)) = text.split_once("\r\n\r\n") else {
+            return false;
+        };
+        let length = head
+            .lines()
+            .find_map(|line| {
+                let (name, value) = line.split_once(':')?;
+                name.eq_ignore_ascii_case("content-length")
+                    .then(|| value.trim().parse::<usize>().ok())?
+            })
+            .unwrap_or(0);
+        body.len() >= length
+    }
+
+    fn fetch_from_loopback(client_auth: ClientAuth) -> (String, Token) {
+        let (token_url, server) = serve_one_token_request();
+        let request = TokenRequest {
+            token_url,
+            client_auth,
+            scope: Some("read".into()),
+            ..request("se cr&et")
+        };
+        let options = SendOptions {
+            client: ClientOptions::default().shared_client().unwrap(),
+            timeout: Duration::from_secs(10),
+            retry: RetryPolicy::with_max_retries(0),
+        };
+        let runtime = crate::runtime::runtime().unwrap();
+        let token = runtime.block_on(request.fetch(&options)).unwrap();
+        (server.join().unwrap(), token)
+    }
+
+    #[test]
+    fn client_secret_post_sends_the_credential_in_the_form_body_and_no_basic() {
+        let (received, token) = fetch_from_loopback(ClientAuth::Post);
+        let (head, body) = received.split_once("\r\n\r\n").unwrap();
+        assert!(
+            !head.to_ascii_lowercase().contains("authorization"),
+            "{head}"
+        );
+        let fields: Vec<(String, String)> = url::form_urlencoded::parse(body.as_bytes())
+            .into_owned()
+            .collect();
+        let expected = [
+            ("grant_type", "client_credentials"),
+            ("scope", "read"),
+            ("client_id", "client"),
+            ("client_secret", "se cr&et"),
+        ]
+        .map(|(name, value)| (name.to_owned(), value.to_owned()));
+        assert_eq!(fields, expected);
+        assert_eq!(token.access_token.expose_secret(), "t");
+    }
+
+    #[test]
+    fn basic_sends_the_credential_in_the_authorization_header_only() {
+        use base64::Engine;
+        let (received, _) = fetch_from_loopback(ClientAuth::Basic);
+        let (head, body) = received.split_once("\r\n\r\n").unwrap();
+        let basic = base64::engine::general_purpose::STANDARD.encode("client:se cr&et");
+        // Capitalised, as GovCloud needs.
+        assert!(
+            head.contains(&format!("\r\nAuthorization: Basic {basic}\r\n")),
+            "{head}"
+        );
+        assert_eq!(body, "grant_type=client_credentials&scope=read");
+    }
+}

@@ -54,7 +54,7 @@ fn _druva(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<fake::PyFakeDruva>()?;
     module.add_class::<completions::Completions>()?;
     module.add_class::<completions::Canceller>()?;
-    module.add_class::<paginator::PageInTransit>()?;
+    module.add_class::<awaitable::InTransit>()?;
     response::register_mapping(py)?;
     Ok(())
 }

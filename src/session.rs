@@ -26,7 +26,8 @@ use crate::response::PyResponse;
 use crate::runtime::wait;
 use crate::token::token_to_py;
 use druva_core::config;
-use druva_core::paginate::{self, ListWalk};
+use druva_core::pager::Pager;
+use druva_core::paginate::{self, ListWalk, PageStyle};
 use druva_core::response::Response;
 use druva_core::session::{Body, Call, Session, SessionConfig, SessionOptions};
 
@@ -498,8 +499,10 @@ retried. The arguments, the result and the errors are ``request()``'s.
     ///         fields aside), kept for every page.
     ///     method: ``"GET"`` or ``"POST"``. Default ``"GET"``.
     ///     json: the JSON body of a POST list, e.g. ``{"filters": {...}}``.
-    ///     cursor: a page token to start from, e.g. a saved ``Paginator.cursor``
-    ///         (a tracker stream resumes with ``params={"tracker": saved}``).
+    ///     cursor: a cursor to start from, a saved ``Paginator.cursor``.
+    ///     style: how to send ``cursor``: the saved ``Paginator.style``
+    ///         (``"page-token"``, the default, or ``"tracker"``: with ``params``,
+    ///         as events v2 pollers resume).
     ///     progress: show a tqdm progress bar of the items (tqdm must be
     ///         installed).
     ///
@@ -509,8 +512,9 @@ retried. The arguments, the result and the errors are ``request()``'s.
     ///     say where the list stands.
     ///
     /// Raises:
-    ///     ValueError: a foreign origin, a method other than GET or POST (at
-    ///         once, before anything is sent).
+    ///     ValueError: a foreign origin, a method other than GET or POST, an
+    ///         unknown style or one without a cursor (at once, before anything
+    ///         is sent).
     ///     ImportError: ``progress=True`` without tqdm (at once).
     ///     druva.HTTPStatusError: while iterating, a page's error status
     ///         (``druva.RateLimitError`` for a 429 after the retries); iterating
@@ -522,7 +526,7 @@ retried. The arguments, the result and the errors are ``request()``'s.
     /// [1, 2, 3]
     /// >>> users.pages
     /// 3
-    #[pyo3(signature = (url, *, params=None, items=None, method="GET", json=None, cursor=None, progress=false))]
+    #[pyo3(signature = (url, *, params=None, items=None, method="GET", json=None, cursor=None, style=None, progress=false))]
     fn paginate(
         &self,
         py: Python<'_>,
@@ -532,31 +536,23 @@ retried. The arguments, the result and the errors are ``request()``'s.
         method: &str,
         json: Option<&Bound<'_, PyAny>>,
         cursor: Option<&str>,
+        style: Option<&str>,
         #[pyo3(from_py_with = args::flag)] progress: bool,
     ) -> PyResult<PyPaginator> {
-        // Checked now, so a foreign origin fails here rather than on first next().
-        self.inner.config().endpoints.join(url).or_raise()?;
-        let method = match method.to_ascii_uppercase().as_str() {
-            "GET" => paginate::Method::Get,
-            "POST" => paginate::Method::Post,
-            _ => {
-                return Err(PyValueError::new_err(format!(
-                    "method={method:?}: lists page by GET or POST"
-                )))
-            }
-        };
         let body = match args::body(json, None)? {
             Body::Json(bytes) => Some(bytes),
             _ => None,
         };
         let walk = ListWalk::new(
-            method,
+            paginate::Method::from_name(method).or_raise()?,
             Pairs::or_empty(params),
             body.as_deref(),
             items.map(str::to_owned),
             cursor.map(str::to_owned),
+            style.map(PageStyle::from_name).transpose().or_raise()?,
         )
         .or_raise()?;
+        let pager = Pager::new(Arc::clone(&self.inner), url, walk).or_raise()?;
         let bar = if progress {
             Some(
                 py.import(pyo3::intern!(py, "druva._progress"))?
@@ -566,13 +562,7 @@ retried. The arguments, the result and the errors are ``request()``'s.
         } else {
             None
         };
-        Ok(PyPaginator::new(
-            Arc::clone(&self.inner),
-            url.to_owned(),
-            walk,
-            self.is_async,
-            bar,
-        ))
+        Ok(PyPaginator::new(pager, self.is_async, bar))
     }
 
     /// Sends one call per URL, many at once, and returns the responses in the order of ``urls``.

@@ -14,6 +14,7 @@ pub mod errors;
 pub mod http;
 pub mod limit;
 pub mod logging;
+pub mod pager;
 pub mod paginate;
 pub mod response;
 pub mod retry;

@@ -25,19 +25,14 @@ use druva_core::response::Response;
 /// ``AsyncSession``, with ``async for``. At most two pages are held: the one
 /// being yielded and the next, fetched ahead while the caller consumes.
 ///
-/// A page that fails (an error status, a body that is not JSON, a broken
-/// connection) raises before any of its items is yielded, ``cursor`` still
-/// points at it, and iterating again fetches it again: no item is lost or
-/// yielded twice. A page gets one call's budget (``timeout``,
-/// ``max_retries``, ``rate_limit_wait``), fetched ahead or not. Iterate a
-/// paginator from one thread or task at a time (another one at the same
-/// moment raises ``RuntimeError``). ``cursor``, ``style`` and ``pages`` say
-/// where the list stands.
-///
-/// Raises:
-///     druva.DruvaError: a page that fails: ``HTTPStatusError`` (``RateLimitError``
-///         for a 429 after the retries), ``JSONDecodeError``, ``TransportError``...
-///     TypeError: ``for`` over an ``AsyncSession``'s paginator, or the reverse.
+/// A page that fails (``druva.HTTPStatusError``, ``JSONDecodeError``,
+/// ``TransportError``...) raises before any of its items is yielded,
+/// ``cursor`` still points at it, and iterating again fetches it again: no
+/// item is lost or yielded twice. A page gets one call's budget
+/// (``timeout``, ``max_retries``, ``rate_limit_wait``), fetched ahead or not.
+/// Iterate from one thread or task at a time (else ``RuntimeError``), with
+/// ``for`` from a ``Session``, ``async for`` from an ``AsyncSession`` (else
+/// ``TypeError``). ``cursor``, ``style`` and ``pages`` say where it stands.
 ///
 /// >>> users = s.paginate("/insync/usermanagement/v1/users")
 /// >>> first = next(users)
@@ -45,6 +40,11 @@ use druva_core::response::Response;
 /// (1, 1)
 /// >>> len([first, *users]), users.pages, users.cursor
 /// (25, 3, None)
+///
+/// >>> async with druva.AsyncSession(client_id, secret) as a:
+/// ...     devices = [device async for device in a.paginate("/insync/endpoints/v1/devices")]
+/// >>> len(devices)
+/// 38
 #[pyclass(frozen, module = "druva", name = "Paginator")]
 pub struct PyPaginator {
     pager: Mutex<Pager>,
@@ -69,8 +69,7 @@ impl PyPaginator {
         }
     }
 
-    /// Refuses the iteration its session does not make: `async for` over a
-    /// `Session`'s paginator, `for` over an `AsyncSession`'s.
+    /// Refuses `for` over an `AsyncSession`'s paginator, and the reverse.
     fn iterated(&self, is_async: bool) -> PyResult<()> {
         let (made_by, iterate) = match (self.is_async, is_async) {
             (true, false) => ("an AsyncSession", "async for"),
@@ -194,6 +193,11 @@ impl PyPaginator {
     }
 
     /// How many pages the paginator has taken so far (``0`` before the first).
+    ///
+    /// >>> users = s.paginate("/insync/usermanagement/v1/users")
+    /// >>> _ = list(users)
+    /// >>> users.pages
+    /// 3
     #[getter]
     fn pages(&self) -> u64 {
         locked(&self.pager).pages()

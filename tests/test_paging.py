@@ -587,6 +587,24 @@ def test_a_page_fetched_ahead_gets_one_calls_timeout(fake: FakeDruva, iteration:
     assert walked.after == 150
 
 
+@pytest.mark.parametrize("iteration", ["sync", "async"])
+def test_a_page_fetched_ahead_gets_one_calls_rate_limit_wait(
+    fake: FakeDruva, iteration: str
+) -> None:
+    # Every attempt at the second page, fetched ahead, is throttled for a second.
+    fake.delay_next(0, path=USERS)
+    fake.fail_next(429, count=10, retry_after=1, path=USERS)
+
+    walked = walk_through_a_failure(fake, iteration, rate_limit_wait=1.5)
+
+    assert walked.before == 100
+    assert isinstance(walked.error, druva.RateLimitError)
+    # The first page, then the second: one wait of a second fits in 1.5 s, a
+    # second wait would not.
+    assert walked.requests == 1 + 2
+    assert walked.after == 150
+
+
 def test_paginate_is_lazy(fake: FakeDruva, session: druva.Session) -> None:
     pages = session.paginate(USERS)
     assert fake.api_requests == 0

@@ -9,8 +9,8 @@
 //!
 //! Each step of the work either finishes with a value or hands back an
 //! asyncio future to wait for; the awaitable drives that future's iterator
-//! and, when it completes, takes the next step. Paging uses that to fetch
-//! pages until one has an item or the list ends.
+//! and, when it completes, takes the next step. Paging uses that, through
+//! [`Stepper`], to fetch pages until one has an item or the list ends.
 
 use std::sync::Mutex;
 
@@ -21,7 +21,6 @@ use pyo3::types::PyTuple;
 
 use crate::errors::to_py_err;
 use crate::loop_queue::{Canceller, Convert, LoopQueue};
-use crate::paginator::PyPaginator;
 use druva_core::errors::Result;
 
 /// Starts a request on the running loop: returns the asyncio future that
@@ -34,24 +33,38 @@ pub enum Work {
     Start(Start),
     /// Already known (a cache hit): the await returns it at once.
     Ready(Py<PyAny>),
-    /// The next item of an async paginator.
-    NextItem(Py<PyPaginator>),
+    /// Work done in steps (the next item of an async paginator).
+    Steps(Box<dyn Stepper>),
 }
+
+/// Work done in steps: each ends with a value or waits for an asyncio
+/// future, whose result the next step takes.
+pub trait Stepper: Send + Sync {
+    /// The next step; `fetched` is the result of the last step's future.
+    fn step(&self, py: Python<'_>, fetched: Option<Py<PyAny>>) -> PyResult<Step>;
+}
+
+/// What a step holds while its future is awaited (a paginator's mark of a
+/// fetch under way). It is dropped on the loop's thread as soon as the wait
+/// ends or is given up (a cancelled await), never later on the runtime.
+pub type Hold = Box<dyn std::any::Any + Send + Sync>;
 
 /// What one step of the work comes to.
 pub enum Step {
     Done(Py<PyAny>),
-    /// Wait for this asyncio future, then take the next step with its result.
-    Wait(Py<PyAny>),
+    /// Wait for this asyncio future, holding this meanwhile, then take the
+    /// next step with its result.
+    Wait(Py<PyAny>, Option<Hold>),
 }
 
 enum State {
     New(Work),
-    /// Waiting on a future: its `__await__` iterator, and the paginator to
-    /// step again for paging.
+    /// Waiting on a future: its `__await__` iterator, the stepper to step
+    /// again for work in steps, and what the step holds meanwhile.
     Waiting {
         iterator: Py<PyAny>,
-        then: Option<Py<PyPaginator>>,
+        then: Option<Box<dyn Stepper>>,
+        hold: Option<Hold>,
     },
     Finished,
 }
@@ -97,28 +110,27 @@ impl Awaitable {
         value: Py<PyAny>,
         error: Option<PyErr>,
     ) -> PyResult<Py<PyAny>> {
-        let (iterator, mut then) = match self.take() {
+        let (mut iterator, mut then, mut hold) = match self.take() {
             State::New(work) => {
                 if let Some(error) = error {
                     return Err(error);
                 }
-                let then = match &work {
-                    Work::NextItem(paginator) => Some(paginator.clone_ref(py)),
-                    _ => None,
-                };
                 match first_step(py, work)? {
-                    Step::Done(value) => return Err(PyStopIteration::new_err((value,))),
-                    Step::Wait(future) => (await_iterator(py, &future)?, then),
+                    (Step::Done(value), _) => return Err(PyStopIteration::new_err((value,))),
+                    (Step::Wait(future, hold), then) => (await_iterator(py, &future)?, then, hold),
                 }
             }
-            State::Waiting { iterator, then } => (iterator, then),
+            State::Waiting {
+                iterator,
+                then,
+                hold,
+            } => (iterator, then, hold),
             State::Finished => {
                 return Err(PyRuntimeError::new_err(
                     "cannot reuse an already awaited druva coroutine",
                 ))
             }
         };
-        let mut iterator = iterator;
         let mut outcome = match error {
             Some(error) => iterator
                 .bind(py)
@@ -130,36 +142,45 @@ impl Awaitable {
         loop {
             match outcome {
                 Ok(yielded) => {
-                    self.put(State::Waiting { iterator, then });
+                    self.put(State::Waiting {
+                        iterator,
+                        then,
+                        hold,
+                    });
                     return Ok(yielded.unbind());
                 }
                 Err(error) if error.is_instance_of::<PyStopIteration>(py) => {
                     let result = stop_value(py, &error)?;
-                    let Some(paginator) = then else {
+                    // The wait is over: what it held goes before the next step.
+                    drop(hold.take());
+                    let Some(stepper) = then else {
                         return Err(PyStopIteration::new_err((result,)));
                     };
-                    match PyPaginator::async_step(py, &paginator, Some(result))? {
+                    match stepper.step(py, Some(result))? {
                         Step::Done(item) => return Err(PyStopIteration::new_err((item,))),
-                        Step::Wait(future) => {
+                        Step::Wait(future, next_hold) => {
                             iterator = await_iterator(py, &future)?;
                             outcome = iterator
                                 .bind(py)
                                 .call_method1(pyo3::intern!(py, "send"), (py.None(),));
-                            then = Some(paginator);
+                            then = Some(stepper);
+                            hold = next_hold;
                         }
                     }
                 }
+                // A failed or cancelled wait: what it held is dropped here.
                 Err(error) => return Err(error),
             }
         }
     }
 }
 
-fn first_step(py: Python<'_>, work: Work) -> PyResult<Step> {
+/// The first step of `work`, and the stepper to take the next ones.
+fn first_step(py: Python<'_>, work: Work) -> PyResult<(Step, Option<Box<dyn Stepper>>)> {
     match work {
-        Work::Ready(value) => Ok(Step::Done(value)),
-        Work::Start(start) => Ok(Step::Wait(start(py)?)),
-        Work::NextItem(paginator) => PyPaginator::async_step(py, &paginator, None),
+        Work::Ready(value) => Ok((Step::Done(value), None)),
+        Work::Start(start) => Ok((Step::Wait(start(py)?, None), None)),
+        Work::Steps(stepper) => Ok((stepper.step(py, None)?, Some(stepper))),
     }
 }
 
@@ -259,6 +280,39 @@ where
         },),
     )?;
     Ok(asyncio_future.unbind())
+}
+
+/// A Rust value on its way from the runtime to the loop's thread, as the
+/// result of an asyncio future (a fetched page): the next step takes it.
+#[pyclass(frozen, module = "druva._druva", name = "_InTransit")]
+pub struct InTransit {
+    value: Mutex<Option<Box<dyn std::any::Any + Send>>>,
+}
+
+impl InTransit {
+    /// `value` as a future's result (with the GIL).
+    pub fn send<T: Send + 'static>(py: Python<'_>, value: T) -> PyResult<Py<PyAny>> {
+        let value = Mutex::new(Some(Box::new(value) as Box<dyn std::any::Any + Send>));
+        Ok(Py::new(py, InTransit { value })?.into_any())
+    }
+
+    /// The value a future's result carries; it can be taken once.
+    pub fn receive<T: 'static>(result: &Bound<'_, PyAny>) -> PyResult<T> {
+        let value = result
+            .cast::<InTransit>()?
+            .get()
+            .value
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        match value {
+            Some(value) => value
+                .downcast::<T>()
+                .map(|value| *value)
+                .map_err(|_| PyRuntimeError::new_err("this result is of another type")),
+            None => Err(PyRuntimeError::new_err("this result was taken already")),
+        }
+    }
 }
 
 /// `StopAsyncIteration`, for an async paginator at its end.

@@ -56,7 +56,7 @@ fn _druva(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<fake::PyFakeDruva>()?;
     module.add_class::<loop_queue::LoopQueue>()?;
     module.add_class::<loop_queue::Canceller>()?;
-    module.add_class::<paginator::PageInTransit>()?;
+    module.add_class::<awaitable::InTransit>()?;
     response::register_mapping(py)?;
     Ok(())
 }

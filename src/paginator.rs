@@ -1,53 +1,21 @@
-//! `druva.Paginator`: the Python iterators over the core's [`ListWalk`].
-//!
-//! Sync iteration (`for`) and async iteration (`async for`) drive the same
-//! walk through the same two steps: fetch the next page (which does not move
-//! the walk), then [`PyPaginator::take_page`] decodes its items and only then
-//! advances. A page that fails to arrive or to decode is fetched again on the
-//! next iteration. The progress bar, when asked for, is updated in that one
-//! place too.
-//!
-//! Once a page is taken, the next one (whose cursor it returned) is fetched
-//! ahead on the runtime while the caller consumes this one: at most one page
-//! more is held. A page fetched ahead that failed is fetched again when the
-//! caller reaches it; nothing of it was yielded, and the walk never moved.
+//! `druva.Paginator`: Python's iterators over the core's [`Pager`], which
+//! decides everything about fetching a list. `for` and `async for` take its
+//! pages alike: decode the items, advance the pager, move the progress bar.
 
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use pyo3::exceptions::{PyRuntimeError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 
-use crate::awaitable::{self, Awaitable, Step, Work};
+use crate::awaitable::{self, Awaitable, Hold, InTransit, Step, Stepper, Work};
 use crate::errors::{to_py_err, OrRaise};
 use crate::json;
 use crate::runtime::wait;
-use druva_core::errors::{Error, Result};
-use druva_core::paginate::ListWalk;
+use druva_core::errors::Error;
+use druva_core::pager::{Begin, Fetching, PageFetch, Pager, ALREADY_FETCHING};
+use druva_core::paginate::PageStyle;
 use druva_core::response::Response;
-use druva_core::runtime::Task;
-use druva_core::session::{ApiRequest, Body, Call, Session};
-
-/// Where a paginator stands.
-struct State {
-    walk: ListWalk,
-    /// The page being handed out, and the index of its next item.
-    page: Option<(Py<PyList>, usize)>,
-    /// The next page, being fetched while the caller consumes this one.
-    ahead: Option<Ahead>,
-}
-
-/// A page fetched ahead, and its request, to fetch it again if that failed.
-struct Ahead {
-    task: Task<Result<Response>>,
-    request: ApiRequest,
-}
-
-/// The fetch of one page, to run on the runtime.
-type PageFetch = Pin<Box<dyn Future<Output = Result<Response>> + Send>>;
 
 /// Iterates over every item of a Druva list, fetching its pages one after another.
 ///
@@ -57,25 +25,14 @@ type PageFetch = Pin<Box<dyn Future<Output = Result<Response>> + Send>>;
 /// ``AsyncSession``, with ``async for``. At most two pages are held: the one
 /// being yielded and the next, fetched ahead while the caller consumes.
 ///
-/// A page that fails (an error status, a body that is not JSON, a broken
-/// connection) raises before any of its items is yielded, ``cursor`` still
-/// points at it, and iterating again fetches it again: no item is lost or
-/// yielded twice. Iterate a paginator from one thread or task at a time
-/// (another one at the same moment raises ``RuntimeError``).
-///
-/// Attributes:
-///     cursor: where the list stands: the cursor of the next page (save it
-///         to resume with ``paginate(url, cursor=saved)``).
-///     pages: how many pages it has taken so far.
-///
-/// Raises:
-///     druva.HTTPStatusError: a page's error status (``druva.RateLimitError``
-///         for a 429 after the retries).
-///     druva.JSONDecodeError: a page that is not JSON.
-///     druva.ProtocolError: a page whose items field is not a list.
-///     druva.TransportError: a page that could not be fetched.
-///     TypeError: ``for`` over an ``AsyncSession``'s paginator, or
-///         ``async for`` over a ``Session``'s.
+/// A page that fails (``druva.HTTPStatusError``, ``JSONDecodeError``,
+/// ``TransportError``...) raises before any of its items is yielded,
+/// ``cursor`` still points at it, and iterating again fetches it again: no
+/// item is lost or yielded twice. A page gets one call's budget
+/// (``timeout``, ``max_retries``, ``rate_limit_wait``), fetched ahead or not.
+/// Iterate from one thread or task at a time (else ``RuntimeError``), with
+/// ``for`` from a ``Session``, ``async for`` from an ``AsyncSession`` (else
+/// ``TypeError``). ``cursor``, ``style`` and ``pages`` say where it stands.
 ///
 /// >>> users = s.paginate("/insync/usermanagement/v1/users")
 /// >>> first = next(users)
@@ -90,133 +47,69 @@ type PageFetch = Pin<Box<dyn Future<Output = Result<Response>> + Send>>;
 /// 38
 #[pyclass(frozen, module = "druva", name = "Paginator")]
 pub struct PyPaginator {
-    session: Arc<Session>,
-    url: String,
+    pager: Mutex<Pager>,
+    /// The page being handed out, and the index of its next item.
+    page: Mutex<Option<(Py<PyList>, usize)>>,
     is_async: bool,
-    walk: Mutex<State>,
-    /// Whether a page is being fetched: one iteration at a time.
-    fetching: Arc<AtomicBool>,
     /// A tqdm progress bar, for ``progress=True``.
     bar: Option<Py<PyAny>>,
 }
 
+fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 impl PyPaginator {
-    pub fn new(
-        session: Arc<Session>,
-        url: String,
-        walk: ListWalk,
-        is_async: bool,
-        bar: Option<Py<PyAny>>,
-    ) -> Self {
+    pub fn new(pager: Pager, is_async: bool, bar: Option<Py<PyAny>>) -> Self {
         PyPaginator {
-            session,
-            url,
+            pager: Mutex::new(pager),
+            page: Mutex::new(None),
             is_async,
-            walk: Mutex::new(State {
-                walk,
-                page: None,
-                ahead: None,
-            }),
-            fetching: Arc::default(),
             bar,
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.walk
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    /// Refuses `for` over an `AsyncSession`'s paginator, and the reverse.
+    fn iterated(&self, is_async: bool) -> PyResult<()> {
+        let (made_by, iterate) = match (self.is_async, is_async) {
+            (true, false) => ("an AsyncSession", "async for"),
+            (false, true) => ("a Session", "for"),
+            _ => return Ok(()),
+        };
+        let message = format!("this paginator is from {made_by}: iterate it with `{iterate}`");
+        Err(PyTypeError::new_err(message))
     }
 
     /// The next item of the page in hand, if any; drops a page used up.
     fn buffered(&self, py: Python<'_>) -> Option<Py<PyAny>> {
-        let mut walk = self.lock();
-        let (page, index) = walk.page.as_mut()?;
-        let page = page.bind(py);
-        if *index < page.len() {
-            if let Ok(item) = page.get_item(*index) {
-                *index += 1;
-                return Some(item.unbind());
-            }
+        let mut held = locked(&self.page);
+        let (page, index) = held.as_mut()?;
+        if let Ok(item) = page.bind(py).get_item(*index) {
+            *index += 1;
+            return Some(item.unbind());
         }
-        walk.page = None;
+        *held = None;
         None
     }
 
-    /// The fetch of the page to take next (the one fetched ahead, if any),
-    /// and the guard that marks the paginator as fetching until it is
-    /// dropped; `None` after the last page.
-    fn begin_fetch(&self) -> PyResult<Option<(PageFetch, Fetching)>> {
-        let mut walk = self.lock();
-        if self.fetching.swap(true, Ordering::AcqRel) {
-            return Err(PyRuntimeError::new_err(
-                "this paginator is already fetching a page; iterate it from one thread or task at a time",
-            ));
-        }
-        let fetching = Fetching(Arc::clone(&self.fetching));
-        let session = Arc::clone(&self.session);
-        if session.is_closed() {
-            // A page fetched ahead is not handed out after close(): the
-            // paginator stops as every call of a closed session does.
-            walk.ahead = None;
-        }
-        if let Some(Ahead { task, request }) = walk.ahead.take() {
-            let Some(joined) = task.join() else {
-                // Started before a fork: it never runs in this process.
-                return Ok(Some((Box::pin(session.send(request)), fetching)));
-            };
-            let fetch = async move {
-                match joined.await {
-                    Ok(Ok(response)) if response.is_success() => Ok(response),
-                    // Failed while the caller was busy: fetched again now, so
-                    // the caller sees this attempt's outcome.
-                    _ => session.send(request).await,
+    /// The fetch of the next page and its mark; `None` after the last page.
+    fn begin_fetch(&self, py: Python<'_>) -> PyResult<Option<(PageFetch, Fetching)>> {
+        match locked(&self.pager).begin_fetch().or_raise()? {
+            Begin::Fetch(fetch, fetching) => Ok(Some((fetch, fetching))),
+            Begin::Busy => Err(PyRuntimeError::new_err(ALREADY_FETCHING)),
+            Begin::Ended => {
+                if let Some(bar) = &self.bar {
+                    bar.call_method0(py, pyo3::intern!(py, "close"))?;
                 }
-            };
-            return Ok(Some((Box::pin(fetch), fetching)));
-        }
-        let Some(request) = self.next_request(&walk)? else {
-            return Ok(None);
-        };
-        Ok(Some((Box::pin(session.send(request)), fetching)))
-    }
-
-    /// The request of the walk's next page; `None` after the last page.
-    fn next_request(&self, walk: &State) -> PyResult<Option<ApiRequest>> {
-        let Some(page) = walk.walk.next_request() else {
-            return Ok(None);
-        };
-        let request = self
-            .session
-            .prepare(Call {
-                method: page.method.as_str(),
-                url: &self.url,
-                query: page.query,
-                body: page.body.map_or(Body::Empty, Body::Json),
-                // Paging requests are reads: a POST page is retried like a GET.
-                retry: Some(true),
-                ..Call::default()
-            })
-            .or_raise()?;
-        Ok(Some(request))
-    }
-
-    /// Starts fetching the walk's next page, if there is one. A request that
-    /// cannot be made now is left to the caller's next fetch, which reports it.
-    fn fetch_ahead(&self, walk: &mut State) {
-        let Ok(Some(request)) = self.next_request(walk) else {
-            return;
-        };
-        let session = Arc::clone(&self.session);
-        if let Ok(task) = Task::spawn(session.send(request.clone())) {
-            walk.ahead = Some(Ahead { task, request });
+                Ok(None)
+            }
         }
     }
 
-    /// Takes a fetched page: reads its paging fields, decodes its items, and
-    /// only then advances the walk. On any error the walk stays on this page.
+    /// Takes a fetched page: decodes its items, and only then advances the
+    /// pager. On any error the pager stays on this page.
     fn take_page(&self, py: Python<'_>, response: Response) -> PyResult<()> {
-        let page = self.lock().walk.read(response).or_raise()?;
+        let page = locked(&self.pager).read(response).or_raise()?;
         let decoded = json::decode_or_raise(py, page.body())?;
         let field = page.items_field();
         let value = decoded.get_item(field)?;
@@ -232,67 +125,43 @@ impl PyPaginator {
         };
         let count = list.len();
         let pages = {
-            let mut walk = self.lock();
-            walk.walk.advance(page);
-            walk.page = Some((list.unbind(), 0));
-            self.fetch_ahead(&mut walk);
-            walk.walk.pages()
+            let mut pager = locked(&self.pager);
+            pager.advance(page);
+            pager.pages()
         };
+        *locked(&self.page) = Some((list.unbind(), 0));
         if let Some(bar) = &self.bar {
-            let bar = bar.bind(py);
-            bar.call_method1(pyo3::intern!(py, "update"), (count,))?;
-            bar.call_method1(
-                pyo3::intern!(py, "set_postfix_str"),
-                (format!("{pages} pages"), false),
-            )?;
+            let postfix = (format!("{pages} pages"), false);
+            bar.call_method1(py, pyo3::intern!(py, "update"), (count,))?;
+            bar.call_method1(py, pyo3::intern!(py, "set_postfix_str"), postfix)?;
         }
         Ok(())
     }
+}
 
-    fn finish(&self, py: Python<'_>) -> PyResult<()> {
-        if let Some(bar) = &self.bar {
-            bar.bind(py).call_method0(pyo3::intern!(py, "close"))?;
-        }
-        Ok(())
-    }
-
-    /// One step of `async for`: the next item, or a fetch to wait for. With
-    /// `fetched`, first takes the page that fetch brought.
-    pub fn async_step(
-        py: Python<'_>,
-        paginator: &Py<PyPaginator>,
-        fetched: Option<Py<PyAny>>,
-    ) -> PyResult<Step> {
-        let this = paginator.get();
+/// `async for`: each step hands out the next item, or waits for a page.
+impl Stepper for Py<PyPaginator> {
+    fn step(&self, py: Python<'_>, fetched: Option<Py<PyAny>>) -> PyResult<Step> {
+        let this = self.get();
         if let Some(fetched) = fetched {
-            let fetched = fetched.bind(py).cast::<PageInTransit>()?;
-            this.take_page(py, fetched.get().take()?)?;
+            this.take_page(py, InTransit::receive(fetched.bind(py))?)?;
         }
         if let Some(item) = this.buffered(py) {
             return Ok(Step::Done(item));
         }
-        let Some((fetch, fetching)) = this.begin_fetch()? else {
-            this.finish(py)?;
+        let Some((fetch, fetching)) = this.begin_fetch(py)? else {
             return Err(awaitable::end_of_iteration());
         };
-        // The guard ends the fetch when the page reaches the loop, or when
-        // the await is cancelled and the conversion is dropped unrun.
-        let future = awaitable::spawn(py, fetch, move |py, response| {
-            drop(fetching);
-            Ok(Py::new(py, PageInTransit::new(response))?.into_any())
-        })?;
-        Ok(Step::Wait(future))
+        let future = awaitable::spawn(py, fetch, InTransit::send::<Response>)?;
+        let hold: Hold = Box::new(fetching);
+        Ok(Step::Wait(future, Some(hold)))
     }
 }
 
 #[pymethods]
 impl PyPaginator {
     fn __iter__(slf: Bound<'_, Self>) -> PyResult<Bound<'_, Self>> {
-        if slf.get().is_async {
-            return Err(PyTypeError::new_err(
-                "this paginator is from an AsyncSession: iterate it with `async for`",
-            ));
-        }
+        slf.get().iterated(false)?;
         Ok(slf)
     }
 
@@ -301,8 +170,7 @@ impl PyPaginator {
             if let Some(item) = self.buffered(py) {
                 return Ok(Some(item));
             }
-            let Some((fetch, fetching)) = self.begin_fetch()? else {
-                self.finish(py)?;
+            let Some((fetch, fetching)) = self.begin_fetch(py)? else {
                 return Ok(None);
             };
             let response = wait(py, fetch);
@@ -316,60 +184,49 @@ impl PyPaginator {
     }
 
     fn __aiter__(slf: Bound<'_, Self>) -> PyResult<Bound<'_, Self>> {
-        if !slf.get().is_async {
-            return Err(PyTypeError::new_err(
-                "this paginator is from a Session: iterate it with `for`",
-            ));
-        }
+        slf.get().iterated(true)?;
         Ok(slf)
     }
 
     fn __anext__(slf: Bound<'_, Self>) -> Awaitable {
-        Awaitable::new(Work::NextItem(slf.unbind()))
+        Awaitable::new(Work::Steps(Box::new(slf.unbind())))
     }
 
     /// How many pages the paginator has taken so far (``0`` before the first).
     ///
     /// >>> users = s.paginate("/insync/usermanagement/v1/users")
-    /// >>> users.pages
-    /// 0
     /// >>> _ = list(users)
     /// >>> users.pages
     /// 3
     #[getter]
     fn pages(&self) -> u64 {
-        self.lock().walk.pages()
+        locked(&self.pager).pages()
     }
 
     /// Where the list stands: the cursor of the next page the paginator will yield from.
     ///
-    /// Before the first page, the ``cursor=`` it was given (or ``None``); then
-    /// the cursor each page returned, whether or not the next page is already
-    /// being fetched ahead. After the last page: the last cursor the server
-    /// returned when the list ended on an empty page, a repeated cursor or
-    /// ``nextPageExists: false`` (for an event stream, where to poll from next
-    /// time); ``None`` when it ended because the server returned no cursor
-    /// (missing, ``""``, ``null``). After a failed page, still that page's.
-    /// Save it to resume: ``s.paginate(url, cursor=saved)`` (a tracker stream:
-    /// ``params={"tracker": saved}``).
+    /// Before the first page, the ``cursor=`` given (or ``None``); then the one
+    /// each page returned, fetched ahead or not; after a failed page, still
+    /// that page's. After the last page: for a list that ended on an empty
+    /// page, a repeated cursor or ``nextPageExists: false`` (a stream), the
+    /// last cursor, where to poll from next time; ``None`` when the server
+    /// returned none. Save it with ``style`` to resume.
     ///
     /// >>> events = s.paginate("/insync/eventmanagement/v2/events")
     /// >>> _ = list(events)
-    /// >>> saved = events.cursor
+    /// >>> saved, style = events.cursor, events.style
     /// >>> fake.add_events(3)  # FakeDruva: three new events arrive
-    /// >>> new = list(s.paginate("/insync/eventmanagement/v2/events", params={"tracker": saved}))
-    /// >>> len(new)
+    /// >>> len(list(s.paginate("/insync/eventmanagement/v2/events", cursor=saved, style=style)))
     /// 3
     #[getter]
     fn cursor(&self) -> Option<String> {
-        self.lock().walk.cursor().map(str::to_owned)
+        locked(&self.pager).cursor().map(str::to_owned)
     }
 
-    /// How the list pages, as its last page showed; ``None`` before the first page.
+    /// How the list pages, as its last page showed: ``"page-token"`` or ``"tracker"``.
     ///
-    /// ``"tracker"`` (events v2): resume a saved cursor as
-    /// ``params={"tracker": saved}``. ``"page-token"``: resume it with
-    /// ``cursor=saved``.
+    /// ``None`` before the first page, unless the paginator was given a
+    /// saved ``style=``. Save it with ``cursor`` to resume the list.
     ///
     /// >>> events = s.paginate("/insync/eventmanagement/v2/events")
     /// >>> events.style is None
@@ -379,52 +236,14 @@ impl PyPaginator {
     /// 'tracker'
     #[getter]
     fn style(&self) -> Option<&'static str> {
-        self.lock().walk.style()
+        locked(&self.pager).style().map(PageStyle::name)
     }
 
     fn __repr__(&self) -> String {
-        let walk = self.lock();
-        format!(
-            "<druva.Paginator {} pages={}{}>",
-            self.url,
-            walk.walk.pages(),
-            if walk.walk.is_finished() {
-                ", finished"
-            } else {
-                ""
-            }
-        )
-    }
-}
-
-/// Marks a paginator as fetching a page while it lives. Holds no Python
-/// object, so it may be dropped on a runtime thread.
-struct Fetching(Arc<AtomicBool>);
-
-impl Drop for Fetching {
-    fn drop(&mut self) {
-        self.0.store(false, Ordering::Release);
-    }
-}
-
-/// A fetched page on its way from the runtime to the loop's thread.
-#[pyclass(frozen, module = "druva._druva", name = "_PageInTransit")]
-pub struct PageInTransit {
-    page: Mutex<Option<Response>>,
-}
-
-impl PageInTransit {
-    fn new(page: Response) -> Self {
-        PageInTransit {
-            page: Mutex::new(Some(page)),
-        }
-    }
-
-    fn take(&self) -> PyResult<Response> {
-        self.page
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take()
-            .ok_or_else(|| PyRuntimeError::new_err("this page was taken already"))
+        let list = locked(&self.pager);
+        let finished = list.is_finished().then_some(", finished");
+        let finished = finished.unwrap_or_default();
+        let (url, pages) = (list.url(), list.pages());
+        format!("<druva.Paginator {url} pages={pages}{finished}>")
     }
 }

@@ -11,10 +11,12 @@ import os
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import druva
 import pytest
+from druva.testing import FakeDruva
 
 TOKEN = json.dumps({"access_token": "scripted", "token_type": "bearer", "expires_in": 1800})
 
@@ -455,3 +457,208 @@ def test_a_forked_child_fetches_the_page_its_parent_was_fetching_ahead(
     # it); the parent took the page it had fetched ahead.
     assert three_pages.page_requests.count("two") == 2
     assert three_pages.page_requests.count("three") == 2
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_paginator_iterated_by_another_thread_at_a_fork_is_usable_in_the_child(
+    three_pages: ScriptedServer,
+) -> None:
+    three_pages.delays["two"] = 1.0
+    taken: list[Any] = []
+    with druva.Session("client", "secret", base_url=three_pages.base_url) as s:
+        pages = s.paginate("/list")
+        iterating = threading.Thread(target=lambda: taken.extend(pages), daemon=True)
+        iterating.start()
+        # The other thread has page one and waits for page two when the fork comes.
+        wait_for_requests(three_pages, 2)
+        deadline = time.monotonic() + 10
+        while len(taken) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        child = os.fork()
+        if child == 0:  # pragma: no cover - the child reports by exit status
+            try:
+                code = 0 if names(list(pages)) == ["c", "d"] else 1
+            except BaseException:
+                code = 2
+            os._exit(code)
+        _, status = os.waitpid(child, 0)
+        iterating.join(10)
+    # The child's paginator saw its parent's fetch as never started, and
+    # fetched page two itself.
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert names(taken) == ["a", "b", "c", "d"]
+
+
+def test_an_async_paginator_fetches_again_right_after_a_cancelled_fetch(
+    three_pages: ScriptedServer,
+) -> None:
+    three_pages.delays["first"] = 0.5
+
+    async def main() -> list[str]:
+        async with druva.AsyncSession("client", "secret", base_url=three_pages.base_url) as s:
+            pages = s.paginate("/list")
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(pages.__anext__(), 0.05)
+            return names([item async for item in pages])
+
+    assert asyncio.run(main()) == ["a", "b", "c", "d"]
+
+
+# A page gets one call's budget (timeout, max_retries, rate_limit_wait),
+# however it is fetched: ahead, then again when the caller reaches it.
+
+USERS = "/insync/usermanagement/v1/users"
+
+
+@dataclass
+class Walked:
+    """A walk through FakeDruva's 250 users (100 a page) that a page failed."""
+
+    before: int
+    """Items yielded before the failure."""
+    error: BaseException
+    requests: int
+    """API requests the server had received when the failure was raised."""
+    after: int
+    """Items yielded by iterating again, with the faults cleared."""
+
+
+def walk_through_a_failure(fake: FakeDruva, iteration: str, **options: Any) -> Walked:
+    def options_for(session_type: Any) -> Any:
+        return session_type(fake.client_id, fake.secret, base_url=fake.base_url, **options)
+
+    if iteration == "sync":
+        with options_for(druva.Session) as s:
+            pages = s.paginate(USERS)
+            before: list[Any] = []
+            with pytest.raises(druva.DruvaError) as raised:
+                before.extend(pages)
+            requests = fake.api_requests
+            fake.clear_faults()
+            return Walked(len(before), raised.value, requests, len(list(pages)))
+
+    async def main() -> Walked:
+        async with options_for(druva.AsyncSession) as s:
+            pages = s.paginate(USERS)
+            before: list[Any] = []
+
+            async def take_all() -> None:
+                async for item in pages:
+                    before.append(item)
+
+            with pytest.raises(druva.DruvaError) as raised:
+                await take_all()
+            requests = fake.api_requests
+            fake.clear_faults()
+            return Walked(len(before), raised.value, requests, len([i async for i in pages]))
+
+    return asyncio.run(main())
+
+
+@pytest.mark.parametrize("iteration", ["sync", "async"])
+def test_a_page_fetched_ahead_gets_one_calls_retries(fake: FakeDruva, iteration: str) -> None:
+    # The first page is answered (a delay of zero uses up the first fault);
+    # every attempt at the second, fetched ahead, answers 503.
+    fake.delay_next(0, path=USERS)
+    fake.fail_next(503, count=10, path=USERS)
+
+    walked = walk_through_a_failure(fake, iteration, max_retries=2)
+
+    assert walked.before == 100
+    assert isinstance(walked.error, druva.HTTPStatusError)
+    assert walked.error.status_code == 503
+    # The first page, then 1 + max_retries attempts at the second in all.
+    assert walked.requests == 1 + 3
+    assert walked.after == 150
+
+
+@pytest.mark.parametrize("iteration", ["sync", "async"])
+def test_a_page_fetched_ahead_gets_one_calls_timeout(fake: FakeDruva, iteration: str) -> None:
+    # The second page, fetched ahead, is answered after the call's timeout.
+    fake.delay_next(0, path=USERS)
+    fake.delay_next(3, path=USERS)
+
+    walked = walk_through_a_failure(fake, iteration, timeout=1.0, max_retries=2)
+
+    assert walked.before == 100
+    assert isinstance(walked.error, druva.TimeoutError)
+    # Timed out once: no second attempt with a timeout of its own.
+    assert walked.requests == 2
+    assert walked.after == 150
+
+
+@pytest.mark.parametrize("iteration", ["sync", "async"])
+def test_a_page_fetched_ahead_gets_one_calls_rate_limit_wait(
+    fake: FakeDruva, iteration: str
+) -> None:
+    # Every attempt at the second page, fetched ahead, is throttled for a second.
+    fake.delay_next(0, path=USERS)
+    fake.fail_next(429, count=10, retry_after=1, path=USERS)
+
+    walked = walk_through_a_failure(fake, iteration, rate_limit_wait=1.5)
+
+    assert walked.before == 100
+    assert isinstance(walked.error, druva.RateLimitError)
+    # The first page, then the second: one wait of a second fits in 1.5 s, a
+    # second wait would not.
+    assert walked.requests == 1 + 2
+    assert walked.after == 150
+
+
+def test_paginate_is_lazy(fake: FakeDruva, session: druva.Session) -> None:
+    pages = session.paginate(USERS)
+    assert fake.api_requests == 0
+    next(pages)
+    # The first page, and at most the one after it, fetched ahead.
+    assert fake.api_requests in (1, 2)
+    deadline = time.monotonic() + 10
+    while fake.api_requests < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert fake.api_requests == 2
+    assert pages.pages == 1
+
+
+# Resuming from a saved (cursor, style).
+
+EVENTS_V2 = "/insync/eventmanagement/v2/events"
+
+
+def test_a_tracker_stream_resumes_from_a_saved_cursor_and_style(
+    fake: FakeDruva, session: druva.Session
+) -> None:
+    events = session.paginate(EVENTS_V2, params={"format": "CEF"})
+    assert len(list(events)) > 0
+    saved, style = events.cursor, events.style
+    assert style == "tracker"
+    fake.add_events(3)
+    fake.reset_counters()
+
+    resumed = session.paginate(EVENTS_V2, params={"format": "CEF"}, cursor=saved, style=style)
+    assert (resumed.cursor, resumed.style) == (saved, "tracker")
+    assert len(list(resumed)) == 3
+
+    first = fake.requests[0]["query"]
+    assert "format=CEF" in first
+    assert f"tracker={saved}" in first
+
+
+@pytest.mark.parametrize("walk", WALKS)
+def test_a_saved_page_token_resumes_with_its_style(walk: Any) -> None:
+    server = scripted({"saved": page([1], nextPageToken="")})
+    try:
+        items, cursor = walk(server, params={"pageSize": 2}, cursor="saved", style="page-token")
+    finally:
+        server.shutdown()
+    assert items == [1]
+    assert cursor is None
+    assert [path for _, path, _ in server.received] == ["/list?pageToken=saved"]
+
+
+def test_a_style_needs_a_cursor_and_a_known_name(server: ScriptedServer) -> None:
+    with druva.Session("client", "secret", base_url=server.base_url) as s:
+        with pytest.raises(ValueError, match="cursor="):
+            s.paginate("/list", style="tracker")
+        with pytest.raises(ValueError, match="page-token"):
+            s.paginate("/list", cursor="x", style="pages")
+        assert s.paginate("/list").style is None
+    assert server.received == []

@@ -130,13 +130,6 @@ def test_paginate_follows_the_events_tracker(fake: FakeDruva, session: druva.Ses
     assert "tracker=" in trackers[-1]
 
 
-def test_paginate_is_lazy(fake: FakeDruva, session: druva.Session) -> None:
-    pages = session.paginate(USERS)
-    assert fake.api_requests == 0
-    next(pages)
-    assert fake.api_requests == 1
-
-
 def test_paginate_raises_on_an_error_page(fake: FakeDruva, session: druva.Session) -> None:
     fake.fail_next(500, path=USERS)
     with pytest.raises(druva.HTTPStatusError) as caught:

@@ -22,8 +22,8 @@ __all__ = [
     "_Awaitable",
     "_BaseSession",
     "_Canceller",
+    "_InTransit",
     "_LoopQueue",
-    "_PageInTransit",
     "_TokenAuth",
     "__version__",
     "_reset_log_cache",
@@ -214,6 +214,7 @@ class _BaseSession(Generic[_R, _N, _M]):
         method: str = "GET",
         json: Any = None,
         cursor: Optional[str] = None,
+        style: Optional[str] = None,
         progress: bool = False,
     ) -> Paginator: ...
 
@@ -310,7 +311,7 @@ class _TokenAuth:
     def description(self) -> str: ...
 
 @final
-class _PageInTransit: ...
+class _InTransit: ...
 
 @final
 class _LoopQueue:

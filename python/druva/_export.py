@@ -105,8 +105,7 @@ class State:
     columns: Optional[list[str]] = None
     items: int = 0
     pages: int = 0
-    # How the list pages (``Paginator.style``): a tracker list resumes with
-    # its cursor as the ``tracker`` parameter, any other with ``cursor=``.
+    # How the list pages (``Paginator.style``), to resume it from ``cursor``.
     style: Optional[str] = None
 
     @property
@@ -150,7 +149,7 @@ class State:
         shapes_ok = (
             isinstance(state.arguments, dict)
             and isinstance(state.cursor, (str, type(None)))
-            and state.style in (None, "tracker", "page-token")
+            and isinstance(state.style, (str, type(None)))
             and isinstance(state.length, int)
             and state.length >= 0
             and isinstance(state.finished, bool)
@@ -487,22 +486,18 @@ def refuses_the_cursor(error: druva.DruvaError) -> bool:
 def paginate(
     session: druva.Session, spec: ListSpec, cursor: Optional[str], style: Optional[str] = None
 ) -> druva.Paginator:
-    """The list's paginator, from ``cursor`` (``None``: the first page): for a
-    tracker list (``style``) the saved tracker is sent as its parameter, as
-    Druva's own poller does; otherwise it is a page token. It checks its
-    arguments here, sending nothing."""
-    params = list(spec.params)
-    if style == "tracker" and cursor is not None:
-        params = [(key, value) for key, value in params if key != "tracker"]
-        params.append(("tracker", cursor))
-        cursor = None
+    """The list's paginator, from ``cursor`` (``None``: the first page) sent
+    the way its saved ``style`` says. It checks its arguments here, sending
+    nothing."""
     return session.paginate(
         spec.path,
-        params=params,
+        params=list(spec.params),
         items=spec.items,
         method=spec.method,
         json=spec.body,
         cursor=cursor,
+        # A style says how a cursor is sent; before the first page there is none.
+        style=style if cursor is not None else None,
     )
 
 
@@ -531,11 +526,15 @@ def export(
     if state is not None and state.complete:
         return Outcome(items=state.items, pages=state.pages, complete=True, already_complete=True)
     # Before the output is touched: bad paging arguments leave no file behind.
-    pages = (
-        paginate(session, spec, None)
-        if state is None
-        else paginate(session, spec, state.cursor, state.style)
-    )
+    if state is None:
+        pages = paginate(session, spec, None)
+    else:
+        try:
+            pages = paginate(session, spec, state.cursor, state.style)
+        except ValueError as error:
+            raise ExportRefused(
+                f"{state_path(out)} cannot be resumed ({error}); --restart starts the export over"
+            ) from None
     output = Output.open(out, spec, state)
     try:
         run = Export(session, spec, output, stop or threading.Event(), progress)

@@ -303,8 +303,10 @@ impl PyBaseSession {
     ///         fields aside), kept for every page.
     ///     method: ``"GET"`` or ``"POST"``. Default ``"GET"``.
     ///     json: the JSON body of a POST list, e.g. ``{"filters": {...}}``.
-    ///     cursor: a page token to start from, e.g. a saved ``Paginator.cursor``
-    ///         (a tracker stream resumes with ``params={"tracker": saved}``).
+    ///     cursor: a cursor to start from, a saved ``Paginator.cursor``.
+    ///     style: how to send ``cursor``: the saved ``Paginator.style``
+    ///         (``"page-token"``, the default, or ``"tracker"``: with ``params``,
+    ///         as events v2 pollers resume).
     ///     progress: show a tqdm progress bar of the items (tqdm must be
     ///         installed).
     ///
@@ -314,8 +316,9 @@ impl PyBaseSession {
     ///     say where the list stands.
     ///
     /// Raises:
-    ///     ValueError: a foreign origin, a method other than GET or POST (at
-    ///         once, before anything is sent).
+    ///     ValueError: a foreign origin, a method other than GET or POST, an
+    ///         unknown style or one without a cursor (at once, before anything
+    ///         is sent).
     ///     ImportError: ``progress=True`` without tqdm (at once).
     ///     druva.HTTPStatusError: while iterating, a page's error status
     ///         (``druva.RateLimitError`` for a 429 after the retries); iterating
@@ -327,7 +330,7 @@ impl PyBaseSession {
     /// [1, 2, 3]
     /// >>> users.pages
     /// 3
-    #[pyo3(signature = (url, *, params=None, items=None, method="GET", json=None, cursor=None, progress=false))]
+    #[pyo3(signature = (url, *, params=None, items=None, method="GET", json=None, cursor=None, style=None, progress=false))]
     fn paginate(
         &self,
         py: Python<'_>,
@@ -337,6 +340,7 @@ impl PyBaseSession {
         method: &str,
         json: Option<&Bound<'_, PyAny>>,
         cursor: Option<&str>,
+        style: Option<&str>,
         #[pyo3(from_py_with = args::named::progress)] progress: bool,
     ) -> Result<PyPaginator> {
         let list = ListArguments {
@@ -346,6 +350,7 @@ impl PyBaseSession {
             method,
             json,
             cursor,
+            style,
             progress,
         };
         list.into_paginator(py, self)

@@ -3,14 +3,14 @@
 
 use std::sync::Arc;
 
-use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
 use super::base::{call_progress, PyBaseSession};
 use crate::args::{self, Pairs};
 use crate::errors::Result;
 use crate::paginator::PyPaginator;
-use druva_core::paginate::{self, ListWalk};
+use druva_core::pager::Pager;
+use druva_core::paginate::{self, ListWalk, PageStyle};
 use druva_core::session::Body;
 
 /// `paginate`'s arguments as Python passed them, typed.
@@ -21,6 +21,7 @@ pub(super) struct ListArguments<'a, 'py> {
     pub(super) method: &'a str,
     pub(super) json: Option<&'a Bound<'py, PyAny>>,
     pub(super) cursor: Option<&'a str>,
+    pub(super) style: Option<&'a str>,
     pub(super) progress: bool,
 }
 
@@ -30,41 +31,25 @@ impl ListArguments<'_, '_> {
         py: Python<'_>,
         session: &PyBaseSession,
     ) -> Result<PyPaginator> {
-        // Checked now, so a foreign origin fails here rather than on first next().
-        session.inner.config().endpoints.join(self.url)?;
-        let method = match self.method.to_ascii_uppercase().as_str() {
-            "GET" => paginate::Method::Get,
-            "POST" => paginate::Method::Post,
-            _ => {
-                return Err(PyValueError::new_err(format!(
-                    "method={:?}: lists page by GET or POST",
-                    self.method
-                ))
-                .into())
-            }
-        };
         let body = match args::body(self.json, None)? {
             Body::Json(bytes) => Some(bytes),
             _ => None,
         };
         let walk = ListWalk::new(
-            method,
+            paginate::Method::from_name(self.method)?,
             Pairs::or_empty(self.params),
             body.as_deref(),
             self.items.map(str::to_owned),
             self.cursor.map(str::to_owned),
+            self.style.map(PageStyle::from_name).transpose()?,
         )?;
+        // Checked now, so a foreign origin fails here rather than on first next().
+        let pager = Pager::new(Arc::clone(&session.inner), self.url, walk)?;
         let bar = if self.progress {
             Some(call_progress(py, "bar", (self.url,))?)
         } else {
             None
         };
-        Ok(PyPaginator::new(
-            Arc::clone(&session.inner),
-            self.url.to_owned(),
-            walk,
-            session.is_async,
-            bar,
-        ))
+        Ok(PyPaginator::new(pager, session.is_async, bar))
     }
 }

@@ -12,6 +12,7 @@ use secrecy::{ExposeSecret, SecretString};
 use subtle::ConstantTimeEq;
 
 use crate::errors::{Error, Result};
+use crate::redact::Redactor;
 use crate::token::mask;
 
 /// A Client ID and its Secret Key. The secret lives in a zeroizing buffer and
@@ -77,6 +78,11 @@ impl Credentials {
         mask(&self.client_id)
     }
 
+    /// A redactor of this credential's secret, for what a server answers.
+    pub fn redactor(&self) -> Redactor {
+        Redactor::new().value(self.secret.expose_secret())
+    }
+
     fn basic_authorization(&self) -> Result<HeaderValue> {
         let plain = secrecy::zeroize::Zeroizing::new(format!(
             "{}:{}",
@@ -132,6 +138,17 @@ impl fmt::Debug for TokenForm {
 }
 
 impl TokenForm {
+    /// `redactor` with what this request presents added: the credential of
+    /// its `Authorization` header (a form-body secret is the call's secret,
+    /// which the caller's redactor already holds).
+    #[must_use]
+    pub fn redactor(&self, redactor: Redactor) -> Redactor {
+        match &self.authorization {
+            Some(authorization) => redactor.authorization(authorization),
+            None => redactor,
+        }
+    }
+
     /// A request authorized by `authorization` (a bearer token, say), with
     /// the grant's form `fields`.
     pub fn with_authorization(authorization: HeaderValue, fields: &[(&str, &str)]) -> Self {

@@ -162,11 +162,15 @@ impl TokenRequest {
     /// refuses the MSP token (401/403: both expire together), the MSP token
     /// is renewed once and the exchange sent again.
     async fn fetch_token(&self, options: &SendOptions) -> Result<Token> {
+        // What the server answers is cleared of what this request sent.
+        let redactor = self.credentials.redactor();
         let Grant::Customer(customer) = &self.grant else {
             let form = self
                 .client_auth
                 .authenticate(&self.credentials, &grant_fields(self.scope.as_deref()))?;
-            return self.send_retrying(options, &form).await.parse();
+            let redactor = form.redactor(redactor);
+            let attempt = self.send_retrying(options, &form).await;
+            return attempt.parse().map_err(|error| error.redacted(&redactor));
         };
         let msp = &customer.msp;
         let exchange = |msp_token: &Token| {
@@ -178,15 +182,19 @@ impl TokenRequest {
         let msp_token = Arc::clone(msp)
             .get(options.clone(), customer.leeway, false)
             .await?;
-        let mut exchanged = self.send_retrying(options, &exchange(&msp_token)?).await;
+        let form = exchange(&msp_token)?;
+        let mut redactor = form.redactor(redactor);
+        let mut exchanged = self.send_retrying(options, &form).await;
         if exchanged.refused_bearer() {
             msp.invalidate(&msp_token);
             let msp_token = Arc::clone(msp)
                 .get(options.clone(), customer.leeway, false)
                 .await?;
-            exchanged = self.send_retrying(options, &exchange(&msp_token)?).await;
+            let form = exchange(&msp_token)?;
+            redactor = form.redactor(redactor);
+            exchanged = self.send_retrying(options, &form).await;
         }
-        exchanged.parse()
+        exchanged.parse().map_err(|error| error.redacted(&redactor))
     }
 
     async fn send_retrying(&self, options: &SendOptions, form: &TokenForm) -> TokenAttempt {

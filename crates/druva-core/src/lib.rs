@@ -16,6 +16,7 @@ pub mod grant;
 pub mod http;
 pub mod limit;
 pub mod logging;
+pub mod pager;
 pub mod paginate;
 pub mod redact;
 pub mod response;

@@ -217,11 +217,59 @@ pub enum Method {
 }
 
 impl Method {
+    /// The method named `name` (any case): GET or POST.
+    pub fn from_name(name: &str) -> Result<Self> {
+        match name.to_ascii_uppercase().as_str() {
+            "GET" => Ok(Method::Get),
+            "POST" => Ok(Method::Post),
+            _ => Err(Error::value(format!(
+                "method={name:?}: lists page by GET or POST"
+            ))),
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Method::Get => "GET",
             Method::Post => "POST",
         }
+    }
+}
+
+/// How a list pages, as its pages show it; a saved cursor is sent back the
+/// way its style says (DESIGN, Paging). `Paginator.style` and `druva
+/// export`'s state name a style by [`PageStyle::name`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PageStyle {
+    /// `nextPageToken`, sent back as `pageToken` (alone on a GET, set in the
+    /// body of a POST).
+    PageToken,
+    /// Events v2: `tracker` + `nextPageExists`, the tracker sent with `params`.
+    Tracker,
+}
+
+impl PageStyle {
+    pub const ALL: [PageStyle; 2] = [PageStyle::PageToken, PageStyle::Tracker];
+
+    /// The style's name in Python and in an export's state.
+    pub fn name(self) -> &'static str {
+        match self {
+            PageStyle::PageToken => "page-token",
+            PageStyle::Tracker => "tracker",
+        }
+    }
+
+    /// The style named `name` (a saved `Paginator.style`).
+    pub fn from_name(name: &str) -> Result<Self> {
+        PageStyle::ALL
+            .into_iter()
+            .find(|style| style.name() == name)
+            .ok_or_else(|| {
+                let names: Vec<&str> = PageStyle::ALL.iter().map(|style| style.name()).collect();
+                Error::value(format!(
+                    "style={name:?} is not a paging style; a saved Paginator.style is one of {names:?}"
+                ))
+            })
     }
 }
 
@@ -269,9 +317,8 @@ pub struct ListWalk {
     items: Option<String>,
     next: Next,
     pages: u64,
-    /// Whether the last page taken was of the tracker style (`None` before
-    /// the first).
-    tracker_style: Option<bool>,
+    /// The style the last page showed (before the first: the caller's).
+    style: Option<PageStyle>,
 }
 
 /// A fetched page that the walk has not advanced past yet.
@@ -297,13 +344,15 @@ impl FetchedPage {
 impl ListWalk {
     /// A walk over a list: its method, the caller's query parameters, the
     /// POST body (a JSON object's bytes), the items field, and a saved cursor
-    /// to resume from.
+    /// to resume from, sent the way its saved style says (a page token when
+    /// none is given).
     pub fn new(
         method: Method,
         params: Vec<(String, String)>,
         body: Option<&[u8]>,
         items: Option<String>,
         cursor: Option<String>,
+        style: Option<PageStyle>,
     ) -> Result<Self> {
         let body =
             match (method, body) {
@@ -326,14 +375,23 @@ impl ListWalk {
                 "cursor= is empty; omit it to start the list from its first page",
             ));
         }
+        let next = match (cursor, style) {
+            (None, Some(_)) => {
+                return Err(Error::value(
+                    "style= says how to send a saved cursor=: give both, or neither",
+                ))
+            }
+            (Some(tracker), Some(PageStyle::Tracker)) => Next::Tracker(tracker),
+            (cursor, _) => Next::First { cursor },
+        };
         Ok(ListWalk {
             method,
             params,
             body,
             items,
-            next: Next::First { cursor },
+            next,
             pages: 0,
-            tracker_style: None,
+            style,
         })
     }
 
@@ -353,13 +411,11 @@ impl ListWalk {
         }
     }
 
-    /// How the list pages, as its last page showed: `"tracker"` or
-    /// `"page-token"`; `None` before the first page. A saved cursor of a
-    /// tracker list resumes as the `tracker` parameter, one of a page-token
-    /// list as `cursor=` (DESIGN, Paging).
-    pub fn style(&self) -> Option<&'static str> {
-        self.tracker_style
-            .map(|tracker| if tracker { "tracker" } else { "page-token" })
+    /// How the list pages, as its last page showed (before the first page:
+    /// the style the walk was resumed with, if any). Saved with the cursor,
+    /// it resumes the list: [`ListWalk::new`].
+    pub fn style(&self) -> Option<PageStyle> {
+        self.style
     }
 
     /// Whether the list has ended.
@@ -442,7 +498,11 @@ impl ListWalk {
         let returned = info.cursor().map(str::to_owned);
         let caught_up = returned.is_some() && returned.as_deref() == self.sent_cursor();
         let empty = info.item_count(&field) == 0;
-        self.tracker_style = Some(info.is_tracker_style());
+        self.style = Some(if info.is_tracker_style() {
+            PageStyle::Tracker
+        } else {
+            PageStyle::PageToken
+        });
         self.next = match returned {
             None => Next::Ended { cursor: None },
             Some(cursor) if info.is_tracker_style() => {
@@ -490,7 +550,7 @@ mod tests {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
-        ListWalk::new(Method::Get, params, None, None, None).unwrap()
+        ListWalk::new(Method::Get, params, None, None, None, None).unwrap()
     }
 
     /// Takes one page (as the binding does after decoding its items).
@@ -518,10 +578,10 @@ mod tests {
             &mut walk,
             r#"{"events": [1], "tracker": "t1", "nextPageExists": true}"#,
         );
-        assert_eq!(walk.style(), Some("tracker"));
+        assert_eq!(walk.style(), Some(PageStyle::Tracker));
         let mut walk = get_walk(&[]);
         take(&mut walk, r#"{"users": [1], "nextPageToken": "p2"}"#);
-        assert_eq!(walk.style(), Some("page-token"));
+        assert_eq!(walk.style(), Some(PageStyle::PageToken));
     }
 
     #[test]
@@ -575,6 +635,7 @@ mod tests {
             None,
             None,
             Some("saved".into()),
+            None,
         )
         .unwrap();
         assert_eq!(walk.cursor(), Some("saved"));
@@ -588,8 +649,15 @@ mod tests {
     #[test]
     fn post_paging_sets_the_page_token_in_the_same_body() {
         let body = br#"{"filters": {"pageSize": 2}}"#;
-        let mut walk =
-            ListWalk::new(Method::Post, pairs(&[("x", "1")]), Some(body), None, None).unwrap();
+        let mut walk = ListWalk::new(
+            Method::Post,
+            pairs(&[("x", "1")]),
+            Some(body),
+            None,
+            None,
+            None,
+        )
+        .unwrap();
         let first = walk.next_request().unwrap();
         assert_eq!(first.method, Method::Post);
         assert_eq!(first.query, pairs(&[("x", "1")]));
@@ -611,9 +679,9 @@ mod tests {
 
     #[test]
     fn a_post_body_must_be_an_object_and_a_get_takes_none() {
-        assert!(ListWalk::new(Method::Post, vec![], Some(b"[1]"), None, None).is_err());
-        assert!(ListWalk::new(Method::Get, vec![], Some(b"{}"), None, None).is_err());
-        assert!(ListWalk::new(Method::Get, vec![], None, None, Some(String::new())).is_err());
+        assert!(ListWalk::new(Method::Post, vec![], Some(b"[1]"), None, None, None).is_err());
+        assert!(ListWalk::new(Method::Get, vec![], Some(b"{}"), None, None, None).is_err());
+        assert!(ListWalk::new(Method::Get, vec![], None, None, Some(String::new()), None).is_err());
     }
 
     #[test]
@@ -634,6 +702,56 @@ mod tests {
         );
         assert!(walk.is_finished());
         assert_eq!(walk.cursor(), Some("t2"));
+    }
+
+    #[test]
+    fn a_saved_tracker_resumes_with_the_params_and_ends_where_the_stream_caught_up() {
+        let mut walk = ListWalk::new(
+            Method::Get,
+            pairs(&[("format", "CEF"), ("tracker", "stale")]),
+            None,
+            None,
+            Some("saved".into()),
+            Some(PageStyle::Tracker),
+        )
+        .unwrap();
+        assert_eq!(
+            (walk.cursor(), walk.style()),
+            (Some("saved"), Some(PageStyle::Tracker))
+        );
+        assert_eq!(
+            query(&walk),
+            pairs(&[("format", "CEF"), ("tracker", "saved")])
+        );
+        take(
+            &mut walk,
+            r#"{"events": [], "tracker": "saved", "nextPageExists": false}"#,
+        );
+        assert!(walk.is_finished());
+        assert_eq!(walk.cursor(), Some("saved"));
+    }
+
+    #[test]
+    fn a_style_needs_a_cursor_and_a_known_name() {
+        assert!(ListWalk::new(
+            Method::Get,
+            vec![],
+            None,
+            None,
+            None,
+            Some(PageStyle::Tracker)
+        )
+        .is_err());
+        for style in PageStyle::ALL {
+            assert_eq!(PageStyle::from_name(style.name()).unwrap(), style);
+        }
+        let error = PageStyle::from_name("pages").unwrap_err().to_string();
+        assert!(
+            error.contains("page-token") && error.contains("tracker"),
+            "{error}"
+        );
+        assert_eq!(Method::from_name("post").unwrap(), Method::Post);
+        assert!(Method::from_name("PUT").is_err());
     }
 
     #[test]

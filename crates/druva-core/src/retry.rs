@@ -189,6 +189,14 @@ pub struct Retrying<'a> {
     /// Names the call in log records ("GET /path", "token request for abcd***").
     what: &'a str,
     scope: RetryScope,
+    budget: Budget,
+}
+
+/// What a call has spent of its budgets: its retries, its waits on 429s and
+/// its time. A call made again later continues it (a page fetched ahead,
+/// then again when the caller reaches it), so it never gets two budgets.
+#[derive(Clone, Copy, Debug)]
+pub struct Budget {
     /// Retries after 502–504 and transport failures, against `max_retries`.
     retries: u32,
     /// Retries after 429s, and the time waited on them, against `rate_limit_wait`.
@@ -197,6 +205,34 @@ pub struct Retrying<'a> {
     /// When the call started and how long it may take, 429 waits aside.
     started: Instant,
     timeout: Option<Duration>,
+    /// A retry was refused because a budget ran out.
+    exhausted: bool,
+}
+
+impl Budget {
+    fn new() -> Self {
+        Budget {
+            retries: 0,
+            rate_limited: 0,
+            waited_on_rate_limits: Duration::ZERO,
+            started: Instant::now(),
+            timeout: None,
+            exhausted: false,
+        }
+    }
+
+    /// What is left of the call's timeout, its 429 waits not counted.
+    fn time_left(&self) -> Option<Duration> {
+        let timeout = self.timeout?;
+        let deadline = self.started + timeout.saturating_add(self.waited_on_rate_limits);
+        Some(deadline.saturating_duration_since(Instant::now()))
+    }
+
+    /// Whether the call has nothing left for another attempt: a retry was
+    /// refused for want of budget, or its deadline has passed.
+    pub fn is_spent(&self) -> bool {
+        self.exhausted || self.time_left().is_some_and(|left| left.is_zero())
+    }
 }
 
 /// One attempt of a call, as the retry loop hands it out.
@@ -223,30 +259,34 @@ impl<'a> Retrying<'a> {
             policy,
             what,
             scope: RetryScope::All,
-            retries: 0,
-            rate_limited: 0,
-            waited_on_rate_limits: Duration::ZERO,
-            started: Instant::now(),
-            timeout: None,
+            budget: Budget::new(),
         }
     }
 
     /// Bounds the whole call, every attempt and wait but those on 429s, by
     /// `timeout` from now.
     #[must_use]
-    pub fn timeout(self, timeout: Duration) -> Self {
-        Retrying {
-            started: Instant::now(),
-            timeout: Some(timeout),
-            ..self
-        }
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.budget.started = Instant::now();
+        self.budget.timeout = Some(timeout);
+        self
+    }
+
+    /// Continues a call that an earlier run left with `budget`: the same
+    /// deadline, the retries and the 429 waits it has left.
+    #[must_use]
+    pub fn continuing(self, budget: Budget) -> Self {
+        Retrying { budget, ..self }
+    }
+
+    /// What the call has spent so far.
+    pub fn budget(&self) -> Budget {
+        self.budget
     }
 
     /// What is left of the call's timeout, its 429 waits not counted.
     fn time_left(&self) -> Option<Duration> {
-        let timeout = self.timeout?;
-        let deadline = self.started + timeout.saturating_add(self.waited_on_rate_limits);
-        Some(deadline.saturating_duration_since(Instant::now()))
+        self.budget.time_left()
     }
 
     /// What this call may retry (see [`RetryScope::for_call`]).
@@ -258,7 +298,18 @@ impl<'a> Retrying<'a> {
     /// Runs `attempt` (told its number and its share of the timeout) until
     /// its outcome is final, waiting between attempts, and returns the last
     /// outcome.
-    pub async fn run<O, F, Fut>(mut self, mut attempt: F) -> O
+    pub async fn run<O, F, Fut>(self, attempt: F) -> O
+    where
+        O: Outcome,
+        F: FnMut(Attempt) -> Fut,
+        Fut: Future<Output = O>,
+    {
+        self.run_spending(attempt).await.0
+    }
+
+    /// [`Retrying::run`], returning also what the call spent of its budgets,
+    /// for a later run to continue ([`Retrying::continuing`]).
+    pub async fn run_spending<O, F, Fut>(mut self, mut attempt: F) -> (O, Budget)
     where
         O: Outcome,
         F: FnMut(Attempt) -> Fut,
@@ -266,12 +317,12 @@ impl<'a> Retrying<'a> {
     {
         loop {
             let outcome = attempt(Attempt {
-                retry: self.retries.saturating_add(self.rate_limited),
+                retry: self.budget.retries.saturating_add(self.budget.rate_limited),
                 time_left: self.time_left(),
             })
             .await;
             let Some(wait) = outcome.sent().and_then(|sent| self.next_wait(sent)) else {
-                return outcome;
+                return (outcome, self.budget);
             };
             // The body of a retried attempt is not held through the wait.
             drop(outcome);
@@ -303,23 +354,24 @@ impl<'a> Retrying<'a> {
     }
 
     fn rate_limit_wait(&mut self, sent: &Result<Response>) -> Option<Duration> {
-        let retry = self.rate_limited.saturating_add(1);
+        let retry = self.budget.rate_limited.saturating_add(1);
         let wait = self.policy.rate_limit_delay(retry, retry_after(sent));
         let budget = self.policy.rate_limit_wait;
-        let waited = self.waited_on_rate_limits.saturating_add(wait);
+        let waited = self.budget.waited_on_rate_limits.saturating_add(wait);
         if waited > budget {
+            self.budget.exhausted = true;
             logging::info!(
                 "{} answered 429; not retried: waiting {:.3} s more would pass \
                  rate_limit_wait ({:.0} s, {:.3} s already waited)",
                 self.what,
                 wait.as_secs_f64(),
                 budget.as_secs_f64(),
-                self.waited_on_rate_limits.as_secs_f64()
+                self.budget.waited_on_rate_limits.as_secs_f64()
             );
             return None;
         }
-        self.rate_limited = retry;
-        self.waited_on_rate_limits = waited;
+        self.budget.rate_limited = retry;
+        self.budget.waited_on_rate_limits = waited;
         logging::info!(
             "{} answered 429; rate-limited retry {retry} in {:.3} s \
              ({:.3} s of rate_limit_wait {:.0} s used)",
@@ -332,13 +384,15 @@ impl<'a> Retrying<'a> {
     }
 
     fn transient_wait(&mut self, sent: &Result<Response>) -> Option<Duration> {
-        let retry = self.retries.saturating_add(1);
+        let retry = self.budget.retries.saturating_add(1);
         if !self.policy.allows(retry) {
+            self.budget.exhausted = true;
             return None;
         }
         let wait = self.policy.delay(retry, retry_after(sent));
         if let Some(time_left) = self.time_left() {
             if wait >= time_left {
+                self.budget.exhausted = true;
                 logging::info!(
                     "{} {}; not retried: waiting {:.3} s would pass the call's timeout \
                      ({:.3} s left)",
@@ -350,7 +404,7 @@ impl<'a> Retrying<'a> {
                 return None;
             }
         }
-        self.retries = retry;
+        self.budget.retries = retry;
         logging::info!(
             "{} {}; retry {retry} of {} in {:.3} s",
             self.what,
@@ -468,6 +522,51 @@ mod tests {
 
     fn status(outcome: &Result<Response>) -> u16 {
         outcome.as_ref().unwrap().status_code
+    }
+
+    /// Runs one attempt a call, `outcome` each time, and returns what the
+    /// run spent and how many attempts it made.
+    async fn spend(retrying: Retrying<'_>, outcome: Result<Response>) -> (Budget, u32) {
+        let attempts = Mutex::new(0);
+        let (_, budget) = retrying
+            .run_spending(|_| {
+                *attempts.lock().unwrap() += 1;
+                let outcome = outcome.clone();
+                async move { outcome }
+            })
+            .await;
+        (budget, attempts.into_inner().unwrap())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_continued_call_has_only_the_retries_its_first_run_left() {
+        let policy = impatient(2);
+        let (budget, attempts) =
+            spend(Retrying::new(&policy, "GET /x"), Ok(answer(503, None))).await;
+        assert_eq!(attempts, 3);
+        assert!(budget.is_spent());
+        // A final answer spends no retry: a later run continues with both.
+        let (budget, attempts) =
+            spend(Retrying::new(&policy, "GET /x"), Ok(answer(500, None))).await;
+        assert_eq!(attempts, 1);
+        assert!(!budget.is_spent());
+        let continued = Retrying::new(&policy, "GET /x").continuing(budget);
+        let (budget, attempts) = spend(continued, Ok(answer(503, None))).await;
+        assert_eq!(attempts, 3);
+        assert!(budget.is_spent());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_continued_call_keeps_its_first_runs_deadline() {
+        let policy = impatient(5);
+        let (budget, _) = spend(
+            Retrying::new(&policy, "GET /x").timeout(Duration::from_secs(1)),
+            Ok(answer(500, None)),
+        )
+        .await;
+        assert!(!budget.is_spent());
+        tokio::time::advance(Duration::from_secs(2)).await;
+        assert!(budget.is_spent());
     }
 
     #[tokio::test]

@@ -22,10 +22,9 @@ use crate::grant::{token_cache, CustomerGrant, Grant, TokenRequest, TokenSlot};
 use crate::http::{self, ClientOptions};
 use crate::limit::Limiter;
 use crate::logging;
-use crate::paginate::PageInfo;
 use crate::redact::Redactor;
 use crate::response::{self, Response};
-use crate::retry::{Attempt, RetryPolicy, RetryScope, Retrying, RATE_LIMITED};
+use crate::retry::{Attempt, Budget, RetryPolicy, RetryScope, Retrying, RATE_LIMITED};
 use crate::runtime::PerProcess;
 use crate::token::{SendOptions, Token};
 
@@ -411,17 +410,36 @@ impl Session {
     /// Sends a call: renews the token once on 401/403 and retries what the
     /// retry policy allows. Any status is returned as a response.
     pub async fn send(self: Arc<Self>, request: ApiRequest) -> Result<Response> {
-        self.ensure_open()?;
-        // One client for the token and the call: the session's pool.
-        let options = self.token_options()?;
+        self.send_within(request, None).await.0
+    }
+
+    /// [`Session::send`] within what an earlier run of the same call left of
+    /// its budgets (`None`: a new call); returns the outcome and what this
+    /// run left, for a later one to continue.
+    pub async fn send_within(
+        self: Arc<Self>,
+        request: ApiRequest,
+        budget: Option<Budget>,
+    ) -> (Result<Response>, Budget) {
         let what = format!("{} {}", request.method, request.url.path());
+        let mut retrying = Retrying::new(&self.retry, &what)
+            .scope(request.retry)
+            .timeout(request.timeout);
+        if let Some(budget) = budget {
+            retrying = retrying.continuing(budget);
+        }
+        let unsent = retrying.budget();
+        // One client for the token and the call: the session's pool.
+        let options = match self.ensure_open().and_then(|()| self.token_options()) {
+            Ok(options) => options,
+            Err(error) => return (Err(error), unsent),
+        };
         let renewed = AtomicBool::new(false);
         let session = &*self;
-        Retrying::new(&self.retry, &what)
-            .scope(request.retry)
-            .timeout(request.timeout)
-            .run(|attempt| session.attempt(&options, &request, &what, attempt, &renewed))
-            .await?
+        let (outcome, budget) = retrying
+            .run_spending(|attempt| session.attempt(&options, &request, &what, attempt, &renewed))
+            .await;
+        (outcome.and_then(|sent| sent), budget)
     }
 
     /// One attempt of a call. The first time in a call that our own origin
@@ -572,17 +590,6 @@ impl Session {
             })
             .collect())
     }
-
-    /// GETs one page of a list: an error status is an error here, since a
-    /// page cannot be skipped.
-    pub async fn page(self: Arc<Self>, request: ApiRequest) -> Result<(Response, PageInfo)> {
-        let response = self.send(request).await?;
-        if !response.is_success() {
-            return Err(Error::from_status(response));
-        }
-        let info = PageInfo::read(&response.content)?;
-        Ok((response, info))
-    }
 }
 
 /// The DEBUG record of one attempt: method, path, status, time and retry.
@@ -694,7 +701,7 @@ mod tests {
             options: &SendOptions,
         ) {
             assert_send(&Arc::clone(&session).send(request.clone()));
-            assert_send(&session.page(request));
+            assert_send(&session.send_within(request, None));
             assert_send(&token.fetch(options));
         }
         let _ = check;

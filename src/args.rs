@@ -136,6 +136,17 @@ pub mod named {
         progress: flag("progress") -> bool;
         return_exceptions: flag("return_exceptions") -> bool;
         retry: optional_flag("retry") -> Option<bool>;
+        force_refresh: flag("force_refresh") -> bool;
+        token_lifetime: seconds("token_lifetime") -> f64;
+        latency: seconds("latency") -> f64;
+        tls: flag("tls") -> bool;
+        seconds: seconds("seconds") -> f64;
+        users: whole("users") -> i128;
+        page_size: whole("page_size") -> i128;
+        port: whole("port") -> i128;
+        seed: whole("seed") -> i128;
+        customers: whole("customers") -> i128;
+        count: whole("count") -> i128;
     }
 }
 

@@ -90,7 +90,7 @@ macro_rules! token_auth_methods {
                 base_url: Option<&Bound<'_, PyAny>>,
                 token_url: Option<&Bound<'_, PyAny>>,
                 scope: Option<&Bound<'_, PyAny>>,
-                #[pyo3(from_py_with = args::seconds)] timeout: f64,
+                #[pyo3(from_py_with = args::named::timeout)] timeout: f64,
                 ca_bundle: Option<&Bound<'_, PyAny>>,
             ) -> PyResult<Self> {
                 TokenAuth::checked(&TokenArguments {

@@ -166,17 +166,17 @@ macro_rules! fake_druva_methods {
                 py: Python<'_>,
                 client_id: Option<String>,
                 secret: Option<String>,
-                #[pyo3(from_py_with = args::seconds)] token_lifetime: f64,
-                #[pyo3(from_py_with = args::whole)] users: i128,
-                #[pyo3(from_py_with = args::whole)] page_size: i128,
-                #[pyo3(from_py_with = args::flag)] tls: bool,
-                #[pyo3(from_py_with = args::whole)] port: i128,
-                #[pyo3(from_py_with = args::whole)] seed: i128,
+                #[pyo3(from_py_with = args::named::token_lifetime)] token_lifetime: f64,
+                #[pyo3(from_py_with = args::named::users)] users: i128,
+                #[pyo3(from_py_with = args::named::page_size)] page_size: i128,
+                #[pyo3(from_py_with = args::named::tls)] tls: bool,
+                #[pyo3(from_py_with = args::named::port)] port: i128,
+                #[pyo3(from_py_with = args::named::seed)] seed: i128,
                 last_page: &str,
-                #[pyo3(from_py_with = args::seconds)] latency: f64,
+                #[pyo3(from_py_with = args::named::latency)] latency: f64,
                 max_in_flight: Option<&Bound<'_, PyAny>>,
-                #[pyo3(from_py_with = args::flag)] msp: bool,
-                #[pyo3(from_py_with = args::whole)] customers: i128,
+                #[pyo3(from_py_with = args::named::msp)] msp: bool,
+                #[pyo3(from_py_with = args::named::customers)] customers: i128,
             ) -> PyResult<Self> {
                 PyFakeDruva::start(py, FakeArguments {
                     client_id, secret, token_lifetime, users, page_size, tls, port, seed,
@@ -365,7 +365,7 @@ druva_fake::with_fake_defaults! {
         #[pyo3(signature = (seconds, count=1, path=None))]
         fn delay_next(
             &self,
-            #[pyo3(from_py_with = args::seconds)] seconds: f64,
+            #[pyo3(from_py_with = args::named::seconds)] seconds: f64,
             count: u32,
             path: Option<String>,
         ) -> PyResult<()> {
@@ -459,7 +459,7 @@ druva_fake::with_fake_defaults! {
         /// >>> fake.add_events(2)
         /// >>> len(list(s.paginate("/insync/eventmanagement/v2/events", params={"tracker": events.cursor})))
         /// 2
-        fn add_events(&self, #[pyo3(from_py_with = args::whole)] count: i128) -> PyResult<()> {
+        fn add_events(&self, #[pyo3(from_py_with = args::named::count)] count: i128) -> PyResult<()> {
             let count = Knob::ADDED_EVENTS.whole(count).or_raise()?;
             self.server.add_events(count).or_raise()
         }
@@ -497,7 +497,7 @@ druva_fake::with_fake_defaults! {
         /// True
         fn set_token_lifetime(
             &self,
-            #[pyo3(from_py_with = args::seconds)] seconds: f64,
+            #[pyo3(from_py_with = args::named::seconds)] seconds: f64,
         ) -> PyResult<()> {
             let lifetime = config::seconds_argument("token_lifetime", seconds, false).or_raise()?;
             self.server.set_token_lifetime(lifetime);

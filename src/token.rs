@@ -250,8 +250,8 @@ macro_rules! token_functions {
             base_url: Option<&Bound<'_, PyAny>>,
             token_url: Option<&Bound<'_, PyAny>>,
             scope: Option<&Bound<'_, PyAny>>,
-            #[pyo3(from_py_with = args::seconds)] timeout: f64,
-            #[pyo3(from_py_with = args::flag)] force_refresh: bool,
+            #[pyo3(from_py_with = args::named::timeout)] timeout: f64,
+            #[pyo3(from_py_with = args::named::force_refresh)] force_refresh: bool,
             ca_bundle: Option<&Bound<'_, PyAny>>,
         ) -> PyResult<Py<PyAny>> {
             let arguments = TokenArguments {

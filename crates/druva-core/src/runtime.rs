@@ -26,8 +26,12 @@
 //! - `CRYPTO_PROVIDER_INSTALLED` (http.rs): an atomic flag, not a `Once`.
 //! - `CLIENTS` (http.rs): a `PerProcess` map of shared clients: rebuilt in the child.
 //! - `LEFT_ORIGIN` (http.rs): a task-local; no task survives a fork.
-//! - `CACHE` (cache.rs): the token cache and its slots: rebuilt in the child / see cache.rs.
+//! - `CACHE` (grant.rs): the token cache, made once without a lock (`ArcSwapOption`); its
+//!   map and every slot's token, flight and refusal mark are swapped pointers, never
+//!   locked, and a flight of the parent's generation is ignored in the child (cache.rs).
 //! - `FLIGHT_IDS` (cache.rs): an atomic.
+//! - `NEXT_TICKET` (pager.rs): an atomic; a pager's fetch mark carries its process
+//!   generation, so a fetch under way in the parent counts as never started in the child.
 //! - a session's client and limiter (session.rs): `PerProcess` fields: rebuilt in the child.
 //! - `EXITING` (binding, src/runtime.rs): an atomic.
 //! - `TASK_LOCALS` (binding, src/runtime.rs): a task-local; no task survives a fork.
@@ -37,13 +41,15 @@
 //!   rebuilt in the child (a runtime thread may hold the parent's lock).
 //! - `FLUSHER_STARTED_IN`, `STOPPED` (binding, src/logging.rs): atomics; the generation
 //!   makes the child start its own log flusher.
-//! - `GET_RUNNING_LOOP`, `COMPLETIONS_MODULE` (binding, src/awaitable.rs), `TOKEN_CLASS`
+//! - `GET_RUNNING_LOOP`, `LOOP_QUEUE_MODULE` (binding, src/awaitable.rs), `TOKEN_CLASS`
 //!   (binding, src/token.rs): `PyOnceLock`s set with the GIL held; `os.fork` holds the
 //!   GIL and the interpreter's import lock, so none is mid-initialisation at a fork.
+//! - `NAMES_TRAILING_COMMAS` (binding, src/json/error.rs): a `OnceLock<bool>` set while
+//!   the module is imported, with the GIL held, before any druva thread exists.
 //! - `TEMPLATES`, `MEMO` (binding, src/token.rs): locked only with the GIL held and never
 //!   across Python code, so free whenever `os.fork` runs.
-//! - each event loop's completion queue (binding, src/completions.rs): per loop;
-//!   `druva/_completions.py` forgets them all in the child (`os.register_at_fork`).
+//! - each event loop's wake-up queue (binding, src/loop_queue.rs): per loop;
+//!   `druva/_loop_queue.py` forgets them all in the child (`os.register_at_fork`).
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

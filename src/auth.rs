@@ -18,7 +18,7 @@ use druva_core::grant::TokenSlot;
 use druva_core::token::SendOptions;
 
 use crate::args;
-use crate::token::{self, TokenArguments, TokenLookup};
+use crate::token::{self, token_functions, TokenArguments, TokenLookup};
 
 /// A credential's cache entry, how its token is fetched, and the origin it
 /// belongs to.
@@ -69,96 +69,87 @@ impl TokenAuth {
     }
 }
 
-/// The constructor has `get_token`'s signature less `force_refresh`, with
-/// the core's literal defaults (see `druva_core::with_defaults!`).
-macro_rules! token_auth_methods {
-    (
-        region = $region:tt,
-        timeout = $timeout:tt,
-        $($_session_only:ident = $_value:tt,)*
-    ) => {
-        #[pymethods]
-        impl TokenAuth {
-            #[new]
-            // pyo3 takes one Rust parameter per Python argument.
-            #[allow(clippy::too_many_arguments)]
-            #[pyo3(signature = (client_id, secret, *, region=$region, base_url=None, token_url=None, scope=None, timeout=$timeout, ca_bundle=None))]
-            fn new(
-                client_id: &Bound<'_, PyAny>,
-                secret: &Bound<'_, PyAny>,
-                region: &str,
-                base_url: Option<&Bound<'_, PyAny>>,
-                token_url: Option<&Bound<'_, PyAny>>,
-                scope: Option<&Bound<'_, PyAny>>,
-                #[pyo3(from_py_with = args::named::timeout)] timeout: f64,
-                ca_bundle: Option<&Bound<'_, PyAny>>,
-            ) -> PyResult<Self> {
-                TokenAuth::checked(&TokenArguments {
-                    client_id, secret, region, base_url, token_url, scope, timeout, ca_bundle,
-                })
-            }
-
-            /// The token, as ``druva.get_token`` returns it: cached, renewed
-            /// ahead of its expiry.
-            fn token(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-                token::blocking(py, self.lookup())
-            }
-
-            /// The token, as ``druva.get_token_async`` returns it.
-            fn token_async(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-                token::coroutine(py, self.lookup())
-            }
-
-            /// Whether the token may be sent to ``url``: an absolute URL of
-            /// the base URL's origin (scheme, host and port).
-            fn admits(&self, url: &str) -> bool {
-                self.endpoints.admits_token(url)
-            }
-
-            /// Whether a response refused the token: a 401 or 403 from the
-            /// token's own origin to a request that carried it (``authorization``,
-            /// the request's header). If so, that token leaves the cache
-            /// (unless another caller already replaced it), so the next
-            /// ``token()`` is a new one, fetched once however many callers ask.
-            #[pyo3(signature = (status_code, url, authorization))]
-            fn refused(
-                &self,
-                status_code: u16,
-                url: &str,
-                authorization: Option<&Bound<'_, PyAny>>,
-            ) -> PyResult<bool> {
-                if !druva_core::response::refuses_bearer(status_code) || !self.admits(url) {
-                    return Ok(false);
-                }
-                let Some(header) = authorization.and_then(|value| value.cast::<PyString>().ok())
-                else {
-                    return Ok(false);
-                };
-                let header = header.to_cow()?;
-                let Some(access_token) = header.strip_prefix("Bearer ") else {
-                    return Ok(false);
-                };
-                self.drop_if_cached(access_token);
-                Ok(true)
-            }
-
-            /// ``client_id=abcd***, base_url=...``: what the adapters' reprs show.
-            fn description(&self) -> String {
-                self.describe()
-            }
-
-            fn __repr__(&self) -> String {
-                format!("<druva._TokenAuth {}>", self.describe())
-            }
-
-            fn __reduce__(&self) -> PyResult<()> {
-                Err(PyTypeError::new_err(
-                    "druva.auth's adapters cannot be pickled: they hold a credential; \
-                     create the adapter anew in the other process",
-                ))
-            }
-        }
-    };
+/// `_token_auth`'s answer: a `_TokenAuth` for `druva.auth`'s adapters, from
+/// `get_token`'s own arguments. An adapter renews its token itself, so
+/// `force_refresh` has no meaning there.
+fn token_auth(
+    py: Python<'_>,
+    arguments: &TokenArguments<'_, '_>,
+    force_refresh: bool,
+) -> PyResult<Py<PyAny>> {
+    if force_refresh {
+        return Err(PyTypeError::new_err(
+            "an adapter takes no force_refresh: it renews the token itself, once, \
+             when the API refuses it (401 or 403)",
+        ));
+    }
+    Ok(Py::new(py, TokenAuth::checked(arguments)?)?.into_any())
 }
 
-druva_core::with_defaults! { token_auth_methods }
+druva_core::with_defaults! {
+    token_functions
+    (_token_auth, token_auth, "A ``_TokenAuth`` for ``druva.auth``'s adapters: ``get_token``'s
+arguments, checked as ``get_token`` checks them; nothing is sent."),
+}
+
+#[pymethods]
+impl TokenAuth {
+    /// The token, as ``druva.get_token`` returns it: cached, renewed
+    /// ahead of its expiry.
+    fn token(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        token::blocking(py, self.lookup())
+    }
+
+    /// The token, as ``druva.get_token_async`` returns it.
+    fn token_async(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        token::coroutine(py, self.lookup())
+    }
+
+    /// Whether the token may be sent to ``url``: an absolute URL of
+    /// the base URL's origin (scheme, host and port).
+    fn admits(&self, url: &str) -> bool {
+        self.endpoints.admits_token(url)
+    }
+
+    /// Whether a response refused the token: a 401 or 403 from the
+    /// token's own origin to a request that carried it (``authorization``,
+    /// the request's header). If so, that token leaves the cache
+    /// (unless another caller already replaced it), so the next
+    /// ``token()`` is a new one, fetched once however many callers ask.
+    #[pyo3(signature = (status_code, url, authorization))]
+    fn refused(
+        &self,
+        status_code: u16,
+        url: &str,
+        authorization: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<bool> {
+        if !druva_core::response::refuses_bearer(status_code) || !self.admits(url) {
+            return Ok(false);
+        }
+        let Some(header) = authorization.and_then(|value| value.cast::<PyString>().ok()) else {
+            return Ok(false);
+        };
+        let header = header.to_cow()?;
+        let Some(access_token) = header.strip_prefix("Bearer ") else {
+            return Ok(false);
+        };
+        self.drop_if_cached(access_token);
+        Ok(true)
+    }
+
+    /// ``client_id=abcd***, base_url=...``: what the adapters' reprs show.
+    fn description(&self) -> String {
+        self.describe()
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<druva._TokenAuth {}>", self.describe())
+    }
+
+    fn __reduce__(&self) -> PyResult<()> {
+        Err(PyTypeError::new_err(
+            "druva.auth's adapters cannot be pickled: they hold a credential; \
+             create the adapter anew in the other process",
+        ))
+    }
+}

@@ -42,6 +42,7 @@ fn _druva(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add("__version__", env!("CARGO_PKG_VERSION"))?;
     module.add_function(wrap_pyfunction!(token::get_token, module)?)?;
     module.add_function(wrap_pyfunction!(token::get_token_async, module)?)?;
+    module.add_function(wrap_pyfunction!(auth::_token_auth, module)?)?;
     module.add_function(wrap_pyfunction!(runtime::_shutdown, module)?)?;
     module.add_function(wrap_pyfunction!(logging::_reset_log_cache, module)?)?;
     module.add_function(wrap_pyfunction!(json_loads, module)?)?;

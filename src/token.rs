@@ -227,8 +227,25 @@ pub fn coroutine(py: Python<'_>, lookup: TokenLookup) -> PyResult<Py<PyAny>> {
     Ok(Py::new(py, Awaitable::new(work))?.into_any())
 }
 
-/// `get_token` and `get_token_async`: one signature, with the core's literal
-/// defaults (see `druva_core::with_defaults!`), and how each returns.
+fn token_now(
+    py: Python<'_>,
+    arguments: &TokenArguments<'_, '_>,
+    force_refresh: bool,
+) -> PyResult<Py<PyAny>> {
+    blocking(py, arguments.lookup(force_refresh)?)
+}
+
+fn token_later(
+    py: Python<'_>,
+    arguments: &TokenArguments<'_, '_>,
+    force_refresh: bool,
+) -> PyResult<Py<PyAny>> {
+    coroutine(py, arguments.lookup(force_refresh)?)
+}
+
+/// `get_token`, `get_token_async` and `druva.auth`'s `_token_auth`: one
+/// signature, with the core's literal defaults (see
+/// `druva_core::with_defaults!`), and what each makes of its arguments.
 macro_rules! token_functions {
     // Of the defaults, a token request has a region and a timeout.
     (
@@ -257,14 +274,15 @@ macro_rules! token_functions {
             let arguments = TokenArguments {
                 client_id, secret, region, base_url, token_url, scope, timeout, ca_bundle,
             };
-            $returns(py, arguments.lookup(force_refresh)?)
+            $returns(py, &arguments, force_refresh)
         }
     )*};
 }
+pub(crate) use token_functions;
 
 druva_core::with_defaults! {
     token_functions
-    (get_token, blocking, r#"Gets an OAuth 2.0 access token for a Druva API credential (client-credentials grant).
+    (get_token, token_now, r#"Gets an OAuth 2.0 access token for a Druva API credential (client-credentials grant).
 
 The same dict as Druva's documented ``OAuth2Session.fetch_token()``
 sample (a ``druva.Token``), but cached for the whole process per (token
@@ -317,7 +335,7 @@ Raises:
 Token(access_token='***', token_type='bearer', expires_in=..., expires_at=...)
 >>> druva.get_token(client_id, secret)["access_token"] == token["access_token"]  # cached
 True"#),
-    (get_token_async, coroutine, r#"Gets an OAuth 2.0 access token, as a coroutine: ``await druva.get_token_async(...)``.
+    (get_token_async, token_later, r#"Gets an OAuth 2.0 access token, as a coroutine: ``await druva.get_token_async(...)``.
 
 The coroutine twin of ``druva.get_token``: the same arguments, the same
 process-wide cache and single flight, the same result and errors. A cache

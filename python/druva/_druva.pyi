@@ -25,6 +25,7 @@ __all__ = [
     "_InTransit",
     "_LoopQueue",
     "_TokenAuth",
+    "_token_auth",
     "__version__",
     "_reset_log_cache",
     "_shutdown",
@@ -62,6 +63,18 @@ def get_token_async(
     force_refresh: bool = False,
     ca_bundle: Optional[_Path] = None,
 ) -> Coroutine[Any, Any, Token]: ...
+def _token_auth(
+    client_id: str,
+    secret: str,
+    *,
+    region: str = "cloud",
+    base_url: Optional[str] = None,
+    token_url: Optional[str] = None,
+    scope: _Scope = None,
+    timeout: float = 30.0,
+    force_refresh: bool = False,
+    ca_bundle: Optional[_Path] = None,
+) -> _TokenAuth: ...
 def json_loads(data: Union[str, bytes]) -> Any: ...
 def _shutdown() -> None: ...
 def _reset_log_cache() -> None: ...
@@ -292,18 +305,6 @@ class _Awaitable(Coroutine[Any, Any, Any]):
 class _TokenAuth:
     # One credential of druva.auth's adapters: its token from get_token's
     # cache, and the origin that token may go to.
-    def __new__(
-        cls,
-        client_id: str,
-        secret: str,
-        *,
-        region: str = "cloud",
-        base_url: Optional[str] = None,
-        token_url: Optional[str] = None,
-        scope: _Scope = None,
-        timeout: float = 30.0,
-        ca_bundle: Optional[_Path] = None,
-    ) -> Self: ...
     def token(self) -> Token: ...
     def token_async(self) -> Coroutine[Any, Any, Token]: ...
     def admits(self, url: str) -> bool: ...

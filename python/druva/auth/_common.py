@@ -49,7 +49,7 @@ class _TokenAuthAdapter:
                 f"{name} got unexpected keyword arguments {', '.join(map(repr, unknown))}; "
                 f"it takes druva.get_token's: {', '.join(sorted(TokenOptions.__optional_keys__))}"
             )
-        self._auth = _druva._TokenAuth(client_id, secret, **token_options)
+        self._auth = _druva._token_auth(client_id, secret, **token_options)
 
     def __repr__(self) -> str:
         return f"<druva.auth.{type(self).__name__} {self._auth.description()}>"

@@ -48,7 +48,7 @@
 //!   the module is imported, with the GIL held, before any druva thread exists.
 //! - `TEMPLATES`, `MEMO` (binding, src/token.rs): locked only with the GIL held and never
 //!   across Python code, so free whenever `os.fork` runs.
-//! - each event loop's wake-up queue (binding, src/loop_queue.rs): per loop;
+//! - each event loop's wake-up queue (binding, `src/loop_queue.rs`): per loop;
 //!   `druva/_loop_queue.py` forgets them all in the child (`os.register_at_fork`).
 
 use std::future::Future;

@@ -292,7 +292,7 @@ However many callers ask at once, one token request is in flight. A token
 is renewed 60 s before it expires (at most half its lifetime): inside
 that window the still-valid token is returned at once while one
 background renewal runs. A token request is retried like an idempotent
-call (429s, 502, 503, 504, connection failures); a refusal never is.
+call (429s and transient failures); a refusal never is.
 
 Args:
     client_id: the Client ID of the Druva API credential.

@@ -48,8 +48,8 @@ impl PyBaseSession {
     ///         ``rate_limit_wait`` instead. A retry whose wait would pass it is
     ///         not attempted. ``None``: the session's ``timeout``.
     ///     retry: ``None``: a 429 is retried for every method, within the
-    ///         session's ``rate_limit_wait``, and 502, 503, 504 and connection
-    ///         failures up to the session's ``max_retries`` for idempotent
+    ///         session's ``rate_limit_wait``, and transient failures (see the
+    ///         session's ``max_retries``) up to ``max_retries`` for idempotent
     ///         methods (GET, HEAD, PUT, DELETE, OPTIONS, TRACE). ``True``: a
     ///         POST or PATCH is retried on those too. ``False``: nothing is
     ///         retried.
@@ -104,8 +104,8 @@ impl PyBaseSession {
 
     /// Sends a GET request and returns its ``druva.Response``, whatever its status.
     ///
-    /// 429s are retried within the session's ``rate_limit_wait``; 502, 503, 504
-    /// and connection failures up to its ``max_retries``; a 401 or 403 renews
+    /// 429s are retried within the session's ``rate_limit_wait``; transient
+    /// failures up to its ``max_retries``; a 401 or 403 renews
     /// the token once and resends.
     ///
     /// Args:
@@ -135,8 +135,8 @@ impl PyBaseSession {
 
     /// Sends a DELETE request and returns its ``druva.Response``.
     ///
-    /// DELETE is idempotent: 429s, 502, 503, 504 and connection failures are
-    /// retried. The arguments, the result and the errors are ``request()``'s.
+    /// DELETE is idempotent: 429s and transient failures are retried. The
+    /// arguments, the result and the errors are ``request()``'s.
     ///
     /// >>> s.delete("/insync/usermanagement/v1/users/1").status_code
     /// 204
@@ -157,7 +157,7 @@ impl PyBaseSession {
     /// Sends a POST request and returns its ``druva.Response``.
     ///
     /// A 429 is retried (within the session's ``rate_limit_wait``), unless
-    /// ``retry=False``; 502, 503, 504 and connection failures only with
+    /// ``retry=False``; transient failures only with
     /// ``retry=True``, since the server may have acted on the request. The
     /// arguments, the result and the errors are ``request()``'s.
     ///
@@ -181,9 +181,9 @@ impl PyBaseSession {
 
     /// Sends a PUT request and returns its ``druva.Response``.
     ///
-    /// PUT is idempotent: 429s, 502, 503, 504 and connection failures are
-    /// retried unless ``retry=False``. The arguments, the result and the errors
-    /// are ``request()``'s.
+    /// PUT is idempotent: 429s and transient failures are retried unless
+    /// ``retry=False``. The arguments, the result and the errors are
+    /// ``request()``'s.
     ///
     /// >>> r = s.put("/insync/usermanagement/v1/users/1", json={"status": "active"})
     /// >>> r.status_code, r.json()["status"]
@@ -206,7 +206,7 @@ impl PyBaseSession {
     /// Sends a PATCH request and returns its ``druva.Response``.
     ///
     /// A 429 is retried (within the session's ``rate_limit_wait``), unless
-    /// ``retry=False``; 502, 503, 504 and connection failures only with
+    /// ``retry=False``; transient failures only with
     /// ``retry=True``. The arguments, the result and the errors are
     /// ``request()``'s.
     ///

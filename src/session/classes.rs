@@ -41,8 +41,10 @@ use crate::errors::Result;
 ///     timeout: seconds a call may take in all: every attempt, every retry
 ///         wait, the wait for a shared token request, but not the waits on
 ///         429s. At least a millisecond. Default ``30.0``.
-///     max_retries: how many times a call is retried after a 502, 503, 504
-///         or a connection failure. Default ``3``.
+///     max_retries: how many times a call is retried after a transient
+///         failure: a 502, 503 or 504, or a connection failure (the whole
+///         table of what is retried is in the project's ``docs/faults.md``).
+///         Default ``3``.
 ///     leeway: renew a token this many seconds before it expires (at most
 ///         half its lifetime; ``0`` allowed). Default ``60.0``.
 ///     ca_bundle: a PEM file of more trusted roots; TLS is always verified,

@@ -451,53 +451,35 @@ mod tests {
         assert_eq!(block_on(joined).unwrap().unwrap(), 42);
     }
 
-    /// A future that sleeps a minute, and a receiver that tells whether it
-    /// was dropped before it ended.
-    fn a_minute_asleep() -> (
-        impl Future<Output = ()> + Send + 'static,
-        tokio::sync::oneshot::Receiver<()>,
+    /// Spawns a future that sleeps a minute through `spawn_and_drop`, which
+    /// drops what it spawned, and checks that the future was dropped before
+    /// it ended (it sends a value only if it ends).
+    fn assert_cancelled_by(
+        what: &str,
+        spawn_and_drop: impl FnOnce(std::pin::Pin<Box<dyn Future<Output = ()> + Send>>),
     ) {
         let (sender, receiver) = tokio::sync::oneshot::channel::<()>();
-        let sleeping = async move {
+        spawn_and_drop(Box::pin(async move {
             tokio::time::sleep(Duration::from_secs(60)).await;
-            drop(sender);
-        };
-        (sleeping, receiver)
-    }
-
-    fn was_dropped(receiver: tokio::sync::oneshot::Receiver<()>) -> bool {
-        block_on(async move { receiver.await.is_err() }).unwrap()
-    }
-
-    #[test]
-    fn dropping_a_task_cancels_it() {
-        let (sleeping, receiver) = a_minute_asleep();
-        drop(Task::spawn(sleeping).unwrap());
+            let _ = sender.send(());
+        }));
+        let dropped = block_on(async move { receiver.await.is_err() }).unwrap();
         assert!(
-            was_dropped(receiver),
-            "the sleeping task should have been dropped"
+            dropped,
+            "dropping {what} should have dropped the sleeping future"
         );
     }
 
     #[test]
-    fn dropping_the_join_of_a_task_cancels_it() {
-        let (sleeping, receiver) = a_minute_asleep();
-        drop(Task::spawn(sleeping).unwrap().join());
-        assert!(
-            was_dropped(receiver),
-            "the sleeping task should have been dropped"
-        );
-    }
-
-    #[test]
-    fn dropping_pending_cancels_the_future() {
-        let (sleeping, receiver) = a_minute_asleep();
-        let pending = Pending::spawn(sleeping).unwrap();
-        assert!(pending.wait(Duration::from_millis(10)).is_none());
-        drop(pending);
-        assert!(
-            was_dropped(receiver),
-            "the sleeping future should have been dropped"
-        );
+    fn dropping_a_task_its_join_or_a_pending_call_cancels_the_future() {
+        assert_cancelled_by("a task", |sleeping| drop(Task::spawn(sleeping).unwrap()));
+        assert_cancelled_by("the join of a task", |sleeping| {
+            drop(Task::spawn(sleeping).unwrap().join());
+        });
+        assert_cancelled_by("a pending call", |sleeping| {
+            let pending = Pending::spawn(sleeping).unwrap();
+            assert!(pending.wait(Duration::from_millis(10)).is_none());
+            drop(pending);
+        });
     }
 }

@@ -30,22 +30,17 @@ fn replay(target: &str, check: fn(&[u8])) {
     assert!(replayed > 0, "no inputs in {}", folder.display());
 }
 
-#[test]
-fn token_response_inputs_replay_cleanly() {
-    replay("token_response", checks::token_response);
-}
+/// Each fuzz target's folder, with the check its target runs.
+const TARGETS: [(&str, fn(&[u8])); 4] = [
+    ("token_response", checks::token_response),
+    ("retry_after", checks::retry_after),
+    ("paging", checks::paging),
+    ("url_policy", checks::url_policy),
+];
 
 #[test]
-fn retry_after_inputs_replay_cleanly() {
-    replay("retry_after", checks::retry_after);
-}
-
-#[test]
-fn paging_inputs_replay_cleanly() {
-    replay("paging", checks::paging);
-}
-
-#[test]
-fn url_policy_inputs_replay_cleanly() {
-    replay("url_policy", checks::url_policy);
+fn every_fuzz_target_replays_cleanly() {
+    for (target, check) in TARGETS {
+        replay(target, check);
+    }
 }

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 #[path = "../../../fuzz/checks.rs"]
 mod checks;
 
-fn replay(target: &str, check: fn(&[u8])) {
+fn replay(target: &str, check: Check) {
     let folder = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../fuzz/regressions")
         .join(target);
@@ -30,8 +30,11 @@ fn replay(target: &str, check: fn(&[u8])) {
     assert!(replayed > 0, "no inputs in {}", folder.display());
 }
 
+/// What a fuzz target checks of one input.
+type Check = fn(&[u8]);
+
 /// Each fuzz target's folder, with the check its target runs.
-const TARGETS: [(&str, fn(&[u8])); 4] = [
+const TARGETS: [(&str, Check); 4] = [
     ("token_response", checks::token_response),
     ("retry_after", checks::retry_after),
     ("paging", checks::paging),

@@ -558,8 +558,8 @@ impl<S: TokenSource, K: TokenStore> Slot<S, K> {
             .as_ref()
             .is_some_and(|replacing| Arc::ptr_eq(replacing, token));
         if is_replacement {
-            let taken = self.replacing_refused.compare_and_swap(&replacing, None);
-            if same_token(taken.as_ref(), replacing.as_ref()) {
+            let swapped = self.replacing_refused.compare_and_swap(&replacing, None);
+            if same_token(swapped.as_ref(), replacing.as_ref()) {
                 let until = (now + ACCESS_REFUSAL_WINDOW).min(token.expires());
                 self.access_refused.store(Some(Arc::new(AccessRefusal {
                     token: Arc::clone(token),

@@ -43,7 +43,7 @@ impl Region {
     }
 
     /// The scope a token request of this cloud asks for when the caller
-    /// gives none: both GovCloud token specs send `scope=read`, and the
+    /// gives none: both `GovCloud` token specs send `scope=read`, and the
     /// Endpoints & Data Governance one requires it (docs/druva-api.md); the
     /// main cloud's documented sample sends none.
     pub fn default_scope(self) -> Option<&'static str> {

@@ -48,7 +48,7 @@ pub struct Token {
     pub access_token: SecretString,
     pub token_type: String,
     /// The scopes granted, when the server said (RFC 6749 §3.3: a
-    /// space-separated string, split as requests_oauthlib splits it).
+    /// space-separated string, split as `requests_oauthlib` splits it).
     pub scope: Option<Vec<String>>,
     /// The lifetime the server granted (`expires_in`).
     pub lifetime: Duration,

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyMapping, PyString, PyTuple};
 
 use crate::errors::Result;
 use druva_core::config;
@@ -320,4 +320,47 @@ fn json_text(value: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
         PyTypeError::new_err(format!("json= is not serializable as JSON: {error}"))
     })?;
     Ok(text.cast::<PyString>()?.to_cow()?.as_bytes().to_vec())
+}
+
+/// `token_params`: a mapping of field names to a `str` or a list or tuple
+/// of `str` (a repeated field), in the mapping's order. Which names may be
+/// sent is the core's rule.
+pub struct TokenParams(pub Vec<(String, Vec<String>)>);
+
+impl<'py> FromPyObject<'_, 'py> for TokenParams {
+    type Error = PyErr;
+
+    fn extract(value: Borrowed<'_, 'py, PyAny>) -> PyResult<Self> {
+        let Ok(mapping) = value.cast::<PyMapping>() else {
+            return Err(PyTypeError::new_err(format!(
+                "must be a mapping of str to str or a list of str, not {}",
+                type_name(&value)
+            )));
+        };
+        let mut fields = Vec::new();
+        for item in mapping.items()?.iter() {
+            let (name, values): (Bound<'py, PyAny>, Bound<'py, PyAny>) = item.extract()?;
+            let Ok(name) = name.cast::<PyString>() else {
+                return Err(PyTypeError::new_err(format!(
+                    "keys must be str, not {}",
+                    type_name(&name)
+                )));
+            };
+            let name = name.to_cow()?.into_owned();
+            let values = if let Ok(text) = values.cast::<PyString>() {
+                vec![text.to_cow()?.into_owned()]
+            } else if values.is_instance_of::<PyList>() || values.is_instance_of::<PyTuple>() {
+                values.extract().map_err(|_| {
+                    PyTypeError::new_err(format!("[{name:?}] must be a str or a list of str"))
+                })?
+            } else {
+                return Err(PyTypeError::new_err(format!(
+                    "[{name:?}] must be a str or a list of str, not {}",
+                    type_name(&values)
+                )));
+            };
+            fields.push((name, values));
+        }
+        Ok(TokenParams(fields))
+    }
 }

@@ -13,6 +13,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyString;
 use secrecy::ExposeSecret;
 
+use druva_core::cache::Refusal;
 use druva_core::endpoint::Endpoints;
 use druva_core::grant::TokenSlot;
 use druva_core::token::SendOptions;
@@ -57,15 +58,19 @@ impl TokenAuth {
         )
     }
 
-    /// Drops `access_token` from the cache if it is still the cached token;
-    /// a token another caller already replaced stays.
-    fn drop_if_cached(&self, access_token: &str) {
+    /// Whether a request refused with `access_token` is worth resending:
+    /// the core's rule for a refused token when it is still the cached one
+    /// (dropped to renew it, unless the refusal is about access), and yes
+    /// when another caller already replaced it.
+    fn renews(&self, access_token: &str) -> bool {
         // Any token still valid, however close to its expiry.
-        if let Some(cached) = self.slot.fresh_token(Duration::ZERO) {
-            if cached.access_token.expose_secret() == access_token {
-                self.slot.invalidate(&cached);
-            }
+        let Some(cached) = self.slot.fresh_token(Duration::ZERO) else {
+            return true;
+        };
+        if cached.access_token.expose_secret() != access_token {
+            return true;
         }
+        self.slot.refused(&cached) == Refusal::Renew
     }
 }
 
@@ -111,11 +116,14 @@ impl TokenAuth {
         self.endpoints.admits_token(url)
     }
 
-    /// Whether a response refused the token: a 401 or 403 from the
-    /// token's own origin to a request that carried it (``authorization``,
-    /// the request's header). If so, that token leaves the cache
-    /// (unless another caller already replaced it), so the next
-    /// ``token()`` is a new one, fetched once however many callers ask.
+    /// Whether a response refused the token and the request is worth
+    /// resending with a new one: a 401 or 403 from the token's own origin
+    /// to a request that carried it (``authorization``, the request's
+    /// header). If so, that token leaves the cache (unless another caller
+    /// already replaced it), so the next ``token()`` is a new one, fetched
+    /// once however many callers ask. Not when the refused token was itself
+    /// fetched because of a refusal: for the next minute such refusals are
+    /// about access, and a new token would be refused too.
     #[pyo3(signature = (status_code, url, authorization))]
     fn refused(
         &self,
@@ -133,8 +141,7 @@ impl TokenAuth {
         let Some(access_token) = header.strip_prefix("Bearer ") else {
             return Ok(false);
         };
-        self.drop_if_cached(access_token);
-        Ok(true)
+        Ok(self.renews(access_token))
     }
 
     /// ``client_id=abcd***, base_url=...``: what the adapters' reprs show.

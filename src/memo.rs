@@ -28,6 +28,7 @@ pub type ArgumentObjects<'a, 'py, const N: usize> = [Option<&'a Bound<'py, PyAny
 pub struct MemoKey<'a, 'py, const N: usize> {
     pub objects: ArgumentObjects<'a, 'py, N>,
     pub region: &'a str,
+    pub client_auth: &'a str,
     pub timeout: f64,
 }
 
@@ -44,6 +45,7 @@ impl<const N: usize> MemoKey<'_, '_, N> {
 struct Entry<const N: usize> {
     objects: [Option<Py<PyAny>>; N],
     region: String,
+    client_auth: String,
     timeout: f64,
     slot: Arc<TokenSlot>,
 }
@@ -51,6 +53,7 @@ struct Entry<const N: usize> {
 impl<const N: usize> Entry<N> {
     fn matches(&self, key: &MemoKey<'_, '_, N>) -> bool {
         self.region == key.region
+            && self.client_auth == key.client_auth
             && self.timeout.to_bits() == key.timeout.to_bits()
             && self
                 .objects
@@ -122,6 +125,7 @@ impl<const N: usize> ArgumentMemo<N> {
                 .objects
                 .map(|argument| argument.map(|object| object.clone().unbind())),
             region: key.region.to_owned(),
+            client_auth: key.client_auth.to_owned(),
             timeout: key.timeout,
             slot: Arc::clone(slot),
         };

@@ -12,7 +12,7 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyType};
 use secrecy::ExposeSecret;
 
-use crate::args::{self, Path, Scope};
+use crate::args::{self, Path, Scope, TokenParams};
 use crate::awaitable::{self, Awaitable, Work};
 use crate::errors::OrRaise;
 use crate::memo::{given, ArgumentMemo, MemoKey};
@@ -72,6 +72,7 @@ impl TokenTemplates {
         template.set_item(intern!(py, "expires_in"), 0)?;
         template.set_item(intern!(py, "expires_at"), token.expires_at())?;
         if let Some(scope) = &token.scope {
+            // A list, as requests_oauthlib returns it.
             template.set_item(intern!(py, "scope"), scope)?;
         }
         let forgotten = {
@@ -124,10 +125,13 @@ pub struct TokenArguments<'a, 'py> {
     pub scope: Option<&'a Bound<'py, PyAny>>,
     pub timeout: f64,
     pub ca_bundle: Option<&'a Bound<'py, PyAny>>,
+    pub client_auth: &'a str,
+    pub token_params: Option<&'a Bound<'py, PyAny>>,
+    pub proxy: Option<&'a Bound<'py, PyAny>>,
 }
 
 /// How many of the arguments are objects the memo matches.
-const OBJECT_ARGUMENTS: usize = 6;
+const OBJECT_ARGUMENTS: usize = 8;
 
 static MEMO: ArgumentMemo<OBJECT_ARGUMENTS> = ArgumentMemo::new();
 
@@ -141,8 +145,11 @@ impl TokenArguments<'_, '_> {
                 self.token_url,
                 self.scope,
                 self.ca_bundle,
+                self.token_params,
+                self.proxy,
             ]),
             region: self.region,
+            client_auth: self.client_auth,
             timeout: self.timeout,
         }
     }
@@ -181,6 +188,12 @@ impl TokenArguments<'_, '_> {
             })?),
             None => None,
         };
+        let token_params = match self.token_params.filter(|params| !params.is_none()) {
+            Some(params) => params.extract::<TokenParams>().map_err(|error| {
+                PyTypeError::new_err(format!("token_params {}", error.value(params.py())))
+            })?,
+            None => TokenParams(Vec::new()),
+        };
         let options = TokenOptions {
             region: Some(self.region.to_owned()),
             base_url: optional_text(self.base_url, "base_url")?.map(Cow::into_owned),
@@ -188,6 +201,9 @@ impl TokenArguments<'_, '_> {
             scope: scope.map(|scope| scope.0),
             timeout: Some(config::seconds_argument("timeout", self.timeout, false).or_raise()?),
             ca_bundle: ca_bundle.map(|path| path.0),
+            client_auth: Some(self.client_auth.to_owned()),
+            token_params: token_params.0,
+            proxy: optional_text(self.proxy, "proxy")?.map(Cow::into_owned),
         };
         // A ca_bundle is read here, which may block: not with the GIL held.
         self.client_id
@@ -258,7 +274,7 @@ macro_rules! token_functions {
         #[pyfunction]
         // pyo3 takes one Rust parameter per Python argument.
         #[allow(clippy::too_many_arguments)]
-        #[pyo3(signature = (client_id, secret, *, region=$region, base_url=None, token_url=None, scope=None, timeout=$timeout, force_refresh=false, ca_bundle=None))]
+        #[pyo3(signature = (client_id, secret, *, region=$region, base_url=None, token_url=None, scope=None, timeout=$timeout, force_refresh=false, ca_bundle=None, client_auth="basic", token_params=None, proxy=None))]
         pub fn $name(
             py: Python<'_>,
             client_id: &Bound<'_, PyAny>,
@@ -270,9 +286,13 @@ macro_rules! token_functions {
             #[pyo3(from_py_with = args::named::timeout)] timeout: f64,
             #[pyo3(from_py_with = args::named::force_refresh)] force_refresh: bool,
             ca_bundle: Option<&Bound<'_, PyAny>>,
+            client_auth: &str,
+            token_params: Option<&Bound<'_, PyAny>>,
+            proxy: Option<&Bound<'_, PyAny>>,
         ) -> PyResult<Py<PyAny>> {
             let arguments = TokenArguments {
                 client_id, secret, region, base_url, token_url, scope, timeout, ca_bundle,
+                client_auth, token_params, proxy,
             };
             $returns(py, &arguments, force_refresh)
         }

@@ -41,11 +41,16 @@ def test_the_signatures_show_the_defaults_the_calls_run_with() -> None:
         "rate_limit_wait": 120.0,
         "max_concurrency": None,
         "msp": False,
+        "client_auth": "basic",
+        "token_params": None,
     }
     token = inspect.signature(druva.get_token).parameters
     assert token["region"].default == "cloud"
     assert token["timeout"].default == 30.0
     assert token["force_refresh"].default is False
+    assert token["client_auth"].default == "basic"
+    assert token["token_params"].default is None
+    assert token["proxy"].default is None
 
 
 def run_stubtest(stub_folder: Path, cwd: Path) -> subprocess.CompletedProcess[str]:

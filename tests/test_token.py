@@ -19,7 +19,7 @@ import druva
 import pytest
 from druva.testing import FakeDruva
 
-from .conftest import RawServer, assert_ctrl_c_interrupts
+from .conftest import RawServer, assert_ctrl_c_interrupts, http_response
 
 
 def token_for(fake: FakeDruva, **kwargs: Any) -> druva.Token:
@@ -62,7 +62,7 @@ def test_a_wrong_secret_never_gets_the_cached_token_of_the_right_one(fake: FakeD
 def test_scope_is_part_of_the_cache_key(fake: FakeDruva) -> None:
     plain = token_for(fake)
     scoped = token_for(fake, scope="read")
-    assert scoped["scope"] == "read"
+    assert scoped["scope"] == ["read"]
     assert scoped["access_token"] != plain["access_token"]
     assert fake.token_requests == 2
 
@@ -121,8 +121,8 @@ def test_a_scope_list_changed_between_calls_gets_the_token_of_its_new_scope(
     first = druva.get_token(fake.client_id, fake.secret, base_url=fake.base_url, scope=scopes)
     scopes.append("write")
     second = druva.get_token(fake.client_id, fake.secret, base_url=fake.base_url, scope=scopes)
-    assert first["scope"] == "read"
-    assert second["scope"] == "read write"
+    assert first["scope"] == ["read"]
+    assert second["scope"] == ["read", "write"]
     assert fake.token_requests == 2
 
 
@@ -494,3 +494,166 @@ def test_non_ascii_credentials_are_sent_as_utf8(raw_token_server: RawServer) -> 
 def test_non_ascii_credentials_work_against_a_server_that_reads_utf8() -> None:
     with FakeDruva(client_id="clïent-ü", secret="sécret-€") as fake:
         assert token_for(fake)["access_token"]
+
+
+def form_of(request: bytes) -> list[tuple[str, str]]:
+    """The form fields of a recorded token request, in order."""
+    from urllib.parse import parse_qsl
+
+    return parse_qsl(request.partition(b"\r\n\r\n")[2].decode(), keep_blank_values=True)
+
+
+def head_of(request: bytes) -> str:
+    return request.partition(b"\r\n\r\n")[0].decode().lower()
+
+
+def token_server(body: bytes, status: str = "200 OK") -> RawServer:
+    return RawServer(http_response(status, body, "Content-Type: application/json"))
+
+
+def test_client_secret_post_and_token_params_are_sent_on_every_token_request() -> None:
+    server = token_server(b'{"access_token": "t", "token_type": "Bearer", "expires_in": 1800}')
+    try:
+        options: dict[str, Any] = {
+            "base_url": server.base_url,
+            "client_auth": "post",
+            "token_params": {"audience": "https://api.example", "resource": ["a", "b"]},
+        }
+        first = druva.get_token("post-client", "se cr&et", **options)
+        druva.get_token("post-client", "se cr&et", force_refresh=True, **options)
+        assert first["token_type"] == "Bearer"
+        assert len(server.requests) == 2
+        for request in server.requests:
+            assert "authorization" not in head_of(request)
+            assert form_of(request) == [
+                ("grant_type", "client_credentials"),
+                ("audience", "https://api.example"),
+                ("resource", "a"),
+                ("resource", "b"),
+                ("client_id", "post-client"),
+                ("client_secret", "se cr&et"),
+            ]
+    finally:
+        server.close()
+
+
+def test_client_auth_and_token_params_are_part_of_the_cache_key(fake: FakeDruva) -> None:
+    plain = token_for(fake)
+    with_params = token_for(fake, token_params={"audience": "x"})
+    assert with_params["access_token"] != plain["access_token"]
+    assert token_for(fake, token_params={"audience": "x"}) == with_params
+    assert token_for(fake, token_params={"audience": "y"}) != with_params
+    assert fake.token_requests == 3
+
+
+@pytest.mark.parametrize("field", ["grant_type", "scope", "client_id", "client_secret"])
+def test_the_protocols_own_fields_in_token_params_are_a_value_error(field: str) -> None:
+    for call in (druva.get_token, druva.get_token_async):
+        with pytest.raises(ValueError, match=field):
+            call("id", "secret", base_url="http://127.0.0.1:9", token_params={field: "x"})
+    with pytest.raises(ValueError, match=field):
+        druva.Session("id", "secret", base_url="http://127.0.0.1:9", token_params={field: "x"})
+
+
+def test_bad_client_auth_and_token_params_are_refused_before_any_request() -> None:
+    with pytest.raises(ValueError, match="client_auth"):
+        druva.get_token("id", "secret", base_url="http://127.0.0.1:9", client_auth="jwt")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="client_auth"):
+        druva.Session("id", "secret", base_url="http://127.0.0.1:9", client_auth="Basic")  # type: ignore[arg-type]
+    for bad in ([("a", "b")], {"a": 1}, {1: "a"}, {"a": [1]}):
+        with pytest.raises(TypeError, match="token_params"):
+            druva.get_token("id", "secret", base_url="http://127.0.0.1:9", token_params=bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("region", "sent"), [("cloud", None), ("govcloud", "read"), ("govcloud-workloads", "read")]
+)
+def test_govcloud_regions_send_scope_read_when_none_is_given_also_with_base_url(
+    region: str, sent: str | None, raw_token_server: RawServer
+) -> None:
+    druva.get_token(f"gov-{region}", "secret", region=region, base_url=raw_token_server.base_url)
+    druva.get_token(
+        f"gov-{region}", "secret", region=region, base_url=raw_token_server.base_url, scope="admin"
+    )
+    first, given = (dict(form_of(request)) for request in raw_token_server.requests)
+    assert first.get("scope") == sent
+    assert given["scope"] == "admin"
+
+
+def test_a_token_without_expires_in_is_kept_for_an_hour_and_scope_is_a_list() -> None:
+    server = token_server(b'{"access_token": "t", "token_type": "BEARER", "scope": "read write"}')
+    try:
+        token = druva.get_token("no-expiry", "secret", base_url=server.base_url)
+        assert 3595 <= token["expires_in"] <= 3600
+        assert token["scope"] == ["read", "write"]
+        assert token["token_type"] == "BEARER"
+        druva.get_token("no-expiry", "secret", base_url=server.base_url)
+        assert len(server.requests) == 1
+    finally:
+        server.close()
+
+
+RFC_6749_ERRORS = [
+    "invalid_request",
+    "invalid_client",
+    "invalid_grant",
+    "unauthorized_client",
+    "unsupported_grant_type",
+    "invalid_scope",
+]
+
+
+@pytest.mark.parametrize("error", RFC_6749_ERRORS)
+def test_every_rfc_6749_error_is_an_authentication_error_quoting_it_redacted(error: str) -> None:
+    secret = "s3cr&t value"
+    echoed = f"client_secret=s3cr%26t+value is not welcome ({error})"
+    body = f'{{"error": "{error}", "error_description": "{echoed}"}}'.encode()
+    server = token_server(body, "400 Bad Request")
+    try:
+        options: dict[str, Any] = {"base_url": server.base_url, "client_auth": "post"}
+
+        async def fetch_async() -> druva.Token:
+            return await druva.get_token_async(f"rfc-{error}", secret, **options)
+
+        for fetch in (
+            lambda: druva.get_token(f"rfc-{error}", secret, **options),
+            lambda: asyncio.run(fetch_async()),
+        ):
+            with pytest.raises(druva.AuthenticationError) as caught:
+                fetch()
+            assert caught.value.error == error
+            assert caught.value.error_description is not None
+            assert "is not welcome" in caught.value.error_description
+            for text in (str(caught.value), repr(caught.value), caught.value.error_description):
+                assert "s3cr" not in text, text
+            assert error in str(caught.value)
+        assert len(server.requests) == 2, "never retried"
+    finally:
+        server.close()
+
+
+def test_druva_token_with_a_refused_scope_exits_3(tmp_path: Path) -> None:
+    server = token_server(
+        b'{"error": "invalid_scope", "error_description": "admin is not granted"}',
+        "400 Bad Request",
+    )
+    try:
+        env = dict(
+            os.environ,
+            DRUVA_CLIENT_ID="cli-scope",
+            DRUVA_SECRET_KEY="secret",
+            DRUVA_BASE_URL=server.base_url,
+        )
+        result = subprocess.run(
+            [sys.executable, "-m", "druva", "token", "--scope", "admin"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 3, result.stderr
+        assert "invalid_scope" in result.stderr
+        assert "admin is not granted" in result.stderr
+    finally:
+        server.close()

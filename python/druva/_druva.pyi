@@ -38,6 +38,8 @@ _Params = Optional[Union[Mapping[str, Any], Sequence[tuple[str, Any]]]]
 _Headers = Optional[Union[Mapping[str, Any], Sequence[tuple[str, Any]]]]
 _Path = Union[str, os.PathLike[str]]
 _Scope = Optional[Union[str, Sequence[str]]]
+_ClientAuth = Literal["basic", "post"]
+_TokenParams = Optional[Mapping[str, Union[str, Sequence[str]]]]
 
 def get_token(
     client_id: str,
@@ -50,6 +52,9 @@ def get_token(
     timeout: float = 30.0,
     force_refresh: bool = False,
     ca_bundle: Optional[_Path] = None,
+    client_auth: _ClientAuth = "basic",
+    token_params: _TokenParams = None,
+    proxy: Optional[str] = None,
 ) -> Token: ...
 def get_token_async(
     client_id: str,
@@ -62,6 +67,9 @@ def get_token_async(
     timeout: float = 30.0,
     force_refresh: bool = False,
     ca_bundle: Optional[_Path] = None,
+    client_auth: _ClientAuth = "basic",
+    token_params: _TokenParams = None,
+    proxy: Optional[str] = None,
 ) -> Coroutine[Any, Any, Token]: ...
 def _token_auth(
     client_id: str,
@@ -74,6 +82,9 @@ def _token_auth(
     timeout: float = 30.0,
     force_refresh: bool = False,
     ca_bundle: Optional[_Path] = None,
+    client_auth: _ClientAuth = "basic",
+    token_params: _TokenParams = None,
+    proxy: Optional[str] = None,
 ) -> _TokenAuth: ...
 def json_loads(data: Union[str, bytes]) -> Any: ...
 def _shutdown() -> None: ...
@@ -251,6 +262,8 @@ class Session(_BaseSession[Response, None, list[Any]]):
         rate_limit_wait: float = 120.0,
         max_concurrency: Optional[int] = None,
         msp: bool = False,
+        client_auth: _ClientAuth = "basic",
+        token_params: _TokenParams = None,
     ) -> Self: ...
     @classmethod
     def from_env(cls, **kwargs: Any) -> Self: ...
@@ -284,6 +297,8 @@ class AsyncSession(
         rate_limit_wait: float = 120.0,
         max_concurrency: Optional[int] = None,
         msp: bool = False,
+        client_auth: _ClientAuth = "basic",
+        token_params: _TokenParams = None,
     ) -> Self: ...
     @classmethod
     def from_env(cls, **kwargs: Any) -> Self: ...

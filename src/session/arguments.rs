@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use pyo3::prelude::*;
 
-use crate::args::{self, Path, Scope};
+use crate::args::{self, Path, Scope, TokenParams};
 use crate::errors::Result;
 use druva_core::config;
 use druva_core::session::{Session, SessionConfig, SessionOptions};
@@ -26,6 +26,8 @@ pub(super) struct SessionArguments<'a> {
     pub(super) rate_limit_wait: f64,
     pub(super) max_concurrency: Option<i128>,
     pub(super) msp: bool,
+    pub(super) client_auth: &'a str,
+    pub(super) token_params: Option<TokenParams>,
 }
 
 impl SessionArguments<'_> {
@@ -50,6 +52,8 @@ impl SessionArguments<'_> {
             )?),
             max_concurrency: config::concurrency_argument("max_concurrency", self.max_concurrency)?,
             msp: self.msp,
+            client_auth: Some(self.client_auth.to_owned()),
+            token_params: self.token_params.map(|params| params.0).unwrap_or_default(),
         };
         let config = SessionConfig::new(&client_id, &secret, options)?;
         // Building the client reads `ca_bundle`, which may block (a FIFO, a

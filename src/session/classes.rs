@@ -8,7 +8,7 @@ use pyo3::types::{PyDict, PyTuple, PyType};
 
 use super::arguments::SessionArguments;
 use super::base::PyBaseSession;
-use crate::args::{self, Path, Scope};
+use crate::args::{self, Path, Scope, TokenParams};
 use crate::awaitable::Awaitable;
 use crate::errors::Result;
 
@@ -37,7 +37,9 @@ use crate::errors::Result;
 ///         ``base_url + "/token"``. Plain ``http://`` only to loopback hosts.
 ///     token_url: overrides only the token URL.
 ///     scope: a scope to ask for (a ``str``, or a list of them joined with
-///         spaces); by default none is sent.
+///         spaces); by default none is sent, except ``"read"`` for the two
+///         GovCloud regions (their token specs require it), also with
+///         ``base_url``.
 ///     timeout: seconds a call may take in all: every attempt, every retry
 ///         wait, the wait for a shared token request, but not the waits on
 ///         429s. At least a millisecond. Default ``30.0``.
@@ -64,12 +66,21 @@ use crate::errors::Result;
 ///     msp: the credential is a Druva MSP one: its token comes from
 ///         ``/msp/auth/v1/token``, and ``customer()`` gives a session for
 ///         each customer.
+///     client_auth: how the credential reaches the token endpoint:
+///         ``"basic"`` (``Authorization: Basic``, what Druva documents) or
+///         ``"post"`` (``client_id`` and ``client_secret`` in the form body,
+///         RFC 6749 ``client_secret_post``). Default ``"basic"``.
+///     token_params: extra form fields for every token request, the first
+///         and each renewal (``{"audience": "...", "resource": ["a", "b"]}``;
+///         a list is a repeated field); part of the token's cache key.
 ///
 /// Raises:
 ///     TypeError: an argument of the wrong type.
 ///     ValueError: an empty Client ID or secret, a ``:`` in the Client ID, an
 ///         unknown region, ``http://`` to a host that is not loopback, a
-///         negative timeout; nothing is sent.
+///         negative timeout, an unknown ``client_auth``, or ``grant_type``,
+///         ``scope``, ``client_id`` or ``client_secret`` in ``token_params``;
+///         nothing is sent.
 ///
 /// >>> with druva.Session(client_id, secret) as s:
 /// ...     users = list(s.paginate("/insync/usermanagement/v1/users"))
@@ -134,7 +145,7 @@ macro_rules! session_classes {
             // One Rust parameter per Python argument, as pyo3 takes them.
             #[allow(clippy::too_many_arguments)]
             #[new]
-            #[pyo3(signature = (client_id, secret, *, region=$region, base_url=None, token_url=None, scope=None, timeout=$timeout, max_retries=$max_retries, leeway=$leeway, ca_bundle=None, proxy=None, max_response_bytes=$max_response_bytes, rate_limit_wait=$rate_limit_wait, max_concurrency=None, msp=false))]
+            #[pyo3(signature = (client_id, secret, *, region=$region, base_url=None, token_url=None, scope=None, timeout=$timeout, max_retries=$max_retries, leeway=$leeway, ca_bundle=None, proxy=None, max_response_bytes=$max_response_bytes, rate_limit_wait=$rate_limit_wait, max_concurrency=None, msp=false, client_auth="basic", token_params=None))]
             fn new(
                 client_id: &Bound<'_, PyAny>,
                 secret: &Bound<'_, PyAny>,
@@ -151,11 +162,13 @@ macro_rules! session_classes {
                 #[pyo3(from_py_with = args::named::rate_limit_wait)] rate_limit_wait: f64,
                 #[pyo3(from_py_with = args::named::max_concurrency)] max_concurrency: Option<i128>,
                 #[pyo3(from_py_with = args::named::msp)] msp: bool,
+                client_auth: &str,
+                token_params: Option<TokenParams>,
             ) -> Result<PyClassInitializer<Self>> {
                 let arguments = SessionArguments {
                     client_id, secret, region, base_url, token_url, scope, timeout,
                     max_retries, leeway, ca_bundle, proxy, max_response_bytes,
-                    rate_limit_wait, max_concurrency, msp,
+                    rate_limit_wait, max_concurrency, msp, client_auth, token_params,
                 };
                 let base = PyBaseSession::new(arguments.into_session()?, $is_async);
                 Ok(PyClassInitializer::from(base).add_subclass($class))

@@ -18,7 +18,7 @@
 //! ignores the parent's flights and starts its own.
 
 use std::hash::Hash;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -110,6 +110,30 @@ pub enum Lookup {
     Cached(Arc<Token>),
     /// No token may be served: wait for the token request in flight.
     InFlight(Flight),
+}
+
+/// What a refusal (401/403) of a token means for the caller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The token was dropped (if it was still the cached one): get a new
+    /// one and resend once.
+    Renew,
+    /// The refused token was itself fetched because of a refusal: the cause
+    /// is access (rights, licence, scope, cloud), not the token, and a new
+    /// token would be refused too. Return the refusal as it is.
+    Access,
+}
+
+/// How long refusals of a token fetched because of a refusal are taken as
+/// about access, without another renewal (or until that token expires, if
+/// sooner): persistent refusals cost at most one token request a minute.
+pub const ACCESS_REFUSAL_WINDOW: Duration = Duration::from_secs(60);
+
+/// A token refused after it was fetched because of a refusal, and until
+/// when its refusals are about access.
+struct AccessRefusal {
+    token: Arc<Token>,
+    until: Instant,
 }
 
 /// The number of entries past which unused ones are dropped.
@@ -305,6 +329,15 @@ pub struct Slot<S: TokenSource, K: TokenStore = ProcessStore> {
     /// The token whose renewal the token endpoint refused: it is served
     /// until it expires, and not renewed again in the background.
     refused_renewal: ArcSwapOption<Token>,
+    /// A refused token was dropped: the next token saved is one fetched
+    /// because of a refusal.
+    refusal_pending: AtomicBool,
+    /// The token fetched because its predecessor was refused, until it is
+    /// refused too (or replaced).
+    replacing_refused: ArcSwapOption<Token>,
+    /// The fetched-because-of-a-refusal token that was refused too, and
+    /// until when its refusals return without renewal.
+    access_refused: ArcSwapOption<AccessRefusal>,
     /// The cache's clock when this entry was last looked up.
     last_used: AtomicU64,
 }
@@ -332,6 +365,9 @@ impl<S: TokenSource, K: TokenStore> Slot<S, K> {
             flight: ArcSwapOption::empty(),
             renewing: AtomicU64::new(NOT_RENEWING),
             refused_renewal: ArcSwapOption::empty(),
+            refusal_pending: AtomicBool::new(false),
+            replacing_refused: ArcSwapOption::empty(),
+            access_refused: ArcSwapOption::empty(),
             last_used: AtomicU64::new(0),
         }
     }
@@ -492,11 +528,55 @@ impl<S: TokenSource, K: TokenStore> Slot<S, K> {
     /// A token that another caller already replaced stays.
     pub fn invalidate(&self, token: &Arc<Token>) {
         if self.store.delete(token) {
+            self.refusal_pending.store(true, Ordering::Release);
             logging::debug!(
                 "token for {} dropped after the API refused it",
                 self.source.describe()
             );
         }
+    }
+
+    /// The API refused `token` (401/403): whether to renew it and resend,
+    /// or whether the refusal is about access (DESIGN "Fresh tokens"). Once
+    /// a token fetched because of a refusal is refused too, its refusals
+    /// return without renewal for [`ACCESS_REFUSAL_WINDOW`] (or until it
+    /// expires, if sooner); then the next refusal renews it again, so a
+    /// token that really expired is still renewed within a minute.
+    pub fn refused(&self, token: &Arc<Token>) -> Refusal {
+        self.refused_at(token, Instant::now())
+    }
+
+    fn refused_at(&self, token: &Arc<Token>, now: Instant) -> Refusal {
+        let window = self.access_refused.load();
+        if let Some(window) = window.as_ref() {
+            if Arc::ptr_eq(&window.token, token) && now < window.until {
+                return Refusal::Access;
+            }
+        }
+        let replacing = self.replacing_refused.load_full();
+        let is_replacement = replacing
+            .as_ref()
+            .is_some_and(|replacing| Arc::ptr_eq(replacing, token));
+        if is_replacement {
+            let swapped = self.replacing_refused.compare_and_swap(&replacing, None);
+            if same_token(swapped.as_ref(), replacing.as_ref()) {
+                let until = (now + ACCESS_REFUSAL_WINDOW).min(token.expires());
+                self.access_refused.store(Some(Arc::new(AccessRefusal {
+                    token: Arc::clone(token),
+                    until,
+                })));
+                logging::warning!(
+                    "the API refused a token for {} fetched because of a refusal: the cause \
+                     is access (rights, licence, scope or cloud), not the token; refusals \
+                     return without renewal for the next {} s",
+                    self.source.describe(),
+                    until.saturating_duration_since(now).as_secs()
+                );
+            }
+            return Refusal::Access;
+        }
+        self.invalidate(token);
+        Refusal::Renew
     }
 
     /// One flight: fetches a token and caches it. A background renewal of
@@ -543,6 +623,9 @@ impl<S: TokenSource, K: TokenStore> Slot<S, K> {
         };
         if let Ok(token) = &result {
             self.store.save(Arc::clone(token));
+            if self.refusal_pending.swap(false, Ordering::AcqRel) {
+                self.replacing_refused.store(Some(Arc::clone(token)));
+            }
             logging::info!(
                 "token {} for {} from {} (expires in {} s)",
                 if replacing { "renewed" } else { "fetched" },
@@ -562,6 +645,14 @@ impl<S: TokenSource, K: TokenStore> Slot<S, K> {
     }
 }
 
+fn same_token(a: Option<&Arc<Token>>, b: Option<&Arc<Token>>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+        (None, None) => true,
+        _ => false,
+    }
+}
+
 fn same_handle(a: Option<&Arc<FlightHandle>>, b: Option<&Arc<FlightHandle>>) -> bool {
     match (a, b) {
         (Some(a), Some(b)) => Arc::ptr_eq(a, b),
@@ -574,7 +665,6 @@ fn same_handle(a: Option<&Arc<FlightHandle>>, b: Option<&Arc<FlightHandle>>) -> 
 mod tests {
     use super::*;
     use crate::retry::RetryPolicy;
-    use std::sync::atomic::AtomicUsize;
     use std::time::SystemTime;
 
     /// A source that counts its token requests and answers at once.
@@ -735,5 +825,42 @@ mod tests {
         slot.invalidate(&second);
         assert!(slot.fresh_token(Duration::ZERO).is_none());
         assert_eq!(source.requests.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn refusals_of_a_token_fetched_because_of_a_refusal_are_about_access_for_a_minute() {
+        let cache = TokenCache::<Counting>::default();
+        let source = Counting::new("s");
+        let slot = cache.slot(&source);
+        let runtime = runtime::runtime().unwrap();
+        let get = || {
+            runtime
+                .block_on(Arc::clone(&slot).get(options(), Duration::ZERO, false))
+                .unwrap()
+        };
+        let first = get();
+        let now = Instant::now();
+        // A first refusal renews: the token may have expired.
+        assert_eq!(slot.refused_at(&first, now), Refusal::Renew);
+        let second = get();
+        assert!(!Arc::ptr_eq(&first, &second));
+        // The renewed token refused too: access, for a minute, however often.
+        for seconds in [0, 1, 30, 59] {
+            let at = now + Duration::from_secs(seconds);
+            assert_eq!(slot.refused_at(&second, at), Refusal::Access);
+            assert_eq!(
+                slot.refused_at(&first, at),
+                Refusal::Renew,
+                "an older token"
+            );
+        }
+        assert!(Arc::ptr_eq(&get(), &second), "no renewal in the window");
+        assert_eq!(source.requests.load(Ordering::SeqCst), 2);
+        // After the window, a refusal renews again: one token request a minute.
+        let later = now + ACCESS_REFUSAL_WINDOW;
+        assert_eq!(slot.refused_at(&second, later), Refusal::Renew);
+        let third = get();
+        assert_eq!(source.requests.load(Ordering::SeqCst), 3);
+        assert_eq!(slot.refused_at(&third, later), Refusal::Access);
     }
 }

@@ -160,6 +160,28 @@ impl TokenForm {
 }
 
 impl ClientAuth {
+    /// The way named by `client_auth=`: `"basic"`, `"post"`, or the default
+    /// (`Basic`) when none is given.
+    ///
+    /// ```
+    /// use druva_core::client_auth::ClientAuth;
+    /// assert_eq!(ClientAuth::argument(Some("post"))?, ClientAuth::Post);
+    /// assert_eq!(ClientAuth::argument(None)?, ClientAuth::Basic);
+    /// assert!(ClientAuth::argument(Some("client_secret_jwt")).is_err());
+    /// # Ok::<(), druva_core::errors::Error>(())
+    /// ```
+    pub fn argument(name: Option<&str>) -> Result<Self> {
+        match name {
+            None => Ok(ClientAuth::default()),
+            Some("basic") => Ok(ClientAuth::Basic),
+            Some("post") => Ok(ClientAuth::Post),
+            Some(other) => Err(Error::value(format!(
+                "client_auth must be \"basic\" (Authorization: Basic, what Druva documents) or \
+                 \"post\" (client_id and client_secret in the form body), not {other:?}"
+            ))),
+        }
+    }
+
     /// The token request for the grant's form `fields`, authenticated as
     /// `credentials` this way.
     ///
@@ -230,5 +252,18 @@ mod tests {
             base64::engine::general_purpose::STANDARD.encode("abcdefgh:se:cr:et")
         );
         assert_eq!(header.to_str().unwrap(), expected);
+    }
+
+    #[test]
+    fn a_form_body_secret_is_redacted_in_what_the_server_echoes() {
+        let credentials = Credentials::new("client", "s3cr et/+&=").unwrap();
+        let form = ClientAuth::Post
+            .authenticate(&credentials, &[("grant_type", "client_credentials")])
+            .unwrap();
+        let echoed = format!("bad request: {}", form.body.as_str());
+        let redactor = form.redactor(credentials.redactor());
+        let redacted = redactor.text(&echoed);
+        assert!(!redacted.contains("s3cr"), "{redacted}");
+        assert!(redacted.contains("client_secret=***"), "{redacted}");
     }
 }

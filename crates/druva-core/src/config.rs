@@ -119,6 +119,54 @@ pub fn scope_argument(scope: Option<String>) -> Result<Option<String>> {
     }
 }
 
+/// The form fields of a token request that have their own arguments
+/// (`scope`, `client_auth`) or are the grant itself.
+pub const RESERVED_TOKEN_PARAMS: [&str; 4] = ["grant_type", "scope", "client_id", "client_secret"];
+
+/// Checks `token_params`: extra form fields for every token request, each
+/// name with its values (a list value is a repeated field), in the caller's
+/// order. A field of the protocol's own is refused: it has its own argument.
+///
+/// ```
+/// use druva_core::config::token_params_argument;
+/// let fields = token_params_argument(vec![
+///     ("audience".into(), vec!["https://api.example".into()]),
+///     ("resource".into(), vec!["a".into(), "b".into()]),
+/// ])?;
+/// assert_eq!(fields.len(), 3);
+/// assert!(token_params_argument(vec![("scope".into(), vec!["read".into()])]).is_err());
+/// # Ok::<(), druva_core::errors::Error>(())
+/// ```
+pub fn token_params_argument(params: Vec<(String, Vec<String>)>) -> Result<Vec<(String, String)>> {
+    let mut fields = Vec::new();
+    for (name, values) in params {
+        if RESERVED_TOKEN_PARAMS.contains(&name.as_str()) {
+            let instead = match name.as_str() {
+                "scope" => "pass scope= instead",
+                "client_id" | "client_secret" => {
+                    "the credential is sent as client_auth= says (\"basic\" or \"post\")"
+                }
+                _ => "druva sends the client-credentials grant itself",
+            };
+            return Err(Error::value(format!(
+                "token_params must not set {name:?}: {instead}"
+            )));
+        }
+        if name.is_empty()
+            || name
+                .chars()
+                .chain(values.iter().flat_map(|v| v.chars()))
+                .any(char::is_control)
+        {
+            return Err(Error::value(format!(
+                "token_params field {name:?} is empty or holds a control character"
+            )));
+        }
+        fields.extend(values.into_iter().map(|value| (name.clone(), value)));
+    }
+    Ok(fields)
+}
+
 /// Checks `max_concurrency`: absent (no cap), or a [`limit_argument`].
 pub fn concurrency_argument(name: &str, value: Option<i128>) -> Result<Option<usize>> {
     value.map(|value| limit_argument(name, value)).transpose()
@@ -203,6 +251,11 @@ mod tests {
             assert!(seconds_argument("leeway", tiny, true).is_ok());
         }
         assert_eq!(count_argument("max_retries", 3).unwrap(), 3);
+        for reserved in RESERVED_TOKEN_PARAMS {
+            let error = token_params_argument(vec![(reserved.into(), vec!["x".into()])]);
+            assert!(error.unwrap_err().to_string().contains(reserved));
+        }
+        assert!(token_params_argument(vec![(String::new(), vec![])]).is_err());
         for bad in [-1, i128::from(u32::MAX) + 1, i128::MAX, i128::MIN] {
             let error = count_argument("max_retries", bad).unwrap_err();
             assert!(error.to_string().contains("max_retries"), "{error}");

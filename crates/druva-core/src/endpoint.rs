@@ -41,6 +41,17 @@ impl Region {
             Region::GovCloudWorkloads => "https://govapis.druva.com",
         }
     }
+
+    /// The scope a token request of this cloud asks for when the caller
+    /// gives none: both `GovCloud` token specs send `scope=read`, and the
+    /// Endpoints & Data Governance one requires it (docs/druva-api.md); the
+    /// main cloud's documented sample sends none.
+    pub fn default_scope(self) -> Option<&'static str> {
+        match self {
+            Region::Cloud => None,
+            Region::GovCloud | Region::GovCloudWorkloads => Some("read"),
+        }
+    }
 }
 
 /// Where a credential goes: the API base URL and the token URL, both checked.
@@ -48,6 +59,10 @@ impl Region {
 pub struct Endpoints {
     pub base_url: Url,
     pub token_url: Url,
+    /// The region's scope for a caller who gives none (see
+    /// [`Region::default_scope`]): the region decides it even when
+    /// `base_url` overrides its URLs.
+    pub default_scope: Option<&'static str>,
 }
 
 impl Endpoints {
@@ -81,7 +96,23 @@ impl Endpoints {
         Ok(Endpoints {
             base_url,
             token_url,
+            default_scope: region.default_scope(),
         })
+    }
+
+    /// The scope a token request asks for: the caller's, checked (see
+    /// [`config::scope_argument`]), or the region's default.
+    ///
+    /// ```
+    /// use druva_core::endpoint::Endpoints;
+    /// let gov = Endpoints::resolve("govcloud", Some("http://127.0.0.1:8080"), None)?;
+    /// assert_eq!(gov.scope(None)?.as_deref(), Some("read"));
+    /// assert_eq!(gov.scope(Some("admin".into()))?.as_deref(), Some("admin"));
+    /// assert_eq!(Endpoints::resolve("cloud", None, None)?.scope(None)?, None);
+    /// # Ok::<(), druva_core::errors::Error>(())
+    /// ```
+    pub fn scope(&self, given: Option<String>) -> Result<Option<String>> {
+        Ok(config::scope_argument(given)?.or_else(|| self.default_scope.map(str::to_owned)))
     }
 
     /// The URL a session call goes to: a path joined to the base URL, or an
@@ -311,6 +342,22 @@ mod tests {
         for (region, token_url) in cases {
             let resolved = Endpoints::resolve(region, None, None).unwrap();
             assert_eq!(resolved.token_url.as_str(), token_url);
+        }
+    }
+
+    #[test]
+    fn govcloud_regions_ask_for_read_unless_a_scope_is_given() {
+        for (region, scope) in [
+            ("cloud", None),
+            ("govcloud", Some("read")),
+            ("govcloud-workloads", Some("read")),
+        ] {
+            for base_url in [None, Some("http://127.0.0.1:9")] {
+                let resolved = Endpoints::resolve(region, base_url, None).unwrap();
+                assert_eq!(resolved.scope(None).unwrap().as_deref(), scope, "{region}");
+                let given = resolved.scope(Some("write".into())).unwrap();
+                assert_eq!(given.as_deref(), Some("write"));
+            }
         }
     }
 

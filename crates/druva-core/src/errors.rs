@@ -213,6 +213,11 @@ impl fmt::Display for Error {
                 if let Some(description) = error_description {
                     write!(f, ": {description}")?;
                 }
+                if error == "invalid_scope" {
+                    return f.write_str(
+                        "); check scope= (a GovCloud region asks for \"read\" when none is given)",
+                    );
+                }
                 f.write_str("); check the Client ID and Secret Key, and the region")
             }
             Error::HttpStatus { response } | Error::RateLimit { response } => {

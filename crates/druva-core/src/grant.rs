@@ -52,6 +52,10 @@ pub struct TokenRequest {
     pub client_auth: ClientAuth,
     pub scope: Option<String>,
     pub grant: Grant,
+    /// Extra form fields of every client-credentials token request, the
+    /// first and each renewal (`token_params=`, checked by
+    /// [`config::token_params_argument`]).
+    pub token_params: Arc<[(String, String)]>,
 }
 
 /// How a token is granted.
@@ -100,15 +104,24 @@ pub struct TokenKey {
     scope: Option<String>,
     client_auth: ClientAuth,
     customer_id: Option<String>,
+    token_params: Arc<[(String, String)]>,
 }
 
-/// The form fields of the client-credentials grant: `grant_type`, and
-/// `scope` when one is asked for.
-fn grant_fields(scope: Option<&str>) -> Vec<(&'static str, &str)> {
+/// The form fields of the client-credentials grant: `grant_type`, `scope`
+/// when one is asked for, then the caller's `token_params`.
+fn grant_fields<'a>(
+    scope: Option<&'a str>,
+    token_params: &'a [(String, String)],
+) -> Vec<(&'a str, &'a str)> {
     let mut fields = vec![("grant_type", "client_credentials")];
     if let Some(scope) = scope {
         fields.push(("scope", scope));
     }
+    fields.extend(
+        token_params
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str())),
+    );
     fields
 }
 
@@ -122,6 +135,7 @@ impl TokenSource for TokenRequest {
             scope: self.scope.clone(),
             client_auth: self.client_auth,
             customer_id: self.grant.customer_id().map(str::to_owned),
+            token_params: Arc::clone(&self.token_params),
         }
     }
 
@@ -165,9 +179,8 @@ impl TokenRequest {
         // What the server answers is cleared of what this request sent.
         let redactor = self.credentials.redactor();
         let Grant::Customer(customer) = &self.grant else {
-            let form = self
-                .client_auth
-                .authenticate(&self.credentials, &grant_fields(self.scope.as_deref()))?;
+            let fields = grant_fields(self.scope.as_deref(), &self.token_params);
+            let form = self.client_auth.authenticate(&self.credentials, &fields)?;
             let redactor = form.redactor(redactor);
             let attempt = self.send_retrying(options, &form).await;
             return attempt.parse().map_err(|error| error.redacted(&redactor));
@@ -176,7 +189,7 @@ impl TokenRequest {
         let exchange = |msp_token: &Token| {
             Ok::<_, Error>(TokenForm::with_authorization(
                 msp_token.bearer_header()?,
-                &grant_fields(None),
+                &grant_fields(None, &[]),
             ))
         };
         let msp_token = Arc::clone(msp)
@@ -289,6 +302,14 @@ pub struct TokenOptions {
     pub scope: Option<String>,
     pub timeout: Option<Duration>,
     pub ca_bundle: Option<PathBuf>,
+    /// `"basic"` (the default) or `"post"`: see [`ClientAuth::argument`].
+    pub client_auth: Option<String>,
+    /// Each extra form field's name and values (see
+    /// [`config::token_params_argument`]).
+    pub token_params: Vec<(String, Vec<String>)>,
+    /// A proxy URL for the token request, overriding the environment;
+    /// `""` disables proxies.
+    pub proxy: Option<String>,
 }
 
 /// One `get_token` call, checked, with every default applied: what to ask
@@ -322,23 +343,25 @@ impl TokenCall {
             scope,
             timeout,
             ca_bundle,
+            client_auth,
+            token_params,
+            proxy,
         } = options;
         let credentials = Credentials::new(client_id, secret)?;
         let endpoints =
             Endpoints::resolve(region.as_deref(), base_url.as_deref(), token_url.as_deref())?;
-        let scope = config::scope_argument(scope)?;
-        let client = ClientOptions {
-            ca_bundle,
-            proxy: None,
-        }
-        .shared_client()?;
+        let scope = endpoints.scope(scope)?;
+        let client_auth = ClientAuth::argument(client_auth.as_deref())?;
+        let token_params = config::token_params_argument(token_params)?.into();
+        let client = ClientOptions { ca_bundle, proxy }.shared_client()?;
         Ok(TokenCall {
             request: TokenRequest {
                 token_url: endpoints.token_url.clone(),
                 credentials: Arc::new(credentials),
-                client_auth: ClientAuth::default(),
+                client_auth,
                 scope,
                 grant: Grant::ClientCredentials,
+                token_params,
             },
             endpoints,
             send: SendOptions {
@@ -368,6 +391,7 @@ mod tests {
             client_auth: ClientAuth::Basic,
             scope: None,
             grant: Grant::ClientCredentials,
+            token_params: Arc::new([]),
         }
     }
 
@@ -411,6 +435,15 @@ mod tests {
         assert!(!Arc::ptr_eq(&first, &cache.slot(&customer("second"))));
         assert!(Arc::ptr_eq(&first, &cache.slot(&customer("first"))));
         assert_eq!(cache.len(), 4);
+        let audience = |value: &str| TokenRequest {
+            token_params: vec![("audience".to_owned(), value.to_owned())].into(),
+            ..request("s")
+        };
+        assert!(cache.find(&audience("a")).is_none());
+        let with_audience = cache.slot(&audience("a"));
+        assert!(!Arc::ptr_eq(&with_audience, &basic));
+        assert!(Arc::ptr_eq(&with_audience, &cache.slot(&audience("a"))));
+        assert!(cache.find(&audience("b")).is_none());
     }
 
     #[test]
@@ -440,6 +473,22 @@ mod tests {
     }
 
     #[test]
+    fn govcloud_asks_for_read_and_the_options_reach_the_request() {
+        let given = TokenOptions {
+            region: Some("govcloud-workloads".into()),
+            base_url: Some("http://127.0.0.1:9".into()),
+            client_auth: Some("post".into()),
+            token_params: vec![("resource".into(), vec!["a".into(), "b".into()])],
+            ..TokenOptions::default()
+        };
+        let call = TokenCall::new("abcdefgh", "secret", given).unwrap();
+        assert_eq!(call.request.scope.as_deref(), Some("read"));
+        assert_eq!(call.request.client_auth, ClientAuth::Post);
+        let resource = |value: &str| ("resource".to_owned(), value.to_owned());
+        assert_eq!(&*call.request.token_params, &[resource("a"), resource("b")]);
+    }
+
+    #[test]
     fn a_blank_scope_or_bad_arguments_are_value_errors() {
         for (client_id, options) in [
             (
@@ -457,6 +506,20 @@ mod tests {
                 },
             ),
             ("", TokenOptions::default()),
+            (
+                "abcdefgh",
+                TokenOptions {
+                    client_auth: Some("jwt".into()),
+                    ..TokenOptions::default()
+                },
+            ),
+            (
+                "abcdefgh",
+                TokenOptions {
+                    token_params: vec![("client_secret".into(), vec!["x".into()])],
+                    ..TokenOptions::default()
+                },
+            ),
         ] {
             let error = TokenCall::new(client_id, "secret", options).unwrap_err();
             assert!(matches!(error, Error::InvalidArgument { .. }), "{error:?}");
@@ -526,6 +589,12 @@ mod tests {
             token_url,
             client_auth,
             scope: Some("read".into()),
+            token_params: vec![
+                ("audience".to_owned(), "https://api.example".to_owned()),
+                ("resource".to_owned(), "a".to_owned()),
+                ("resource".to_owned(), "b".to_owned()),
+            ]
+            .into(),
             ..request("se cr&et")
         };
         let options = SendOptions {
@@ -552,6 +621,9 @@ mod tests {
         let expected = [
             ("grant_type", "client_credentials"),
             ("scope", "read"),
+            ("audience", "https://api.example"),
+            ("resource", "a"),
+            ("resource", "b"),
             ("client_id", "client"),
             ("client_secret", "se cr&et"),
         ]
@@ -571,6 +643,10 @@ mod tests {
             head.contains(&format!("\r\nAuthorization: Basic {basic}\r\n")),
             "{head}"
         );
-        assert_eq!(body, "grant_type=client_credentials&scope=read");
+        assert_eq!(
+            body,
+            "grant_type=client_credentials&scope=read&audience=https%3A%2F%2Fapi.example\
+             &resource=a&resource=b"
+        );
     }
 }

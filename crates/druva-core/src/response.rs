@@ -28,10 +28,10 @@ pub struct Response {
 }
 
 /// What a 403 means when a fresh token did not help.
-const FRESH_TOKEN_REFUSED: &str = "the token was fresh (renewed for this call after a first \
-    refusal), so the cause is access, not the token: the credential's rights or licence \
-    (API access for this product, \"Access Administrator Management APIs\"), the region (a \
-    token works only on the cloud that issued it), or an expired tracker";
+const FRESH_TOKEN_REFUSED: &str = "the token was fresh (fetched after a first refusal), so the cause is access, not the token: the credential's rights or licence \
+    (API access for this product, \"Access Administrator Management APIs\"), a missing scope \
+    (scope=), the region (a token works only on the cloud that issued it), or an expired \
+    tracker; refusals with this token return without renewal for up to a minute";
 
 /// Druva's application error envelope: `{"code": "...", "message": "..."}`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

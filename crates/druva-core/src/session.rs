@@ -14,6 +14,7 @@ use reqwest::{Client, Method};
 use secrecy::ExposeSecret;
 use url::Url;
 
+use crate::cache::Refusal;
 use crate::client_auth::{ClientAuth, Credentials};
 use crate::config;
 use crate::endpoint::{same_origin, Endpoints};
@@ -46,6 +47,10 @@ pub struct SessionConfig {
     pub msp: bool,
     /// The MSP customer (tenant) a customer session acts for.
     pub customer_id: Option<String>,
+    /// How the credential is presented to the token endpoint.
+    pub client_auth: ClientAuth,
+    /// Extra form fields of every token request (`token_params=`).
+    pub token_params: Arc<[(String, String)]>,
 }
 
 /// A session's options as the caller gave them; `None` is the default (see
@@ -66,6 +71,10 @@ pub struct SessionOptions {
     pub rate_limit_wait: Option<Duration>,
     pub max_concurrency: Option<usize>,
     pub msp: bool,
+    /// `"basic"` (the default) or `"post"`: see [`ClientAuth::argument`].
+    pub client_auth: Option<String>,
+    /// Each extra token form field's name and values.
+    pub token_params: Vec<(String, Vec<String>)>,
 }
 
 impl SessionConfig {
@@ -94,6 +103,8 @@ impl SessionConfig {
             rate_limit_wait,
             max_concurrency,
             msp,
+            client_auth,
+            token_params,
         } = options;
         let credentials = Credentials::new(client_id, secret)?;
         let mut endpoints =
@@ -101,10 +112,11 @@ impl SessionConfig {
         if msp {
             endpoints = endpoints.for_msp(token_url.is_some());
         }
+        let client_auth = ClientAuth::argument(client_auth.as_deref())?;
         Ok(SessionConfig {
+            scope: endpoints.scope(scope)?,
             endpoints,
             credentials: Arc::new(credentials),
-            scope: config::scope_argument(scope)?,
             timeout: timeout.unwrap_or(config::TIMEOUT),
             max_retries: max_retries.unwrap_or(config::MAX_RETRIES),
             leeway: leeway.unwrap_or(config::LEEWAY),
@@ -114,6 +126,8 @@ impl SessionConfig {
             max_concurrency,
             msp,
             customer_id: None,
+            client_auth,
+            token_params: config::token_params_argument(token_params)?.into(),
         })
     }
 }
@@ -216,9 +230,10 @@ impl Session {
         let request = TokenRequest {
             token_url: config.endpoints.token_url.clone(),
             credentials: Arc::clone(&config.credentials),
-            client_auth: ClientAuth::default(),
+            client_auth: config.client_auth,
             scope: config.scope.clone(),
             grant: Grant::ClientCredentials,
+            token_params: Arc::clone(&config.token_params),
         };
         let slot = token_cache().slot(&request);
         let session = Session {
@@ -262,6 +277,7 @@ impl Session {
                 msp: Arc::clone(&self.slot),
                 leeway: self.config.leeway,
             })),
+            token_params: Arc::new([]),
         };
         let mut config = self.config.clone();
         config.customer_id = Some(customer_id.to_owned());
@@ -463,7 +479,15 @@ impl Session {
         if !refused || renewed.swap(true, Ordering::Relaxed) {
             return Ok(redact_error_status(outcome, &[&token]));
         }
-        self.slot.invalidate(&token);
+        if self.slot.refused(&token) == Refusal::Access {
+            // The token was fetched because of a refusal and is refused
+            // too: another one would be, so none is fetched.
+            let mut outcome = outcome;
+            if let Ok(response) = &mut outcome {
+                response.fresh_token_refused = true;
+            }
+            return Ok(redact_error_status(outcome, &[&token]));
+        }
         let (renewed_token, mut outcome) = self
             .send_with_token(options, request, what, attempt.retry, deadline)
             .await?;
@@ -471,6 +495,9 @@ impl Session {
             // Refused again with a token fetched for this very call: the
             // cause is access, not the token.
             response.fresh_token_refused = self.refused_token(response);
+            if response.fresh_token_refused {
+                self.slot.refused(&renewed_token);
+            }
         }
         Ok(redact_error_status(outcome, &[&token, &renewed_token]))
     }

@@ -14,8 +14,21 @@ use crate::errors::{Error, Result};
 use crate::response::Response;
 use crate::retry::RetryPolicy;
 
-/// Lifetime assumed when a server omits `expires_in` (Druva always sends it).
-const DEFAULT_LIFETIME: Duration = Duration::from_secs(300);
+/// Lifetime assumed when a server omits `expires_in` (Druva always sends
+/// it; RFC 6749 makes it optional): the token is kept until the API refuses
+/// it (a 401/403 renews it) or for an hour, whichever comes first.
+pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
+
+/// The errors of RFC 6749 §5.2 a token endpoint answers a request it
+/// refuses with: each is an authentication failure, never retried.
+pub const OAUTH_ERRORS: [&str; 6] = [
+    "invalid_request",
+    "invalid_client",
+    "invalid_grant",
+    "unauthorized_client",
+    "unsupported_grant_type",
+    "invalid_scope",
+];
 
 /// A token response is a few hundred bytes; a megabyte is already absurd.
 pub const MAX_TOKEN_RESPONSE_BYTES: u64 = 1024 * 1024;
@@ -34,7 +47,9 @@ pub fn mask(text: &str) -> String {
 pub struct Token {
     pub access_token: SecretString,
     pub token_type: String,
-    pub scope: Option<String>,
+    /// The scopes granted, when the server said (RFC 6749 §3.3: a
+    /// space-separated string, split as `requests_oauthlib` splits it).
+    pub scope: Option<Vec<String>>,
     /// The lifetime the server granted (`expires_in`).
     pub lifetime: Duration,
     /// When the token request was sent: expiry is counted from here.
@@ -109,7 +124,7 @@ struct TokenBody {
     access_token: Option<serde_json::Value>,
     token_type: Option<String>,
     expires_in: Option<serde_json::Value>,
-    scope: Option<String>,
+    scope: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -167,14 +182,36 @@ pub fn parse_token_response(
         None | Some(serde_json::Value::Null) => DEFAULT_LIFETIME,
         Some(value) => parse_lifetime(&value)?,
     };
+    let token_type = body.token_type.unwrap_or_else(|| "bearer".to_owned());
+    if !token_type.eq_ignore_ascii_case("bearer") {
+        return Err(Error::protocol(format!(
+            "the token endpoint issued a {token_type:?} token; druva sends bearer tokens \
+             only (RFC 6750)"
+        )));
+    }
     Ok(Token {
         access_token: SecretString::from(access_token),
-        token_type: body.token_type.unwrap_or_else(|| "bearer".to_owned()),
-        scope: body.scope,
+        token_type,
+        scope: body.scope.as_ref().and_then(parse_scope),
         lifetime,
         requested_at,
         requested_at_wall,
     })
+}
+
+/// The scopes of a `scope` field: a space-separated string (RFC 6749 §3.3),
+/// or a list of strings as some servers send it; anything else is ignored.
+fn parse_scope(value: &serde_json::Value) -> Option<Vec<String>> {
+    match value {
+        serde_json::Value::String(text) => {
+            Some(text.split_whitespace().map(str::to_owned).collect())
+        }
+        serde_json::Value::Array(items) => items
+            .iter()
+            .map(|item| item.as_str().map(str::to_owned))
+            .collect(),
+        _ => None,
+    }
 }
 
 fn parse_lifetime(value: &serde_json::Value) -> Result<Duration> {
@@ -198,12 +235,13 @@ fn classify_token_error(response: Response) -> Error {
     let (error, error_description) = body
         .map(|body| (body.error, body.error_description))
         .unwrap_or_default();
-    let refused = response.status_code == 401
-        || (response.status_code == 400
-            && matches!(
-                error.as_deref(),
-                Some("invalid_grant" | "invalid_client" | "unauthorized_client")
-            ));
+    let oauth_error = error
+        .as_deref()
+        .is_some_and(|error| OAUTH_ERRORS.contains(&error));
+    // A 4xx naming an RFC 6749 error (most servers answer 400, some 401 or
+    // 403); a 429 or a 5xx is the server's state, not a refusal.
+    let client_error = (400..500).contains(&response.status_code) && !response.is_rate_limited();
+    let refused = response.status_code == 401 || (client_error && oauth_error);
     if !refused {
         return Error::from_status(response);
     }
@@ -277,6 +315,48 @@ mod tests {
                 other => panic!("{other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn every_rfc_6749_error_is_an_authentication_error_quoting_it() {
+        for error in OAUTH_ERRORS {
+            let body = format!(r#"{{"error": "{error}", "error_description": "why {error}"}}"#);
+            match parse(400, &body).unwrap_err() {
+                Error::Authentication {
+                    error: quoted,
+                    error_description,
+                    ..
+                } => {
+                    assert_eq!(quoted, error);
+                    assert_eq!(error_description.as_deref(), Some(&*format!("why {error}")));
+                }
+                other => panic!("{error}: {other:?}"),
+            }
+        }
+        assert!(matches!(
+            parse(400, r#"{"error": "something_else"}"#).unwrap_err(),
+            Error::HttpStatus { .. }
+        ));
+    }
+
+    #[test]
+    fn any_oauth_server_answer_is_read() {
+        let token = parse(200, r#"{"access_token": "t", "token_type": "Bearer"}"#).unwrap();
+        assert_eq!(token.lifetime, DEFAULT_LIFETIME);
+        assert_eq!(token.token_type, "Bearer");
+        let scoped = parse(
+            200,
+            r#"{"access_token": "t", "token_type": "bearer", "scope": "read  write"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            scoped.scope,
+            Some(vec!["read".to_owned(), "write".to_owned()])
+        );
+        let listed = parse(200, r#"{"access_token": "t", "scope": ["a", "b"]}"#).unwrap();
+        assert_eq!(listed.scope, Some(vec!["a".to_owned(), "b".to_owned()]));
+        let error = parse(200, r#"{"access_token": "t", "token_type": "mac"}"#).unwrap_err();
+        assert!(matches!(error, Error::Protocol { .. }), "{error:?}");
     }
 
     #[test]

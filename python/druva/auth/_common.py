@@ -5,8 +5,8 @@ renewal are the core's (``druva._druva._TokenAuth``)."""
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Optional, TypedDict, Union
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Literal, Optional, TypedDict, Union
 
 from druva import _druva
 
@@ -28,6 +28,9 @@ class TokenOptions(TypedDict, total=False):
     scope: Union[str, Sequence[str], None]
     timeout: float
     ca_bundle: Union[str, os.PathLike[str], None]
+    client_auth: Literal["basic", "post"]
+    token_params: Optional[Mapping[str, Union[str, Sequence[str]]]]
+    proxy: Optional[str]
 
 
 class _TokenAuthAdapter:

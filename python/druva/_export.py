@@ -147,21 +147,20 @@ ROTATED_SUFFIX = re.compile(r"\.(\d{8}T\d{6}Z)(?:\.(\d+))?")
 
 def rotated_files(out: Path) -> list[Path]:
     """The files ``out`` was rotated to, oldest first."""
-
-    def order(path: Path) -> tuple[str, int]:
-        match = ROTATED_SUFFIX.fullmatch(path.name[len(out.name) :])
-        return (match.group(1), int(match.group(2) or 0)) if match else ("", 0)
-
-    rotated = [
-        path
-        for path in out.parent.glob(glob_escape(out.name) + ".*")
-        if ROTATED_SUFFIX.fullmatch(path.name[len(out.name) :])
-    ]
-    return sorted(rotated, key=order)
+    found = []
+    for path in out.parent.iterdir():
+        suffix = rotated_suffix(out.name, path.name)
+        if suffix is not None:
+            found.append((suffix.group(1), int(suffix.group(2) or 0), path))
+    return [path for *_, path in sorted(found)]
 
 
-def glob_escape(name: str) -> str:
-    return re.sub(r"([*?[])", r"[\1]", name)
+def rotated_suffix(out_name: str, name: str) -> Optional[re.Match[str]]:
+    """The time (and number) of ``name`` when it is a name the output
+    ``out_name`` is rotated to, beside it (never a path elsewhere)."""
+    if not name.startswith(out_name):
+        return None
+    return ROTATED_SUFFIX.fullmatch(name[len(out_name) :])
 
 
 def rotation_target(out: Path, now: datetime) -> Path:
@@ -268,14 +267,9 @@ def is_count(value: Any) -> bool:
 
 
 def is_rotation_name(name: Any, state: Path) -> bool:
-    """A name the output of ``state`` could have been rotated to: beside it,
-    never a path elsewhere."""
+    """A name the output of ``state`` could have been rotated to."""
     out_name = state.name[: -len(".state")]
-    return (
-        isinstance(name, str)
-        and name.startswith(out_name)
-        and ROTATED_SUFFIX.fullmatch(name[len(out_name) :]) is not None
-    )
+    return isinstance(name, str) and rotated_suffix(out_name, name) is not None
 
 
 def fsync_directory(directory: Path) -> None:

@@ -79,6 +79,11 @@ class CursorRefused(ExportError):
     events tracker it no longer keeps."""
 
 
+# Parameters that say how a stream resumes, not which stream it is: Druva's
+# answer to an expired tracker is to resume anyway with this one.
+RESUME_PARAMS = ("ignoreTrackerExpiry",)
+
+
 @dataclass(frozen=True)
 class ListSpec:
     """What defines the list an export holds: a state of any other spec is
@@ -116,11 +121,13 @@ class ListSpec:
 
     def to_json(self) -> dict[str, Any]:
         """The spec as the state records it (JSON types only); a declared
-        style only when there is one, so older states still match."""
+        style only when there is one, so older states still match. A
+        parameter that says how to resume, not which list, is left out: it
+        may be added to resume a state."""
         return {
             "path": self.path,
             "method": self.method,
-            "params": [list(pair) for pair in self.params],
+            "params": [list(pair) for pair in self.params if pair[0] not in RESUME_PARAMS],
             "body": self.body,
             "items": self.items,
             "format": self.format,

@@ -483,13 +483,13 @@ def test_follow_survives_a_token_endpoint_and_an_api_outage_and_sigterm_exits_0(
     fake, out, child = following
     # The token endpoint down: every token refused with a 503, the token expired.
     fake.reset_counters()
-    fake.fail_next(503, count=40, path="/token")
+    fake.fail_next(503, count=12, path="/token")
     fake.expire_tokens()
     fake.add_events(50)
-    wait_for_requests(fake, "/token", 40)
+    wait_for_requests(fake, "/token", 12)
     # Then the API down: 503s (429s past rate_limit_wait are is_transient's test).
-    fake.fail_next(503, count=40, path=EVENTS_V3)
-    wait_for_requests(fake, EVENTS_V3, 40)
+    fake.fail_next(503, count=12, path=EVENTS_V3)
+    wait_for_requests(fake, EVENTS_V3, 12)
     fake.add_events(50)
     wait_for_lines(out, 400, child)
     alive = child.poll() is None

@@ -594,6 +594,52 @@ def test_an_expired_tracker_exits_3_naming_the_two_ways_on(
     assert read_state(out)["items"] == 750
 
 
+def test_resuming_an_expired_tracker_with_ignore_tracker_expiry_is_the_same_export(
+    fake: FakeDruva, export_here: Run, tmp_path: Path
+) -> None:
+    out = tmp_path / "events.jsonl"
+    assert export_here(EVENTS_V2, "--out", str(out)) == (0, "")
+    fake.add_events(10)
+    fake.fail_next(403, count=2, path=EVENTS_V2)
+    assert export_here(EVENTS_V2, "--out", str(out))[0] == 3
+    fake.reset_counters()
+
+    status, stderr = export_here(
+        EVENTS_V2, "--out", str(out), "--param", "ignoreTrackerExpiry=True"
+    )
+
+    assert status == 0, stderr
+    assert event_ids(out) == list(range(1, 761))
+    assert all("ignoreTrackerExpiry=True" in r["query"] for r in fake.requests)
+
+
+def test_a_tracker_past_its_lifetime_exits_3_and_ignore_tracker_expiry_resumes_it(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "events.jsonl"
+    with FakeDruva(users=100, tracker_ttl=0.2) as fake:
+        first = export(fake, EVENTS_V2, "--out", str(out), "--param", "format=CEF")
+        time.sleep(0.5)  # the saved tracker outlives the fake's tracker_ttl
+        fake.add_events(25)
+        expired = export(fake, EVENTS_V2, "--out", str(out), "--param", "format=CEF")
+        resumed = export(
+            fake,
+            *(EVENTS_V2, "--out", str(out), "--param", "format=CEF"),
+            *("--param", "ignoreTrackerExpiry=True"),
+        )
+
+    assert first.returncode == 0, first.stderr
+    assert expired.returncode == 3, expired.stderr
+    assert "--param ignoreTrackerExpiry=True" in expired.stderr
+    assert "--restart" in expired.stderr
+    assert resumed.returncode == 0, resumed.stderr
+    lines = read_jsonl(out)
+    assert len(lines) == 325
+    assert [int(line.split("externalId=")[1].split(" ")[0]) for line in lines] == list(
+        range(1, 326)
+    )
+
+
 # A declared paging style
 
 

@@ -401,7 +401,11 @@ def test_an_export_writes_nothing_but_the_file_and_shows_no_progress_off_a_termi
     assert result.stdout == ""
     assert result.stderr == ""
     assert_output_is(out, "jsonl", the_whole_list(fake, USERS))
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["users.jsonl", "users.jsonl.state"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == [
+        "users.jsonl",
+        "users.jsonl.lock",
+        "users.jsonl.state",
+    ]
     assert read_state(out)["arguments"] == {
         "path": USERS,
         "method": "GET",

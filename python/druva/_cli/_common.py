@@ -315,23 +315,25 @@ class Progress:
 
 @contextlib.contextmanager
 def stop_on_signals(
-    *signals: signal.Signals, again_raises: bool = False
+    *signals: signal.Signals, outlast_stop: bool = False
 ) -> Iterator[threading.Event]:
     """An event set by any of ``signals`` while the block runs (instead of
     KeyboardInterrupt, so a Ctrl-C at any moment is a clean stop). With
-    ``again_raises``, a second signal raises KeyboardInterrupt: for a stop
-    that waits on a request, a way not to wait."""
+    ``outlast_stop``, once a signal has set it the process ignores these
+    signals to its end, so a later one cannot cut the clean stop short (the
+    interpreter's own handlers are gone while it exits)."""
     stop = threading.Event()
 
     def handle(*_: object) -> None:
-        if again_raises and stop.is_set():
-            raise KeyboardInterrupt
         stop.set()
 
     previous = {number: signal.signal(number, handle) for number in signals}
     try:
         yield stop
     finally:
+        if outlast_stop and stop.is_set():
+            # signal.signal runs the handlers of signals already caught first.
+            previous = {number: signal.SIG_IGN for number in signals}
         for number, handler in previous.items():
             if handler is not None:  # None: installed outside Python; nothing to restore
                 signal.signal(number, handler)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import signal
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Optional
 
@@ -45,8 +47,15 @@ every item exactly once, in order. Run again after the list ended: a stream
 complete. A state of other arguments, or a FILE without its state, is
 refused; --restart starts over.
 
+A collector that runs for months: --from-now starts a new feed at the end
+of the stream instead of its history; --rotate-bytes renames a full FILE to
+FILE.<UTC time> at a page boundary and begins a new one; with --follow, an
+outage (the token endpoint or the API down, the network, 5xx, 429) is logged
+on stderr with the time and retried, waiting 1 s doubling to 5 min. FILE.lock
+keeps a second export of the same FILE out while one runs.
+
 Ctrl-C (or SIGTERM) finishes the page in hand, saves the state and exits 0;
-a second one stops at once, the state still sound.
+another one while it stops changes nothing.
 """
 
 EXAMPLES = """\
@@ -55,6 +64,11 @@ examples:
   druva export /platform/reporting/v1/reports/epLastBackupStatus --method POST \\
       --json '{"filters": {"pageSize": 500}}' --format csv --out backups.csv
   druva export /platform/eventmanagement/v3/events --out events.jsonl --follow
+  druva export /realize/eventmanagement/v1/events/tracker --out cyber.jsonl \\
+      --follow --from-now --rotate-bytes 100000000
+
+exit code 3: the server refused the saved cursor (an expired events tracker);
+  --param ignoreTrackerExpiry=True resumes anyway, --restart starts over
 
 """
 
@@ -102,6 +116,30 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     export.add_argument(
         "--restart", action="store_true", help="start over: overwrite FILE and its state"
     )
+    export.add_argument(
+        "--from-now",
+        action="store_true",
+        help="on a first run, read the stream to its end without writing: new events only",
+    )
+    export.add_argument(
+        "--rotate-bytes",
+        type=int,
+        metavar="N",
+        help="once FILE holds N bytes after a page, rename it FILE.<UTC time> and begin a new one",
+    )
+    export.add_argument(
+        "--cursor-field",
+        metavar="F",
+        help="a list whose cursor druva does not know: the page field holding it",
+    )
+    export.add_argument(
+        "--cursor-param", metavar="P", help="with --cursor-field: the parameter that sends it back"
+    )
+    export.add_argument(
+        "--keep-params",
+        action="store_true",
+        help="with --cursor-field: resend the --param values with the cursor",
+    )
     add_endpoint_options(export, timeout_default=default_of(druva.Session, "timeout"))
     add_scope_option(export)
     export.set_defaults(run=run)
@@ -127,11 +165,25 @@ def check_interval(arguments: argparse.Namespace) -> None:
         raise CommandError("--interval takes a number of seconds above 0", EXIT_USAGE)
 
 
+def check_collector_options(arguments: argparse.Namespace) -> None:
+    if arguments.rotate_bytes is not None and arguments.rotate_bytes <= 0:
+        raise CommandError("--rotate-bytes takes a number of bytes above 0", EXIT_USAGE)
+    if (arguments.cursor_field is None) != (arguments.cursor_param is None):
+        raise CommandError(
+            "--cursor-field and --cursor-param come together: the field a page holds the "
+            "cursor in, and the parameter that sends it back",
+            EXIT_USAGE,
+        )
+    if arguments.keep_params and arguments.cursor_field is None:
+        raise CommandError("--keep-params goes with --cursor-field and --cursor-param", EXIT_USAGE)
+
+
 def export_spec(arguments: argparse.Namespace) -> _export.ListSpec:
     """What defines the exported list, from the options; bad options are a
     usage error here, before any network I/O."""
     body = json_body(arguments)
     check_interval(arguments)
+    check_collector_options(arguments)
     cloud = endpoint(arguments)
     return _export.ListSpec(
         path=arguments.path,
@@ -142,7 +194,28 @@ def export_spec(arguments: argparse.Namespace) -> _export.ListSpec:
         format=arguments.format,
         region=cloud.get("region"),
         base_url=cloud.get("base_url"),
+        cursor_field=arguments.cursor_field,
+        cursor_param=arguments.cursor_param,
+        keep_params=arguments.keep_params,
     )
+
+
+# Exit status when the server refuses the saved cursor (an expired events tracker).
+EXIT_CURSOR_REFUSED = 3
+
+# A private knob for tests: the factor on every wait of the backoff, so a
+# test of an outage waits milliseconds, not minutes.
+BACKOFF_SCALE = "_DRUVA_EXPORT_BACKOFF_SCALE"
+
+
+def backoff(failures: int) -> float:
+    return _export.backoff_delay(failures) * float(os.environ.get(BACKOFF_SCALE) or 1)
+
+
+def report(message: str) -> None:
+    """A failure a following run waits out, on stderr with the UTC time."""
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    print(f"{now} druva export: {message}", file=sys.stderr, flush=True)
 
 
 def run(arguments: argparse.Namespace) -> int:
@@ -151,7 +224,9 @@ def run(arguments: argparse.Namespace) -> int:
     client_id, secret = credentials()
     progress = Progress(sys.stderr)
     session = druva.Session(client_id, secret, **endpoint(arguments))
-    signals = stop_on_signals(signal.SIGINT, signal.SIGTERM, again_raises=True)
+    # Once a signal came, the handler stays till the process ends: a second
+    # one, during the clean stop or after it, changes nothing.
+    signals = stop_on_signals(signal.SIGINT, signal.SIGTERM, outlast_stop=True)
     with session, signals as stop:
         try:
             outcome = _export.export(
@@ -160,12 +235,18 @@ def run(arguments: argparse.Namespace) -> int:
                 spec,
                 follow=arguments.follow,
                 restart=arguments.restart,
+                from_now=arguments.from_now,
+                rotate_bytes=arguments.rotate_bytes,
                 stop=stop,
                 progress=progress.show,
+                report=report,
+                backoff=backoff,
                 **given(arguments, "interval"),
             )
         except _export.ExportRefused as error:
             raise CommandError(str(error), EXIT_USAGE) from None
+        except _export.CursorRefused as error:
+            raise CommandError(str(error), EXIT_CURSOR_REFUSED) from None
         except (_export.ExportError, OSError) as error:
             raise CommandError(str(error), EXIT_ERROR) from None
     if outcome.already_complete:

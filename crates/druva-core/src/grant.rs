@@ -17,6 +17,7 @@ use url::Url;
 use crate::cache::{Slot, TokenCache, TokenSource};
 use crate::client_auth::{ClientAuth, Credentials, TokenForm};
 use crate::config;
+use crate::deadline::Deadline;
 use crate::endpoint::{self, Endpoints};
 use crate::errors::{Error, Result};
 use crate::http::{self, ClientOptions};
@@ -245,7 +246,7 @@ impl TokenRequest {
             request,
             "POST",
             "token request",
-            options.timeout,
+            Deadline::after(options.timeout),
             MAX_TOKEN_RESPONSE_BYTES,
         )
         .await?;

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use reqwest::{Client, ClientBuilder, Proxy};
 use url::Url;
 
+use crate::deadline::Deadline;
 use crate::errors::{Error, Result};
 use crate::response::Response;
 use crate::runtime::PerProcess;
@@ -372,19 +373,21 @@ fn redirect_policy() -> reqwest::redirect::Policy {
 
 const MAX_REDIRECTS: usize = 10;
 
-/// Sends a request and reads the whole response, bounded in size and time.
-/// `what` names the request in error messages ("token request", "GET /path").
+/// Sends a request and reads the whole response, bounded in size and by the
+/// call's `deadline`. `what` names the request in error messages ("token
+/// request", "GET /path"), which give the call's timeout.
 pub async fn send(
     request: reqwest::RequestBuilder,
     method: &str,
     what: &str,
-    timeout: Duration,
+    deadline: Deadline,
     max_response_bytes: u64,
 ) -> Result<Response> {
     let started = Instant::now();
+    let timeout = deadline.timeout();
     let (sent, left_origin) = LEFT_ORIGIN
         .scope(Cell::new(false), async {
-            let sent = request.timeout(timeout).send().await;
+            let sent = request.timeout(deadline.remaining()).send().await;
             (sent, LEFT_ORIGIN.with(Cell::get))
         })
         .await;

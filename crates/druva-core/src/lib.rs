@@ -10,6 +10,7 @@
 pub mod cache;
 pub mod client_auth;
 pub mod config;
+pub mod deadline;
 pub mod endpoint;
 pub mod errors;
 pub mod grant;

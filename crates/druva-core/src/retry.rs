@@ -14,11 +14,10 @@
 use std::future::Future;
 use std::time::{Duration, SystemTime};
 
-use tokio::time::Instant;
-
 use rand::Rng;
 
 use crate::config;
+use crate::deadline::Deadline;
 use crate::errors::Result;
 use crate::logging;
 use crate::response::Response;
@@ -202,9 +201,8 @@ pub struct Budget {
     /// Retries after 429s, and the time waited on them, against `rate_limit_wait`.
     rate_limited: u32,
     waited_on_rate_limits: Duration,
-    /// When the call started and how long it may take, 429 waits aside.
-    started: Instant,
-    timeout: Option<Duration>,
+    /// When the call must be over, postponed by each wait on a 429.
+    deadline: Option<Deadline>,
     /// A retry was refused because a budget ran out.
     exhausted: bool,
 }
@@ -215,23 +213,15 @@ impl Budget {
             retries: 0,
             rate_limited: 0,
             waited_on_rate_limits: Duration::ZERO,
-            started: Instant::now(),
-            timeout: None,
+            deadline: None,
             exhausted: false,
         }
-    }
-
-    /// What is left of the call's timeout, its 429 waits not counted.
-    fn time_left(&self) -> Option<Duration> {
-        let timeout = self.timeout?;
-        let deadline = self.started + timeout.saturating_add(self.waited_on_rate_limits);
-        Some(deadline.saturating_duration_since(Instant::now()))
     }
 
     /// Whether the call has nothing left for another attempt: a retry was
     /// refused for want of budget, or its deadline has passed.
     pub fn is_spent(&self) -> bool {
-        self.exhausted || self.time_left().is_some_and(|left| left.is_zero())
+        self.exhausted || self.deadline.is_some_and(|deadline| deadline.has_passed())
     }
 }
 
@@ -240,9 +230,9 @@ impl Budget {
 pub struct Attempt {
     /// Retries before this attempt: 0 for the first.
     pub retry: u32,
-    /// What is left of the call's timeout: this attempt's own bound.
+    /// The call's deadline, its 429 waits added: this attempt's own bound.
     /// `None` when the call has no overall timeout.
-    pub time_left: Option<Duration>,
+    pub deadline: Option<Deadline>,
 }
 
 /// Why an outcome may deserve another attempt.
@@ -264,11 +254,10 @@ impl<'a> Retrying<'a> {
     }
 
     /// Bounds the whole call, every attempt and wait but those on 429s, by
-    /// `timeout` from now.
+    /// `deadline`.
     #[must_use]
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.budget.started = Instant::now();
-        self.budget.timeout = Some(timeout);
+    pub fn deadline(mut self, deadline: Deadline) -> Self {
+        self.budget.deadline = Some(deadline);
         self
     }
 
@@ -282,11 +271,6 @@ impl<'a> Retrying<'a> {
     /// What the call has spent so far.
     pub fn budget(&self) -> Budget {
         self.budget
-    }
-
-    /// What is left of the call's timeout, its 429 waits not counted.
-    fn time_left(&self) -> Option<Duration> {
-        self.budget.time_left()
     }
 
     /// What this call may retry (see [`RetryScope::for_call`]).
@@ -318,7 +302,7 @@ impl<'a> Retrying<'a> {
         loop {
             let outcome = attempt(Attempt {
                 retry: self.budget.retries.saturating_add(self.budget.rate_limited),
-                time_left: self.time_left(),
+                deadline: self.budget.deadline,
             })
             .await;
             let Some(wait) = outcome.sent().and_then(|sent| self.next_wait(sent)) else {
@@ -372,6 +356,10 @@ impl<'a> Retrying<'a> {
         }
         self.budget.rate_limited = retry;
         self.budget.waited_on_rate_limits = waited;
+        self.budget.deadline = self
+            .budget
+            .deadline
+            .map(|deadline| deadline.postponed(wait));
         logging::info!(
             "{} answered 429; rate-limited retry {retry} in {:.3} s \
              ({:.3} s of rate_limit_wait {:.0} s used)",
@@ -390,7 +378,7 @@ impl<'a> Retrying<'a> {
             return None;
         }
         let wait = self.policy.delay(retry, retry_after(sent));
-        if let Some(time_left) = self.time_left() {
+        if let Some(time_left) = self.budget.deadline.map(|deadline| deadline.remaining()) {
             if wait >= time_left {
                 self.budget.exhausted = true;
                 logging::info!(
@@ -560,7 +548,7 @@ mod tests {
     async fn a_continued_call_keeps_its_first_runs_deadline() {
         let policy = impatient(5);
         let (budget, _) = spend(
-            Retrying::new(&policy, "GET /x").timeout(Duration::from_secs(1)),
+            Retrying::new(&policy, "GET /x").deadline(Deadline::after(Duration::from_secs(1))),
             Ok(answer(500, None)),
         )
         .await;
@@ -798,17 +786,19 @@ mod tests {
     async fn a_retry_whose_wait_would_pass_the_timeout_is_not_attempted() {
         // Retry-After 60 on a 503, timeout 1 s: the call ends at once with the 503.
         let policy = RetryPolicy::with_max_retries(3);
-        let started = Instant::now();
-        let retrying = Retrying::new(&policy, "GET /x").timeout(Duration::from_secs(1));
+        let started = tokio::time::Instant::now();
+        let retrying =
+            Retrying::new(&policy, "GET /x").deadline(Deadline::after(Duration::from_secs(1)));
         let (last, attempts) = run_script(retrying, vec![Ok(answer(503, Some("60")))]).await;
         assert_eq!((status(&last), attempts), (503, vec![0]));
         assert_eq!(started.elapsed(), Duration::ZERO);
         // Waits that fit are taken, and each attempt is told what is left.
-        let retrying = Retrying::new(&policy, "GET /x").timeout(Duration::from_secs(10));
+        let retrying =
+            Retrying::new(&policy, "GET /x").deadline(Deadline::after(Duration::from_secs(10)));
         let mut left = Vec::new();
         let outcome: Result<Response> = retrying
             .run(|attempt| {
-                left.push(attempt.time_left.unwrap());
+                left.push(attempt.deadline.unwrap().remaining());
                 async { Ok(answer(503, Some("4"))) }
             })
             .await;
@@ -834,9 +824,9 @@ mod tests {
         ];
         script.reverse();
         let outcome: Result<Response> = Retrying::new(&policy, "GET /x")
-            .timeout(Duration::from_secs(5))
+            .deadline(Deadline::after(Duration::from_secs(5)))
             .run(|attempt| {
-                left.push(attempt.time_left.unwrap());
+                left.push(attempt.deadline.unwrap().remaining());
                 let next = script.pop().unwrap_or_else(|| Ok(answer(200, None)));
                 async move { next }
             })

@@ -7,8 +7,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::time::Instant;
-
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::{Client, Method};
 use secrecy::ExposeSecret;
@@ -17,6 +15,7 @@ use url::Url;
 use crate::cache::Refusal;
 use crate::client_auth::{ClientAuth, Credentials};
 use crate::config;
+use crate::deadline::Deadline;
 use crate::endpoint::{same_origin, Endpoints};
 use crate::errors::{Error, Result};
 use crate::grant::{token_cache, CustomerGrant, Grant, TokenRequest, TokenSlot};
@@ -440,7 +439,7 @@ impl Session {
         let what = format!("{} {}", request.method, request.url.path());
         let mut retrying = Retrying::new(&self.retry, &what)
             .scope(request.retry)
-            .timeout(request.timeout);
+            .deadline(Deadline::after(request.timeout));
         if let Some(budget) = budget {
             retrying = retrying.continuing(budget);
         }
@@ -471,7 +470,9 @@ impl Session {
         renewed: &AtomicBool,
     ) -> Result<Result<Response>> {
         // This attempt, its renewal included, ends by the call's deadline.
-        let deadline = Instant::now() + attempt.time_left.unwrap_or(request.timeout);
+        let deadline = attempt
+            .deadline
+            .unwrap_or_else(|| Deadline::after(request.timeout));
         let (token, outcome) = self
             .send_with_token(options, request, what, attempt.retry, deadline)
             .await?;
@@ -503,17 +504,18 @@ impl Session {
     }
 
     /// Sends the request once with the current token, and says which token.
-    /// Waiting for the token and the request together end by `deadline`.
+    /// Waiting for the token, for a place in flight and the request all end
+    /// by the call's `deadline`.
     async fn send_with_token(
         &self,
         options: &SendOptions,
         request: &ApiRequest,
         what: &str,
         retry: u32,
-        deadline: Instant,
+        deadline: Deadline,
     ) -> Result<(Arc<Token>, Result<Response>)> {
         let token_options = SendOptions {
-            timeout: deadline.saturating_duration_since(Instant::now()),
+            timeout: deadline.remaining(),
             ..options.clone()
         };
         let token = Arc::clone(&self.slot)
@@ -524,25 +526,25 @@ impl Session {
             .limiter
             .get_or_try_init(|| Ok(Arc::new(Limiter::for_cap(cap))))?;
         let limiter = &*limiter;
-        let Ok(permit) = tokio::time::timeout_at(deadline, limiter.acquire()).await else {
+        let Ok(permit) = tokio::time::timeout_at(deadline.instant(), limiter.acquire()).await
+        else {
             let outcome = Err(Error::Timeout {
                 message: format!(
                     "{what} timed out after {:.3} s waiting for one of the session's {} \
                      places in flight (max_concurrency, lowered after 429s); raise \
                      `timeout=` or max_concurrency",
-                    request.timeout.as_secs_f64(),
+                    deadline.timeout().as_secs_f64(),
                     limiter.allowed()
                 ),
             });
             return Ok((token, outcome));
         };
-        let time_left = deadline.saturating_duration_since(Instant::now());
-        let outcome = if time_left.is_zero() {
+        let outcome = if deadline.has_passed() {
             Err(Error::Timeout {
                 message: format!(
                     "{what} timed out: its timeout of {:.3} s went on waiting for a token; \
                      raise `timeout=` if the token endpoint is slow",
-                    request.timeout.as_secs_f64()
+                    deadline.timeout().as_secs_f64()
                 ),
             })
         } else {
@@ -550,7 +552,7 @@ impl Session {
                 request.builder(&options.client, &token)?,
                 request.method.as_str(),
                 what,
-                time_left,
+                deadline,
                 self.config.max_response_bytes,
             )
             .await

@@ -4,16 +4,19 @@
 import asyncio
 import datetime
 import os
+import pathlib
 from collections.abc import AsyncIterator, Coroutine, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Generic, Literal, Optional, TypeVar, Union, final
 
 from typing_extensions import Self, disjoint_base
 
+from druva._store import TokenStore
 from druva._token import Token
 
 __version__: str
 __all__ = [
     "AsyncSession",
+    "DirectoryTokenStore",
     "FakeDruva",
     "Headers",
     "Paginator",
@@ -22,6 +25,7 @@ __all__ = [
     "_Awaitable",
     "_BaseSession",
     "_Canceller",
+    "_DirectoryLock",
     "_InTransit",
     "_LoopQueue",
     "_TokenAuth",
@@ -38,6 +42,7 @@ _Params = Optional[Union[Mapping[str, Any], Sequence[tuple[str, Any]]]]
 _Headers = Optional[Union[Mapping[str, Any], Sequence[tuple[str, Any]]]]
 _Path = Union[str, os.PathLike[str]]
 _Scope = Optional[Union[str, Sequence[str]]]
+_TokenCache = Optional[Union[str, os.PathLike[str], TokenStore]]
 
 def get_token(
     client_id: str,
@@ -50,6 +55,7 @@ def get_token(
     timeout: float = 30.0,
     force_refresh: bool = False,
     ca_bundle: Optional[_Path] = None,
+    token_cache: _TokenCache = None,
 ) -> Token: ...
 def get_token_async(
     client_id: str,
@@ -62,6 +68,7 @@ def get_token_async(
     timeout: float = 30.0,
     force_refresh: bool = False,
     ca_bundle: Optional[_Path] = None,
+    token_cache: _TokenCache = None,
 ) -> Coroutine[Any, Any, Token]: ...
 def _token_auth(
     client_id: str,
@@ -74,6 +81,7 @@ def _token_auth(
     timeout: float = 30.0,
     force_refresh: bool = False,
     ca_bundle: Optional[_Path] = None,
+    token_cache: _TokenCache = None,
 ) -> _TokenAuth: ...
 def json_loads(data: Union[str, bytes]) -> Any: ...
 def _shutdown() -> None: ...
@@ -251,6 +259,7 @@ class Session(_BaseSession[Response, None, list[Any]]):
         rate_limit_wait: float = 120.0,
         max_concurrency: Optional[int] = None,
         msp: bool = False,
+        token_cache: _TokenCache = None,
     ) -> Self: ...
     @classmethod
     def from_env(cls, **kwargs: Any) -> Self: ...
@@ -284,6 +293,7 @@ class AsyncSession(
         rate_limit_wait: float = 120.0,
         max_concurrency: Optional[int] = None,
         msp: bool = False,
+        token_cache: _TokenCache = None,
     ) -> Self: ...
     @classmethod
     def from_env(cls, **kwargs: Any) -> Self: ...
@@ -291,6 +301,21 @@ class AsyncSession(
     def token(self) -> Coroutine[Any, Any, Token]: ...
     def __aenter__(self) -> Coroutine[Any, Any, Self]: ...
     def __aexit__(self, *_exc_info: object) -> Coroutine[Any, Any, None]: ...
+
+@final
+class DirectoryTokenStore:
+    def __new__(cls, path: _Path) -> Self: ...
+    @property
+    def path(self) -> pathlib.Path: ...
+    def load(self, key: str) -> Optional[bytes]: ...
+    def save(self, key: str, blob: bytes, ttl_seconds: float) -> None: ...
+    def delete(self, key: str, blob: bytes) -> None: ...
+    def lock(self, key: str, timeout_seconds: float) -> _DirectoryLock: ...
+
+@final
+class _DirectoryLock:
+    def __enter__(self) -> Self: ...
+    def __exit__(self, *_exception: object) -> bool: ...
 
 @final
 class _Awaitable(Coroutine[Any, Any, Any]):

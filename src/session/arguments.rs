@@ -8,6 +8,7 @@ use crate::args::{self, Path, Scope};
 use crate::errors::Result;
 use druva_core::config;
 use druva_core::session::{Session, SessionConfig, SessionOptions};
+use druva_core::store::StoreHandle;
 
 /// A session's arguments as Python passed them, typed.
 pub(super) struct SessionArguments<'a> {
@@ -26,6 +27,7 @@ pub(super) struct SessionArguments<'a> {
     pub(super) rate_limit_wait: f64,
     pub(super) max_concurrency: Option<i128>,
     pub(super) msp: bool,
+    pub(super) token_cache: Option<StoreHandle>,
 }
 
 impl SessionArguments<'_> {
@@ -50,6 +52,7 @@ impl SessionArguments<'_> {
             )?),
             max_concurrency: config::concurrency_argument("max_concurrency", self.max_concurrency)?,
             msp: self.msp,
+            token_cache: self.token_cache,
         };
         let config = SessionConfig::new(&client_id, &secret, options)?;
         // Building the client reads `ca_bundle`, which may block (a FIFO, a

@@ -12,16 +12,19 @@ use std::time::{Duration, Instant, SystemTime};
 use arc_swap::ArcSwapOption;
 use futures::future::{BoxFuture, FutureExt};
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+use secrecy::ExposeSecret;
 use url::Url;
 
-use crate::cache::{Slot, TokenCache, TokenSource};
+use crate::cache::{Slot, TokenCache, TokenSource, Wanted};
 use crate::client_auth::{ClientAuth, Credentials, TokenForm};
 use crate::config;
 use crate::endpoint::{self, Endpoints};
 use crate::errors::{Error, Result};
 use crate::http::{self, ClientOptions};
+use crate::logging;
 use crate::response::Response;
 use crate::retry::{Outcome, RetryPolicy, Retrying};
+use crate::store::{StoreHandle, StoredTokens};
 use crate::token::{parse_token_response, SendOptions, Token, MAX_TOKEN_RESPONSE_BYTES};
 
 /// The cache entry of one [`TokenRequest`].
@@ -52,6 +55,8 @@ pub struct TokenRequest {
     pub client_auth: ClientAuth,
     pub scope: Option<String>,
     pub grant: Grant,
+    /// The store this token is shared through with other processes.
+    pub store: Option<Arc<StoredTokens>>,
 }
 
 /// How a token is granted.
@@ -102,6 +107,21 @@ pub struct TokenKey {
     customer_id: Option<String>,
 }
 
+impl TokenKey {
+    /// What names this token in a shared store (under the secret's HMAC
+    /// key, see [`crate::seal`]): the fields of the key, in one list, so
+    /// that a new field is one line here. `client_auth` aside: how the
+    /// credential is presented does not change its token.
+    fn store_fields(&self) -> Vec<Option<&str>> {
+        vec![
+            Some(self.token_url.as_str()),
+            Some(self.client_id.as_str()),
+            self.scope.as_deref(),
+            self.customer_id.as_deref(),
+        ]
+    }
+}
+
 /// The form fields of the client-credentials grant: `grant_type`, and
 /// `scope` when one is asked for.
 fn grant_fields(scope: Option<&str>) -> Vec<(&'static str, &str)> {
@@ -128,11 +148,20 @@ impl TokenSource for TokenRequest {
     fn same_as(&self, other: &Self) -> bool {
         self.client_auth == other.client_auth
             && self.grant.customer_id() == other.grant.customer_id()
+            && self.store.as_ref().map(|store| store.identity())
+                == other.store.as_ref().map(|store| store.identity())
             && self.credentials.same_as(&other.credentials)
     }
 
-    fn fetch<'a>(&'a self, options: &'a SendOptions) -> BoxFuture<'a, Result<Token>> {
-        self.fetch_token(options).boxed()
+    fn fetch<'a>(
+        &'a self,
+        options: &'a SendOptions,
+        wanted: &'a Wanted,
+    ) -> BoxFuture<'a, Result<Token>> {
+        match &self.store {
+            Some(store) => self.fetch_shared(store, options, wanted).boxed(),
+            None => self.fetch_token(options).boxed(),
+        }
     }
 
     fn describe(&self) -> String {
@@ -156,6 +185,53 @@ impl TokenSource for TokenRequest {
 }
 
 impl TokenRequest {
+    /// A token through the shared store: a stored one fresh as `wanted`
+    /// says; otherwise, under the store's lock for this key (waited for at
+    /// most half the caller's patience, so that a holder that is slow or
+    /// dead leaves the caller time for its own request), the store read
+    /// again, and only then one token request, whose token is stored. A
+    /// stored token that the API refused is deleted, while it is still the
+    /// stored one. A store that fails is as good as none (see
+    /// [`StoredTokens`]).
+    async fn fetch_shared(
+        &self,
+        store: &StoredTokens,
+        options: &SendOptions,
+        wanted: &Wanted,
+    ) -> Result<Token> {
+        let name = store.entry_name(&self.key().store_fields());
+        let servable = |token: &Token| {
+            !wanted.new_token
+                && token.is_fresh(wanted.leeway, Instant::now())
+                && !wanted
+                    .refused
+                    .as_ref()
+                    .is_some_and(|refused| same_access_token(refused, token))
+        };
+        if let Some((token, _)) = store.load(&name).await.filter(|(t, _)| servable(t)) {
+            logging::debug!("token for {} read from the token store", self.describe());
+            return Ok(token);
+        }
+        let lock = store.lock(&name, wanted.patience / 2).await;
+        if let Some((token, blob)) = store.load(&name).await {
+            if servable(&token) {
+                logging::debug!("token for {} read from the token store", self.describe());
+                return Ok(token);
+            }
+            if wanted
+                .refused
+                .as_ref()
+                .is_some_and(|refused| same_access_token(refused, &token))
+            {
+                store.delete(&name, blob).await;
+            }
+        }
+        let token = self.fetch_token(options).await?;
+        store.save(&name, &token).await;
+        drop(lock);
+        Ok(token)
+    }
+
     /// Gets a token: the client-credentials grant, or for a customer the
     /// exchange under the MSP token. Connection failures, 429 and 502–504
     /// are retried; a refusal of the credentials is not. When the exchange
@@ -251,6 +327,10 @@ impl TokenRequest {
     }
 }
 
+fn same_access_token(first: &Token, second: &Token) -> bool {
+    first.access_token.expose_secret() == second.access_token.expose_secret()
+}
+
 /// One token request's outcome and when it was sent, on both clocks: the
 /// token's expiry is counted from then.
 struct TokenAttempt {
@@ -289,6 +369,8 @@ pub struct TokenOptions {
     pub scope: Option<String>,
     pub timeout: Option<Duration>,
     pub ca_bundle: Option<PathBuf>,
+    /// A store shared with other processes (`token_cache=`).
+    pub token_cache: Option<StoreHandle>,
 }
 
 /// One `get_token` call, checked, with every default applied: what to ask
@@ -322,8 +404,10 @@ impl TokenCall {
             scope,
             timeout,
             ca_bundle,
+            token_cache,
         } = options;
         let credentials = Credentials::new(client_id, secret)?;
+        let store = token_cache.and_then(|store| StoredTokens::new(store, &credentials));
         let endpoints =
             Endpoints::resolve(region.as_deref(), base_url.as_deref(), token_url.as_deref())?;
         let scope = config::scope_argument(scope)?;
@@ -339,6 +423,7 @@ impl TokenCall {
                 client_auth: ClientAuth::default(),
                 scope,
                 grant: Grant::ClientCredentials,
+                store: store.map(Arc::new),
             },
             endpoints,
             send: SendOptions {
@@ -368,6 +453,7 @@ mod tests {
             client_auth: ClientAuth::Basic,
             scope: None,
             grant: Grant::ClientCredentials,
+            store: None,
         }
     }
 
@@ -534,7 +620,9 @@ mod tests {
             retry: RetryPolicy::with_max_retries(0),
         };
         let runtime = crate::runtime::runtime().unwrap();
-        let token = runtime.block_on(request.fetch(&options)).unwrap();
+        let token = runtime
+            .block_on(request.fetch(&options, &Wanted::default()))
+            .unwrap();
         (server.join().unwrap(), token)
     }
 

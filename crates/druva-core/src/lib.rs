@@ -10,6 +10,7 @@
 pub mod cache;
 pub mod client_auth;
 pub mod config;
+pub mod directory;
 pub mod endpoint;
 pub mod errors;
 pub mod grant;
@@ -22,5 +23,7 @@ pub mod redact;
 pub mod response;
 pub mod retry;
 pub mod runtime;
+pub mod seal;
 pub mod session;
+pub mod store;
 pub mod token;

@@ -26,6 +26,7 @@ use crate::redact::Redactor;
 use crate::response::{self, Response};
 use crate::retry::{Attempt, Budget, RetryPolicy, RetryScope, Retrying, RATE_LIMITED};
 use crate::runtime::PerProcess;
+use crate::store::{StoreHandle, StoredTokens};
 use crate::token::{SendOptions, Token};
 
 /// Everything a session is built from, checked before any I/O.
@@ -46,6 +47,8 @@ pub struct SessionConfig {
     pub msp: bool,
     /// The MSP customer (tenant) a customer session acts for.
     pub customer_id: Option<String>,
+    /// A store shared with other processes (`token_cache=`).
+    pub token_cache: Option<StoreHandle>,
 }
 
 /// A session's options as the caller gave them; `None` is the default (see
@@ -66,6 +69,8 @@ pub struct SessionOptions {
     pub rate_limit_wait: Option<Duration>,
     pub max_concurrency: Option<usize>,
     pub msp: bool,
+    /// A store shared with other processes (`token_cache=`).
+    pub token_cache: Option<StoreHandle>,
 }
 
 impl SessionConfig {
@@ -94,6 +99,7 @@ impl SessionConfig {
             rate_limit_wait,
             max_concurrency,
             msp,
+            token_cache,
         } = options;
         let credentials = Credentials::new(client_id, secret)?;
         let mut endpoints =
@@ -114,6 +120,7 @@ impl SessionConfig {
             max_concurrency,
             msp,
             customer_id: None,
+            token_cache,
         })
     }
 }
@@ -219,6 +226,11 @@ impl Session {
             client_auth: ClientAuth::default(),
             scope: config.scope.clone(),
             grant: Grant::ClientCredentials,
+            store: config
+                .token_cache
+                .clone()
+                .and_then(|store| StoredTokens::new(store, &config.credentials))
+                .map(Arc::new),
         };
         let slot = token_cache().slot(&request);
         let session = Session {
@@ -262,6 +274,8 @@ impl Session {
                 msp: Arc::clone(&self.slot),
                 leeway: self.config.leeway,
             })),
+            // Stored per customer: the customer is part of the entry's name.
+            store: self.slot.source().store.clone(),
         };
         let mut config = self.config.clone();
         config.customer_id = Some(customer_id.to_owned());
@@ -693,7 +707,7 @@ mod tests {
     /// The binding runs calls on druva's multi-threaded runtime.
     #[test]
     fn calls_and_token_requests_can_move_between_threads() {
-        use crate::cache::TokenSource;
+        use crate::cache::{TokenSource, Wanted};
         fn check(
             session: Arc<Session>,
             request: ApiRequest,
@@ -702,7 +716,7 @@ mod tests {
         ) {
             assert_send(&Arc::clone(&session).send(request.clone()));
             assert_send(&session.send_within(request, None));
-            assert_send(&token.fetch(options));
+            assert_send(&token.fetch(options, &Wanted::default()));
         }
         let _ = check;
     }

@@ -373,11 +373,9 @@ impl PyDirectoryTokenStore {
         }
     }
 
-    fn __repr__(&self) -> String {
-        format!(
-            "DirectoryTokenStore({:?})",
-            self.store.path().display().to_string()
-        )
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        let path = PyString::new(py, &self.store.path().display().to_string());
+        Ok(format!("DirectoryTokenStore({})", path.repr()?))
     }
 }
 

@@ -199,6 +199,18 @@ impl TokenRequest {
         options: &SendOptions,
         wanted: &Wanted,
     ) -> Result<Token> {
+        let round = store.round();
+        let result = self.fetch_through(store, options, wanted).await;
+        store.end_round(&round);
+        result
+    }
+
+    async fn fetch_through(
+        &self,
+        store: &StoredTokens,
+        options: &SendOptions,
+        wanted: &Wanted,
+    ) -> Result<Token> {
         let name = store.entry_name(&self.key().store_fields());
         let servable = |token: &Token| {
             !wanted.new_token

@@ -9,7 +9,7 @@
 
 use std::fmt;
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -52,13 +52,25 @@ impl fmt::Debug for StoreHandle {
 /// A held store lock; released when dropped.
 pub type StoreLock = Box<dyn Send>;
 
-/// One credential's view of a shared store: its entries' keys, and whether
-/// the store is failing (then it has already been warned about once).
+/// One credential's view of a shared store: its entries' keys, and how the
+/// store has been failing.
+///
+/// A store that fails costs one WARNING: the first failure warns, the ones
+/// after it are DEBUG records, until a whole round (one token fetched or
+/// read through the store, see [`StoredTokens::round`]) goes without a
+/// failure; a failure after that warns again. So a store that is down, or
+/// half down (a full disk that reads but cannot write), is reported once,
+/// and one that recovers and fails again is reported again.
 pub struct StoredTokens {
     store: Arc<dyn SharedStore>,
     keys: SealKeys,
-    failing: Arc<AtomicBool>,
+    /// Whether the current failures have been warned about.
+    warned: AtomicBool,
+    failures: AtomicU64,
 }
+
+/// The failure count when a round began.
+pub struct Round(u64);
 
 impl fmt::Debug for StoredTokens {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -76,8 +88,21 @@ impl StoredTokens {
         Some(StoredTokens {
             store: store.0,
             keys: credentials.seal_keys()?,
-            failing: Arc::default(),
+            warned: AtomicBool::new(false),
+            failures: AtomicU64::new(0),
         })
+    }
+
+    /// Begins a round of store operations.
+    pub fn round(&self) -> Round {
+        Round(self.failures.load(Ordering::Relaxed))
+    }
+
+    /// Ends `round`: one without a failure means the store works (again).
+    pub fn end_round(&self, round: &Round) {
+        if self.failures.load(Ordering::Relaxed) == round.0 {
+            self.warned.store(false, Ordering::Relaxed);
+        }
     }
 
     pub fn identity(&self) -> String {
@@ -136,11 +161,8 @@ impl StoredTokens {
             .flatten()
     }
 
-    /// Runs `operation` on the blocking pool. A failure costs one WARNING
-    /// while the store keeps failing: the first failure after a success
-    /// warns, the ones after it only log at DEBUG, so a store that is down
-    /// does not flood the log, and one that recovers and fails again is
-    /// reported again. The call goes on as without a store.
+    /// Runs `operation` on the blocking pool. A failure is logged as the
+    /// type's documentation says, and the call goes on as without a store.
     async fn blocking<T: Send + 'static>(
         &self,
         what: &str,
@@ -151,12 +173,10 @@ impl StoredTokens {
             Err(error) => Err(io::Error::other(error.to_string())),
         };
         match outcome {
-            Ok(value) => {
-                self.failing.store(false, Ordering::Relaxed);
-                Some(value)
-            }
+            Ok(value) => Some(value),
             Err(error) => {
-                if self.failing.swap(true, Ordering::Relaxed) {
+                self.failures.fetch_add(1, Ordering::Relaxed);
+                if self.warned.swap(true, Ordering::Relaxed) {
                     logging::debug!(
                         "token store {} still failing ({what}: {error})",
                         self.store.describe()

@@ -30,6 +30,7 @@ mod paginator;
 mod response;
 mod runtime;
 mod session;
+mod store;
 mod token;
 
 use pyo3::prelude::*;
@@ -55,6 +56,8 @@ fn _druva(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<response::Headers>()?;
     module.add_class::<auth::TokenAuth>()?;
     module.add_class::<fake::PyFakeDruva>()?;
+    module.add_class::<store::PyDirectoryTokenStore>()?;
+    module.add_class::<store::DirectoryLock>()?;
     module.add_class::<loop_queue::LoopQueue>()?;
     module.add_class::<loop_queue::Canceller>()?;
     module.add_class::<awaitable::InTransit>()?;

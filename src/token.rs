@@ -17,6 +17,7 @@ use crate::awaitable::{self, Awaitable, Work};
 use crate::errors::OrRaise;
 use crate::memo::{given, ArgumentMemo, MemoKey};
 use crate::runtime::wait;
+use crate::store;
 use druva_core::config;
 use druva_core::grant::{TokenCall, TokenOptions, TokenSlot};
 use druva_core::token::{SendOptions, Token};
@@ -125,13 +126,14 @@ pub struct TokenArguments<'a, 'py> {
     pub scope: Option<&'a Bound<'py, PyAny>>,
     pub timeout: f64,
     pub ca_bundle: Option<&'a Bound<'py, PyAny>>,
+    pub token_cache: Option<&'a Bound<'py, PyAny>>,
     pub client_auth: &'a str,
     pub token_params: Option<&'a Bound<'py, PyAny>>,
     pub proxy: Option<&'a Bound<'py, PyAny>>,
 }
 
 /// How many of the arguments are objects the memo matches.
-const OBJECT_ARGUMENTS: usize = 8;
+const OBJECT_ARGUMENTS: usize = 9;
 
 static MEMO: ArgumentMemo<OBJECT_ARGUMENTS> = ArgumentMemo::new();
 
@@ -145,6 +147,7 @@ impl TokenArguments<'_, '_> {
                 self.token_url,
                 self.scope,
                 self.ca_bundle,
+                self.token_cache,
                 self.token_params,
                 self.proxy,
             ]),
@@ -201,6 +204,7 @@ impl TokenArguments<'_, '_> {
             scope: scope.map(|scope| scope.0),
             timeout: Some(config::seconds_argument("timeout", self.timeout, false).or_raise()?),
             ca_bundle: ca_bundle.map(|path| path.0),
+            token_cache: store::token_cache_argument(self.token_cache)?,
             client_auth: Some(self.client_auth.to_owned()),
             token_params: token_params.0,
             proxy: optional_text(self.proxy, "proxy")?.map(Cow::into_owned),
@@ -274,7 +278,7 @@ macro_rules! token_functions {
         #[pyfunction]
         // pyo3 takes one Rust parameter per Python argument.
         #[allow(clippy::too_many_arguments)]
-        #[pyo3(signature = (client_id, secret, *, region=$region, base_url=None, token_url=None, scope=None, timeout=$timeout, force_refresh=false, ca_bundle=None, client_auth="basic", token_params=None, proxy=None))]
+        #[pyo3(signature = (client_id, secret, *, region=$region, base_url=None, token_url=None, scope=None, timeout=$timeout, force_refresh=false, ca_bundle=None, token_cache=None, client_auth="basic", token_params=None, proxy=None))]
         pub fn $name(
             py: Python<'_>,
             client_id: &Bound<'_, PyAny>,
@@ -286,13 +290,14 @@ macro_rules! token_functions {
             #[pyo3(from_py_with = args::named::timeout)] timeout: f64,
             #[pyo3(from_py_with = args::named::force_refresh)] force_refresh: bool,
             ca_bundle: Option<&Bound<'_, PyAny>>,
+            token_cache: Option<&Bound<'_, PyAny>>,
             client_auth: &str,
             token_params: Option<&Bound<'_, PyAny>>,
             proxy: Option<&Bound<'_, PyAny>>,
         ) -> PyResult<Py<PyAny>> {
             let arguments = TokenArguments {
                 client_id, secret, region, base_url, token_url, scope, timeout, ca_bundle,
-                client_auth, token_params, proxy,
+                token_cache, client_auth, token_params, proxy,
             };
             $returns(py, &arguments, force_refresh)
         }
@@ -331,6 +336,12 @@ Args:
     force_refresh: fetch a new token even when the cached one is fresh,
         and wait for it.
     ca_bundle: a PEM file of more trusted roots; TLS is always verified.
+    token_cache: share the token with other processes: a directory
+        (``str`` or ``os.PathLike``, or a ``druva.DirectoryTokenStore``), a
+        ``redis://`` / ``rediss://`` URL (or a ``druva.RedisTokenStore``), or
+        any ``druva.TokenStore`` object. Processes sharing it make one token
+        request per token lifetime; a store that fails costs one WARNING
+        record, never the call. Default ``None``: this process only.
 
 Returns:
     A ``druva.Token``: a ``dict`` with ``access_token``, ``token_type``,

@@ -167,3 +167,57 @@ def run_python(code: str, **environment: str | None) -> subprocess.CompletedProc
         check=False,
         env=env,
     )
+
+
+def redis_required() -> bool:
+    """Whether a missing redis-server fails the Redis tests instead of skipping
+    them: on CI, or when DRUVA_REQUIRE_REDIS=1."""
+    return bool(os.environ.get("CI")) or os.environ.get("DRUVA_REQUIRE_REDIS") == "1"
+
+
+def start_redis_server() -> tuple[subprocess.Popen[bytes], str] | None:
+    """A redis-server of its own on a free loopback port, keeping nothing on
+    disk, and its URL; ``None`` when redis-server is not installed."""
+    import shutil
+
+    executable = shutil.which("redis-server")
+    if executable is None:
+        return None
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    # Nothing on disk: no snapshots, no append-only file.
+    options = ["--save", "", "--appendonly", "no"]
+    server = subprocess.Popen(
+        [executable, "--port", str(port), "--bind", "127.0.0.1", *options],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return server, f"redis://127.0.0.1:{port}/0"
+        except OSError:
+            time.sleep(0.02)
+    server.kill()
+    server.wait(timeout=10)
+    raise RuntimeError("redis-server did not start listening within 10 s")
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """The URL of a redis-server started for the tests (and stopped after
+    them). Without redis-server the test is skipped, or fails on CI."""
+    started = start_redis_server()
+    if started is None:
+        message = "redis-server is not installed (apt-get install redis-server)"
+        if redis_required():
+            pytest.fail(message)
+        pytest.skip(message)
+    server, url = started
+    try:
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=10)

@@ -33,6 +33,8 @@ import druva.testing
 import pytest
 from druva.testing import FakeDruva
 
+from tests.conftest import start_redis_server
+
 REPOSITORY = Path(__file__).resolve().parent.parent
 # Dunders that are API: the context managers. The others (__iter__, __next__...)
 # are type slots, whose docstrings are CPython's; their class documents them.
@@ -239,8 +241,26 @@ class OfflineDruva(types.ModuleType):
         return dict(vars(builtins), __import__=offline_import)
 
 
+@pytest.fixture(scope="module")
+def redis_server() -> Iterator[dict[str, str]]:
+    """``redis_url`` for the examples of ``druva.RedisTokenStore``: a
+    redis-server of the tests' own, when one is installed."""
+    started = start_redis_server()
+    if started is None:
+        yield {}
+        return
+    server, url = started
+    try:
+        yield {"redis_url": url}
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
 @pytest.fixture
-def namespace(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+def namespace(
+    monkeypatch: pytest.MonkeyPatch, redis_server: dict[str, str]
+) -> Iterator[dict[str, Any]]:
     with (
         FakeDruva(users=25, page_size=10) as fake,
         FakeDruva(client_id=fake.client_id, secret=fake.secret, msp=True) as msp,
@@ -261,6 +281,7 @@ def namespace(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
                 "client_id": fake.client_id,
                 "secret": fake.secret,
                 "s": s,
+                **redis_server,
             }
 
 

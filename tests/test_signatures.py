@@ -41,6 +41,7 @@ def test_the_signatures_show_the_defaults_the_calls_run_with() -> None:
         "rate_limit_wait": 120.0,
         "max_concurrency": None,
         "msp": False,
+        "token_cache": None,
         "client_auth": "basic",
         "token_params": None,
     }

@@ -30,6 +30,7 @@ import logging
 from druva import _druva
 from druva._druva import (
     AsyncSession,
+    DirectoryTokenStore,
     Headers,
     Paginator,
     Response,
@@ -48,11 +49,13 @@ from druva._errors import (
     TimeoutError,
     TransportError,
 )
+from druva._store import RedisTokenStore, TokenStore
 from druva._token import Token
 
 __all__ = [
     "AsyncSession",
     "AuthenticationError",
+    "DirectoryTokenStore",
     "DruvaError",
     "HTTPStatusError",
     "Headers",
@@ -60,10 +63,12 @@ __all__ = [
     "Paginator",
     "ProtocolError",
     "RateLimitError",
+    "RedisTokenStore",
     "Response",
     "Session",
     "TimeoutError",
     "Token",
+    "TokenStore",
     "TransportError",
     "__version__",
     "get_token",

@@ -4,16 +4,19 @@
 import asyncio
 import datetime
 import os
+import pathlib
 from collections.abc import AsyncIterator, Coroutine, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Generic, Literal, Optional, TypeVar, Union, final
 
 from typing_extensions import Self, disjoint_base
 
+from druva._store import TokenStore
 from druva._token import Token
 
 __version__: str
 __all__ = [
     "AsyncSession",
+    "DirectoryTokenStore",
     "FakeDruva",
     "Headers",
     "Paginator",
@@ -22,6 +25,7 @@ __all__ = [
     "_Awaitable",
     "_BaseSession",
     "_Canceller",
+    "_DirectoryLock",
     "_InTransit",
     "_LoopQueue",
     "_TokenAuth",
@@ -38,6 +42,7 @@ _Params = Optional[Union[Mapping[str, Any], Sequence[tuple[str, Any]]]]
 _Headers = Optional[Union[Mapping[str, Any], Sequence[tuple[str, Any]]]]
 _Path = Union[str, os.PathLike[str]]
 _Scope = Optional[Union[str, Sequence[str]]]
+_TokenCache = Optional[Union[str, os.PathLike[str], TokenStore]]
 _ClientAuth = Literal["basic", "post"]
 _TokenParams = Optional[Mapping[str, Union[str, Sequence[str]]]]
 
@@ -52,6 +57,7 @@ def get_token(
     timeout: float = 30.0,
     force_refresh: bool = False,
     ca_bundle: Optional[_Path] = None,
+    token_cache: _TokenCache = None,
     client_auth: _ClientAuth = "basic",
     token_params: _TokenParams = None,
     proxy: Optional[str] = None,
@@ -67,6 +73,7 @@ def get_token_async(
     timeout: float = 30.0,
     force_refresh: bool = False,
     ca_bundle: Optional[_Path] = None,
+    token_cache: _TokenCache = None,
     client_auth: _ClientAuth = "basic",
     token_params: _TokenParams = None,
     proxy: Optional[str] = None,
@@ -82,6 +89,7 @@ def _token_auth(
     timeout: float = 30.0,
     force_refresh: bool = False,
     ca_bundle: Optional[_Path] = None,
+    token_cache: _TokenCache = None,
     client_auth: _ClientAuth = "basic",
     token_params: _TokenParams = None,
     proxy: Optional[str] = None,
@@ -262,6 +270,7 @@ class Session(_BaseSession[Response, None, list[Any]]):
         rate_limit_wait: float = 120.0,
         max_concurrency: Optional[int] = None,
         msp: bool = False,
+        token_cache: _TokenCache = None,
         client_auth: _ClientAuth = "basic",
         token_params: _TokenParams = None,
     ) -> Self: ...
@@ -297,6 +306,7 @@ class AsyncSession(
         rate_limit_wait: float = 120.0,
         max_concurrency: Optional[int] = None,
         msp: bool = False,
+        token_cache: _TokenCache = None,
         client_auth: _ClientAuth = "basic",
         token_params: _TokenParams = None,
     ) -> Self: ...
@@ -306,6 +316,21 @@ class AsyncSession(
     def token(self) -> Coroutine[Any, Any, Token]: ...
     def __aenter__(self) -> Coroutine[Any, Any, Self]: ...
     def __aexit__(self, *_exc_info: object) -> Coroutine[Any, Any, None]: ...
+
+@final
+class DirectoryTokenStore:
+    def __new__(cls, path: _Path) -> Self: ...
+    @property
+    def path(self) -> pathlib.Path: ...
+    def load(self, key: str) -> Optional[bytes]: ...
+    def save(self, key: str, blob: bytes, ttl_seconds: float) -> None: ...
+    def delete(self, key: str, blob: bytes) -> None: ...
+    def lock(self, key: str, timeout_seconds: float) -> _DirectoryLock: ...
+
+@final
+class _DirectoryLock:
+    def __enter__(self) -> Self: ...
+    def __exit__(self, *_exception: object) -> bool: ...
 
 @final
 class _Awaitable(Coroutine[Any, Any, Any]):

@@ -11,6 +11,9 @@ read the credential and the cloud here, with one set of rules:
   ``None``) chooses the cloud, and then neither variable is read, so that
   ``--region govcloud`` is not undone by a ``DRUVA_BASE_URL`` left in the
   shell.
+- ``DRUVA_TOKEN_CACHE`` (a directory or a ``redis://`` URL) becomes
+  ``token_cache=`` unless one is given: processes sharing it share tokens.
+  The constructors themselves read no environment.
 """
 
 from __future__ import annotations
@@ -24,16 +27,19 @@ __all__ = [
     "CLIENT_ID",
     "REGION",
     "SECRET_KEY",
+    "TOKEN_CACHE",
     "cloud_arguments",
     "credentials",
     "missing_credentials_message",
     "session_arguments",
+    "token_cache_arguments",
 ]
 
 CLIENT_ID = "DRUVA_CLIENT_ID"
 SECRET_KEY = "DRUVA_SECRET_KEY"  # noqa: S105 (the variable's name, not a secret)
 REGION = "DRUVA_REGION"
 BASE_URL = "DRUVA_BASE_URL"
+TOKEN_CACHE = "DRUVA_TOKEN_CACHE"  # noqa: S105 (the variable's name, not a secret)
 
 # The keyword argument each cloud variable stands for.
 CLOUD_VARIABLES = {"region": REGION, "base_url": BASE_URL}
@@ -71,6 +77,19 @@ def cloud_arguments(
     return arguments
 
 
+def token_cache_arguments(
+    arguments: Mapping[str, Any], environ: Optional[Mapping[str, str]] = None
+) -> dict[str, Any]:
+    """``arguments`` with ``token_cache`` from ``DRUVA_TOKEN_CACHE`` when it
+    is not given (``None`` counts as not given)."""
+    environ = os.environ if environ is None else environ
+    arguments = dict(arguments)
+    value = _value(environ, TOKEN_CACHE)
+    if arguments.get("token_cache") is None and value is not None:
+        arguments["token_cache"] = value
+    return arguments
+
+
 def session_arguments(
     overrides: Mapping[str, Any], environ: Optional[Mapping[str, str]] = None
 ) -> tuple[str, str, dict[str, Any]]:
@@ -93,4 +112,4 @@ def session_arguments(
             missing_credentials_message(missing)
             + f" to use from_env() (and optionally {REGION} or {BASE_URL})"
         )
-    return client_id, secret, cloud_arguments(overrides, environ)
+    return client_id, secret, token_cache_arguments(cloud_arguments(overrides, environ), environ)

@@ -8,6 +8,7 @@ use crate::args::{self, Path, Scope, TokenParams};
 use crate::errors::Result;
 use druva_core::config;
 use druva_core::session::{Session, SessionConfig, SessionOptions};
+use druva_core::store::StoreHandle;
 
 /// A session's arguments as Python passed them, typed.
 pub(super) struct SessionArguments<'a> {
@@ -26,6 +27,7 @@ pub(super) struct SessionArguments<'a> {
     pub(super) rate_limit_wait: f64,
     pub(super) max_concurrency: Option<i128>,
     pub(super) msp: bool,
+    pub(super) token_cache: Option<StoreHandle>,
     pub(super) client_auth: &'a str,
     pub(super) token_params: Option<TokenParams>,
 }
@@ -52,6 +54,7 @@ impl SessionArguments<'_> {
             )?),
             max_concurrency: config::concurrency_argument("max_concurrency", self.max_concurrency)?,
             msp: self.msp,
+            token_cache: self.token_cache,
             client_auth: Some(self.client_auth.to_owned()),
             token_params: self.token_params.map(|params| params.0).unwrap_or_default(),
         };

@@ -11,6 +11,7 @@ use super::base::PyBaseSession;
 use crate::args::{self, Path, Scope, TokenParams};
 use crate::awaitable::Awaitable;
 use crate::errors::Result;
+use crate::store;
 
 /// A session with the Druva API: authenticated calls that renew their token, retry and page.
 ///
@@ -66,6 +67,11 @@ use crate::errors::Result;
 ///     msp: the credential is a Druva MSP one: its token comes from
 ///         ``/msp/auth/v1/token``, and ``customer()`` gives a session for
 ///         each customer.
+///     token_cache: share tokens with other processes: a directory (``str``
+///         or ``os.PathLike``, or a ``druva.DirectoryTokenStore``), a
+///         ``redis://`` / ``rediss://`` URL (or a ``druva.RedisTokenStore``),
+///         or any ``druva.TokenStore`` object; customer tokens are stored per
+///         customer. ``None`` (default): this process only.
 ///     client_auth: how the credential reaches the token endpoint:
 ///         ``"basic"`` (``Authorization: Basic``, what Druva documents) or
 ///         ``"post"`` (``client_id`` and ``client_secret`` in the form body,
@@ -145,7 +151,7 @@ macro_rules! session_classes {
             // One Rust parameter per Python argument, as pyo3 takes them.
             #[allow(clippy::too_many_arguments)]
             #[new]
-            #[pyo3(signature = (client_id, secret, *, region=$region, base_url=None, token_url=None, scope=None, timeout=$timeout, max_retries=$max_retries, leeway=$leeway, ca_bundle=None, proxy=None, max_response_bytes=$max_response_bytes, rate_limit_wait=$rate_limit_wait, max_concurrency=None, msp=false, client_auth="basic", token_params=None))]
+            #[pyo3(signature = (client_id, secret, *, region=$region, base_url=None, token_url=None, scope=None, timeout=$timeout, max_retries=$max_retries, leeway=$leeway, ca_bundle=None, proxy=None, max_response_bytes=$max_response_bytes, rate_limit_wait=$rate_limit_wait, max_concurrency=None, msp=false, token_cache=None, client_auth="basic", token_params=None))]
             fn new(
                 client_id: &Bound<'_, PyAny>,
                 secret: &Bound<'_, PyAny>,
@@ -162,13 +168,16 @@ macro_rules! session_classes {
                 #[pyo3(from_py_with = args::named::rate_limit_wait)] rate_limit_wait: f64,
                 #[pyo3(from_py_with = args::named::max_concurrency)] max_concurrency: Option<i128>,
                 #[pyo3(from_py_with = args::named::msp)] msp: bool,
+                token_cache: Option<&Bound<'_, PyAny>>,
                 client_auth: &str,
                 token_params: Option<TokenParams>,
             ) -> Result<PyClassInitializer<Self>> {
                 let arguments = SessionArguments {
                     client_id, secret, region, base_url, token_url, scope, timeout,
                     max_retries, leeway, ca_bundle, proxy, max_response_bytes,
-                    rate_limit_wait, max_concurrency, msp, client_auth, token_params,
+                    rate_limit_wait, max_concurrency, msp,
+                    token_cache: store::token_cache_argument(token_cache)?,
+                    client_auth, token_params,
                 };
                 let base = PyBaseSession::new(arguments.into_session()?, $is_async);
                 Ok(PyClassInitializer::from(base).add_subclass($class))

@@ -1,7 +1,9 @@
 //! The token cache: one entry (a [`Slot`]) per token source, shared by every
 //! caller, generic over how a token is fetched ([`TokenSource`]) and over
 //! where an entry keeps its token ([`TokenStore`]; the process's memory,
-//! [`ProcessStore`], for now).
+//! [`ProcessStore`]). A source may also find its token in a store shared
+//! with other processes (`crate::store`): [`Wanted`] tells it what it may
+//! serve from there.
 //!
 //! A hit is a hash lookup plus an atomic load: no runtime, no network, no
 //! lock. A miss starts at most one token request per entry (a "flight"): a
@@ -47,8 +49,13 @@ pub trait TokenSource: Send + Sync + 'static {
     /// of another caller's secret).
     fn same_as(&self, other: &Self) -> bool;
 
-    /// One token request, retried as the source sees fit.
-    fn fetch<'a>(&'a self, options: &'a SendOptions) -> BoxFuture<'a, Result<Token>>;
+    /// One token, as `wanted` says: a token request, retried as the source
+    /// sees fit, unless the source finds a token elsewhere (a shared store).
+    fn fetch<'a>(
+        &'a self,
+        options: &'a SendOptions,
+        wanted: &'a Wanted,
+    ) -> BoxFuture<'a, Result<Token>>;
 
     /// Whose token this is, for log records: never a secret.
     fn describe(&self) -> String;
@@ -58,6 +65,20 @@ pub trait TokenSource: Send + Sync + 'static {
 
     /// The token endpoint's path, for log records.
     fn path(&self) -> &str;
+}
+
+/// What a flight asks its source for, beyond a token request: what a token
+/// found elsewhere than in this process (a shared store) must be to serve.
+#[derive(Clone, Debug, Default)]
+pub struct Wanted {
+    /// A token found elsewhere is served only if fresh under this leeway.
+    pub leeway: Duration,
+    /// No token found elsewhere is served: `force_refresh`.
+    pub new_token: bool,
+    /// The token the API last refused: never served again.
+    pub refused: Option<Arc<Token>>,
+    /// How long the caller that started the flight waits for it.
+    pub patience: Duration,
 }
 
 /// Where a cache entry keeps its token. Each operation is on this entry's
@@ -326,6 +347,8 @@ pub struct Slot<S: TokenSource, K: TokenStore = ProcessStore> {
     /// ([`NOT_RENEWING`]: none), so that callers inside the leeway window keep the valid
     /// token at cache-hit speed while it runs. A fork starts a new generation.
     renewing: AtomicU64,
+    /// The token the API last refused (see [`Wanted::refused`]).
+    refused: ArcSwapOption<Token>,
     /// The token whose renewal the token endpoint refused: it is served
     /// until it expires, and not renewed again in the background.
     refused_renewal: ArcSwapOption<Token>,
@@ -364,6 +387,7 @@ impl<S: TokenSource, K: TokenStore> Slot<S, K> {
             store: K::default(),
             flight: ArcSwapOption::empty(),
             renewing: AtomicU64::new(NOT_RENEWING),
+            refused: ArcSwapOption::empty(),
             refused_renewal: ArcSwapOption::empty(),
             refusal_pending: AtomicBool::new(false),
             replacing_refused: ArcSwapOption::empty(),
@@ -445,8 +469,14 @@ impl<S: TokenSource, K: TokenStore> Slot<S, K> {
                 timeout: options.timeout.max(config::TIMEOUT),
                 ..options.clone()
             };
+            let wanted = Wanted {
+                leeway,
+                new_token: force_refresh,
+                refused: self.refused.load_full(),
+                patience: options.timeout,
+            };
             let future = Arc::clone(self)
-                .fly(id, flight_options, valid.clone())
+                .fly(id, flight_options, wanted, valid.clone())
                 .boxed()
                 .shared();
             let Some(weak) = future.downgrade() else {
@@ -529,6 +559,7 @@ impl<S: TokenSource, K: TokenStore> Slot<S, K> {
     pub fn invalidate(&self, token: &Arc<Token>) {
         if self.store.delete(token) {
             self.refusal_pending.store(true, Ordering::Release);
+            self.refused.store(Some(Arc::clone(token)));
             logging::debug!(
                 "token for {} dropped after the API refused it",
                 self.source.describe()
@@ -588,12 +619,13 @@ impl<S: TokenSource, K: TokenStore> Slot<S, K> {
         self: Arc<Self>,
         id: u64,
         options: SendOptions,
+        wanted: Wanted,
         renewing: Option<Arc<Token>>,
     ) -> Result<Arc<Token>> {
         let replacing = self.store.load().is_some();
         let mut retry = 0;
         let result = loop {
-            let result = self.source.fetch(&options).await.map(Arc::new);
+            let result = self.source.fetch(&options, &wanted).await.map(Arc::new);
             let Err(error) = &result else { break result };
             let Some(valid) = renewing.as_ref().filter(|t| t.is_valid(Instant::now())) else {
                 break result;
@@ -696,7 +728,11 @@ mod tests {
             self.name == other.name && self.secret == other.secret
         }
 
-        fn fetch<'a>(&'a self, _options: &'a SendOptions) -> BoxFuture<'a, Result<Token>> {
+        fn fetch<'a>(
+            &'a self,
+            _options: &'a SendOptions,
+            _wanted: &'a Wanted,
+        ) -> BoxFuture<'a, Result<Token>> {
             self.requests.fetch_add(1, Ordering::SeqCst);
             async {
                 Ok(Token {

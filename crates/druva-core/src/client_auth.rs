@@ -13,6 +13,7 @@ use subtle::ConstantTimeEq;
 
 use crate::errors::{Error, Result};
 use crate::redact::Redactor;
+use crate::seal::SealKeys;
 use crate::token::mask;
 
 /// A Client ID and its Secret Key. The secret lives in a zeroizing buffer and
@@ -76,6 +77,12 @@ impl Credentials {
     /// The client id as logs and reprs show it: the first four characters.
     pub fn masked_client_id(&self) -> String {
         mask(&self.client_id)
+    }
+
+    /// The keys that seal and name this credential's entries in a shared
+    /// token store, derived from its secret.
+    pub fn seal_keys(&self) -> Option<SealKeys> {
+        SealKeys::derive(self.secret.expose_secret().as_bytes())
     }
 
     /// A redactor of this credential's secret, for what a server answers.

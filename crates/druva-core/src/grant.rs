@@ -12,17 +12,20 @@ use std::time::{Duration, Instant, SystemTime};
 use arc_swap::ArcSwapOption;
 use futures::future::{BoxFuture, FutureExt};
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+use secrecy::ExposeSecret;
 use url::Url;
 
-use crate::cache::{Slot, TokenCache, TokenSource};
+use crate::cache::{Slot, TokenCache, TokenSource, Wanted};
 use crate::client_auth::{ClientAuth, Credentials, TokenForm};
 use crate::config;
 use crate::deadline::Deadline;
 use crate::endpoint::{self, Endpoints};
 use crate::errors::{Error, Result};
 use crate::http::{self, ClientOptions};
+use crate::logging;
 use crate::response::Response;
 use crate::retry::{Outcome, RetryPolicy, Retrying};
+use crate::store::{StoreHandle, StoredTokens};
 use crate::token::{parse_token_response, SendOptions, Token, MAX_TOKEN_RESPONSE_BYTES};
 
 /// The cache entry of one [`TokenRequest`].
@@ -53,6 +56,8 @@ pub struct TokenRequest {
     pub client_auth: ClientAuth,
     pub scope: Option<String>,
     pub grant: Grant,
+    /// The store this token is shared through with other processes.
+    pub store: Option<Arc<StoredTokens>>,
     /// Extra form fields of every client-credentials token request, the
     /// first and each renewal (`token_params=`, checked by
     /// [`config::token_params_argument`]).
@@ -108,6 +113,25 @@ pub struct TokenKey {
     token_params: Arc<[(String, String)]>,
 }
 
+impl TokenKey {
+    /// What names this token in a shared store (under the secret's HMAC
+    /// key, see [`crate::seal`]): the fields of the key, in one list, so
+    /// that a new field is one line here. `client_auth` aside: how the
+    /// credential is presented does not change its token.
+    fn store_fields(&self) -> Vec<Option<&str>> {
+        let mut fields = vec![
+            Some(self.token_url.as_str()),
+            Some(self.client_id.as_str()),
+            self.scope.as_deref(),
+            self.customer_id.as_deref(),
+        ];
+        for (name, value) in self.token_params.iter() {
+            fields.extend([Some(name.as_str()), Some(value.as_str())]);
+        }
+        fields
+    }
+}
+
 /// The form fields of the client-credentials grant: `grant_type`, `scope`
 /// when one is asked for, then the caller's `token_params`.
 fn grant_fields<'a>(
@@ -143,11 +167,20 @@ impl TokenSource for TokenRequest {
     fn same_as(&self, other: &Self) -> bool {
         self.client_auth == other.client_auth
             && self.grant.customer_id() == other.grant.customer_id()
+            && self.store.as_ref().map(|store| store.identity())
+                == other.store.as_ref().map(|store| store.identity())
             && self.credentials.same_as(&other.credentials)
     }
 
-    fn fetch<'a>(&'a self, options: &'a SendOptions) -> BoxFuture<'a, Result<Token>> {
-        self.fetch_token(options).boxed()
+    fn fetch<'a>(
+        &'a self,
+        options: &'a SendOptions,
+        wanted: &'a Wanted,
+    ) -> BoxFuture<'a, Result<Token>> {
+        match &self.store {
+            Some(store) => self.fetch_shared(store, options, wanted).boxed(),
+            None => self.fetch_token(options).boxed(),
+        }
     }
 
     fn describe(&self) -> String {
@@ -171,6 +204,65 @@ impl TokenSource for TokenRequest {
 }
 
 impl TokenRequest {
+    /// A token through the shared store: a stored one fresh as `wanted`
+    /// says; otherwise, under the store's lock for this key (waited for at
+    /// most half the caller's patience, so that a holder that is slow or
+    /// dead leaves the caller time for its own request), the store read
+    /// again, and only then one token request, whose token is stored. A
+    /// stored token that the API refused is deleted, while it is still the
+    /// stored one. A store that fails is as good as none (see
+    /// [`StoredTokens`]).
+    async fn fetch_shared(
+        &self,
+        store: &StoredTokens,
+        options: &SendOptions,
+        wanted: &Wanted,
+    ) -> Result<Token> {
+        let round = store.round();
+        let result = self.fetch_through(store, options, wanted).await;
+        store.end_round(&round);
+        result
+    }
+
+    async fn fetch_through(
+        &self,
+        store: &StoredTokens,
+        options: &SendOptions,
+        wanted: &Wanted,
+    ) -> Result<Token> {
+        let name = store.entry_name(&self.key().store_fields());
+        let servable = |token: &Token| {
+            !wanted.new_token
+                && token.is_fresh(wanted.leeway, Instant::now())
+                && !wanted
+                    .refused
+                    .as_ref()
+                    .is_some_and(|refused| same_access_token(refused, token))
+        };
+        if let Some((token, _)) = store.load(&name).await.filter(|(t, _)| servable(t)) {
+            logging::debug!("token for {} read from the token store", self.describe());
+            return Ok(token);
+        }
+        let lock = store.lock(&name, wanted.patience / 2).await;
+        if let Some((token, blob)) = store.load(&name).await {
+            if servable(&token) {
+                logging::debug!("token for {} read from the token store", self.describe());
+                return Ok(token);
+            }
+            if wanted
+                .refused
+                .as_ref()
+                .is_some_and(|refused| same_access_token(refused, &token))
+            {
+                store.delete(&name, blob).await;
+            }
+        }
+        let token = self.fetch_token(options).await?;
+        store.save(&name, &token).await;
+        drop(lock);
+        Ok(token)
+    }
+
     /// Gets a token: the client-credentials grant, or for a customer the
     /// exchange under the MSP token. Connection failures, 429 and 502–504
     /// are retried; a refusal of the credentials is not. When the exchange
@@ -265,6 +357,10 @@ impl TokenRequest {
     }
 }
 
+fn same_access_token(first: &Token, second: &Token) -> bool {
+    first.access_token.expose_secret() == second.access_token.expose_secret()
+}
+
 /// One token request's outcome and when it was sent, on both clocks: the
 /// token's expiry is counted from then.
 struct TokenAttempt {
@@ -303,6 +399,8 @@ pub struct TokenOptions {
     pub scope: Option<String>,
     pub timeout: Option<Duration>,
     pub ca_bundle: Option<PathBuf>,
+    /// A store shared with other processes (`token_cache=`).
+    pub token_cache: Option<StoreHandle>,
     /// `"basic"` (the default) or `"post"`: see [`ClientAuth::argument`].
     pub client_auth: Option<String>,
     /// Each extra form field's name and values (see
@@ -344,11 +442,13 @@ impl TokenCall {
             scope,
             timeout,
             ca_bundle,
+            token_cache,
             client_auth,
             token_params,
             proxy,
         } = options;
         let credentials = Credentials::new(client_id, secret)?;
+        let store = token_cache.and_then(|store| StoredTokens::new(store, &credentials));
         let endpoints =
             Endpoints::resolve(region.as_deref(), base_url.as_deref(), token_url.as_deref())?;
         let scope = endpoints.scope(scope)?;
@@ -362,6 +462,7 @@ impl TokenCall {
                 client_auth,
                 scope,
                 grant: Grant::ClientCredentials,
+                store: store.map(Arc::new),
                 token_params,
             },
             endpoints,
@@ -392,6 +493,7 @@ mod tests {
             client_auth: ClientAuth::Basic,
             scope: None,
             grant: Grant::ClientCredentials,
+            store: None,
             token_params: Arc::new([]),
         }
     }
@@ -604,7 +706,9 @@ mod tests {
             retry: RetryPolicy::with_max_retries(0),
         };
         let runtime = crate::runtime::runtime().unwrap();
-        let token = runtime.block_on(request.fetch(&options)).unwrap();
+        let token = runtime
+            .block_on(request.fetch(&options, &Wanted::default()))
+            .unwrap();
         (server.join().unwrap(), token)
     }
 

@@ -48,6 +48,8 @@
 //!   the module is imported, with the GIL held, before any druva thread exists.
 //! - `TEMPLATES`, `MEMO` (binding, src/token.rs): locked only with the GIL held and never
 //!   across Python code, so free whenever `os.fork` runs.
+//! - `STORE_THREAD` (binding, src/store.rs): the thread that calls Python token stores, a
+//!   `PerProcess`: the child starts its own; the parent's channel is leaked there.
 //! - each event loop's wake-up queue (binding, `src/loop_queue.rs`): per loop;
 //!   `druva/_loop_queue.py` forgets them all in the child (`os.register_at_fork`).
 

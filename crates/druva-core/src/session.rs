@@ -26,6 +26,7 @@ use crate::redact::Redactor;
 use crate::response::{self, Response};
 use crate::retry::{Attempt, Budget, RetryPolicy, RetryScope, Retrying, RATE_LIMITED};
 use crate::runtime::PerProcess;
+use crate::store::{StoreHandle, StoredTokens};
 use crate::token::{SendOptions, Token};
 
 /// Everything a session is built from, checked before any I/O.
@@ -46,6 +47,8 @@ pub struct SessionConfig {
     pub msp: bool,
     /// The MSP customer (tenant) a customer session acts for.
     pub customer_id: Option<String>,
+    /// A store shared with other processes (`token_cache=`).
+    pub token_cache: Option<StoreHandle>,
     /// How the credential is presented to the token endpoint.
     pub client_auth: ClientAuth,
     /// Extra form fields of every token request (`token_params=`).
@@ -70,6 +73,8 @@ pub struct SessionOptions {
     pub rate_limit_wait: Option<Duration>,
     pub max_concurrency: Option<usize>,
     pub msp: bool,
+    /// A store shared with other processes (`token_cache=`).
+    pub token_cache: Option<StoreHandle>,
     /// `"basic"` (the default) or `"post"`: see [`ClientAuth::argument`].
     pub client_auth: Option<String>,
     /// Each extra token form field's name and values.
@@ -102,6 +107,7 @@ impl SessionConfig {
             rate_limit_wait,
             max_concurrency,
             msp,
+            token_cache,
             client_auth,
             token_params,
         } = options;
@@ -125,6 +131,7 @@ impl SessionConfig {
             max_concurrency,
             msp,
             customer_id: None,
+            token_cache,
             client_auth,
             token_params: config::token_params_argument(token_params)?.into(),
         })
@@ -232,6 +239,11 @@ impl Session {
             client_auth: config.client_auth,
             scope: config.scope.clone(),
             grant: Grant::ClientCredentials,
+            store: config
+                .token_cache
+                .clone()
+                .and_then(|store| StoredTokens::new(store, &config.credentials))
+                .map(Arc::new),
             token_params: Arc::clone(&config.token_params),
         };
         let slot = token_cache().slot(&request);
@@ -276,6 +288,8 @@ impl Session {
                 msp: Arc::clone(&self.slot),
                 leeway: self.config.leeway,
             })),
+            // Stored per customer: the customer is part of the entry's name.
+            store: self.slot.source().store.clone(),
             token_params: Arc::new([]),
         };
         let mut config = self.config.clone();
@@ -722,7 +736,7 @@ mod tests {
     /// The binding runs calls on druva's multi-threaded runtime.
     #[test]
     fn calls_and_token_requests_can_move_between_threads() {
-        use crate::cache::TokenSource;
+        use crate::cache::{TokenSource, Wanted};
         fn check(
             session: Arc<Session>,
             request: ApiRequest,
@@ -731,7 +745,7 @@ mod tests {
         ) {
             assert_send(&Arc::clone(&session).send(request.clone()));
             assert_send(&session.send_within(request, None));
-            assert_send(&token.fetch(options));
+            assert_send(&token.fetch(options, &Wanted::default()));
         }
         let _ = check;
     }

@@ -235,8 +235,9 @@ ENDPOINT_OPTIONS = ("region", "base_url", "token_url", "timeout", "ca_bundle", "
 
 def endpoint(arguments: argparse.Namespace) -> dict[str, Any]:
     """Keyword arguments of the endpoint: the options given, ``--region`` /
-    ``--base-url`` winning over ``DRUVA_REGION`` / ``DRUVA_BASE_URL``."""
-    return _env.cloud_arguments(given(arguments, *ENDPOINT_OPTIONS))
+    ``--base-url`` winning over ``DRUVA_REGION`` / ``DRUVA_BASE_URL``, and
+    ``DRUVA_TOKEN_CACHE`` as ``token_cache``."""
+    return _env.token_cache_arguments(_env.cloud_arguments(given(arguments, *ENDPOINT_OPTIONS)))
 
 
 def add_scope_option(parser: argparse.ArgumentParser) -> None:

@@ -13,6 +13,7 @@ from druva import _druva
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
+    from druva._store import TokenStore
     from druva._token import Token
 
 __all__ = ["_TokenAuthAdapter", "TokenOptions", "bearer"]
@@ -28,6 +29,7 @@ class TokenOptions(TypedDict, total=False):
     scope: Union[str, Sequence[str], None]
     timeout: float
     ca_bundle: Union[str, os.PathLike[str], None]
+    token_cache: Union[str, os.PathLike[str], TokenStore, None]
     client_auth: Literal["basic", "post"]
     token_params: Optional[Mapping[str, Union[str, Sequence[str]]]]
     proxy: Optional[str]

@@ -58,17 +58,23 @@ impl TokenAuth {
         )
     }
 
-    /// Whether a request refused with `access_token` is worth resending:
-    /// the core's rule for a refused token when it is still the cached one
-    /// (dropped to renew it, unless the refusal is about access), and yes
-    /// when another caller already replaced it.
-    fn renews(&self, access_token: &str) -> bool {
+    /// Whether a request refused with `access_token` is worth resending
+    /// with a new token: the core's rule (see [`TokenSlot::refused`]) when
+    /// it is still the cached token, and yes when another caller already
+    /// replaced it. A `resent` request refused too is never resent again:
+    /// its token was fetched because of a refusal, so the refusals are
+    /// about access for the next minute.
+    fn renews(&self, access_token: &str, resent: bool) -> bool {
         // Any token still valid, however close to its expiry.
         let Some(cached) = self.slot.fresh_token(Duration::ZERO) else {
-            return true;
+            return !resent;
         };
         if cached.access_token.expose_secret() != access_token {
-            return true;
+            return !resent;
+        }
+        if resent {
+            self.slot.refused_after_renewal(&cached);
+            return false;
         }
         self.slot.refused(&cached) == Refusal::Renew
     }
@@ -121,15 +127,17 @@ impl TokenAuth {
     /// to a request that carried it (``authorization``, the request's
     /// header). If so, that token leaves the cache (unless another caller
     /// already replaced it), so the next ``token()`` is a new one, fetched
-    /// once however many callers ask. Not when the refused token was itself
-    /// fetched because of a refusal: for the next minute such refusals are
-    /// about access, and a new token would be refused too.
-    #[pyo3(signature = (status_code, url, authorization))]
+    /// once however many callers ask. Never for a ``resent`` request (its
+    /// token was fetched because of a refusal): its refusal says the cause
+    /// is access, and for the next minute refusals of that token are
+    /// returned as they are, without renewal.
+    #[pyo3(signature = (status_code, url, authorization, *, resent=false))]
     fn refused(
         &self,
         status_code: u16,
         url: &str,
         authorization: Option<&Bound<'_, PyAny>>,
+        resent: bool,
     ) -> PyResult<bool> {
         if !druva_core::response::refuses_bearer(status_code) || !self.admits(url) {
             return Ok(false);
@@ -141,7 +149,7 @@ impl TokenAuth {
         let Some(access_token) = header.strip_prefix("Bearer ") else {
             return Ok(false);
         };
-        Ok(self.renews(access_token))
+        Ok(self.renews(access_token, resent))
     }
 
     /// ``client_id=abcd***, base_url=...``: what the adapters' reprs show.

@@ -236,6 +236,69 @@ def test_a_persistent_403_is_returned_after_one_resend(fake: FakeDruva, caller: 
     assert fake.token_requests == 2
 
 
+def test_persistent_refusals_cost_one_token_request_not_one_a_call(
+    fake: FakeDruva, caller: Caller
+) -> None:
+    fake.fail_next(403, count=1000, path=USERS)
+    answers = [caller.request("GET", fake.base_url + USERS) for _ in range(10)]
+    assert answers[0] == Answer(403, history=1)
+    # The renewed token refused too: the refusals are about access, and the
+    # next ones return without renewal or resend.
+    assert answers[1:] == [Answer(403, history=0)] * 9
+    assert caller.get_at_once(fake.base_url + USERS, 8) == [403] * 8
+    assert fake.token_requests == 2
+    assert len(api_requests(fake)) == 2 + 9 + 8
+
+
+def test_sessions_persistent_refusals_cost_one_token_request(fake: FakeDruva) -> None:
+    with druva.Session(fake.client_id, fake.secret, base_url=fake.base_url) as session:
+        session.get(USERS)
+        fake.fail_next(403, count=1000, path=USERS)
+        answers = [session.get(USERS) for _ in range(10)]
+        assert [answer.status_code for answer in answers] == [403] * 10
+        assert fake.token_requests == 2
+        for answer in answers:
+            with pytest.raises(druva.HTTPStatusError, match="missing scope") as caught:
+                answer.raise_for_status()
+            assert "access, not the token" in str(caught.value)
+        mapped = session.map([USERS] * 50)
+        assert [answer.status_code for answer in mapped] == [403] * 50
+        assert fake.token_requests == 2
+
+
+def test_a_map_refused_at_once_costs_one_token_request(fake: FakeDruva) -> None:
+    with druva.Session(fake.client_id, fake.secret, base_url=fake.base_url) as session:
+        session.get(USERS)
+        fake.fail_next(403, count=1000, path=USERS)
+        mapped = session.map([USERS] * 50, concurrency=16)
+        assert [answer.status_code for answer in mapped] == [403] * 50
+        assert fake.token_requests == 2
+
+
+def test_an_async_sessions_persistent_refusals_cost_one_token_request(fake: FakeDruva) -> None:
+    async def calls() -> list[int]:
+        async with druva.AsyncSession(fake.client_id, fake.secret, base_url=fake.base_url) as s:
+            await s.get(USERS)
+            fake.fail_next(403, count=1000, path=USERS)
+            together = await asyncio.gather(*(s.get(USERS) for _ in range(20)))
+            one_by_one = [await s.get(USERS) for _ in range(10)]
+            return [answer.status_code for answer in [*together, *one_by_one]]
+
+    assert asyncio.run(calls()) == [403] * 30
+    assert fake.token_requests == 2
+
+
+def test_a_refusal_of_a_token_not_fetched_because_of_one_still_renews_it(
+    fake: FakeDruva,
+) -> None:
+    with druva.Session(fake.client_id, fake.secret, base_url=fake.base_url) as session:
+        session.get(USERS)
+        fake.expire_tokens()
+        # One refusal of a token not fetched because of a refusal: renewed.
+        assert session.get(USERS).status_code == 200
+        assert fake.token_requests == 2
+
+
 def test_a_streamed_body_is_not_resent(fake: FakeDruva, caller: Caller) -> None:
     caller.request("GET", fake.base_url + USERS)
     fake.expire_tokens()

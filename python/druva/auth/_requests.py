@@ -28,7 +28,9 @@ class RequestsAuth(_TokenAuthAdapter, AuthBase):
 
     When that origin answers 401 or 403, the token is renewed once (one token
     request however many requests were refused together) and the request is
-    resent once; if that is refused too, that response is returned. A request
+    resent once; if that is refused too, that response is returned, and the
+    cause is access, not the token: for the next minute (or until that token
+    expires) refusals are returned as they are, without renewal. A request
     whose body is a stream (a generator, an iterator, a file) is not resent:
     its body is spent, so the 401/403 is returned as it is (the next request
     gets the new token). Its repr shows the masked client id, never the
@@ -77,4 +79,8 @@ class RequestsAuth(_TokenAuthAdapter, AuthBase):
         answer = response.connection.send(resent, **send_options)
         answer.history.append(response)
         answer.request = resent
+        # Refused too: the cause is access, and for the next minute such
+        # refusals are returned without renewal.
+        authorization = resent.headers.get("Authorization")
+        self._auth.refused(answer.status_code, resent.url or "", authorization, resent=True)
         return answer

@@ -16,9 +16,11 @@ use secrecy::ExposeSecret;
 use druva_core::cache::Refusal;
 use druva_core::endpoint::Endpoints;
 use druva_core::grant::TokenSlot;
+use druva_core::http::ClientOptions;
 use druva_core::token::SendOptions;
 
 use crate::args;
+use crate::errors::OrRaise;
 use crate::token::{self, token_functions, TokenArguments, TokenLookup};
 
 /// A credential's cache entry, how its token is fetched, and the origin it
@@ -32,6 +34,7 @@ pub struct TokenAuth {
     slot: Arc<TokenSlot>,
     send: SendOptions,
     endpoints: Endpoints,
+    client_options: ClientOptions,
 }
 
 impl TokenAuth {
@@ -42,6 +45,7 @@ impl TokenAuth {
             slot: call.slot(),
             send: call.send,
             endpoints: call.endpoints,
+            client_options: call.client_options,
         })
     }
 
@@ -114,6 +118,32 @@ impl TokenAuth {
     /// The token, as ``druva.get_token_async`` returns it.
     fn token_async(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         token::coroutine(py, self.lookup())
+    }
+
+    /// The same credential and cache entry, its token requests sent through
+    /// ``proxy`` (``""``: none; ``None``: the environment's): what
+    /// ``RequestsAuth`` uses to follow the proxies of the session it serves.
+    fn through(&self, py: Python<'_>, proxy: Option<String>) -> PyResult<Self> {
+        let client_options = ClientOptions {
+            proxy,
+            ..self.client_options.clone()
+        };
+        let client = py.detach(|| client_options.shared_client()).or_raise()?;
+        Ok(TokenAuth {
+            slot: Arc::clone(&self.slot),
+            send: SendOptions {
+                client,
+                ..self.send.clone()
+            },
+            endpoints: self.endpoints.clone(),
+            client_options,
+        })
+    }
+
+    /// The token URL, whose proxy ``RequestsAuth`` looks up as requests would.
+    #[getter]
+    fn token_url(&self) -> &str {
+        self.slot.source().token_url.as_str()
     }
 
     /// Whether the token may be sent to ``url``: an absolute URL of

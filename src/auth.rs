@@ -16,9 +16,11 @@ use secrecy::ExposeSecret;
 use druva_core::cache::Refusal;
 use druva_core::endpoint::Endpoints;
 use druva_core::grant::TokenSlot;
+use druva_core::http::ClientOptions;
 use druva_core::token::SendOptions;
 
 use crate::args;
+use crate::errors::OrRaise;
 use crate::token::{self, token_functions, TokenArguments, TokenLookup};
 
 /// A credential's cache entry, how its token is fetched, and the origin it
@@ -32,6 +34,7 @@ pub struct TokenAuth {
     slot: Arc<TokenSlot>,
     send: SendOptions,
     endpoints: Endpoints,
+    client_options: ClientOptions,
 }
 
 impl TokenAuth {
@@ -42,6 +45,7 @@ impl TokenAuth {
             slot: call.slot(),
             send: call.send,
             endpoints: call.endpoints,
+            client_options: call.client_options,
         })
     }
 
@@ -58,17 +62,23 @@ impl TokenAuth {
         )
     }
 
-    /// Whether a request refused with `access_token` is worth resending:
-    /// the core's rule for a refused token when it is still the cached one
-    /// (dropped to renew it, unless the refusal is about access), and yes
-    /// when another caller already replaced it.
-    fn renews(&self, access_token: &str) -> bool {
+    /// Whether a request refused with `access_token` is worth resending
+    /// with a new token: the core's rule (see [`TokenSlot::refused`]) when
+    /// it is still the cached token, and yes when another caller already
+    /// replaced it. A `resent` request refused too is never resent again:
+    /// its token was fetched because of a refusal, so the refusals are
+    /// about access for the next minute.
+    fn renews(&self, access_token: &str, resent: bool) -> bool {
         // Any token still valid, however close to its expiry.
         let Some(cached) = self.slot.fresh_token(Duration::ZERO) else {
-            return true;
+            return !resent;
         };
         if cached.access_token.expose_secret() != access_token {
-            return true;
+            return !resent;
+        }
+        if resent {
+            self.slot.refused_after_renewal(&cached);
+            return false;
         }
         self.slot.refused(&cached) == Refusal::Renew
     }
@@ -110,6 +120,32 @@ impl TokenAuth {
         token::coroutine(py, self.lookup())
     }
 
+    /// The same credential and cache entry, its token requests sent through
+    /// ``proxy`` (``""``: none; ``None``: the environment's): what
+    /// ``RequestsAuth`` uses to follow the proxies of the session it serves.
+    fn through(&self, py: Python<'_>, proxy: Option<String>) -> PyResult<Self> {
+        let client_options = ClientOptions {
+            proxy,
+            ..self.client_options.clone()
+        };
+        let client = py.detach(|| client_options.shared_client()).or_raise()?;
+        Ok(TokenAuth {
+            slot: Arc::clone(&self.slot),
+            send: SendOptions {
+                client,
+                ..self.send.clone()
+            },
+            endpoints: self.endpoints.clone(),
+            client_options,
+        })
+    }
+
+    /// The token URL, whose proxy ``RequestsAuth`` looks up as requests would.
+    #[getter]
+    fn token_url(&self) -> &str {
+        self.slot.source().token_url.as_str()
+    }
+
     /// Whether the token may be sent to ``url``: an absolute URL of
     /// the base URL's origin (scheme, host and port).
     fn admits(&self, url: &str) -> bool {
@@ -121,15 +157,17 @@ impl TokenAuth {
     /// to a request that carried it (``authorization``, the request's
     /// header). If so, that token leaves the cache (unless another caller
     /// already replaced it), so the next ``token()`` is a new one, fetched
-    /// once however many callers ask. Not when the refused token was itself
-    /// fetched because of a refusal: for the next minute such refusals are
-    /// about access, and a new token would be refused too.
-    #[pyo3(signature = (status_code, url, authorization))]
+    /// once however many callers ask. Never for a ``resent`` request (its
+    /// token was fetched because of a refusal): its refusal says the cause
+    /// is access, and for the next minute refusals of that token are
+    /// returned as they are, without renewal.
+    #[pyo3(signature = (status_code, url, authorization, *, resent=false))]
     fn refused(
         &self,
         status_code: u16,
         url: &str,
         authorization: Option<&Bound<'_, PyAny>>,
+        resent: bool,
     ) -> PyResult<bool> {
         if !druva_core::response::refuses_bearer(status_code) || !self.admits(url) {
             return Ok(false);
@@ -141,7 +179,7 @@ impl TokenAuth {
         let Some(access_token) = header.strip_prefix("Bearer ") else {
             return Ok(false);
         };
-        Ok(self.renews(access_token))
+        Ok(self.renews(access_token, resent))
     }
 
     /// ``client_id=abcd***, base_url=...``: what the adapters' reprs show.

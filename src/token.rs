@@ -330,7 +330,9 @@ Args:
         ``base_url + "/token"``. Plain ``http://`` only to loopback hosts.
     token_url: the token URL itself, overriding both.
     scope: a scope to ask for (a ``str``, or a list of them joined with
-        spaces); by default none is sent. Part of the cache key.
+        spaces); by default none is sent, except ``"read"`` for the two
+        GovCloud regions (their token specs require it), also with
+        ``base_url``. Part of the cache key.
     timeout: seconds this call may wait in all, attempts and retry waits
         included (not the waits on 429s). Default ``30.0``.
     force_refresh: fetch a new token even when the cached one is fresh,
@@ -342,15 +344,28 @@ Args:
         any ``druva.TokenStore`` object. Processes sharing it make one token
         request per token lifetime; a store that fails costs one WARNING
         record, never the call. Default ``None``: this process only.
+    client_auth: how the credential reaches the token endpoint:
+        ``"basic"`` (``Authorization: Basic``, what Druva documents) or
+        ``"post"`` (``client_id`` and ``client_secret`` in the form body,
+        RFC 6749 ``client_secret_post``). Part of the cache key.
+    token_params: extra form fields for every token request, the first and
+        each renewal (``{"audience": "...", "resource": ["a", "b"]}``; a list
+        is a repeated field). Part of the cache key.
+    proxy: an ``http://`` or ``https://`` proxy URL for the token request
+        instead of the ``HTTPS_PROXY`` family of variables; ``""``: none.
+        Plain ``http://`` loopback never goes through a proxy.
 
 Returns:
     A ``druva.Token``: a ``dict`` with ``access_token``, ``token_type``,
     ``expires_in`` (whole seconds left now), ``expires_at`` (Unix time)
-    and, when the server sent one, ``scope``.
+    and, when the server sent one, ``scope`` (a list of strings, as
+    requests_oauthlib returns it). A server that sends no ``expires_in``
+    gets its token kept for an hour, or until the API refuses it.
 
 Raises:
-    druva.AuthenticationError: the token endpoint refused the credentials
-        (``400 invalid_grant``, ``401 invalid_client``).
+    druva.AuthenticationError: the token endpoint refused the request with
+        an RFC 6749 error (``invalid_grant``, ``invalid_client``,
+        ``invalid_scope``...), quoted with its ``error_description``.
     druva.HTTPStatusError: another error status, after the retries.
     druva.TransportError: the token endpoint could not be reached.
     druva.TimeoutError: no token within ``timeout``.
@@ -358,14 +373,20 @@ Raises:
     TypeError: an argument of the wrong type (nothing is sent).
     ValueError: an empty Client ID or secret, a ``:`` in the Client ID, an
         unknown region, ``http://`` to a host that is not loopback, a
-        negative timeout (nothing is sent).
+        negative timeout, an unknown ``client_auth``, or ``grant_type``,
+        ``scope``, ``client_id`` or ``client_secret`` in ``token_params``
+        (nothing is sent).
 
 >>> token = druva.get_token(client_id, secret)
 >>> headers = {"Authorization": f"Bearer {token['access_token']}"}
 >>> token
 Token(access_token='***', token_type='bearer', expires_in=..., expires_at=...)
 >>> druva.get_token(client_id, secret)["access_token"] == token["access_token"]  # cached
-True"#),
+True
+>>> other = druva.get_token(  # doctest: +SKIP
+...     "my-client", "my-secret", token_url="https://auth.example.com/oauth2/token",
+...     client_auth="post", token_params={"audience": "https://api.example.com"},
+... )"#),
     (get_token_async, token_later, r#"Gets an OAuth 2.0 access token, as a coroutine: ``await druva.get_token_async(...)``.
 
 The coroutine twin of ``druva.get_token``: the same arguments, the same

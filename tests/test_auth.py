@@ -7,6 +7,7 @@ request for another origin."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http.server
 import pickle
 import re
@@ -234,6 +235,69 @@ def test_a_persistent_403_is_returned_after_one_resend(fake: FakeDruva, caller: 
     assert answer == Answer(403, history=1)
     assert len(api_requests(fake)) == 2
     assert fake.token_requests == 2
+
+
+def test_persistent_refusals_cost_one_token_request_not_one_a_call(
+    fake: FakeDruva, caller: Caller
+) -> None:
+    fake.fail_next(403, count=1000, path=USERS)
+    answers = [caller.request("GET", fake.base_url + USERS) for _ in range(10)]
+    assert answers[0] == Answer(403, history=1)
+    # The renewed token refused too: the refusals are about access, and the
+    # next ones return without renewal or resend.
+    assert answers[1:] == [Answer(403, history=0)] * 9
+    assert caller.get_at_once(fake.base_url + USERS, 8) == [403] * 8
+    assert fake.token_requests == 2
+    assert len(api_requests(fake)) == 2 + 9 + 8
+
+
+def test_sessions_persistent_refusals_cost_one_token_request(fake: FakeDruva) -> None:
+    with druva.Session(fake.client_id, fake.secret, base_url=fake.base_url) as session:
+        session.get(USERS)
+        fake.fail_next(403, count=1000, path=USERS)
+        answers = [session.get(USERS) for _ in range(10)]
+        assert [answer.status_code for answer in answers] == [403] * 10
+        assert fake.token_requests == 2
+        for answer in answers:
+            with pytest.raises(druva.HTTPStatusError, match="missing scope") as caught:
+                answer.raise_for_status()
+            assert "access, not the token" in str(caught.value)
+        mapped = session.map([USERS] * 50)
+        assert [answer.status_code for answer in mapped] == [403] * 50
+        assert fake.token_requests == 2
+
+
+def test_a_map_refused_at_once_costs_one_token_request(fake: FakeDruva) -> None:
+    with druva.Session(fake.client_id, fake.secret, base_url=fake.base_url) as session:
+        session.get(USERS)
+        fake.fail_next(403, count=1000, path=USERS)
+        mapped = session.map([USERS] * 50, concurrency=16)
+        assert [answer.status_code for answer in mapped] == [403] * 50
+        assert fake.token_requests == 2
+
+
+def test_an_async_sessions_persistent_refusals_cost_one_token_request(fake: FakeDruva) -> None:
+    async def calls() -> list[int]:
+        async with druva.AsyncSession(fake.client_id, fake.secret, base_url=fake.base_url) as s:
+            await s.get(USERS)
+            fake.fail_next(403, count=1000, path=USERS)
+            together = await asyncio.gather(*(s.get(USERS) for _ in range(20)))
+            one_by_one = [await s.get(USERS) for _ in range(10)]
+            return [answer.status_code for answer in [*together, *one_by_one]]
+
+    assert asyncio.run(calls()) == [403] * 30
+    assert fake.token_requests == 2
+
+
+def test_a_refusal_of_a_token_not_fetched_because_of_one_still_renews_it(
+    fake: FakeDruva,
+) -> None:
+    with druva.Session(fake.client_id, fake.secret, base_url=fake.base_url) as session:
+        session.get(USERS)
+        fake.expire_tokens()
+        # One refusal of a token not fetched because of a refusal: renewed.
+        assert session.get(USERS).status_code == 200
+        assert fake.token_requests == 2
 
 
 def test_a_streamed_body_is_not_resent(fake: FakeDruva, caller: Caller) -> None:
@@ -514,3 +578,166 @@ def test_the_async_flow_gets_its_token_without_blocking_the_loop() -> None:
     finally:
         endpoint.close()
     assert endpoint.received == ["Bearer held"]
+
+
+class ConnectProxy:
+    """A tiny HTTPS proxy on loopback: it answers ``CONNECT host:port`` by
+    piping bytes to that address, records each target, and serves at most
+    ``limit`` tunnels (each on its own thread, each ending when either side
+    closes or after 30 s idle)."""
+
+    def __init__(self, limit: int = 64) -> None:
+        self.targets: list[str] = []
+        self._limit = limit
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        for _ in range(self._limit):
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._tunnel, args=(client,), daemon=True).start()
+
+    def _tunnel(self, client: socket.socket) -> None:
+        with client:
+            client.settimeout(30)
+            head = b""
+            while b"\r\n\r\n" not in head and len(head) < 65536:
+                chunk = client.recv(4096)
+                if not chunk:
+                    return
+                head += chunk
+            method, target = head.split(b" ")[:2]
+            if method != b"CONNECT":
+                client.sendall(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n")
+                return
+            self.targets.append(target.decode())
+            host, _, port = target.decode().rpartition(":")
+            with socket.create_connection((host, int(port)), timeout=30) as upstream:
+                client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                pump = threading.Thread(target=_pipe, args=(upstream, client), daemon=True)
+                pump.start()
+                _pipe(client, upstream)
+                pump.join(timeout=30)
+
+    def close(self) -> None:
+        self._listener.close()
+
+
+def _pipe(source: socket.socket, sink: socket.socket) -> None:
+    try:
+        while chunk := source.recv(65536):
+            sink.sendall(chunk)
+    except OSError:
+        pass
+    finally:
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)
+
+
+@pytest.fixture
+def tls_fake() -> Iterator[FakeDruva]:
+    with FakeDruva(tls=True) as server:
+        yield server
+
+
+@pytest.fixture
+def proxy() -> Iterator[ConnectProxy]:
+    server = ConnectProxy()
+    yield server
+    server.close()
+
+
+def fake_target(fake: FakeDruva) -> str:
+    return fake.base_url.removeprefix("https://")
+
+
+def tls_options(fake: FakeDruva, **more: Any) -> dict[str, Any]:
+    """The credential and options of ``fake`` served over HTTPS."""
+    return {
+        "client_id": fake.client_id,
+        "secret": fake.secret,
+        "base_url": fake.base_url,
+        "ca_bundle": fake.ca_bundle,
+        **more,
+    }
+
+
+def test_get_token_sends_its_token_request_through_the_proxy_given(
+    tls_fake: FakeDruva, proxy: ConnectProxy
+) -> None:
+    options: dict[str, Any] = {
+        "base_url": tls_fake.base_url,
+        "ca_bundle": tls_fake.ca_bundle,
+        "proxy": proxy.url,
+    }
+    druva.get_token(tls_fake.client_id, tls_fake.secret, **options)
+    assert proxy.targets == [fake_target(tls_fake)]
+
+    async def renewed() -> druva.Token:
+        return await druva.get_token_async(
+            tls_fake.client_id, tls_fake.secret, force_refresh=True, **options
+        )
+
+    asyncio.run(renewed())
+    assert tls_fake.token_requests == 2
+    assert len(proxy.targets) >= 1
+    assert set(proxy.targets) == {fake_target(tls_fake)}
+
+
+def test_a_sessions_token_requests_go_through_its_proxy(
+    tls_fake: FakeDruva, proxy: ConnectProxy
+) -> None:
+    with druva.Session(**tls_options(tls_fake, proxy=proxy.url)) as session:
+        assert session.get(USERS).status_code == 200
+    assert tls_fake.token_requests == 1
+    assert proxy.targets
+    assert set(proxy.targets) == {fake_target(tls_fake)}
+
+
+def test_httpx_auth_sends_its_token_request_through_the_proxy_given(
+    tls_fake: FakeDruva, proxy: ConnectProxy
+) -> None:
+    auth = HttpxAuth(**tls_options(tls_fake, proxy=proxy.url))
+    verify = ssl.create_default_context(cafile=str(tls_fake.ca_bundle))
+    with httpx.Client(auth=auth, trust_env=False, verify=verify) as client:
+        assert client.get(tls_fake.base_url + USERS).status_code == 200
+    # The client itself was given no proxy: only the token request used it.
+    assert proxy.targets == [fake_target(tls_fake)]
+
+
+@pytest.mark.parametrize("where", ["session", "call"])
+def test_requests_auth_takes_the_proxy_of_the_session_it_serves(
+    tls_fake: FakeDruva, proxy: ConnectProxy, where: str
+) -> None:
+    auth = RequestsAuth(**tls_options(tls_fake))
+    proxies = {"https": proxy.url}
+    with requests.Session() as http:
+        http.trust_env = False
+        http.auth = auth
+        http.verify = str(tls_fake.ca_bundle)
+        if where == "session":
+            http.proxies = proxies
+            answer = http.get(tls_fake.base_url + USERS)
+        else:
+            answer = http.get(tls_fake.base_url + USERS, proxies=proxies)
+    assert answer.status_code == 200
+    assert tls_fake.token_requests == 1
+    # One tunnel for requests' own call, one for druva's token request.
+    assert len(proxy.targets) == 2
+    assert set(proxy.targets) == {fake_target(tls_fake)}
+
+
+def test_requests_auth_without_proxies_sends_nothing_through_a_proxy(
+    tls_fake: FakeDruva, proxy: ConnectProxy
+) -> None:
+    auth = RequestsAuth(**tls_options(tls_fake))
+    with requests.Session() as http:
+        http.trust_env = False
+        http.auth = auth
+        assert http.get(tls_fake.base_url + USERS, verify=str(tls_fake.ca_bundle)).ok
+    assert proxy.targets == []

@@ -610,11 +610,11 @@ CASES: list[Case] = [
         "token-400-invalid-request",
         "token endpoint 400 `invalid_request`",
         (on_token("fail_next", 400),),
-        Raises(druva.HTTPStatusError, "400"),
+        Raises(druva.AuthenticationError, "invalid_request"),
         api=0,
         tokens=1,
         warm=False,
-        note="not a refusal of the credentials; not retried",
+        note="an RFC 6749 §5.2 refusal, like every `error` of that list; never retried",
     ),
     Case(
         "token-401-invalid-client",

@@ -7,11 +7,16 @@ answers 401 to a token the server revoked."""
 from __future__ import annotations
 
 import asyncio
+import os
+import re
 import secrets
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 import druva
@@ -275,3 +280,27 @@ def test_requests_auth_renews_a_revoked_token_with_the_same_params(
     assert answer.status_code == 200, answer.text
     assert [refused.status_code for refused in answer.history] == [401]
     assert_granted_with_the_params(oauth_server, 2)
+
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def test_the_readme_sample_for_any_oauth_server_runs_against_authlib(
+    oauth_server: OAuthServer,
+) -> None:
+    section = README.read_text(encoding="utf-8").split("## Any OAuth 2.0 server", 1)[1]
+    (sample,) = re.findall(r"```python\n(.*?)```", section.split("\n## ", 1)[0], flags=re.DOTALL)
+    env = dict(
+        os.environ,
+        OAUTH_CLIENT_ID=CLIENT_ID,
+        OAUTH_CLIENT_SECRET=oauth_server.secret,
+        API_BASE_URL=oauth_server.base_url,
+        OAUTH_TOKEN_URL=oauth_server.base_url + "/token",
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", sample], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str({"client_id": CLIENT_ID})
+    assert oauth_server.granted[0]["audience"] == [AUDIENCE]
+    assert oauth_server.granted[0]["resource"] == ["a", "b"]

@@ -254,6 +254,10 @@ def test_a_403_that_persists_with_a_fresh_token_says_so(fake: FakeDruva) -> None
         assert "token was fresh" in message
         for cause in ("licence", "region", "tracker"):
             assert cause in message
+        assert "missing scope" in message
+        # For a minute, refusals of that token return without renewal (Fresh
+        # tokens): a token fetched anew is outside that window.
+        druva.get_token(fake.client_id, fake.secret, base_url=fake.base_url, force_refresh=True)
         # A 403 that a new token cured says nothing of the kind.
         fake.fail_next(403, path=USERS)
         assert s.get(USERS).status_code == 200

@@ -54,7 +54,9 @@ use crate::store;
 ///         and ``SSL_CERT_FILE`` and ``SSL_CERT_DIR`` are honoured.
 ///     proxy: an ``http://`` or ``https://`` proxy URL instead of the
 ///         ``HTTPS_PROXY``, ``HTTP_PROXY``, ``ALL_PROXY`` and ``NO_PROXY``
-///         variables; ``""``: no proxy. Loopback calls never use a proxy.
+///         variables, for the API calls and the token requests alike; ``""``:
+///         no proxy. Plain ``http://`` loopback calls never use a proxy (a
+///         given proxy serves ``https://`` loopback too).
 ///     max_response_bytes: the largest body a response may have; a larger
 ///         one raises ``druva.ProtocolError``. Default ``104857600`` (100 MiB).
 ///     rate_limit_wait: seconds one call may wait in all on 429s, after which

@@ -20,7 +20,7 @@
 //! ignores the parent's flights and starts its own.
 
 use std::hash::Hash;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -352,13 +352,7 @@ pub struct Slot<S: TokenSource, K: TokenStore = ProcessStore> {
     /// The token whose renewal the token endpoint refused: it is served
     /// until it expires, and not renewed again in the background.
     refused_renewal: ArcSwapOption<Token>,
-    /// A refused token was dropped: the next token saved is one fetched
-    /// because of a refusal.
-    refusal_pending: AtomicBool,
-    /// The token fetched because its predecessor was refused, until it is
-    /// refused too (or replaced).
-    replacing_refused: ArcSwapOption<Token>,
-    /// The fetched-because-of-a-refusal token that was refused too, and
+    /// The token fetched because of a refusal that was refused too, and
     /// until when its refusals return without renewal.
     access_refused: ArcSwapOption<AccessRefusal>,
     /// The cache's clock when this entry was last looked up.
@@ -389,8 +383,6 @@ impl<S: TokenSource, K: TokenStore> Slot<S, K> {
             renewing: AtomicU64::new(NOT_RENEWING),
             refused: ArcSwapOption::empty(),
             refused_renewal: ArcSwapOption::empty(),
-            refusal_pending: AtomicBool::new(false),
-            replacing_refused: ArcSwapOption::empty(),
             access_refused: ArcSwapOption::empty(),
             last_used: AtomicU64::new(0),
         }
@@ -558,7 +550,6 @@ impl<S: TokenSource, K: TokenStore> Slot<S, K> {
     /// A token that another caller already replaced stays.
     pub fn invalidate(&self, token: &Arc<Token>) {
         if self.store.delete(token) {
-            self.refusal_pending.store(true, Ordering::Release);
             self.refused.store(Some(Arc::clone(token)));
             logging::debug!(
                 "token for {} dropped after the API refused it",
@@ -568,11 +559,12 @@ impl<S: TokenSource, K: TokenStore> Slot<S, K> {
     }
 
     /// The API refused `token` (401/403): whether to renew it and resend,
-    /// or whether the refusal is about access (DESIGN "Fresh tokens"). Once
-    /// a token fetched because of a refusal is refused too, its refusals
-    /// return without renewal for [`ACCESS_REFUSAL_WINDOW`] (or until it
-    /// expires, if sooner); then the next refusal renews it again, so a
-    /// token that really expired is still renewed within a minute.
+    /// or whether the refusal is about access (DESIGN "Fresh tokens"): once
+    /// a token fetched because of a refusal is refused too
+    /// ([`Slot::refused_after_renewal`]), its refusals return without
+    /// renewal for [`ACCESS_REFUSAL_WINDOW`] (or until it expires, if
+    /// sooner). Then the next refusal renews it again, so a token that
+    /// really expired is still renewed within a minute.
     pub fn refused(&self, token: &Arc<Token>) -> Refusal {
         self.refused_at(token, Instant::now())
     }
@@ -584,30 +576,41 @@ impl<S: TokenSource, K: TokenStore> Slot<S, K> {
                 return Refusal::Access;
             }
         }
-        let replacing = self.replacing_refused.load_full();
-        let is_replacement = replacing
-            .as_ref()
-            .is_some_and(|replacing| Arc::ptr_eq(replacing, token));
-        if is_replacement {
-            let swapped = self.replacing_refused.compare_and_swap(&replacing, None);
-            if same_token(swapped.as_ref(), replacing.as_ref()) {
-                let until = (now + ACCESS_REFUSAL_WINDOW).min(token.expires());
-                self.access_refused.store(Some(Arc::new(AccessRefusal {
-                    token: Arc::clone(token),
-                    until,
-                })));
-                logging::warning!(
-                    "the API refused a token for {} fetched because of a refusal: the cause \
-                     is access (rights, licence, scope or cloud), not the token; refusals \
-                     return without renewal for the next {} s",
-                    self.source.describe(),
-                    until.saturating_duration_since(now).as_secs()
-                );
-            }
-            return Refusal::Access;
-        }
         self.invalidate(token);
         Refusal::Renew
+    }
+
+    /// The API refused `token`, fetched because it refused the one before:
+    /// the cause is access, not the token, and for the next minute its
+    /// refusals return without renewal (see [`Slot::refused`]).
+    pub fn refused_after_renewal(&self, token: &Arc<Token>) {
+        self.refused_after_renewal_at(token, Instant::now());
+    }
+
+    fn refused_after_renewal_at(&self, token: &Arc<Token>, now: Instant) {
+        let current = self.access_refused.load_full();
+        let recorded = current
+            .as_ref()
+            .is_some_and(|window| Arc::ptr_eq(&window.token, token) && now < window.until);
+        if recorded {
+            return;
+        }
+        let until = (now + ACCESS_REFUSAL_WINDOW).min(token.expires());
+        let window = Arc::new(AccessRefusal {
+            token: Arc::clone(token),
+            until,
+        });
+        // One WARNING a window, however many calls were refused together.
+        let previous = self.access_refused.compare_and_swap(&current, Some(window));
+        if same_window(previous.as_ref(), current.as_ref()) {
+            logging::warning!(
+                "the API refused a new token for {} as it refused the one before: the cause \
+                 is access (rights, licence, scope or cloud), not the token; its refusals \
+                 return without renewal for the next {} s",
+                self.source.describe(),
+                until.saturating_duration_since(now).as_secs()
+            );
+        }
     }
 
     /// One flight: fetches a token and caches it. A background renewal of
@@ -655,9 +658,6 @@ impl<S: TokenSource, K: TokenStore> Slot<S, K> {
         };
         if let Ok(token) = &result {
             self.store.save(Arc::clone(token));
-            if self.refusal_pending.swap(false, Ordering::AcqRel) {
-                self.replacing_refused.store(Some(Arc::clone(token)));
-            }
             logging::info!(
                 "token {} for {} from {} (expires in {} s)",
                 if replacing { "renewed" } else { "fetched" },
@@ -677,7 +677,7 @@ impl<S: TokenSource, K: TokenStore> Slot<S, K> {
     }
 }
 
-fn same_token(a: Option<&Arc<Token>>, b: Option<&Arc<Token>>) -> bool {
+fn same_window(a: Option<&Arc<AccessRefusal>>, b: Option<&Arc<AccessRefusal>>) -> bool {
     match (a, b) {
         (Some(a), Some(b)) => Arc::ptr_eq(a, b),
         (None, None) => true,
@@ -881,8 +881,10 @@ mod tests {
         let second = get();
         assert!(!Arc::ptr_eq(&first, &second));
         // The renewed token refused too: access, for a minute, however often.
+        slot.refused_after_renewal_at(&second, now);
         for seconds in [0, 1, 30, 59] {
             let at = now + Duration::from_secs(seconds);
+            slot.refused_after_renewal_at(&second, at);
             assert_eq!(slot.refused_at(&second, at), Refusal::Access);
             assert_eq!(
                 slot.refused_at(&first, at),
@@ -897,6 +899,6 @@ mod tests {
         assert_eq!(slot.refused_at(&second, later), Refusal::Renew);
         let third = get();
         assert_eq!(source.requests.load(Ordering::SeqCst), 3);
-        assert_eq!(slot.refused_at(&third, later), Refusal::Access);
+        assert_eq!(slot.refused_at(&third, later), Refusal::Renew);
     }
 }

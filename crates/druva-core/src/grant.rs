@@ -427,6 +427,8 @@ pub struct TokenCall {
     /// The base URL and token URL the options resolve to.
     pub endpoints: Endpoints,
     pub send: SendOptions,
+    /// What `send`'s client was built from (its trusted roots and proxy).
+    pub client_options: ClientOptions,
     pub leeway: Duration,
 }
 
@@ -454,7 +456,8 @@ impl TokenCall {
         let scope = endpoints.scope(scope)?;
         let client_auth = ClientAuth::argument(client_auth.as_deref())?;
         let token_params = config::token_params_argument(token_params)?.into();
-        let client = ClientOptions { ca_bundle, proxy }.shared_client()?;
+        let client_options = ClientOptions { ca_bundle, proxy };
+        let client = client_options.shared_client()?;
         Ok(TokenCall {
             request: TokenRequest {
                 token_url: endpoints.token_url.clone(),
@@ -466,6 +469,7 @@ impl TokenCall {
                 token_params,
             },
             endpoints,
+            client_options,
             send: SendOptions {
                 client,
                 timeout: timeout.unwrap_or(config::TIMEOUT),

@@ -170,12 +170,15 @@ const LOOPBACK_HOSTS: &str = "127.0.0.0/8, ::1, localhost, localhost.";
 const PROXY_SCHEMES: &str = "http and https";
 
 /// Where requests go through a proxy: one for `http://` destinations, one
-/// for `https://`, both bypassed for the `NO_PROXY` hosts and loopback.
+/// for `https://`, both bypassed for the `NO_PROXY` hosts and loopback;
+/// an explicit proxy also takes `https://` loopback (plain `http://`
+/// loopback never goes through a proxy).
 #[derive(Default)]
 struct Proxies {
     http: Option<Url>,
     https: Option<Url>,
     no_proxy: String,
+    https_loopback: bool,
 }
 
 impl Proxies {
@@ -184,6 +187,7 @@ impl Proxies {
             http: Some(proxy.clone()),
             https: Some(proxy),
             no_proxy: String::new(),
+            https_loopback: true,
         }
     }
 
@@ -207,6 +211,7 @@ impl Proxies {
             http,
             https,
             no_proxy,
+            https_loopback: false,
         })
     }
 
@@ -214,8 +219,12 @@ impl Proxies {
         if self.http.is_none() && self.https.is_none() {
             return Ok(builder.no_proxy());
         }
-        let bypass = || {
-            let hosts = format!("{}, {LOOPBACK_HOSTS}", self.no_proxy);
+        let bypass = |loopback: bool| {
+            let hosts = if loopback {
+                format!("{}, {LOOPBACK_HOSTS}", self.no_proxy)
+            } else {
+                self.no_proxy.clone()
+            };
             reqwest::NoProxy::from_string(&hosts)
         };
         let refused = |error: reqwest::Error| {
@@ -223,10 +232,11 @@ impl Proxies {
         };
         let mut builder = builder;
         if let Some(url) = self.http {
-            builder = builder.proxy(Proxy::http(url).map_err(refused)?.no_proxy(bypass()));
+            builder = builder.proxy(Proxy::http(url).map_err(refused)?.no_proxy(bypass(true)));
         }
         if let Some(url) = self.https {
-            builder = builder.proxy(Proxy::https(url).map_err(refused)?.no_proxy(bypass()));
+            let bypassed = bypass(!self.https_loopback);
+            builder = builder.proxy(Proxy::https(url).map_err(refused)?.no_proxy(bypassed));
         }
         Ok(builder)
     }

@@ -511,7 +511,7 @@ impl Session {
             // cause is access, not the token.
             response.fresh_token_refused = self.refused_token(response);
             if response.fresh_token_refused {
-                self.slot.refused(&renewed_token);
+                self.slot.refused_after_renewal(&renewed_token);
             }
         }
         Ok(redact_error_status(outcome, &[&token, &renewed_token]))

@@ -30,10 +30,12 @@ class HttpxAuth(_TokenAuthAdapter, httpx.Auth):
     When that origin answers 401 or 403 (after the client's redirects), the
     token is renewed once (one token request however many requests were
     refused together) and the request is resent once; if that is refused
-    too, that response is returned. A request whose body is a stream (a
-    generator, an async iterator, a file) is not resent: its body is spent,
-    so the 401/403 is returned as it is (the next request gets the new
-    token). Its repr shows the masked client id, never the secret or the
+    too, that response is returned, and the cause is access, not the token:
+    for the next minute (or until that token expires) refusals are returned
+    as they are, without renewal, so they cost no token requests. A request
+    whose body is a stream (a generator, an async iterator, a file) is not
+    resent: its body is spent, so the 401/403 is returned as it is (the next
+    request gets the new token). Its repr shows the masked client id, never the secret or the
     token; it cannot be pickled.
 
     >>> import httpx
@@ -62,7 +64,8 @@ class HttpxAuth(_TokenAuthAdapter, httpx.Auth):
         response = yield request
         if self._resend(request, response):
             request.headers["Authorization"] = bearer(self._auth.token())
-            yield request
+            response = yield request
+            self._refused_again(response)
 
     async def async_auth_flow(
         self, request: httpx.Request
@@ -82,7 +85,16 @@ class HttpxAuth(_TokenAuthAdapter, httpx.Auth):
         response = yield request
         if self._resend(request, response):
             request.headers["Authorization"] = bearer(await self._auth.token_async())
-            yield request
+            response = yield request
+            self._refused_again(response)
+
+    def _refused_again(self, response: httpx.Response) -> None:
+        """Tells the core that ``response`` to the resent request refused its
+        new token too, when it did: the refusals are then about access, and
+        for the next minute they are returned without renewal."""
+        last = response.request
+        authorization = last.headers.get("Authorization")
+        self._auth.refused(response.status_code, str(last.url), authorization, resent=True)
 
     def _resend(self, request: httpx.Request, response: httpx.Response) -> bool:
         """Whether ``response`` (the last of the client's redirects from

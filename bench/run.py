@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Optional
 
 from cases.async_calls import case_async
+from cases.cli_loop import case_cli_loop
 from cases.fanout import case_fanout
 from cases.fanout_throttled import case_fanout_throttled
 from cases.get_page import case_get_page
@@ -78,6 +79,7 @@ CASE_FUNCTIONS: dict[str, Callable[[Context], CaseResult]] = {
     "fanout": case_fanout,
     "fanout_throttled": case_fanout_throttled,
     "import": case_import,
+    "cli_loop": case_cli_loop,
 }
 CASES = list(CASE_FUNCTIONS)
 

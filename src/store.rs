@@ -54,10 +54,19 @@ pub fn token_cache_argument(value: Option<&Bound<'_, PyAny>>) -> PyResult<Option
         }
     }
     if let Ok(path) = value.extract::<args::Path>() {
-        let store = py.detach(|| DirectoryStore::open(&path.0)).or_raise()?;
-        return Ok(Some(StoreHandle(Arc::new(store))));
+        return Ok(Some(StoreHandle(Arc::new(open_directory(py, path)?))));
     }
     python_store(value).map(Some)
+}
+
+/// The directory store at `path`, a leading `~` expanded (`os.path.expanduser`).
+fn open_directory(py: Python<'_>, path: args::Path) -> PyResult<DirectoryStore> {
+    let args::Path(path) = path;
+    let path: PathBuf = py
+        .import(pyo3::intern!(py, "os.path"))?
+        .call_method1(pyo3::intern!(py, "expanduser"), (path,))?
+        .extract()?;
+    py.detach(move || DirectoryStore::open(&path)).or_raise()
 }
 
 /// An object with the `druva.TokenStore` methods, as the core's store.
@@ -275,7 +284,8 @@ fn release_on_store_thread(
 /// user or writable by others is refused.
 ///
 /// Args:
-///     path: the directory (``str`` or ``os.PathLike``), created if missing.
+///     path: the directory (``str`` or ``os.PathLike``; a leading ``~`` is
+///         the home directory), created if missing.
 ///
 /// Raises:
 ///     ValueError: the directory cannot be created, is not a directory, or
@@ -296,10 +306,8 @@ pub struct PyDirectoryTokenStore {
 impl PyDirectoryTokenStore {
     #[new]
     fn new(py: Python<'_>, path: args::Path) -> PyResult<Self> {
-        let args::Path(path) = path;
-        let store = py.detach(move || DirectoryStore::open(&path)).or_raise()?;
         Ok(PyDirectoryTokenStore {
-            store: Arc::new(store),
+            store: Arc::new(open_directory(py, path)?),
         })
     }
 

@@ -274,6 +274,34 @@ def test_a_python_store_object_shares_tokens_and_is_called_off_the_runtime(
     assert thread != threading.current_thread().name
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX only")
+def test_a_forked_child_calls_its_python_store_on_a_store_thread_of_its_own(
+    fake: FakeDruva,
+) -> None:
+    shared: dict[str, bytes] = {}
+    options: dict[str, Any] = {"base_url": fake.base_url, "timeout": 10.0}
+    token = druva.get_token(fake.client_id, fake.secret, token_cache=DictStore(shared), **options)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: a new store object over the copied entries
+        code = 1
+        try:
+            child = druva.get_token(
+                fake.client_id, fake.secret, token_cache=DictStore(shared), **options
+            )
+            os.write(write, child["access_token"].encode())
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        from_child = pipe.read().decode()
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert from_child == token["access_token"]
+    assert fake.token_requests == 1
+
+
 def test_force_refresh_fetches_and_overwrites_the_stored_token(fake: FakeDruva) -> None:
     store = DictStore()
     options: dict[str, Any] = {"base_url": fake.base_url, "token_cache": store}

@@ -81,9 +81,10 @@ pub struct Wanted {
     pub patience: Duration,
 }
 
-/// Where a cache entry keeps its token. Each operation is on this entry's
-/// one token, so callers never name a key; a store shared by processes
-/// (a later issue) adds its lookups and locks behind these.
+/// Where a cache entry keeps its token in this process. Each operation is
+/// on this entry's one token, so callers never name a key. A store shared
+/// by processes (`crate::store::SharedStore`, Python's `druva.TokenStore`)
+/// sits behind the source's `fetch` instead, which [`Wanted`] guides.
 pub trait TokenStore: Default + Send + Sync + 'static {
     /// The token kept, if any.
     fn load(&self) -> Option<Arc<Token>>;

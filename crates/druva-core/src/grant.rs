@@ -758,4 +758,97 @@ mod tests {
              &resource=a&resource=b"
         );
     }
+
+    /// A shared store in memory: what two processes sharing a directory or
+    /// a Redis see.
+    #[derive(Default)]
+    struct MemoryStore {
+        entries: std::sync::Mutex<std::collections::HashMap<String, Vec<u8>>>,
+        locks: std::sync::atomic::AtomicUsize,
+    }
+
+    impl crate::store::SharedStore for MemoryStore {
+        fn load(&self, key: &str, _: Duration) -> std::io::Result<Option<Vec<u8>>> {
+            Ok(self.entries.lock().unwrap().get(key).cloned())
+        }
+
+        fn save(&self, key: &str, blob: &[u8], _: Duration, _: Duration) -> std::io::Result<()> {
+            self.entries
+                .lock()
+                .unwrap()
+                .insert(key.to_owned(), blob.to_vec());
+            Ok(())
+        }
+
+        fn delete(&self, key: &str, blob: &[u8], _: Duration) -> std::io::Result<()> {
+            let mut entries = self.entries.lock().unwrap();
+            if entries.get(key).map(Vec::as_slice) == Some(blob) {
+                entries.remove(key);
+            }
+            Ok(())
+        }
+
+        fn lock(&self, _: &str, _: Duration) -> std::io::Result<Option<crate::store::StoreLock>> {
+            self.locks.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(Some(Box::new(())))
+        }
+
+        fn identity(&self) -> String {
+            "memory".into()
+        }
+
+        fn describe(&self) -> String {
+            "memory".into()
+        }
+    }
+
+    #[test]
+    fn a_second_process_reads_the_stored_token_without_a_request() {
+        let (token_url, server) = serve_one_token_request();
+        let store = Arc::new(MemoryStore::default());
+        let shared = |secret: &str| {
+            let credentials = Credentials::new("client", secret).unwrap();
+            let handle = StoreHandle(Arc::clone(&store) as Arc<dyn crate::store::SharedStore>);
+            TokenRequest {
+                token_url: token_url.clone(),
+                store: StoredTokens::new(handle, &credentials).map(Arc::new),
+                ..request(secret)
+            }
+        };
+        let options = SendOptions {
+            client: ClientOptions::default().shared_client().unwrap(),
+            timeout: Duration::from_secs(10),
+            retry: RetryPolicy::with_max_retries(0),
+        };
+        let runtime = crate::runtime::runtime().unwrap();
+        // Two caches: two processes. The server answers one token request only.
+        let first_process = TokenCache::<TokenRequest>::default().slot(&shared("secret"));
+        let first = runtime
+            .block_on(first_process.get(options.clone(), config::LEEWAY, false))
+            .unwrap();
+        server.join().unwrap();
+        let second_process = TokenCache::<TokenRequest>::default().slot(&shared("secret"));
+        let second = runtime
+            .block_on(second_process.get(options.clone(), config::LEEWAY, false))
+            .unwrap();
+        assert_eq!(
+            first.access_token.expose_secret(),
+            second.access_token.expose_secret()
+        );
+        // Its expiry too, to the millisecond the entry keeps.
+        let now = Instant::now();
+        assert!(first.expires_in(now).abs_diff(second.expires_in(now)) <= 1);
+        assert_eq!(store.locks.load(std::sync::atomic::Ordering::SeqCst), 1);
+        let entries = store.entries.lock().unwrap().clone();
+        assert_eq!(entries.len(), 1);
+        // Another secret finds no entry: it asks the (now closed) endpoint.
+        let other = TokenCache::<TokenRequest>::default().slot(&shared("other"));
+        let options = SendOptions {
+            timeout: Duration::from_secs(2),
+            ..options
+        };
+        assert!(runtime
+            .block_on(other.get(options, config::LEEWAY, false))
+            .is_err());
+    }
 }

@@ -318,7 +318,8 @@ impl PyBaseSession {
     ///         ``cursor_param``).
     ///     cursor_param: the query parameter (the body field of a POST list)
     ///         that sends the cursor back.
-    ///     keep_params: send ``params`` with the cursor too. Default ``False``.
+    ///     keep_params: ``True``: send ``params`` with the cursor too; else
+    ///         (``None``, ``False``) the cursor goes alone.
     ///
     /// Returns:
     ///     A ``druva.Paginator``: iterate it with ``for`` (from a ``Session``) or

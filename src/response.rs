@@ -49,6 +49,7 @@ pub fn status_error(response: Response) -> PyErr {
         PyResponse::from(response),
         envelope.code,
         envelope.message,
+        envelope.retryable,
     );
     if rate_limited {
         RateLimitError::new_err(arguments)

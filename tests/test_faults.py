@@ -382,6 +382,65 @@ CASES: list[Case] = [
         call="post",
         note="POST is not retried unless `retry=True`",
     ),
+    # Druva's retry hint: `retryable` in the error body decides, 401/403/429 aside.
+    Case(
+        "500-retryable-true",
+        "500 whose body says `retryable: true`, once",
+        (on_users("fail_next", 500, retryable=True),),
+        Returns(200),
+        api=2,
+        note="Druva's retry hint: retried like a 503",
+    ),
+    Case(
+        "500-retryable-true-persistent",
+        "500 saying `retryable: true` on every attempt",
+        (on_users("fail_next", 500, count=10, retryable=True),),
+        Returns(500),
+        api=4,
+        note="the last response after 3 retries",
+    ),
+    Case(
+        "400-retryable-true",
+        "400 whose body says `retryable: true`, once",
+        (on_users("fail_next", 400, retryable=True),),
+        Returns(200),
+        api=2,
+        note="any 4xx or 5xx but 401, 403 and 429 follows the hint",
+    ),
+    Case(
+        "500-retryable-true-post",
+        "500 saying `retryable: true` on a POST",
+        (fault("fail_next", 500, retryable=True, path="/_echo"),),
+        Returns(500),
+        api=1,
+        call="post",
+        note="like a 503: POST is not retried unless `retry=True`",
+    ),
+    Case(
+        "503-retryable-false",
+        "503 whose body says `retryable: false`",
+        (on_users("fail_next", 503, retryable=False),),
+        Returns(503),
+        api=1,
+        note="`retryable: false` is never retried",
+    ),
+    Case(
+        "503-retryable-false-raise-for-status",
+        "503 saying `retryable: false`, then `raise_for_status()`",
+        (on_users("fail_next", 503, retryable=False),),
+        Raises(druva.HTTPStatusError, "503"),
+        api=1,
+        call="raise",
+        note="`.retryable` is the hint (`None` without one)",
+    ),
+    Case(
+        "429-retryable-false",
+        "429 whose body says `retryable: false`",
+        (on_users("fail_next", 429, retry_after=1, retryable=False),),
+        Returns(200),
+        api=2,
+        note="a 429 keeps its own rule",
+    ),
     # Connections that break.
     Case(
         "reset-before-headers-once",
@@ -971,6 +1030,17 @@ def render_table() -> str:
             f"{', '.join(sent)} | {case.note} |"
         )
     return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("retryable", [None, True, False])
+def test_an_http_status_error_carries_druvas_retry_hint(
+    fake: FakeDruva, retryable: bool | None
+) -> None:
+    fake.fail_next(500, count=10, path=USERS, retryable=retryable)
+    with druva.Session(fake.client_id, fake.secret, base_url=fake.base_url, max_retries=0) as s:
+        with pytest.raises(druva.HTTPStatusError) as raised:
+            s.get(USERS).raise_for_status()
+    assert raised.value.retryable is retryable
 
 
 def test_the_docs_table_is_this_matrix() -> None:

@@ -89,6 +89,10 @@ class HTTPStatusError(DruvaError):
         response: the ``druva.Response``.
         code: Druva's application error code (``"InsyncEndpoints-1006"``), if any.
         message: Druva's error message, if any.
+        retryable: Druva's retry hint, the body's ``retryable`` (``None`` when
+            absent). ``True`` was retried like a 503 before this was raised
+            (idempotent methods or ``retry=True``, up to ``max_retries``);
+            ``False`` was never retried.
 
     >>> try:
     ...     s.get("/insync/usermanagement/v1/users/999999").raise_for_status()
@@ -103,12 +107,14 @@ class HTTPStatusError(DruvaError):
         response: Response,
         code: str | None = None,
         message: str | None = None,
+        retryable: bool | None = None,
     ) -> None:
         super().__init__(text)
         self.response = response
         self.status_code: int = response.status_code
         self.code = code
         self.message = message
+        self.retryable = retryable
 
 
 class RateLimitError(HTTPStatusError):

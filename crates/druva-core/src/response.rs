@@ -33,11 +33,22 @@ const FRESH_TOKEN_REFUSED: &str = "the token was fresh (fetched after a first re
     (scope=), the region (a token works only on the cloud that issued it), or an expired \
     tracker; refusals with this token return without renewal for up to a minute";
 
-/// Druva's application error envelope: `{"code": "...", "message": "..."}`.
+/// Druva's application error envelope: `{"code": "...", "message": "...",
+/// "retryable": ...}`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ErrorEnvelope {
     pub code: Option<String>,
     pub message: Option<String>,
+    /// Druva's retry hint; `None` when the body has no boolean `retryable`.
+    pub retryable: Option<bool>,
+}
+
+/// The one field of an error body that decides a retry, read without
+/// building the rest of the body.
+#[derive(serde::Deserialize)]
+struct RetryHint {
+    #[serde(default)]
+    retryable: Option<bool>,
 }
 
 /// Whether an answer with this status refused the bearer token the request
@@ -104,7 +115,20 @@ impl Response {
         ErrorEnvelope {
             code: text("code").or_else(|| text("error")),
             message: text("message").or_else(|| text("error_description")),
+            retryable: body.get("retryable").and_then(serde_json::Value::as_bool),
         }
+    }
+
+    /// Druva's retry hint: the boolean `retryable` of an error status's
+    /// body (DESIGN, "Druva's retry hint"); `None` for a success, or a body
+    /// without it. Read only on error statuses, skipping the other fields.
+    pub fn retry_hint(&self) -> Option<bool> {
+        if !self.is_error() {
+            return None;
+        }
+        serde_json::from_slice::<RetryHint>(&self.content)
+            .ok()
+            .and_then(|hint| hint.retryable)
     }
 
     /// One line for an error message: status, method and path, Druva's code and message.
@@ -178,6 +202,22 @@ mod tests {
         for cause in ["token was fresh", "licence", "region", "tracker"] {
             assert!(summary.contains(cause), "{summary}");
         }
+    }
+
+    #[test]
+    fn the_retry_hint_is_the_boolean_retryable_of_an_error_body() {
+        let hint = |status, body| response(status, body).retry_hint();
+        assert_eq!(hint(500, r#"{"code": "x", "retryable": true}"#), Some(true));
+        assert_eq!(
+            hint(503, r#"{"retryable": false, "data": {}}"#),
+            Some(false)
+        );
+        assert_eq!(hint(500, r#"{"message": "Kindly try again"}"#), None);
+        assert_eq!(hint(500, r#"{"retryable": "yes"}"#), None);
+        assert_eq!(hint(502, "<html>"), None);
+        assert_eq!(hint(200, r#"{"retryable": true}"#), None, "a success");
+        let envelope = response(500, r#"{"code": "c", "retryable": true}"#).error_envelope();
+        assert_eq!(envelope.retryable, Some(true));
     }
 
     #[test]

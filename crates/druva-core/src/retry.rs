@@ -326,7 +326,7 @@ impl<'a> Retrying<'a> {
     fn retryable(&self, sent: &Result<Response>) -> Option<Retryable> {
         let kind = match sent {
             Ok(response) if response.status_code == RATE_LIMITED => Retryable::RateLimited,
-            Ok(response) if is_retryable_status(response.status_code) => Retryable::Transient,
+            Ok(response) if is_transient_answer(response) => Retryable::Transient,
             Err(error) if error.is_transient_transport() => Retryable::Transient,
             _ => return None,
         };
@@ -420,6 +420,21 @@ fn retry_after(sent: &Result<Response>) -> Option<&str> {
 /// Whether a status is worth retrying.
 pub fn is_retryable_status(status: u16) -> bool {
     RETRYABLE_STATUSES.contains(&status)
+}
+
+/// Whether an answer other than a 429 is retried like a 503 (DESIGN,
+/// "Druva's retry hint"): its body's `retryable: true` makes any error
+/// status so, `retryable: false` none, and without the hint the status
+/// decides. 401 and 403 keep their own rule (a token renewal), whatever the
+/// body says.
+fn is_transient_answer(response: &Response) -> bool {
+    if crate::response::refuses_bearer(response.status_code) {
+        return false;
+    }
+    match response.retry_hint() {
+        Some(retryable) => retryable,
+        None => is_retryable_status(response.status_code),
+    }
 }
 
 /// Whether a method may be sent twice without changing the outcome (RFC 9110).
@@ -881,6 +896,64 @@ mod tests {
             let ceiling = policy.base_delay.saturating_mul(1 << (retry - 1).min(20));
             assert!(delay <= ceiling);
         }
+    }
+
+    #[allow(clippy::unnecessary_wraps)] // an outcome of the script
+    fn hinted(status_code: u16, retryable: Option<bool>) -> Result<Response> {
+        let body = match retryable {
+            Some(value) => format!(r#"{{"code": "c", "retryable": {value}, "data": {{}}}}"#),
+            None => r#"{"code": "c", "message": "Kindly try again after some time"}"#.to_owned(),
+        };
+        Ok(Response {
+            content: Bytes::from(body),
+            ..answer(status_code, None)
+        })
+    }
+
+    #[tokio::test]
+    async fn druvas_retry_hint_decides_for_every_status_but_401_403_and_429() {
+        let policy = impatient(2);
+        let attempts = |status, retryable, scope| {
+            let retrying = Retrying::new(&policy, "GET /x").scope(scope);
+            async move {
+                run_script(retrying, vec![hinted(status, retryable)])
+                    .await
+                    .1
+                    .len()
+            }
+        };
+        for status in [400, 404, 409, 500, 501, 502, 503] {
+            assert_eq!(
+                attempts(status, Some(true), RetryScope::All).await,
+                3,
+                "{status}"
+            );
+            assert_eq!(
+                attempts(status, Some(true), RetryScope::RateLimits).await,
+                1,
+                "{status}"
+            );
+            assert_eq!(
+                attempts(status, Some(false), RetryScope::All).await,
+                1,
+                "{status}"
+            );
+        }
+        // No hint: the status rules.
+        assert_eq!(attempts(500, None, RetryScope::All).await, 1);
+        assert_eq!(attempts(503, None, RetryScope::All).await, 3);
+        // 401 and 403 keep their own rule; a 429 is retried whatever it says.
+        for status in [401, 403] {
+            assert_eq!(
+                attempts(status, Some(true), RetryScope::All).await,
+                1,
+                "{status}"
+            );
+        }
+        let throttled = Retrying::new(&policy, "GET /x");
+        let (_, tries) =
+            run_script(throttled, vec![hinted(429, Some(false)), hinted(200, None)]).await;
+        assert_eq!(tries.len(), 2);
     }
 
     #[test]

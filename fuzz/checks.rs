@@ -70,7 +70,7 @@ pub fn retry_after(data: &[u8]) {
 /// on a page that repeats the cursor it was sent.
 pub fn paging(data: &[u8]) {
     let params = vec![("pageSize".to_owned(), "100".to_owned())];
-    let Ok(mut walk) = ListWalk::new(Method::Get, params, None, None, None, None) else {
+    let Ok(mut walk) = ListWalk::new(Method::Get, params, None, None, None, None, None) else {
         return;
     };
     for page in data.split(|byte| *byte == 0xFF) {

@@ -149,6 +149,7 @@ pub mod named {
         count: whole("count") -> i128;
         tracker_ttl: optional_seconds("tracker_ttl") -> Option<f64>;
         retryable: optional_flag("retryable") -> Option<bool>;
+        keep_params: optional_flag("keep_params") -> Option<bool>;
     }
 }
 

@@ -223,10 +223,10 @@ impl PyPaginator {
         locked(&self.pager).cursor().map(str::to_owned)
     }
 
-    /// How the list pages, as its last page showed: ``"page-token"`` or ``"tracker"``.
+    /// How the list pages: ``"page-token"``, ``"tracker"``, ``"tracker-token"`` or ``"declared"``.
     ///
-    /// ``None`` before the first page, unless the paginator was given a
-    /// saved ``style=``. Save it with ``cursor`` to resume the list.
+    /// As its last page showed; ``None`` before the first page, unless given a
+    /// saved ``style=`` or ``cursor_field=``. Save it with ``cursor`` to resume.
     ///
     /// >>> events = s.paginate("/insync/eventmanagement/v2/events")
     /// >>> events.style is None

@@ -78,7 +78,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self.server.received.append(("GET", self.path, None))
         page = "first"
-        for marker in ("pageToken=", "tracker="):
+        for marker in ("pageToken=", "tracker=", "trackerToken=", "cursor="):
             if marker in self.path:
                 page = self.path.split(marker, 1)[1].split("&", 1)[0]
         self._answer(self.server.next_body(page))
@@ -662,3 +662,137 @@ def test_a_style_needs_a_cursor_and_a_known_name(server: ScriptedServer) -> None
             s.paginate("/list", cursor="x", style="pages")
         assert s.paginate("/list").style is None
     assert server.received == []
+
+
+# The tracker-token and declared styles, and a cursor nothing reads.
+
+CYBER_RESILIENCE = "/realize/eventmanagement/v1/events/tracker"
+PLATFORM_V2 = "/platform/eventmanagement/v2/events"
+
+
+@pytest.mark.parametrize("walk", WALKS)
+def test_a_tracker_token_stream_resends_its_params_and_resumes_from_its_cursor(walk: Any) -> None:
+    server = scripted(
+        {
+            "first": page([1], nextTrackerToken="t1"),
+            "t1": page([2], nextTrackerToken="t2"),
+            "t2": page([], nextTrackerToken="t2"),
+        }
+    )
+    try:
+        items, cursor = walk(server, params={"since": "x"})
+        resumed, after = walk(server, params={"since": "x"}, cursor=cursor, style="tracker-token")
+    finally:
+        server.shutdown()
+    assert (items, cursor, resumed, after) == ([1, 2], "t2", [], "t2")
+    assert [path for _, path, _ in server.received] == [
+        "/list?since=x",
+        "/list?since=x&trackerToken=t1",
+        "/list?since=x&trackerToken=t2",
+        "/list?since=x&trackerToken=t2",
+    ]
+
+
+@pytest.mark.parametrize("walk", WALKS)
+@pytest.mark.parametrize(
+    ("keep_params", "second"), [(False, "/list?cursor=c1"), (True, "/list?a=1&cursor=c1")]
+)
+def test_a_declared_style_follows_its_field_and_sends_its_param(
+    walk: Any, keep_params: bool, second: str
+) -> None:
+    server = scripted({"first": page([1], nextCursor="c1"), "c1": page([2], nextCursor=None)})
+    declared = {"cursor_field": "nextCursor", "cursor_param": "cursor", "keep_params": keep_params}
+    try:
+        items, cursor = walk(server, params={"a": "1"}, **declared)
+        resumed, _ = walk(server, params={"a": "1"}, cursor="c1", **declared)
+    finally:
+        server.shutdown()
+    assert (items, cursor, resumed) == ([1, 2], None, [2])
+    assert [path for _, path, _ in server.received] == ["/list?a=1", second, second]
+
+
+@pytest.mark.parametrize("walk", WALKS)
+def test_a_cursor_that_no_rule_reads_is_an_error_naming_it_not_a_one_page_list(walk: Any) -> None:
+    server = scripted({"first": page([1], nextCursor="c1")})
+    try:
+        with pytest.raises(druva.ProtocolError, match="nextCursor") as raised:
+            walk(server)
+    finally:
+        server.shutdown()
+    assert "cursor_field=" in str(raised.value)
+    assert "cursor_param=" in str(raised.value)
+
+
+def test_declared_arguments_come_whole_and_agree_with_the_style(server: ScriptedServer) -> None:
+    with druva.Session("client", "secret", base_url=server.base_url) as s:
+        for alone in ({"cursor_field": "next"}, {"cursor_param": "cursor"}, {"keep_params": True}):
+            with pytest.raises(ValueError, match="cursor_field= and cursor_param="):
+                s.paginate("/list", **alone)
+        with pytest.raises(ValueError, match="declared"):
+            s.paginate("/list", cursor="x", style="declared")
+        with pytest.raises(ValueError, match="contradicts"):
+            s.paginate("/list", cursor="x", style="tracker", cursor_field="n", cursor_param="c")
+        with pytest.raises(ValueError, match="tracker-token"):
+            s.paginate("/list", cursor="x", style="tracker tokens")
+        declared = s.paginate("/list", cursor_field="n", cursor_param="c")
+        assert declared.style == "declared"
+    assert server.received == []
+
+
+def read_list(
+    fake: FakeDruva, path: str, is_async: bool, **options: Any
+) -> tuple[list[Any], str | None, str | None]:
+    """Every item of a list of the fake, its last cursor and its style."""
+
+    def session_of(kind: Any) -> Any:
+        return kind(fake.client_id, fake.secret, base_url=fake.base_url)
+
+    if not is_async:
+        with session_of(druva.Session) as s:
+            pages = s.paginate(path, **options)
+            return list(pages), pages.cursor, pages.style
+
+    async def main() -> tuple[list[Any], str | None, str | None]:
+        async with session_of(druva.AsyncSession) as s:
+            pages = s.paginate(path, **options)
+            return [item async for item in pages], pages.cursor, pages.style
+
+    return asyncio.run(main())
+
+
+ITERATIONS = [pytest.param(False, id="sync"), pytest.param(True, id="async")]
+
+
+@pytest.mark.parametrize("is_async", ITERATIONS)
+def test_cyber_resilience_events_are_read_whole_and_resumed_with_only_the_new_ones(
+    is_async: bool,
+) -> None:
+    with FakeDruva(users=10, page_size=4) as fake:
+        events, saved, style = read_list(fake, CYBER_RESILIENCE, is_async)
+        assert [event["eventID"] for event in events] == list(range(1, 31))
+        assert style == "tracker-token"
+        fake.add_events(3)
+        new, _, _ = read_list(fake, CYBER_RESILIENCE, is_async, cursor=saved, style=style)
+        assert [event["eventID"] for event in new] == [31, 32, 33]
+
+
+@pytest.mark.parametrize("is_async", ITERATIONS)
+def test_platform_events_v2_page_like_the_sentinel_connector_with_a_declared_style(
+    is_async: bool,
+) -> None:
+    connector = {
+        "params": {"source": "Platform", "ignoreTrackerExpiry": "True"},
+        "cursor_field": "nextPageToken",
+        "cursor_param": "pageToken",
+        "keep_params": True,
+    }
+    with FakeDruva(users=10, page_size=7) as fake:
+        events, saved, style = read_list(fake, PLATFORM_V2, is_async, **connector)
+        assert [event["details"]["eventID"] for event in events] == list(range(1, 31))
+        assert style == "declared"
+        assert "source=Platform" in fake.requests[-1]["query"]
+        fake.add_events(2)
+        new, _, _ = read_list(fake, PLATFORM_V2, is_async, cursor=saved, **connector)
+        assert [event["details"]["eventID"] for event in new] == [31, 32]
+        plain, _, style = read_list(fake, PLATFORM_V2, is_async, params={"source": "Platform"})
+        assert (len(plain), style) == (32, "page-token")

@@ -229,6 +229,9 @@ class _BaseSession(Generic[_R, _N, _M]):
         cursor: Optional[str] = None,
         style: Optional[str] = None,
         progress: bool = False,
+        cursor_field: Optional[str] = None,
+        cursor_param: Optional[str] = None,
+        keep_params: Optional[bool] = None,
     ) -> Paginator: ...
 
 @final

@@ -288,7 +288,10 @@ impl PyBaseSession {
     /// the first page: ``nextPageToken`` (later pages send ``pageToken`` alone,
     /// as Druva's own scripts do), events v2's ``tracker`` and ``nextPageExists``
     /// (``params`` are sent again with each tracker), or, with ``method="POST"``,
-    /// the Reporting API's ``pageToken`` set in the same JSON body. The list ends
+    /// the Reporting API's ``pageToken`` set in the same JSON body, Cyber
+    /// Resilience events' ``nextTrackerToken`` (sent back as ``trackerToken``
+    /// with ``params``), or the style declared by ``cursor_field`` and
+    /// ``cursor_param``. The list ends
     /// on a missing, ``""`` or ``null`` cursor, on ``nextPageExists: false``, on
     /// a page with no items, or on a cursor equal to the one just sent (a stream
     /// that has caught up); a ``null`` list is an empty page. Paging requests
@@ -305,10 +308,17 @@ impl PyBaseSession {
     ///     json: the JSON body of a POST list, e.g. ``{"filters": {...}}``.
     ///     cursor: a cursor to start from, a saved ``Paginator.cursor``.
     ///     style: how to send ``cursor``: the saved ``Paginator.style``
-    ///         (``"page-token"``, the default, or ``"tracker"``: with ``params``,
-    ///         as events v2 pollers resume).
+    ///         (``"page-token"``, the default; ``"tracker"`` or
+    ///         ``"tracker-token"``: with ``params``, as event pollers resume;
+    ///         a declared style needs none).
     ///     progress: show a tqdm progress bar of the items (tqdm must be
     ///         installed).
+    ///     cursor_field: declares the style of a list the paging table does
+    ///         not know: the page field that holds the cursor (with
+    ///         ``cursor_param``).
+    ///     cursor_param: the query parameter (the body field of a POST list)
+    ///         that sends the cursor back.
+    ///     keep_params: send ``params`` with the cursor too. Default ``False``.
     ///
     /// Returns:
     ///     A ``druva.Paginator``: iterate it with ``for`` (from a ``Session``) or
@@ -317,20 +327,26 @@ impl PyBaseSession {
     ///
     /// Raises:
     ///     ValueError: a foreign origin, a method other than GET or POST, an
-    ///         unknown style or one without a cursor (at once, before anything
-    ///         is sent).
+    ///         unknown style or one without a cursor, ``cursor_field`` without
+    ///         ``cursor_param`` or the reverse (at once, before anything is
+    ///         sent).
     ///     ImportError: ``progress=True`` without tqdm (at once).
     ///     druva.HTTPStatusError: while iterating, a page's error status
     ///         (``druva.RateLimitError`` for a 429 after the retries); iterating
     ///         again retries that page.
     ///     druva.JSONDecodeError: while iterating, a page that is not JSON.
+    ///     druva.ProtocolError: while iterating, a page carrying a field that
+    ///         looks like a cursor (``next…Token``, ``…Cursor``, ``tracker…``)
+    ///         which no rule and no declaration reads; the message names it.
     ///
     /// >>> users = s.paginate("/insync/usermanagement/v1/users", params={"pageSize": 10})
     /// >>> [user["userID"] for user in users][:3]
     /// [1, 2, 3]
     /// >>> users.pages
     /// 3
-    #[pyo3(signature = (url, *, params=None, items=None, method="GET", json=None, cursor=None, style=None, progress=false))]
+    #[pyo3(signature = (url, *, params=None, items=None, method="GET", json=None, cursor=None, style=None, progress=false, cursor_field=None, cursor_param=None, keep_params=None))]
+    // pyo3 takes one Rust parameter per Python argument.
+    #[allow(clippy::too_many_arguments)]
     fn paginate(
         &self,
         py: Python<'_>,
@@ -342,6 +358,9 @@ impl PyBaseSession {
         cursor: Option<&str>,
         style: Option<&str>,
         #[pyo3(from_py_with = args::named::progress)] progress: bool,
+        cursor_field: Option<String>,
+        cursor_param: Option<String>,
+        #[pyo3(from_py_with = args::named::keep_params)] keep_params: Option<bool>,
     ) -> Result<PyPaginator> {
         let list = ListArguments {
             url,
@@ -352,6 +371,9 @@ impl PyBaseSession {
             cursor,
             style,
             progress,
+            cursor_field,
+            cursor_param,
+            keep_params,
         };
         list.into_paginator(py, self)
     }

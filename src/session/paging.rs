@@ -10,7 +10,7 @@ use crate::args::{self, Pairs};
 use crate::errors::Result;
 use crate::paginator::PyPaginator;
 use druva_core::pager::Pager;
-use druva_core::paginate::{self, ListWalk, PageStyle};
+use druva_core::paginate::{self, Declared, ListWalk, PageStyle};
 use druva_core::session::Body;
 
 /// `paginate`'s arguments as Python passed them, typed.
@@ -23,6 +23,9 @@ pub(super) struct ListArguments<'a, 'py> {
     pub(super) cursor: Option<&'a str>,
     pub(super) style: Option<&'a str>,
     pub(super) progress: bool,
+    pub(super) cursor_field: Option<String>,
+    pub(super) cursor_param: Option<String>,
+    pub(super) keep_params: Option<bool>,
 }
 
 impl ListArguments<'_, '_> {
@@ -42,6 +45,7 @@ impl ListArguments<'_, '_> {
             self.items.map(str::to_owned),
             self.cursor.map(str::to_owned),
             self.style.map(PageStyle::from_name).transpose()?,
+            Declared::from_arguments(self.cursor_field, self.cursor_param, self.keep_params)?,
         )?;
         // Checked now, so a foreign origin fails here rather than on first next().
         let pager = Pager::new(Arc::clone(&session.inner), self.url, walk)?;

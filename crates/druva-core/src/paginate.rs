@@ -6,10 +6,15 @@
 //! | page token, GET | `nextPageToken` | `params` | `pageToken` alone | cursor missing, `""`, `null` |
 //! | page token, POST | `method="POST"` | body, `params` | the same, `"pageToken"` set in the body | as above |
 //! | tracker | `tracker` + `nextPageExists` | `params` | `params` + `tracker` | `nextPageExists: false` |
+//! | tracker token | `nextTrackerToken` | `params` | `params` + `trackerToken` | cursor missing, `""`, `null` |
+//! | declared | `cursor_field=` given | `params` (body for POST) | `cursor_param` (in the body for POST), `params` when `keep_params` | cursor missing, `""`, `null` |
 //!
 //! For every style an empty page, or a cursor equal to the one just sent (a
 //! stream that has caught up), also ends the list; none of these is an
-//! error. A `null` list is an empty page.
+//! error. A `null` list is an empty page. A page that carries a field that
+//! looks like a cursor (`next…Token`, `…Cursor`, `tracker…`) which neither a
+//! rule nor the declaration reads is an error naming it: a list whose cursor
+//! is not followed would otherwise end, silently, after its first page.
 //!
 //! A page is read here for its paging fields and the shape of its list
 //! fields, skipping the values; the caller decodes the items itself.
@@ -27,9 +32,17 @@ pub struct PageInfo {
     next_page_token: Option<String>,
     tracker: Option<String>,
     next_page_exists: Option<bool>,
+    /// `nextTrackerToken`, and whether the page has the field at all (a
+    /// `null` one too shows the tracker-token style).
+    next_tracker_token: Option<String>,
+    has_tracker_token: bool,
+    /// The declared cursor field's value.
+    declared_cursor: Option<String>,
     /// Top-level fields holding a JSON array (with its length) or `null`
     /// (`None`), in document order.
     fields: Vec<(String, Option<usize>)>,
+    /// Fields that look like a cursor and hold one, which nothing reads.
+    unread_cursors: Vec<String>,
 }
 
 impl PageInfo {
@@ -39,6 +52,11 @@ impl PageInfo {
     /// values would otherwise pass over a string that the decoder refuses,
     /// and the two readers of one page would disagree.
     pub fn read(body: &[u8]) -> Result<Self> {
+        PageInfo::read_declared(body, None)
+    }
+
+    /// [`PageInfo::read`], reading also the declared cursor field.
+    pub fn read_declared(body: &[u8], cursor_field: Option<&str>) -> Result<Self> {
         if let Err(error) = std::str::from_utf8(body) {
             return Err(Error::NotJson {
                 message: format!(
@@ -50,7 +68,7 @@ impl PageInfo {
         }
         let mut deserializer = serde_json::Deserializer::from_slice(body);
         deserializer
-            .deserialize_map(PageVisitor)
+            .deserialize_map(PageVisitor { cursor_field })
             .and_then(|info| deserializer.end().map(|()| info))
             .map_err(|error| {
                 let message = format!(
@@ -85,13 +103,48 @@ impl PageInfo {
             .unwrap_or(0)
     }
 
-    /// The cursor this page returned: its page token, or its tracker.
-    fn cursor(&self) -> Option<&str> {
-        non_empty(self.next_page_token.as_deref()).or_else(|| non_empty(self.tracker.as_deref()))
+    /// The cursor this page returned, read the way `style` says: its page
+    /// token (or, lacking one, its tracker), tracker, tracker token, or
+    /// declared field.
+    fn cursor(&self, style: PageStyle) -> Option<&str> {
+        match style {
+            PageStyle::PageToken => non_empty(self.next_page_token.as_deref())
+                .or_else(|| non_empty(self.tracker.as_deref())),
+            PageStyle::Tracker => non_empty(self.tracker.as_deref()),
+            PageStyle::TrackerToken => non_empty(self.next_tracker_token.as_deref()),
+            PageStyle::Declared => non_empty(self.declared_cursor.as_deref()),
+        }
     }
 
     fn is_tracker_style(&self) -> bool {
         self.next_page_exists.is_some() && self.tracker.is_some()
+    }
+
+    /// The style the page shows by its fields, if any (a declaration aside).
+    fn shown_style(&self) -> Option<PageStyle> {
+        if self.is_tracker_style() {
+            Some(PageStyle::Tracker)
+        } else if self.has_tracker_token {
+            Some(PageStyle::TrackerToken)
+        } else if self.next_page_token.is_some() || self.tracker.is_some() {
+            Some(PageStyle::PageToken)
+        } else {
+            None
+        }
+    }
+
+    /// An error naming a field that looks like a cursor and that no rule
+    /// and no declaration reads, with how to declare it.
+    fn check_cursors_read(&self) -> Result<()> {
+        let Some(field) = self.unread_cursors.first() else {
+            return Ok(());
+        };
+        Err(Error::protocol(format!(
+            "the page carries {field:?}, which looks like a cursor to the next page, but no \
+             paging rule reads it, so the list cannot be followed past this page; declare \
+             how it pages: paginate(..., cursor_field={field:?}, cursor_param=\"<the query \
+             parameter that takes it>\", keep_params=<whether the other params go with it>)"
+        )))
     }
 
     /// The field that holds the items: `items` when the caller named it,
@@ -129,9 +182,20 @@ fn non_empty(value: Option<&str>) -> Option<&str> {
     value.filter(|value| !value.is_empty())
 }
 
-struct PageVisitor;
+/// Whether a field's name looks like a cursor's: `next…Token`, `…Cursor`
+/// or `tracker…`, in any case.
+fn looks_like_cursor(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    (name.starts_with("next") && name.ends_with("token"))
+        || name.ends_with("cursor")
+        || name.starts_with("tracker")
+}
 
-impl<'de> Visitor<'de> for PageVisitor {
+struct PageVisitor<'a> {
+    cursor_field: Option<&'a str>,
+}
+
+impl<'de> Visitor<'de> for PageVisitor<'_> {
     type Value = PageInfo;
 
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -141,14 +205,25 @@ impl<'de> Visitor<'de> for PageVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<PageInfo, A::Error> {
         let mut info = PageInfo::default();
         while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            if Some(key.as_ref()) == self.cursor_field {
+                info.declared_cursor = map.next_value::<Option<String>>()?;
+                continue;
+            }
             match key.as_ref() {
                 "nextPageToken" => info.next_page_token = map.next_value::<Option<String>>()?,
                 "tracker" => info.tracker = map.next_value::<Option<String>>()?,
                 "nextPageExists" => info.next_page_exists = map.next_value::<Option<bool>>()?,
+                "nextTrackerToken" => {
+                    info.next_tracker_token = map.next_value::<Option<String>>()?;
+                    info.has_tracker_token = true;
+                }
                 _ => match map.next_value::<ValueShape>()? {
                     ValueShape::List(length) => info.fields.push((key.into_owned(), Some(length))),
                     ValueShape::Null => info.fields.push((key.into_owned(), None)),
-                    ValueShape::Other => {}
+                    ValueShape::Text { empty: false } if looks_like_cursor(&key) => {
+                        info.unread_cursors.push(key.into_owned());
+                    }
+                    ValueShape::Text { .. } | ValueShape::Other => {}
                 },
             }
         }
@@ -160,6 +235,7 @@ impl<'de> Visitor<'de> for PageVisitor {
 enum ValueShape {
     List(usize),
     Null,
+    Text { empty: bool },
     Other,
 }
 
@@ -197,8 +273,10 @@ impl<'de> serde::Deserialize<'de> for ValueShape {
             fn visit_f64<E>(self, _: f64) -> Result<ValueShape, E> {
                 Ok(ValueShape::Other)
             }
-            fn visit_str<E>(self, _: &str) -> Result<ValueShape, E> {
-                Ok(ValueShape::Other)
+            fn visit_str<E>(self, text: &str) -> Result<ValueShape, E> {
+                Ok(ValueShape::Text {
+                    empty: text.is_empty(),
+                })
             }
             fn visit_unit<E>(self) -> Result<ValueShape, E> {
                 Ok(ValueShape::Null)
@@ -246,16 +324,28 @@ pub enum PageStyle {
     PageToken,
     /// Events v2: `tracker` + `nextPageExists`, the tracker sent with `params`.
     Tracker,
+    /// Cyber Resilience events: `nextTrackerToken`, sent back as
+    /// `trackerToken` with `params`.
+    TrackerToken,
+    /// The caller's [`Declared`] cursor field and parameter.
+    Declared,
 }
 
 impl PageStyle {
-    pub const ALL: [PageStyle; 2] = [PageStyle::PageToken, PageStyle::Tracker];
+    pub const ALL: [PageStyle; 4] = [
+        PageStyle::PageToken,
+        PageStyle::Tracker,
+        PageStyle::TrackerToken,
+        PageStyle::Declared,
+    ];
 
     /// The style's name in Python and in an export's state.
     pub fn name(self) -> &'static str {
         match self {
             PageStyle::PageToken => "page-token",
             PageStyle::Tracker => "tracker",
+            PageStyle::TrackerToken => "tracker-token",
+            PageStyle::Declared => "declared",
         }
     }
 
@@ -273,6 +363,47 @@ impl PageStyle {
     }
 }
 
+/// A paging style the caller declares for a list the table does not know:
+/// the page field that holds the cursor, the query parameter (or, for a
+/// POST, body field) that sends it back, and whether `params` go with it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Declared {
+    pub cursor_field: String,
+    pub cursor_param: String,
+    pub keep_params: bool,
+}
+
+impl Declared {
+    /// The declaration `paginate`'s arguments make: none without
+    /// `cursor_field` and `cursor_param`, a value error for one alone, an
+    /// empty one, or `keep_params` without them.
+    pub fn from_arguments(
+        cursor_field: Option<String>,
+        cursor_param: Option<String>,
+        keep_params: Option<bool>,
+    ) -> Result<Option<Declared>> {
+        match (cursor_field, cursor_param) {
+            (Some(field), Some(param)) if !field.is_empty() && !param.is_empty() => {
+                Ok(Some(Declared {
+                    cursor_field: field,
+                    cursor_param: param,
+                    keep_params: keep_params.unwrap_or(false),
+                }))
+            }
+            (None, None) if keep_params.is_none() => Ok(None),
+            (None, None) => Err(Error::value(
+                "keep_params= belongs to a declared paging style: give cursor_field= and \
+                 cursor_param= with it",
+            )),
+            _ => Err(Error::value(
+                "cursor_field= and cursor_param= declare a paging style together: the page \
+                 field that holds the cursor and the parameter that sends it back; give both \
+                 (non-empty), or neither",
+            )),
+        }
+    }
+}
+
 /// Where the walk goes next.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Next {
@@ -282,6 +413,8 @@ enum Next {
     },
     PageToken(String),
     Tracker(String),
+    TrackerToken(String),
+    Declared(String),
     /// The list ended; the cursor to poll from next time, if the server gave one.
     Ended {
         cursor: Option<String>,
@@ -319,6 +452,7 @@ pub struct ListWalk {
     pages: u64,
     /// The style the last page showed (before the first: the caller's).
     style: Option<PageStyle>,
+    declared: Option<Declared>,
 }
 
 /// A fetched page that the walk has not advanced past yet.
@@ -343,9 +477,10 @@ impl FetchedPage {
 
 impl ListWalk {
     /// A walk over a list: its method, the caller's query parameters, the
-    /// POST body (a JSON object's bytes), the items field, and a saved cursor
+    /// POST body (a JSON object's bytes), the items field, a saved cursor
     /// to resume from, sent the way its saved style says (a page token when
-    /// none is given).
+    /// none is given, the declared parameter when a style is declared), and
+    /// the declared style, if any.
     pub fn new(
         method: Method,
         params: Vec<(String, String)>,
@@ -353,6 +488,7 @@ impl ListWalk {
         items: Option<String>,
         cursor: Option<String>,
         style: Option<PageStyle>,
+        declared: Option<Declared>,
     ) -> Result<Self> {
         let body =
             match (method, body) {
@@ -375,15 +511,31 @@ impl ListWalk {
                 "cursor= is empty; omit it to start the list from its first page",
             ));
         }
-        let next = match (cursor, style) {
-            (None, Some(_)) => {
+        let next = match (cursor, style, &declared) {
+            (None, Some(_), _) => {
                 return Err(Error::value(
                     "style= says how to send a saved cursor=: give both, or neither",
                 ))
             }
-            (Some(tracker), Some(PageStyle::Tracker)) => Next::Tracker(tracker),
-            (cursor, _) => Next::First { cursor },
+            (Some(cursor), None | Some(PageStyle::Declared), Some(_)) => Next::Declared(cursor),
+            (_, Some(PageStyle::Declared), None) => {
+                return Err(Error::value(
+                    "style=\"declared\" resumes a declared paging style: give its \
+                     cursor_field= and cursor_param= again",
+                ))
+            }
+            (_, Some(other), Some(_)) => {
+                return Err(Error::value(format!(
+                    "style={:?} contradicts cursor_field= and cursor_param=, which declare \
+                     the style; drop one of them",
+                    other.name()
+                )))
+            }
+            (Some(tracker), Some(PageStyle::Tracker), None) => Next::Tracker(tracker),
+            (Some(token), Some(PageStyle::TrackerToken), None) => Next::TrackerToken(token),
+            (cursor, _, _) => Next::First { cursor },
         };
+        let style = style.or(declared.as_ref().map(|_| PageStyle::Declared));
         Ok(ListWalk {
             method,
             params,
@@ -392,6 +544,7 @@ impl ListWalk {
             next,
             pages: 0,
             style,
+            declared,
         })
     }
 
@@ -407,7 +560,10 @@ impl ListWalk {
     pub fn cursor(&self) -> Option<&str> {
         match &self.next {
             Next::First { cursor } | Next::Ended { cursor } => cursor.as_deref(),
-            Next::PageToken(cursor) | Next::Tracker(cursor) => Some(cursor),
+            Next::PageToken(cursor)
+            | Next::Tracker(cursor)
+            | Next::TrackerToken(cursor)
+            | Next::Declared(cursor) => Some(cursor),
         }
     }
 
@@ -430,15 +586,12 @@ impl ListWalk {
             Next::First { cursor } => cursor.as_deref(),
             Next::PageToken(token) => Some(token.as_str()),
             Next::Tracker(tracker) => {
-                let mut query: Vec<(String, String)> = self
-                    .params
-                    .iter()
-                    .filter(|(key, _)| key != "tracker")
-                    .cloned()
-                    .collect();
-                query.push(("tracker".to_owned(), tracker.clone()));
-                return Some(self.request(query, None));
+                return Some(self.request(self.params_with("tracker", tracker), None));
             }
+            Next::TrackerToken(token) => {
+                return Some(self.request(self.params_with("trackerToken", token), None));
+            }
+            Next::Declared(cursor) => return self.declared_request(cursor),
         };
         if self.method == Method::Post {
             return Some(self.request(self.params.clone(), page_token));
@@ -451,11 +604,48 @@ impl ListWalk {
         Some(self.request(query, None))
     }
 
+    /// `params` with `name` set to `cursor` (in place of the caller's own).
+    fn params_with(&self, name: &str, cursor: &str) -> Vec<(String, String)> {
+        let mut query: Vec<(String, String)> = self
+            .params
+            .iter()
+            .filter(|(key, _)| key != name)
+            .cloned()
+            .collect();
+        query.push((name.to_owned(), cursor.to_owned()));
+        query
+    }
+
+    /// A later page of a declared style: the cursor in its parameter (in
+    /// the body for a POST), `params` beside it when `keep_params`.
+    fn declared_request(&self, cursor: &str) -> Option<PageRequest> {
+        let declared = self.declared.as_ref()?;
+        let param = declared.cursor_param.as_str();
+        let query = match (self.method, declared.keep_params) {
+            (Method::Get, true) => self.params_with(param, cursor),
+            (Method::Get, false) => vec![(param.to_owned(), cursor.to_owned())],
+            (Method::Post, true) => self.params.clone(),
+            (Method::Post, false) => Vec::new(),
+        };
+        let in_body = (self.method == Method::Post).then_some((param, cursor));
+        Some(self.request_with(query, in_body))
+    }
+
     fn request(&self, query: Vec<(String, String)>, page_token: Option<&str>) -> PageRequest {
+        self.request_with(query, page_token.map(|token| ("pageToken", token)))
+    }
+
+    /// A request with `query`, and the POST body with `cursor` (a field
+    /// and its value) set in it.
+    fn request_with(
+        &self,
+        query: Vec<(String, String)>,
+        cursor: Option<(&str, &str)>,
+    ) -> PageRequest {
         let body = self.body.as_ref().map(|body| {
             let mut body = body.clone();
-            if let Some(token) = page_token {
-                body.insert("pageToken".to_owned(), token.into());
+            if let Some((field, value)) = cursor {
+                body.insert(field.to_owned(), value.into());
             }
             serde_json::Value::Object(body).to_string().into_bytes()
         });
@@ -470,7 +660,10 @@ impl ListWalk {
     fn sent_cursor(&self) -> Option<&str> {
         match &self.next {
             Next::First { cursor } => cursor.as_deref(),
-            Next::PageToken(cursor) | Next::Tracker(cursor) => Some(cursor),
+            Next::PageToken(cursor)
+            | Next::Tracker(cursor)
+            | Next::TrackerToken(cursor)
+            | Next::Declared(cursor) => Some(cursor),
             Next::Ended { .. } => None,
         }
     }
@@ -482,7 +675,9 @@ impl ListWalk {
         if !response.is_success() {
             return Err(Error::from_status(response));
         }
-        let info = PageInfo::read(&response.content)?;
+        let cursor_field = self.declared.as_ref().map(|d| d.cursor_field.as_str());
+        let info = PageInfo::read_declared(&response.content, cursor_field)?;
+        info.check_cursors_read()?;
         let field = info.items_field(self.items.as_deref())?;
         Ok(FetchedPage {
             response,
@@ -495,29 +690,32 @@ impl ListWalk {
     /// fixes the items field for every later one.
     pub fn advance(&mut self, page: FetchedPage) {
         let FetchedPage { info, field, .. } = page;
-        let returned = info.cursor().map(str::to_owned);
+        let style = if self.declared.is_some() {
+            PageStyle::Declared
+        } else {
+            info.shown_style()
+                .or(self.style)
+                .unwrap_or(PageStyle::PageToken)
+        };
+        self.style = Some(style);
+        let returned = info.cursor(style).map(str::to_owned);
         let caught_up = returned.is_some() && returned.as_deref() == self.sent_cursor();
         let empty = info.item_count(&field) == 0;
-        self.style = Some(if info.is_tracker_style() {
-            PageStyle::Tracker
-        } else {
-            PageStyle::PageToken
-        });
+        let more = match style {
+            PageStyle::Tracker => info.next_page_exists == Some(true),
+            PageStyle::PageToken | PageStyle::TrackerToken | PageStyle::Declared => true,
+        };
         self.next = match returned {
             None => Next::Ended { cursor: None },
-            Some(cursor) if info.is_tracker_style() => {
-                if info.next_page_exists == Some(true) && !caught_up && !empty {
-                    Next::Tracker(cursor)
-                } else {
-                    Next::Ended {
-                        cursor: Some(cursor),
-                    }
-                }
-            }
-            Some(cursor) if caught_up || empty => Next::Ended {
+            Some(cursor) if caught_up || empty || !more => Next::Ended {
                 cursor: Some(cursor),
             },
-            Some(cursor) => Next::PageToken(cursor),
+            Some(cursor) => match style {
+                PageStyle::PageToken => Next::PageToken(cursor),
+                PageStyle::Tracker => Next::Tracker(cursor),
+                PageStyle::TrackerToken => Next::TrackerToken(cursor),
+                PageStyle::Declared => Next::Declared(cursor),
+            },
         };
         self.items.get_or_insert(field);
         self.pages += 1;
@@ -550,7 +748,7 @@ mod tests {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
-        ListWalk::new(Method::Get, params, None, None, None, None).unwrap()
+        ListWalk::new(Method::Get, params, None, None, None, None, None).unwrap()
     }
 
     /// Takes one page (as the binding does after decoding its items).
@@ -636,6 +834,7 @@ mod tests {
             None,
             Some("saved".into()),
             None,
+            None,
         )
         .unwrap();
         assert_eq!(walk.cursor(), Some("saved"));
@@ -653,6 +852,7 @@ mod tests {
             Method::Post,
             pairs(&[("x", "1")]),
             Some(body),
+            None,
             None,
             None,
             None,
@@ -679,9 +879,18 @@ mod tests {
 
     #[test]
     fn a_post_body_must_be_an_object_and_a_get_takes_none() {
-        assert!(ListWalk::new(Method::Post, vec![], Some(b"[1]"), None, None, None).is_err());
-        assert!(ListWalk::new(Method::Get, vec![], Some(b"{}"), None, None, None).is_err());
-        assert!(ListWalk::new(Method::Get, vec![], None, None, Some(String::new()), None).is_err());
+        assert!(ListWalk::new(Method::Post, vec![], Some(b"[1]"), None, None, None, None).is_err());
+        assert!(ListWalk::new(Method::Get, vec![], Some(b"{}"), None, None, None, None).is_err());
+        assert!(ListWalk::new(
+            Method::Get,
+            vec![],
+            None,
+            None,
+            Some(String::new()),
+            None,
+            None
+        )
+        .is_err());
     }
 
     #[test]
@@ -713,6 +922,7 @@ mod tests {
             None,
             Some("saved".into()),
             Some(PageStyle::Tracker),
+            None,
         )
         .unwrap();
         assert_eq!(
@@ -739,7 +949,8 @@ mod tests {
             None,
             None,
             None,
-            Some(PageStyle::Tracker)
+            Some(PageStyle::Tracker),
+            None
         )
         .is_err());
         for style in PageStyle::ALL {
@@ -752,6 +963,169 @@ mod tests {
         );
         assert_eq!(Method::from_name("post").unwrap(), Method::Post);
         assert!(Method::from_name("PUT").is_err());
+    }
+
+    #[allow(clippy::unnecessary_wraps)] // the form ListWalk::new takes
+    fn declared(field: &str, param: &str, keep_params: bool) -> Option<Declared> {
+        Some(Declared {
+            cursor_field: field.into(),
+            cursor_param: param.into(),
+            keep_params,
+        })
+    }
+
+    #[test]
+    fn cyber_resilience_events_send_the_tracker_token_with_the_params() {
+        let mut walk = get_walk(&[("since", "1")]);
+        take(&mut walk, r#"{"events": [1], "nextTrackerToken": "t1"}"#);
+        assert_eq!(walk.style(), Some(PageStyle::TrackerToken));
+        assert_eq!(
+            query(&walk),
+            pairs(&[("since", "1"), ("trackerToken", "t1")])
+        );
+        take(&mut walk, r#"{"events": [], "nextTrackerToken": "t1"}"#);
+        assert!(walk.is_finished());
+        assert_eq!(walk.cursor(), Some("t1"));
+        let resumed = ListWalk::new(
+            Method::Get,
+            pairs(&[("since", "1")]),
+            None,
+            None,
+            Some("t1".into()),
+            Some(PageStyle::TrackerToken),
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            query(&resumed),
+            pairs(&[("since", "1"), ("trackerToken", "t1")])
+        );
+        let mut ending = get_walk(&[]);
+        take(&mut ending, r#"{"events": [1], "nextTrackerToken": null}"#);
+        assert_eq!((ending.is_finished(), ending.cursor()), (true, None));
+        assert_eq!(ending.style(), Some(PageStyle::TrackerToken));
+    }
+
+    #[test]
+    fn a_declared_style_follows_its_field_with_or_without_the_params() {
+        for (keep, second) in [
+            (false, pairs(&[("cursor", "c1")])),
+            (true, pairs(&[("a", "1"), ("cursor", "c1")])),
+        ] {
+            let declared = declared("nextCursor", "cursor", keep);
+            let mut walk = ListWalk::new(
+                Method::Get,
+                pairs(&[("a", "1")]),
+                None,
+                None,
+                None,
+                None,
+                declared,
+            )
+            .unwrap();
+            assert_eq!(walk.style(), Some(PageStyle::Declared));
+            assert_eq!(query(&walk), pairs(&[("a", "1")]));
+            take(&mut walk, r#"{"items": [1], "nextCursor": "c1"}"#);
+            assert_eq!(query(&walk), second);
+            take(&mut walk, r#"{"items": [2], "nextCursor": ""}"#);
+            assert_eq!((walk.is_finished(), walk.cursor()), (true, None));
+        }
+        let resumed = ListWalk::new(
+            Method::Get,
+            pairs(&[("a", "1")]),
+            None,
+            None,
+            Some("saved".into()),
+            Some(PageStyle::Declared),
+            declared("nextCursor", "cursor", false),
+        )
+        .unwrap();
+        assert_eq!(query(&resumed), pairs(&[("cursor", "saved")]));
+    }
+
+    #[test]
+    fn a_declared_post_sets_its_cursor_in_the_body() {
+        let mut walk = ListWalk::new(
+            Method::Post,
+            vec![],
+            Some(br#"{"filters": {}}"#),
+            None,
+            None,
+            None,
+            declared("next", "after", false),
+        )
+        .unwrap();
+        take(&mut walk, r#"{"rows": [1], "next": "n2"}"#);
+        let sent: serde_json::Value =
+            serde_json::from_slice(&walk.next_request().unwrap().body.unwrap()).unwrap();
+        assert_eq!(sent, serde_json::json!({"filters": {}, "after": "n2"}));
+    }
+
+    #[test]
+    fn a_declaration_comes_whole_and_agrees_with_the_saved_style() {
+        let some = |text: &str| Some(text.to_owned());
+        assert!(Declared::from_arguments(some("f"), None, None).is_err());
+        assert!(Declared::from_arguments(None, some("p"), None).is_err());
+        assert!(Declared::from_arguments(some(""), some("p"), None).is_err());
+        assert!(Declared::from_arguments(None, None, Some(true)).is_err());
+        assert_eq!(Declared::from_arguments(None, None, None).unwrap(), None);
+        assert_eq!(
+            Declared::from_arguments(some("f"), some("p"), None).unwrap(),
+            declared("f", "p", false)
+        );
+        let resume = |style, declaration| {
+            ListWalk::new(
+                Method::Get,
+                vec![],
+                None,
+                None,
+                some("c"),
+                Some(style),
+                declaration,
+            )
+        };
+        assert!(resume(PageStyle::Declared, None).is_err());
+        assert!(resume(PageStyle::Tracker, declared("f", "p", false)).is_err());
+        assert!(resume(PageStyle::Declared, declared("f", "p", false)).is_ok());
+    }
+
+    #[test]
+    fn a_cursor_that_nothing_reads_is_an_error_naming_it_and_how_to_declare_it() {
+        for (field, body) in [
+            ("nextCursor", r#"{"items": [1], "nextCursor": "c1"}"#),
+            ("NEXTLINKTOKEN", r#"{"items": [1], "NEXTLINKTOKEN": "c1"}"#),
+            ("trackerID", r#"{"items": [1], "trackerID": "t"}"#),
+        ] {
+            let walk = get_walk(&[]);
+            let error = walk.read(page(200, body)).unwrap_err().to_string();
+            assert!(error.contains(&format!("{field:?}")), "{error}");
+            assert!(
+                error.contains("cursor_field=") && error.contains("cursor_param="),
+                "{error}"
+            );
+            assert_eq!(walk.pages(), 0);
+        }
+        // Not a cursor: empty, null, or not cursor-shaped names.
+        for body in [
+            r#"{"items": [1], "nextCursor": ""}"#,
+            r#"{"items": [1], "nextCursor": null}"#,
+            r#"{"items": [1], "cursorPosition": "x", "tokenType": "y"}"#,
+        ] {
+            assert!(get_walk(&[]).read(page(200, body)).is_ok(), "{body}");
+        }
+        let declared_walk = ListWalk::new(
+            Method::Get,
+            vec![],
+            None,
+            None,
+            None,
+            None,
+            declared("nextCursor", "cursor", false),
+        )
+        .unwrap();
+        assert!(declared_walk
+            .read(page(200, r#"{"items": [1], "nextCursor": "c1"}"#))
+            .is_ok());
     }
 
     #[test]

@@ -44,6 +44,7 @@ from .test_export import (
 export_here = test_export.export_here  # the fixture, shared
 
 CYBER_RESILIENCE = "/realize/eventmanagement/v1/events/tracker"
+PLATFORM_V2 = "/platform/eventmanagement/v2/events"
 
 # Waits of the backoff, scaled so that an outage costs milliseconds.
 QUICK_BACKOFF = {"_DRUVA_EXPORT_BACKOFF_SCALE": "0.01"}
@@ -642,6 +643,29 @@ def test_a_tracker_past_its_lifetime_exits_3_and_ignore_tracker_expiry_resumes_i
     assert [int(line.split("externalId=")[1].split(" ")[0]) for line in lines] == list(
         range(1, 326)
     )
+
+
+def test_an_expired_platform_page_token_says_that_only_a_restart_revives_it(
+    tmp_path: Path,
+) -> None:
+    # A page token is sent alone, and carries the parameters it was issued
+    # with: adding ignoreTrackerExpiry later does not revive it.
+    out = tmp_path / "platform.jsonl"
+    arguments = [PLATFORM_V2, "--out", str(out), "--param", "source=Platform"]
+    with FakeDruva(users=20, tracker_ttl=0.2) as fake:
+        first = export(fake, *arguments)
+        time.sleep(0.5)  # the saved page token outlives the fake's tracker_ttl
+        fake.add_events(5)
+        expired = export(fake, *arguments)
+        restarted = export(fake, *arguments, "--param", "ignoreTrackerExpiry=True", "--restart")
+        expected = the_whole_list(fake, PLATFORM_V2, params={"source": "Platform"})
+
+    assert first.returncode == 0, first.stderr
+    assert expired.returncode == 3, expired.stderr
+    assert "--restart" in expired.stderr
+    assert "--param ignoreTrackerExpiry=True from the first run" in expired.stderr
+    assert restarted.returncode == 0, restarted.stderr
+    assert read_jsonl(out) == expected
 
 
 # A declared paging style

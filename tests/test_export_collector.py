@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 import druva
 import pytest
@@ -33,6 +34,7 @@ from .test_export import (
     Run,
     environment,
     export,
+    kill_after_the_first_page,
     read_jsonl,
     read_state,
     the_whole_list,
@@ -40,6 +42,9 @@ from .test_export import (
 )
 
 export_here = test_export.export_here  # the fixture, shared
+
+CYBER_RESILIENCE = "/realize/eventmanagement/v1/events/tracker"
+PLATFORM_V2 = "/platform/eventmanagement/v2/events"
 
 # Waits of the backoff, scaled so that an outage costs milliseconds.
 QUICK_BACKOFF = {"_DRUVA_EXPORT_BACKOFF_SCALE": "0.01"}
@@ -640,7 +645,88 @@ def test_a_tracker_past_its_lifetime_exits_3_and_ignore_tracker_expiry_resumes_i
     )
 
 
+def test_an_expired_platform_page_token_says_that_only_a_restart_revives_it(
+    tmp_path: Path,
+) -> None:
+    # A page token is sent alone, and carries the parameters it was issued
+    # with: adding ignoreTrackerExpiry later does not revive it.
+    out = tmp_path / "platform.jsonl"
+    arguments = [PLATFORM_V2, "--out", str(out), "--param", "source=Platform"]
+    with FakeDruva(users=20, tracker_ttl=0.2) as fake:
+        first = export(fake, *arguments)
+        time.sleep(0.5)  # the saved page token outlives the fake's tracker_ttl
+        fake.add_events(5)
+        expired = export(fake, *arguments)
+        restarted = export(fake, *arguments, "--param", "ignoreTrackerExpiry=True", "--restart")
+        expected = the_whole_list(fake, PLATFORM_V2, params={"source": "Platform"})
+
+    assert first.returncode == 0, first.stderr
+    assert expired.returncode == 3, expired.stderr
+    assert "--restart" in expired.stderr
+    assert "--param ignoreTrackerExpiry=True from the first run" in expired.stderr
+    assert restarted.returncode == 0, restarted.stderr
+    assert read_jsonl(out) == expected
+
+
 # A declared paging style
+
+
+DECLARED = ["--cursor-field", "nextPageToken", "--cursor-param", "pageToken"]
+
+
+def test_a_declared_style_is_recorded_and_a_killed_export_resumes_through_it(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "users.jsonl"
+    arguments = [USERS, "--out", str(out), "--param", "pageSize=20", *DECLARED]
+    with FakeDruva(users=200, latency=0.05) as fake:
+        saved = kill_after_the_first_page(fake, arguments, out)
+        fake.reset_counters()
+        resumed = export(fake, *arguments)
+        requests = [r for r in fake.requests if r["kind"] == "api"]
+        undeclared = export(fake, USERS, "--out", str(out), "--param", "pageSize=20")
+        expected = the_whole_list(fake, USERS)
+
+    assert 0 < saved["items"] < 200
+    assert saved["style"] == "declared"
+    assert saved["arguments"]["cursor_field"] == "nextPageToken"
+    assert saved["arguments"]["cursor_param"] == "pageToken"
+    assert saved["arguments"]["keep_params"] is False
+    assert resumed.returncode == 0, resumed.stderr
+    # The cursor alone, as declared (no --keep-params), from the saved one on.
+    assert parse_qsl(requests[0]["query"]) == [("pageToken", saved["cursor"])]
+    assert all("pageSize" not in r["query"] for r in requests)
+    assert read_jsonl(out) == expected
+    assert undeclared.returncode == 2
+    assert "cursor_field: recorded" in undeclared.stderr
+
+
+def test_keep_params_resends_the_params_with_the_declared_cursor(tmp_path: Path) -> None:
+    # Events v2 binds a tracker to its format: the format must go with it.
+    declared = ["--param", "format=CEF", "--cursor-field", "tracker", "--cursor-param", "tracker"]
+    kept, dropped = tmp_path / "kept.jsonl", tmp_path / "dropped.jsonl"
+    with FakeDruva(users=400) as fake:
+        keeping = export(fake, EVENTS_V2, "--out", str(kept), *declared, "--keep-params")
+        dropping = export(fake, EVENTS_V2, "--out", str(dropped), *declared)
+        expected = the_whole_list(fake, EVENTS_V2, params={"format": "CEF"})
+
+    assert keeping.returncode == 0, keeping.stderr
+    assert read_state(kept)["arguments"]["keep_params"] is True
+    assert read_jsonl(kept) == expected
+    assert dropping.returncode == 1
+    assert "400" in dropping.stderr
+
+
+def test_a_cyber_resilience_stream_declared_by_hand_is_exported_whole(tmp_path: Path) -> None:
+    out = tmp_path / "cyber.jsonl"
+    declared = ["--cursor-field", "nextTrackerToken", "--cursor-param", "trackerToken"]
+    with FakeDruva(users=400) as fake:
+        result = export(fake, CYBER_RESILIENCE, "--out", str(out), *declared)
+        expected = the_whole_list(fake, CYBER_RESILIENCE)
+
+    assert result.returncode == 0, result.stderr
+    assert len(expected) > 100
+    assert read_jsonl(out) == expected
 
 
 @pytest.mark.parametrize(

@@ -786,7 +786,7 @@ class Export:
                     pages.cursor, before + pages.pages, finished=False, style=pages.style
                 )
                 if resumed and taken == 0:
-                    refuse_the_cursor(error)
+                    refuse_the_cursor(error, self.output.state.style)
                 raise
             if pages.pages != taken:
                 if taken:
@@ -800,18 +800,17 @@ class Export:
                 self.progress(self.output.items, before + pages.pages)
 
 
-def refuse_the_cursor(error: druva.DruvaError) -> None:
-    """Raises, saying what to do, when the first page from a saved cursor
-    failed the way an expired or unknown cursor does (docs/druva-api.md:
-    403 for an events tracker Druva no longer keeps, 400 otherwise)."""
+def refuse_the_cursor(error: druva.DruvaError, style: Optional[str]) -> None:
+    """Raises, saying what to do, when the first page from a saved cursor of
+    a list paging in ``style`` failed the way an expired or unknown cursor
+    does (docs/druva-api.md: 403 for an events tracker Druva no longer
+    keeps, 400 otherwise)."""
     if not isinstance(error, druva.HTTPStatusError):
         return
     if error.status_code == 403:
         raise CursorRefused(
             f"the server refused to resume from the saved cursor ({error}): an events "
-            "tracker expires (48 hours after it was issued). Two ways on: add "
-            "--param ignoreTrackerExpiry=True to resume from it anyway, accepting a gap, "
-            "or --restart to start the export over"
+            f"tracker expires (48 hours after it was issued). {ways_on(style)}"
         ) from error
     if error.status_code == 400:
         raise ExportError(
@@ -819,6 +818,22 @@ def refuse_the_cursor(error: druva.DruvaError) -> None:
             "cursor can expire (a Reporting API page token after 5 minutes, an "
             "events v2 tracker after 48 hours): --restart starts the export over"
         ) from error
+
+
+def ways_on(style: Optional[str]) -> str:
+    """What to do about an expired tracker of a list paging in ``style``: a
+    page token is sent alone and keeps the parameters it was issued with."""
+    if style == "page-token":
+        return (
+            "Its page token keeps the parameters it was issued with, so adding one now "
+            "does not revive it: --restart starts the export over (give --param "
+            "ignoreTrackerExpiry=True from the first run on, as Druva's Sentinel "
+            "connector does, and the stream's tokens do not expire)"
+        )
+    return (
+        "Two ways on: add --param ignoreTrackerExpiry=True to resume from it anyway, "
+        "accepting a gap, or --restart to start the export over"
+    )
 
 
 def paginate(

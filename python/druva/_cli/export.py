@@ -224,8 +224,8 @@ def run(arguments: argparse.Namespace) -> int:
     client_id, secret = credentials()
     progress = Progress(sys.stderr)
     session = druva.Session(client_id, secret, **endpoint(arguments))
-    # Once a signal came, the handler stays till the process ends: a second
-    # one, during the clean stop or after it, changes nothing.
+    # Once a signal came, later ones are ignored till the process ends: a
+    # second one, during the clean stop or after it, changes nothing.
     signals = stop_on_signals(signal.SIGINT, signal.SIGTERM, outlast_stop=True)
     with session, signals as stop:
         try:

@@ -43,8 +43,9 @@ def case_fanout_throttled(context: Context) -> CaseResult:
             concurrency,
             latency,
             f", and answers `429` (no `Retry-After`) to any API request beyond {limit} in "
-            "flight; druva's session has its defaults (no `max_concurrency`): what it lets "
-            "through halves after a 429 and grows back with successes. A "
+            "flight; druva's session has its defaults (no `max_concurrency`): after a 429 its "
+            "limiter halves what it lets through, paces the starts a round trip apart and grows "
+            "back one place a round trip (TCP's congestion avoidance). A "
             "client whose calls fail can finish within the ideal: a 429 ends its call early",
         ),
         headers,

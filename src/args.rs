@@ -147,6 +147,8 @@ pub mod named {
         seed: whole("seed") -> i128;
         customers: whole("customers") -> i128;
         count: whole("count") -> i128;
+        tracker_ttl: optional_seconds("tracker_ttl") -> Option<f64>;
+        retryable: optional_flag("retryable") -> Option<bool>;
     }
 }
 

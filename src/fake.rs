@@ -14,7 +14,8 @@ use druva_fake::{whole_argument, FakeConfig, FakeServer, Fault, FaultKind, Knob,
 /// It serves the token endpoint with Basic-auth checks, bearer checks (401,
 /// 403), a seeded synthetic inSync data set consistent across endpoints
 /// (users with their documented filters, devices, backups, restores,
-/// storages, profiles), events v2 and v3, the Reporting API and Phoenix
+/// storages, profiles), the event streams (inSync events v2, Platform events
+/// v2 and v3, Cyber Resilience events), the Reporting API and Phoenix
 /// organisations, with Druva's paging, its error envelopes, and a 400 where
 /// Druva refuses a page token combined with other parameters. Faults can be
 /// injected (``fail_next()``, ``delay_next()``, ``drop_next()``...) and what
@@ -42,10 +43,17 @@ use druva_fake::{whole_argument, FakeConfig, FakeServer, Fault, FaultKind, Knob,
 ///     max_in_flight: answer 429 (without ``Retry-After``) to any request
 ///         beyond this many in flight at once; ``None``: no limit.
 ///     msp: be a Druva MSP: the credential takes its token at
-///         ``/msp/auth/v1/token``, ``/msp/v2/customers`` lists
-///         ``customer_ids``, and each customer has a data set of its own
-///         (the last one hollow: ``null`` lists).
+///         ``/msp/auth/v1/token``, ``/msp/v3/customers`` (and the older
+///         ``/msp/v2/customers``) lists ``customer_ids``, and each customer
+///         has a data set of its own (the last one hollow: ``null`` lists).
 ///     customers: how many customers an MSP has (1 to 100). Default ``3``.
+///     rate_limit: answer 429 (without ``Retry-After``) to API requests
+///         beyond this many a second across all callers (1 to 100000; a
+///         token bucket holding one second's worth); ``None``: no limit.
+///     tracker_ttl: seconds after which an events v2 tracker (the inSync
+///         ``tracker``, the Platform v2 page token) is refused with 403,
+///         unless the request says ``ignoreTrackerExpiry=true``; ``None``:
+///         trackers never expire.
 ///
 /// Raises:
 ///     ValueError: an argument out of its range.
@@ -91,6 +99,8 @@ struct FakeArguments<'a, 'py> {
     max_in_flight: Option<&'a Bound<'py, PyAny>>,
     msp: bool,
     customers: i128,
+    rate_limit: Option<&'a Bound<'py, PyAny>>,
+    tracker_ttl: Option<f64>,
 }
 
 impl FakeArguments<'_, '_> {
@@ -100,6 +110,15 @@ impl FakeArguments<'_, '_> {
             None => None,
             Some(value) => Some(Knob::MAX_IN_FLIGHT.whole(args::whole(value)?).or_raise()?),
         };
+        let rate_limit = match self.rate_limit.filter(|value| !value.is_none()) {
+            None => None,
+            Some(value) => Some(Knob::RATE_LIMIT.whole(args::whole(value)?).or_raise()?),
+        };
+        let tracker_ttl = self
+            .tracker_ttl
+            .map(|seconds| config::seconds_argument("tracker_ttl", seconds, false))
+            .transpose()
+            .or_raise()?;
         let port = whole_argument("port", self.port, 0, u64::from(u16::MAX)).or_raise()?;
         Ok(FakeConfig {
             client_id: self.client_id,
@@ -117,6 +136,8 @@ impl FakeArguments<'_, '_> {
             max_in_flight,
             msp: self.msp,
             customers: Knob::CUSTOMERS.whole(self.customers).or_raise()?,
+            rate_limit,
+            tracker_ttl,
             ..FakeConfig::default()
         })
     }
@@ -159,7 +180,7 @@ macro_rules! fake_druva_methods {
         #[pymethods]
         impl PyFakeDruva {
             #[new]
-            #[pyo3(signature = (client_id=None, secret=None, token_lifetime=$token_lifetime, users=$users, page_size=$page_size, tls=$tls, *, port=$port, seed=$seed, last_page=$last_page, latency=$latency, max_in_flight=None, msp=$msp, customers=$customers))]
+            #[pyo3(signature = (client_id=None, secret=None, token_lifetime=$token_lifetime, users=$users, page_size=$page_size, tls=$tls, *, port=$port, seed=$seed, last_page=$last_page, latency=$latency, max_in_flight=None, msp=$msp, customers=$customers, rate_limit=None, tracker_ttl=None))]
             // pyo3 takes one Rust parameter per Python argument.
             #[allow(clippy::too_many_arguments)]
             fn new(
@@ -177,10 +198,12 @@ macro_rules! fake_druva_methods {
                 max_in_flight: Option<&Bound<'_, PyAny>>,
                 #[pyo3(from_py_with = args::named::msp)] msp: bool,
                 #[pyo3(from_py_with = args::named::customers)] customers: i128,
+                rate_limit: Option<&Bound<'_, PyAny>>,
+                #[pyo3(from_py_with = args::named::tracker_ttl)] tracker_ttl: Option<f64>,
             ) -> PyResult<Self> {
                 PyFakeDruva::start(py, FakeArguments {
                     client_id, secret, token_lifetime, users, page_size, tls, port, seed,
-                    last_page, latency, max_in_flight, msp, customers,
+                    last_page, latency, max_in_flight, msp, customers, rate_limit, tracker_ttl,
                 })
             }
 
@@ -209,7 +232,7 @@ druva_fake::with_fake_defaults! {
             self.server.token_url()
         }
 
-        /// The MSP's customer IDs, in the order ``/msp/v2/customers`` lists them; ``[]`` without ``msp=True``.
+        /// The MSP's customer IDs, in the order ``/msp/v3/customers`` lists them; ``[]`` without ``msp=True``.
         ///
         /// >>> with FakeDruva(msp=True, customers=2) as msp:
         /// ...     len(msp.customer_ids)
@@ -331,7 +354,8 @@ druva_fake::with_fake_defaults! {
         /// The body is Druva's for that status. ``retry_after`` (seconds, or a
         /// ``str`` sent as is, e.g. an HTTP date) adds a ``Retry-After`` header.
         /// ``path`` is a path prefix; ``None`` matches every request, the token
-        /// endpoint included.
+        /// endpoint included. ``retryable`` (``True`` or ``False``) puts Druva's
+        /// retry hint in the body's ``retryable`` field; ``None`` leaves it out.
         ///
         /// >>> fake.fail_next(503, count=2, path="/insync")
         /// >>> s.get("/insync/usermanagement/v1/users").status_code  # retried twice
@@ -339,17 +363,19 @@ druva_fake::with_fake_defaults! {
         /// >>> fake.fail_next(429, retry_after=1, path="/insync")
         /// >>> s.get("/insync/usermanagement/v1/users", timeout=10).status_code  # after 1 s
         /// 200
-        #[pyo3(signature = (status, count=1, retry_after=None, path=None))]
+        #[pyo3(signature = (status, count=1, retry_after=None, path=None, retryable=None))]
         fn fail_next(
             &self,
             status: u16,
             count: u32,
             retry_after: Option<&Bound<'_, PyAny>>,
             path: Option<String>,
+            #[pyo3(from_py_with = args::named::retryable)] retryable: Option<bool>,
         ) -> PyResult<()> {
             let kind = FaultKind::Status {
                 status,
                 retry_after: self::retry_after(retry_after)?,
+                retryable,
             };
             self.inject(kind, count, path)
         }
@@ -449,7 +475,7 @@ druva_fake::with_fake_defaults! {
             self.server.clear_faults();
         }
 
-        /// Appends ``count`` new events (1 to 100000) to the event streams, v2 and v3.
+        /// Appends ``count`` new events (1 to 100000) to every event stream: inSync v2, Platform v2 and v3, Cyber Resilience.
         ///
         /// Each is on a real device of a real user, in every tenant with devices:
         /// a stream polled from its saved cursor then yields exactly these.

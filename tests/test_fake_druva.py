@@ -28,6 +28,9 @@ EVENTS_V2 = "/insync/eventmanagement/v2/events"
 EVENTS_V3 = "/platform/eventmanagement/v3/events"
 REPORTS = "/platform/reporting/v1/reports"
 CUSTOMERS = "/msp/v2/customers"
+CUSTOMERS_V3 = "/msp/v3/customers"
+CYBER_RESILIENCE = "/realize/eventmanagement/v1/events/tracker"
+PLATFORM_V2 = "/platform/eventmanagement/v2/events"
 
 
 def session_for(fake: FakeDruva, **kwargs: Any) -> druva.Session:
@@ -348,6 +351,11 @@ def test_request_bodies_are_recorded_for_api_calls_only(small: FakeDruva) -> Non
         ({"port": 65536}, "port must be between 0 and 65535"),
         ({"port": -1}, "port must be between 0 and 65535"),
         ({"seed": -1}, "seed must be between 0"),
+        ({"rate_limit": 0}, "rate_limit must be between 1 and 100000"),
+        ({"rate_limit": 100_001}, "rate_limit must be between 1 and 100000"),
+        ({"tracker_ttl": 0}, "tracker_ttl"),
+        ({"tracker_ttl": -1.0}, "tracker_ttl"),
+        ({"tracker_ttl": math.inf}, "tracker_ttl"),
     ],
 )
 def test_an_absurd_argument_is_a_value_error_naming_it(
@@ -363,3 +371,115 @@ def test_add_events_and_set_caught_up_check_their_arguments(small: FakeDruva) ->
             small.add_events(count)
     with pytest.raises(ValueError, match="caught_up"):
         small.set_caught_up("never")
+
+
+# The streams of Druva's Sentinel connector, the 2025 MSP list, the knobs of a long-lived feed
+
+
+def read_stream(
+    s: druva.Session, path: str, first: dict[str, str], cursor_field: str, cursor_param: str
+) -> tuple[list[Any], str]:
+    """Every event from `first` on, each later page asked with the cursor alone."""
+    events: list[Any] = []
+    params = first
+    for _ in range(100):
+        page = s.get(path, params=params).raise_for_status().json()
+        events.extend(page["events"])
+        cursor = page[cursor_field]
+        if not page["events"]:
+            return events, cursor
+        params = {cursor_param: cursor}
+    raise AssertionError("the stream did not end")
+
+
+def test_cyber_resilience_events_page_with_tracker_tokens_and_resume_with_the_new_ones() -> None:
+    with FakeDruva(users=10, page_size=4) as fake, session_for(fake) as s:
+        events, last = read_stream(s, CYBER_RESILIENCE, {}, "nextTrackerToken", "trackerToken")
+        assert [event["eventID"] for event in events] == list(range(1, 31))
+        fake.add_events(3)
+        new, again = read_stream(
+            s, CYBER_RESILIENCE, {"trackerToken": last}, "nextTrackerToken", "trackerToken"
+        )
+        assert [event["eventID"] for event in new] == [31, 32, 33]
+        caught_up = s.get(CYBER_RESILIENCE, params={"trackerToken": again}).json()
+        assert caught_up == {"events": [], "nextTrackerToken": again}
+        assert s.get(CYBER_RESILIENCE, params={"pageToken": again}).status_code == 400
+
+
+def test_platform_events_v2_take_the_connectors_parameters_beside_the_page_token() -> None:
+    with FakeDruva(users=10, page_size=7) as fake, session_for(fake) as s:
+        first = {"source": "Platform", "ignoreTrackerExpiry": "True"}
+        events, last = read_stream(s, PLATFORM_V2, first, "nextPageToken", "pageToken")
+        assert [event["details"]["eventID"] for event in events] == list(range(1, 31))
+        fake.add_events(2)
+        connector = {**first, "pageToken": last}
+        page = s.get(PLATFORM_V2, params=connector).raise_for_status().json()
+        assert [event["details"]["eventID"] for event in page["events"]] == [31, 32]
+        for refused in ({"source": "inSync"}, {"pageToken": last, "pageSize": "5"}):
+            assert s.get(PLATFORM_V2, params=refused).status_code == 400, refused
+
+
+def test_an_expired_events_v2_tracker_is_a_403_unless_the_request_ignores_expiry() -> None:
+    with FakeDruva(users=10, tracker_ttl=0.1) as fake, session_for(fake) as s:
+        tracker = s.get(EVENTS_V2).json()["tracker"]
+        page_token = s.get(PLATFORM_V2, params={"source": "Platform"}).json()["nextPageToken"]
+        time.sleep(0.3)
+        refused = s.get(EVENTS_V2, params={"tracker": tracker})
+        assert (refused.status_code, refused.json()["message"]) == (
+            403,
+            "User is not authorized to access this resource with an explicit deny",
+        )
+        for ignore in ("True", "true"):
+            let_through = {"tracker": tracker, "ignoreTrackerExpiry": ignore}
+            assert s.get(EVENTS_V2, params=let_through).status_code == 200
+        assert s.get(PLATFORM_V2, params={"pageToken": page_token}).status_code == 403
+        connector = {"pageToken": page_token, "ignoreTrackerExpiry": "True"}
+        assert s.get(PLATFORM_V2, params=connector).status_code == 200
+
+
+def test_api_requests_beyond_rate_limit_a_second_get_429_without_retry_after() -> None:
+    with FakeDruva(users=1, rate_limit=1) as fake:
+        token = druva.get_token(fake.client_id, fake.secret, base_url=fake.base_url)
+        replies = [raw(fake, "GET", USERS, token["access_token"])[0] for _ in range(5)]
+        assert replies[0] == 200
+        assert 429 in replies
+        request = urllib.request.Request(fake.base_url + USERS)  # noqa: S310 (the fake on loopback)
+        request.add_header("Authorization", f"Bearer {token['access_token']}")
+        retry_afters = []
+        for _ in range(3):
+            try:
+                with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (the fake on loopback)
+                    retry_afters.append(response.headers.get("Retry-After"))
+            except urllib.error.HTTPError as error:
+                retry_afters.append(error.headers.get("Retry-After"))
+        assert retry_afters == [None] * 3
+        for _ in range(3):  # token requests are never refused so
+            druva.get_token(fake.client_id, fake.secret, base_url=fake.base_url, force_refresh=True)
+
+
+def test_msp_v3_customers_page_at_most_100_and_the_page_token_comes_alone() -> None:
+    with FakeDruva(msp=True, customers=5, users=2) as fake, session_for(fake, msp=True) as s:
+        ids = [customer["id"] for customer in s.paginate(CUSTOMERS_V3, params={"pageSize": 2})]
+        assert ids == fake.customer_ids
+        token = s.get(CUSTOMERS_V3, params={"pageSize": 2}).json()["nextPageToken"]
+        for refused in (
+            {"pageSize": 101},
+            {"pageSize": 0},
+            {"pageToken": token, "pageSize": 2},
+            {"pageToken": token, "includeFeatures": "true"},
+        ):
+            assert s.get(CUSTOMERS_V3, params=refused).status_code == 400, refused
+        features = s.get(CUSTOMERS_V3, params={"includeFeatures": "true"}).json()
+        assert all(customer["features"] for customer in features["customers"])
+
+
+@pytest.mark.parametrize("retryable", [None, True, False])
+def test_fail_next_puts_retryable_in_the_error_body_only_when_given(
+    small: FakeDruva, retryable: bool | None
+) -> None:
+    small.fail_next(500, path=USERS, retryable=retryable)
+    with session_for(small, max_retries=0) as s:
+        body = s.get(USERS, params={"pageSize": 1}).json()
+    assert body.get("retryable", "absent") == ("absent" if retryable is None else retryable)
+    with pytest.raises(TypeError, match="retryable"):
+        small.fail_next(500, retryable="yes")  # type: ignore[arg-type]

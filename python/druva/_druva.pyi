@@ -347,6 +347,8 @@ class FakeDruva:
         max_in_flight: Optional[int] = None,
         msp: bool = False,
         customers: int = 3,
+        rate_limit: Optional[int] = None,
+        tracker_ttl: Optional[float] = None,
     ) -> Self: ...
     @property
     def base_url(self) -> str: ...
@@ -375,6 +377,7 @@ class FakeDruva:
         count: int = 1,
         retry_after: Union[int, float, str, None] = None,
         path: Optional[str] = None,
+        retryable: Optional[bool] = None,
     ) -> None: ...
     def delay_next(self, seconds: float, count: int = 1, path: Optional[str] = None) -> None: ...
     def drop_next(

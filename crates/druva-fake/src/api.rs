@@ -42,6 +42,14 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         )
         .route(streams::EVENTS_V2, get(streams::list_events_v2))
         .route(streams::EVENTS_V3, get(streams::list_events_v3))
+        .route(
+            streams::PLATFORM_EVENTS_V2,
+            get(streams::list_platform_events_v2),
+        )
+        .route(
+            streams::CYBER_RESILIENCE_EVENTS,
+            get(streams::list_cyber_resilience_events),
+        )
         .route(reporting::REPORTS, get(reporting::list_reports))
         .route(
             "/platform/reporting/{version}/reports/{report_id}",
@@ -53,6 +61,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             get(insync::storage_usage),
         )
         .route(msp::CUSTOMERS, get(msp::list_customers))
+        .route(msp::CUSTOMERS_V3, get(msp::list_customers_v3))
         .route("/_echo", any(echo::echo))
         .route("/_echo/{*rest}", any(echo::echo))
         .fallback(not_found)

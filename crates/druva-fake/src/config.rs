@@ -31,6 +31,12 @@ pub const MAX_ADDED_EVENTS: usize = 100_000;
 /// The longest token lifetime: a year.
 pub const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(365 * 24 * 3600);
 
+/// The highest `rate_limit`, in API requests a second.
+pub const MAX_RATE_LIMIT: usize = 100_000;
+
+/// The longest `tracker_ttl`: a year, like a token's lifetime.
+pub const MAX_TRACKER_TTL: Duration = MAX_TOKEN_LIFETIME;
+
 /// Checks a whole-number argument `name` against its allowed range, for
 /// callers (the Python binding) whose numbers can be anything.
 pub fn whole_argument(name: &str, value: i128, min: u64, max: u64) -> Result<u64> {
@@ -68,6 +74,7 @@ impl Knob {
     pub const PAGE_SIZE: Knob = Knob::new("page_size", 1, MAX_PAGE_SIZE);
     pub const CUSTOMERS: Knob = Knob::new("customers", 1, MAX_CUSTOMERS);
     pub const MAX_IN_FLIGHT: Knob = Knob::new("max_in_flight", 1, MAX_IN_FLIGHT);
+    pub const RATE_LIMIT: Knob = Knob::new("rate_limit", 1, MAX_RATE_LIMIT);
     /// The count of `FakeServer::add_events`.
     pub const ADDED_EVENTS: Knob = Knob::new("count", 1, MAX_ADDED_EVENTS);
 
@@ -216,6 +223,15 @@ pub struct FakeConfig {
     pub customers: usize,
     /// What a caught-up events v3 stream answers.
     pub caught_up: CaughtUp,
+    /// API requests a second across all callers (1 to 100 000), a token
+    /// bucket holding one second's worth; beyond it a 429 without
+    /// `Retry-After`. Token requests are never refused so.
+    pub rate_limit: Option<usize>,
+    /// How long an events v2 tracker (the inSync `tracker`, the Platform v2
+    /// page token) stays valid; an older one is refused with 403 unless the
+    /// request says `ignoreTrackerExpiry=true`. `None`: trackers never
+    /// expire.
+    pub tracker_ttl: Option<Duration>,
 }
 
 /// `FakeConfig::default()` from [`with_fake_defaults!`](crate::with_fake_defaults).
@@ -228,6 +244,8 @@ macro_rules! default_config {
                     secret: None,
                     max_in_flight: None,
                     caught_up: CaughtUp::default(),
+                    rate_limit: None,
+                    tracker_ttl: None,
                     $($knob: default_value!($knob = $value),)*
                 }
             }
@@ -296,6 +314,17 @@ impl FakeConfig {
         if let Some(limit) = self.max_in_flight {
             Knob::MAX_IN_FLIGHT.check(limit)?;
         }
+        if let Some(rate) = self.rate_limit {
+            Knob::RATE_LIMIT.check(rate)?;
+        }
+        if let Some(ttl) = self.tracker_ttl {
+            if ttl.is_zero() || ttl > MAX_TRACKER_TTL {
+                return Err(Error::value(format!(
+                    "tracker_ttl must be more than 0 s and at most {} s, got {ttl:?}",
+                    MAX_TRACKER_TTL.as_secs()
+                )));
+            }
+        }
         Ok(())
     }
 }
@@ -341,6 +370,36 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains("a huge negative number"), "{error}");
+    }
+
+    #[test]
+    fn the_stream_knobs_are_range_checked() {
+        for bad in [
+            FakeConfig {
+                rate_limit: Some(0),
+                ..FakeConfig::default()
+            },
+            FakeConfig {
+                rate_limit: Some(MAX_RATE_LIMIT + 1),
+                ..FakeConfig::default()
+            },
+            FakeConfig {
+                tracker_ttl: Some(Duration::ZERO),
+                ..FakeConfig::default()
+            },
+            FakeConfig {
+                tracker_ttl: Some(MAX_TRACKER_TTL + Duration::from_secs(1)),
+                ..FakeConfig::default()
+            },
+        ] {
+            assert!(bad.validate().is_err(), "{bad:?}");
+        }
+        let good = FakeConfig {
+            rate_limit: Some(10),
+            tracker_ttl: Some(Duration::from_millis(500)),
+            ..FakeConfig::default()
+        };
+        assert!(good.validate().is_ok());
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The front door every request goes through: count and record it (an API
-//! request with its body), refuse it beyond `max_in_flight`, wait `latency`,
+//! request with its body), refuse it beyond `rate_limit` or `max_in_flight`,
+//! wait `latency`,
 //! apply a queued fault, then route it to a token endpoint or, after the
 //! bearer check, to the API router with the caller's tenant.
 
@@ -75,7 +76,8 @@ impl App {
         let flight = match kind {
             RequestKind::Token => None,
             RequestKind::Api => {
-                let Some(place) = shared.enter_flight() else {
+                let place = shared.enter_flight().filter(|_| shared.admit_at_rate());
+                let Some(place) = place else {
                     self.wait_latency().await;
                     return Ok(envelope::too_many_requests());
                 };

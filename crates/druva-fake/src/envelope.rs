@@ -19,20 +19,29 @@ pub(crate) fn json_response(status: StatusCode, body: Value) -> Response {
 
 /// The API gateway's 401 for a request without a bearer token.
 pub(crate) fn unauthorized() -> Response {
-    json_response(StatusCode::UNAUTHORIZED, json!({"message": "Unauthorized"}))
+    json_response(StatusCode::UNAUTHORIZED, unauthorized_body())
+}
+
+fn unauthorized_body() -> Value {
+    json!({"message": "Unauthorized"})
 }
 
 /// The API gateway's 403 for an unknown or expired bearer token.
 pub(crate) fn explicit_deny() -> Response {
-    json_response(StatusCode::FORBIDDEN, json!({"message": EXPLICIT_DENY}))
+    json_response(StatusCode::FORBIDDEN, explicit_deny_body())
+}
+
+fn explicit_deny_body() -> Value {
+    json!({"message": EXPLICIT_DENY})
 }
 
 /// The gateway's 429, without `Retry-After` (Druva documents none).
 pub(crate) fn too_many_requests() -> Response {
-    json_response(
-        StatusCode::TOO_MANY_REQUESTS,
-        json!({"message": "Too Many Requests"}),
-    )
+    json_response(StatusCode::TOO_MANY_REQUESTS, too_many_requests_body())
+}
+
+fn too_many_requests_body() -> Value {
+    json!({"message": "Too Many Requests"})
 }
 
 /// Druva's application error envelope; `code` is like `InsyncCommon-404`.
@@ -56,11 +65,15 @@ pub(crate) fn not_found(message: &str) -> Response {
 
 /// An OAuth 2.0 error from the token endpoint (RFC 6749 §5.2).
 pub(crate) fn oauth_error(status: StatusCode, error: &str, description: Option<&str>) -> Response {
+    no_store(json_response(status, oauth_error_body(error, description)))
+}
+
+fn oauth_error_body(error: &str, description: Option<&str>) -> Value {
     let mut body = json!({"error": error});
     if let (Some(description), Some(object)) = (description, body.as_object_mut()) {
         object.insert("error_description".into(), description.into());
     }
-    no_store(json_response(status, body))
+    body
 }
 
 /// Marks a token endpoint response as not cacheable, as RFC 6749 §5.1 asks.
@@ -72,10 +85,15 @@ pub(crate) fn no_store(mut response: Response) -> Response {
 }
 
 /// The body an injected status answers with: what Druva would send for that
-/// status on that side (token endpoint or API). An injected success on the
-/// token endpoint is a well-formed token answer that lacks `access_token`,
-/// the "200 without a token" a client must refuse.
-pub(crate) fn for_status(status: StatusCode, on_token_endpoint: bool) -> Response {
+/// status on that side (token endpoint or API), carrying Druva's retry hint
+/// `retryable` only when one is given. An injected success on the token
+/// endpoint is a well-formed token answer that lacks `access_token`, the
+/// "200 without a token" a client must refuse.
+pub(crate) fn for_status(
+    status: StatusCode,
+    on_token_endpoint: bool,
+    retryable: Option<bool>,
+) -> Response {
     if on_token_endpoint && status.is_success() {
         return no_store(json_response(
             status,
@@ -85,18 +103,28 @@ pub(crate) fn for_status(status: StatusCode, on_token_endpoint: bool) -> Respons
     if status.is_success() || status.is_redirection() || status.is_informational() {
         return status.into_response();
     }
-    if on_token_endpoint {
-        return oauth_error(status, oauth_code(status), Some("injected fault"));
+    let mut body = if on_token_endpoint {
+        oauth_error_body(oauth_code(status), Some("injected fault"))
+    } else {
+        match status {
+            StatusCode::UNAUTHORIZED => unauthorized_body(),
+            StatusCode::FORBIDDEN => explicit_deny_body(),
+            StatusCode::TOO_MANY_REQUESTS => too_many_requests_body(),
+            _ => json!({
+                "code": format!("InsyncCommon-{}", status.as_u16()),
+                "message": status.canonical_reason().unwrap_or("Error"),
+                "data": {},
+            }),
+        }
+    };
+    if let (Some(retryable), Some(object)) = (retryable, body.as_object_mut()) {
+        object.insert("retryable".into(), retryable.into());
     }
-    match status {
-        StatusCode::UNAUTHORIZED => unauthorized(),
-        StatusCode::FORBIDDEN => explicit_deny(),
-        StatusCode::TOO_MANY_REQUESTS => too_many_requests(),
-        _ => druva_error(
-            status,
-            &format!("InsyncCommon-{}", status.as_u16()),
-            status.canonical_reason().unwrap_or("Error"),
-        ),
+    let response = json_response(status, body);
+    if on_token_endpoint {
+        no_store(response)
+    } else {
+        response
     }
 }
 

@@ -33,10 +33,13 @@ const HUGE_BODY_CHUNK: usize = 64 * 1024;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FaultKind {
     /// Answer with this status (200 to 599) and Druva's body for it, with a
-    /// `Retry-After` header when given (seconds or an HTTP date, sent as is).
+    /// `Retry-After` header when given (seconds or an HTTP date, sent as is),
+    /// and Druva's retry hint `retryable` in the body when given (absent
+    /// otherwise).
     Status {
         status: u16,
         retry_after: Option<String>,
+        retryable: Option<bool>,
     },
     /// Wait this long, then handle the request normally.
     Delay(Duration),
@@ -83,6 +86,7 @@ impl Fault {
         Fault::new(FaultKind::Status {
             status,
             retry_after: None,
+            retryable: None,
         })
     }
 
@@ -116,6 +120,7 @@ impl Fault {
             FaultKind::Status {
                 status,
                 retry_after,
+                ..
             } => {
                 check_status(*status, 200..=599, "an injected status")?;
                 if let Some(retry_after) = retry_after {
@@ -203,7 +208,8 @@ pub(crate) fn action(fault: FaultKind, kind: RequestKind) -> FaultAction {
         FaultKind::Status {
             status,
             retry_after,
-        } => FaultAction::Respond(status_response(status, retry_after, kind)),
+            retryable,
+        } => FaultAction::Respond(status_response(status, retry_after, retryable, kind)),
         FaultKind::Delay(delay) => FaultAction::DelayThenHandle(delay),
         FaultKind::Drop {
             after_headers: false,
@@ -229,9 +235,14 @@ pub(crate) fn action(fault: FaultKind, kind: RequestKind) -> FaultAction {
     }
 }
 
-fn status_response(status: u16, retry_after: Option<String>, kind: RequestKind) -> Response {
+fn status_response(
+    status: u16,
+    retry_after: Option<String>,
+    retryable: Option<bool>,
+    kind: RequestKind,
+) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut response = envelope::for_status(status, kind == RequestKind::Token);
+    let mut response = envelope::for_status(status, kind == RequestKind::Token, retryable);
     if let Some(value) = retry_after.and_then(|value| HeaderValue::from_str(&value).ok()) {
         response.headers_mut().insert(header::RETRY_AFTER, value);
     }
@@ -329,6 +340,7 @@ mod tests {
         let bad_retry_after = Fault::new(FaultKind::Status {
             status: 429,
             retry_after: Some("1\n2".into()),
+            retryable: None,
         });
         assert!(queue.push(bad_retry_after).is_err());
         let bad_redirect = Fault::new(FaultKind::Redirect {

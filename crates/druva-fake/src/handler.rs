@@ -97,6 +97,18 @@ pub(crate) fn token_paged<T: Serialize>(
     )))
 }
 
+/// Druva's 403 for an events v2 tracker (issued at `issued_ms`, `None`
+/// for none) older than `tracker_ttl`, unless the request lets an expired
+/// one through (`ignoreTrackerExpiry=true`): the explicit deny.
+pub(crate) fn refuse_expired_tracker(
+    shared: &Shared,
+    issued_ms: Option<u64>,
+    ignore_expiry: bool,
+) -> Option<Response> {
+    let expired = issued_ms.is_some_and(|issued| shared.tracker_expired(issued));
+    (expired && !ignore_expiry).then(envelope::explicit_deny)
+}
+
 /// A 200 JSON response.
 pub(crate) fn ok(body: Value) -> Response {
     json_response(StatusCode::OK, body)

@@ -84,7 +84,8 @@ use druva_core::errors::Result;
 
 pub use config::{
     whole_argument, CaughtUp, FakeConfig, Knob, LastPage, MAX_ADDED_EVENTS, MAX_CUSTOMERS,
-    MAX_IN_FLIGHT, MAX_LATENCY, MAX_PAGE_SIZE, MAX_TOKEN_LIFETIME, MAX_TOTAL_USERS, MAX_USERS,
+    MAX_IN_FLIGHT, MAX_LATENCY, MAX_PAGE_SIZE, MAX_RATE_LIMIT, MAX_TOKEN_LIFETIME, MAX_TOTAL_USERS,
+    MAX_TRACKER_TTL, MAX_USERS,
 };
 pub use faults::{Fault, FaultKind};
 pub use request::{RecordedRequest, RequestKind};
@@ -164,8 +165,9 @@ impl FakeServer {
             .collect()
     }
 
-    /// Appends `count` new events to the event streams (v2 and v3) of every
-    /// tenant that has devices, each on a real device of a real user.
+    /// Appends `count` new events to the event streams (inSync v2, Platform
+    /// v2 and v3, Cyber Resilience) of every tenant that has devices, each on
+    /// a real device of a real user.
     ///
     /// # Errors
     ///

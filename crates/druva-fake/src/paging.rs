@@ -7,7 +7,9 @@
 //! alone, and a page token combined with any other parameter is refused (see
 //! docs/druva-api.md). inSync events v2 instead take and answer a `tracker`,
 //! with `nextPageExists`, and keep their other parameters; a tracker is
-//! bound to the `format` it was issued for.
+//! bound to the `format` it was issued for. The trackers of the v2 streams
+//! (and Platform v2's page tokens) carry when they were issued, for
+//! `tracker_ttl`.
 
 use std::collections::HashMap;
 
@@ -65,6 +67,9 @@ impl Page {
 pub(crate) struct ListQuery {
     pub params: HashMap<String, String>,
     pub offset: usize,
+    /// When the page token was issued (server milliseconds), for tokens
+    /// that expire.
+    pub issued_ms: Option<u64>,
 }
 
 /// Reads a list request's query. A page token carries the first request's
@@ -73,7 +78,11 @@ pub(crate) fn list_query(params: HashMap<String, String>) -> Result<ListQuery, I
     let Some(token) = params.get("pageToken").filter(|token| !token.is_empty()) else {
         let mut params = params;
         params.remove("pageToken");
-        return Ok(ListQuery { params, offset: 0 });
+        return Ok(ListQuery {
+            params,
+            offset: 0,
+            issued_ms: None,
+        });
     };
     if params.len() > 1 {
         return Err(InvalidParameter::new(
@@ -120,19 +129,20 @@ pub(crate) fn token_page(
     ))
 }
 
-/// The offset a `tracker` carries on, for the `format` the request asks in:
-/// 0 without a tracker; refused when the tracker is not one of ours, points
-/// past the end, or was issued for another format.
+/// Where a `tracker` carries on from, for the `format` the request asks in:
+/// offset 0 and no issue time without a tracker; refused when the tracker
+/// is not one of ours, points past the end, or was issued for another
+/// format.
 pub(crate) fn tracker_offset(
     tracker: Option<&str>,
     format: &str,
     total: usize,
-) -> Result<usize, InvalidParameter> {
+) -> Result<(usize, Option<u64>), InvalidParameter> {
     let Some(tracker) = tracker.filter(|tracker| !tracker.is_empty()) else {
-        return Ok(0);
+        return Ok((0, None));
     };
-    let (offset, issued_for) = decode_tracker(tracker)
-        .filter(|(offset, _)| *offset <= total)
+    let (offset, issued_ms, issued_for) = decode_tracker(tracker)
+        .filter(|(offset, _, _)| *offset <= total)
         .ok_or_else(|| InvalidParameter::new("Invalid tracker"))?;
     if issued_for != format {
         return Err(InvalidParameter::new(format!(
@@ -140,7 +150,46 @@ pub(crate) fn tracker_offset(
              resend the parameters of the first request"
         )));
     }
-    Ok(offset)
+    Ok((offset, Some(issued_ms)))
+}
+
+/// `ignoreTrackerExpiry`: `true` or `false` in any case (Druva's Sentinel
+/// connector sends `True`), `false` when absent.
+pub(crate) fn ignore_tracker_expiry(
+    params: &HashMap<String, String>,
+) -> Result<bool, InvalidParameter> {
+    match params.get(IGNORE_TRACKER_EXPIRY) {
+        None => Ok(false),
+        Some(value) if value.eq_ignore_ascii_case("true") => Ok(true),
+        Some(value) if value.eq_ignore_ascii_case("false") => Ok(false),
+        Some(_) => Err(InvalidParameter::new(
+            "Invalid ignoreTrackerExpiry: it must be true or false",
+        )),
+    }
+}
+
+/// The parameter that lets an expired events v2 tracker through.
+pub(crate) const IGNORE_TRACKER_EXPIRY: &str = "ignoreTrackerExpiry";
+
+/// `pageSize` when given, which must be from 1 to `max` (a 400 otherwise),
+/// else `default`: for the lists that refuse a larger page instead of
+/// capping it.
+pub(crate) fn bounded_page_size(
+    params: &HashMap<String, String>,
+    default: usize,
+    max: usize,
+) -> Result<usize, InvalidParameter> {
+    let Some(text) = params.get("pageSize") else {
+        return Ok(default);
+    };
+    text.parse::<usize>()
+        .ok()
+        .filter(|size| (1..=max).contains(size))
+        .ok_or_else(|| {
+            InvalidParameter::new(format!(
+                "Invalid pageSize: it must be a whole number from 1 to {max}"
+            ))
+        })
 }
 
 /// `pageSize` when given (capped at Druva's maximum), else the default.
@@ -177,6 +226,8 @@ enum Next {
     PageToken(Option<String>),
     /// `tracker` and `nextPageExists`.
     Tracker { tracker: String, exists: bool },
+    /// `nextTrackerToken` (Cyber Resilience events).
+    TrackerToken(String),
 }
 
 impl<T: Serialize> Serialize for PageBody<'_, T> {
@@ -194,6 +245,7 @@ impl<T: Serialize> Serialize for PageBody<'_, T> {
                 map.serialize_entry("tracker", tracker)?;
                 map.serialize_entry("nextPageExists", exists)?;
             }
+            Next::TrackerToken(token) => map.serialize_entry("nextTrackerToken", token)?,
         }
         map.end()
     }
@@ -233,12 +285,7 @@ pub(crate) fn tracker_page_body<'a, T: Serialize>(
     tracker: String,
     exists: bool,
 ) -> PageBody<'a, T> {
-    PageBody {
-        field,
-        records,
-        total_size: None,
-        next: Next::Tracker { tracker, exists },
-    }
+    unsized_body(field, records, Next::Tracker { tracker, exists })
 }
 
 /// `{"<field>": [...], "nextPageToken": token}`: a stream's page, whose
@@ -248,11 +295,26 @@ pub(crate) fn stream_page_body<'a, T: Serialize>(
     records: &'a [T],
     token: String,
 ) -> PageBody<'a, T> {
+    unsized_body(field, records, Next::PageToken(Some(token)))
+}
+
+/// `{"<field>": [...], "nextTrackerToken": token}`: a Cyber Resilience
+/// events page, whose token points at the end of what it holds.
+pub(crate) fn tracker_token_page_body<'a, T: Serialize>(
+    field: &'a str,
+    records: &'a [T],
+    token: String,
+) -> PageBody<'a, T> {
+    unsized_body(field, records, Next::TrackerToken(token))
+}
+
+/// A page of a stream, which has no `totalSize`.
+fn unsized_body<'a, T>(field: &'a str, records: &'a [T], next: Next) -> PageBody<'a, T> {
     PageBody {
         field,
         records,
         total_size: None,
-        next: Next::PageToken(Some(token)),
+        next,
     }
 }
 
@@ -263,9 +325,12 @@ const OFFSET_KEY: &str = "~offset";
 /// without moving it.
 const POLL_KEY: &str = "~poll";
 
+/// Beside the offset in an expiring token: when it was issued.
+const ISSUED_KEY: &str = "~issued";
+
 /// An opaque token: base64 of the first request's parameters and the offset.
 pub(crate) fn encode_page_token(params: &HashMap<String, String>, offset: usize) -> String {
-    encode_token(params, offset, None)
+    encode_token(params, offset, &[])
 }
 
 /// A stream's token; `poll` makes it differ from an earlier one for the same
@@ -275,10 +340,22 @@ pub(crate) fn encode_stream_token(
     offset: usize,
     poll: Option<u64>,
 ) -> String {
-    encode_token(params, offset, poll)
+    match poll {
+        Some(poll) => encode_token(params, offset, &[(POLL_KEY, poll)]),
+        None => encode_token(params, offset, &[]),
+    }
 }
 
-fn encode_token(params: &HashMap<String, String>, offset: usize, poll: Option<u64>) -> String {
+/// A stream's token that expires: it carries when it was issued.
+pub(crate) fn encode_expiring_token(
+    params: &HashMap<String, String>,
+    offset: usize,
+    issued_ms: u64,
+) -> String {
+    encode_token(params, offset, &[(ISSUED_KEY, issued_ms)])
+}
+
+fn encode_token(params: &HashMap<String, String>, offset: usize, marks: &[(&str, u64)]) -> String {
     let mut pairs: Vec<(&String, &String)> = params.iter().collect();
     pairs.sort();
     let mut form = url::form_urlencoded::Serializer::new(String::new());
@@ -286,8 +363,8 @@ fn encode_token(params: &HashMap<String, String>, offset: usize, poll: Option<u6
         form.append_pair(key, value);
     }
     form.append_pair(OFFSET_KEY, &offset.to_string());
-    if let Some(poll) = poll {
-        form.append_pair(POLL_KEY, &poll.to_string());
+    for (key, value) in marks {
+        form.append_pair(key, &value.to_string());
     }
     base64::engine::general_purpose::STANDARD.encode(form.finish())
 }
@@ -300,25 +377,70 @@ fn decode_page_token(token: &str) -> Option<ListQuery> {
         url::form_urlencoded::parse(&bytes).into_owned().collect();
     let offset = params.remove(OFFSET_KEY)?.parse().ok()?;
     params.remove(POLL_KEY);
-    Some(ListQuery { params, offset })
+    let issued_ms = match params.remove(ISSUED_KEY) {
+        Some(issued) => Some(issued.parse().ok()?),
+        None => None,
+    };
+    Some(ListQuery {
+        params,
+        offset,
+        issued_ms,
+    })
 }
 
-/// A tracker: the offset it carries on from and the format it was issued for.
-pub(crate) fn encode_tracker(offset: usize, format: &str) -> String {
+/// A tracker: the offset it carries on from, when it was issued, and the
+/// format it was issued for.
+pub(crate) fn encode_tracker(offset: usize, issued_ms: u64, format: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(format!("{TRACKER_PREFIX}{offset}:{format}"))
+        .encode(format!("{TRACKER_PREFIX}{offset}:{issued_ms}:{format}"))
 }
 
-fn decode_tracker(tracker: &str) -> Option<(usize, String)> {
+fn decode_tracker(tracker: &str) -> Option<(usize, u64, String)> {
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(tracker)
         .ok()?;
-    let (offset, format) = std::str::from_utf8(&bytes)
+    let (offset, rest) = std::str::from_utf8(&bytes)
         .ok()?
         .strip_prefix(TRACKER_PREFIX)?
         .split_once(':')?;
-    Some((offset.parse().ok()?, format.to_owned()))
+    let (issued_ms, format) = rest.split_once(':')?;
+    Some((
+        offset.parse().ok()?,
+        issued_ms.parse().ok()?,
+        format.to_owned(),
+    ))
 }
+
+/// A Cyber Resilience tracker token: the offset it carries on from.
+pub(crate) fn encode_tracker_token(offset: usize) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(format!("{TRACKER_TOKEN_PREFIX}{offset}"))
+}
+
+/// The offset of a `trackerToken` of a stream of `total`: 0 without one;
+/// refused when it is not one of ours or points past the end.
+pub(crate) fn tracker_token_offset(
+    token: Option<&str>,
+    total: usize,
+) -> Result<usize, InvalidParameter> {
+    let Some(token) = token.filter(|token| !token.is_empty()) else {
+        return Ok(0);
+    };
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token)
+        .ok()
+        .and_then(|bytes| {
+            std::str::from_utf8(&bytes)
+                .ok()?
+                .strip_prefix(TRACKER_TOKEN_PREFIX)?
+                .parse::<usize>()
+                .ok()
+        })
+        .filter(|offset| *offset <= total)
+        .ok_or_else(|| InvalidParameter::new("Invalid trackerToken"))
+}
+
+const TRACKER_TOKEN_PREFIX: &str = "tracker-token:";
 
 #[cfg(test)]
 mod tests {
@@ -340,8 +462,8 @@ mod tests {
         assert_eq!(query.offset, 1111);
         assert!(list_query(params(&[("pageToken", "not a token")])).is_err());
         assert_eq!(
-            decode_tracker(&encode_tracker(42, "CEF")),
-            Some((42, "CEF".to_owned()))
+            decode_tracker(&encode_tracker(42, 7, "CEF")),
+            Some((42, 7, "CEF".to_owned()))
         );
     }
 
@@ -388,9 +510,9 @@ mod tests {
 
     #[test]
     fn a_tracker_is_bound_to_its_format_and_to_the_stream_length() {
-        let cef = encode_tracker(3, "CEF");
-        assert_eq!(tracker_offset(Some(&cef), "CEF", 5).unwrap(), 3);
-        assert_eq!(tracker_offset(None, "CEF", 5).unwrap(), 0);
+        let cef = encode_tracker(3, 11, "CEF");
+        assert_eq!(tracker_offset(Some(&cef), "CEF", 5).unwrap(), (3, Some(11)));
+        assert_eq!(tracker_offset(None, "CEF", 5).unwrap(), (0, None));
         assert!(tracker_offset(Some(&cef), "JSON", 5)
             .unwrap_err()
             .0
@@ -412,6 +534,35 @@ mod tests {
             let query = list_query(params(&[("pageToken", &token)])).unwrap();
             assert_eq!((query.params, query.offset), (first.clone(), 9));
         }
+    }
+
+    #[test]
+    fn an_expiring_token_carries_its_issue_time_and_reads_like_any_other() {
+        let first = params(&[("source", "Platform")]);
+        let token = encode_expiring_token(&first, 4, 1234);
+        let query = list_query(params(&[("pageToken", &token)])).unwrap();
+        assert_eq!((query.params, query.offset), (first, 4));
+        assert_eq!(query.issued_ms, Some(1234));
+    }
+
+    #[test]
+    fn ignore_tracker_expiry_is_a_flag_in_any_case() {
+        for (value, expected) in [("True", true), ("true", true), ("FALSE", false)] {
+            let flag = ignore_tracker_expiry(&params(&[(IGNORE_TRACKER_EXPIRY, value)]));
+            assert_eq!(flag.unwrap(), expected, "{value}");
+        }
+        assert!(!ignore_tracker_expiry(&params(&[])).unwrap());
+        assert!(ignore_tracker_expiry(&params(&[(IGNORE_TRACKER_EXPIRY, "yes")])).is_err());
+    }
+
+    #[test]
+    fn a_tracker_token_is_ours_and_within_the_stream() {
+        let token = encode_tracker_token(3);
+        assert_eq!(tracker_token_offset(Some(&token), 5).unwrap(), 3);
+        assert_eq!(tracker_token_offset(None, 5).unwrap(), 0);
+        assert!(tracker_token_offset(Some(&token), 2).is_err());
+        let tracker = encode_tracker(3, 0, "JSON");
+        assert!(tracker_token_offset(Some(&tracker), 5).is_err());
     }
 
     #[test]

@@ -43,6 +43,7 @@ pub(crate) struct Shared {
     pub msp: bool,
     pub latency: Duration,
     pub max_in_flight: Option<usize>,
+    pub tracker_ttl: Option<Duration>,
     pub token_lifetime: Mutex<Duration>,
     pub last_page: Mutex<LastPage>,
     pub caught_up: Mutex<CaughtUp>,
@@ -50,6 +51,10 @@ pub(crate) struct Shared {
     /// One tenant without MSP; with it, the customers in listing order.
     pub tenants: Vec<Arc<Tenant>>,
     in_flight: AtomicUsize,
+    /// `rate_limit`'s token bucket; `None` without a limit.
+    rate: Option<Mutex<RateBucket>>,
+    /// When the server started: trackers carry their issue time from it.
+    started: Instant,
     /// Counts caught-up polls, so that a new token can differ from the last.
     polls: AtomicU64,
     token_requests: AtomicU64,
@@ -74,6 +79,7 @@ impl Shared {
             msp: config.msp,
             latency: config.latency,
             max_in_flight: config.max_in_flight,
+            tracker_ttl: config.tracker_ttl,
             token_lifetime: Mutex::new(config.token_lifetime),
             last_page: Mutex::new(config.last_page),
             caught_up: Mutex::new(config.caught_up),
@@ -83,6 +89,10 @@ impl Shared {
                 .map(Arc::new)
                 .collect(),
             in_flight: AtomicUsize::new(0),
+            rate: config
+                .rate_limit
+                .map(|rate| Mutex::new(RateBucket::new(rate))),
+            started: Instant::now(),
             polls: AtomicU64::new(0),
             token_requests: AtomicU64::new(0),
             api_requests: AtomicU64::new(0),
@@ -182,6 +192,28 @@ impl Shared {
         }
     }
 
+    /// Takes a request's place in `rate_limit`'s bucket: `false` when it is
+    /// empty (the request is answered 429).
+    pub fn admit_at_rate(&self) -> bool {
+        self.rate
+            .as_ref()
+            .is_none_or(|bucket| lock(bucket).take(Instant::now()))
+    }
+
+    /// Milliseconds since the server started: the issue time a tracker
+    /// carries.
+    pub fn clock_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Whether a tracker issued at `issued_ms` is past `tracker_ttl`.
+    pub fn tracker_expired(&self, issued_ms: u64) -> bool {
+        self.tracker_ttl.is_some_and(|ttl| {
+            let age = Duration::from_millis(self.clock_ms().saturating_sub(issued_ms));
+            age > ttl
+        })
+    }
+
     /// A number that differs on every call, for tokens that must change.
     pub fn next_poll(&self) -> u64 {
         self.polls.fetch_add(1, Ordering::SeqCst) + 1
@@ -199,6 +231,38 @@ impl Shared {
 
     pub fn last_page(&self) -> LastPage {
         *lock(&self.last_page)
+    }
+}
+
+/// A token bucket of `rate` requests a second that holds one second's worth:
+/// a burst of `rate` passes at once, then one every `1 / rate` seconds.
+struct RateBucket {
+    rate: f64,
+    tokens: f64,
+    refilled: Instant,
+}
+
+impl RateBucket {
+    fn new(rate: usize) -> Self {
+        // At most 100 000: exact in an f64.
+        #[allow(clippy::cast_precision_loss)]
+        let rate = rate as f64;
+        RateBucket {
+            rate,
+            tokens: rate,
+            refilled: Instant::now(),
+        }
+    }
+
+    fn take(&mut self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.refilled).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.rate);
+        self.refilled = now;
+        if self.tokens < 1.0 {
+            return false;
+        }
+        self.tokens -= 1.0;
+        true
     }
 }
 
@@ -228,4 +292,24 @@ fn generate_access_token() -> String {
     let mut bytes = [0u8; 75];
     rand::rng().fill(&mut bytes);
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rate_bucket_lets_one_seconds_worth_through_then_refills_at_the_rate() {
+        let start = Instant::now();
+        let mut bucket = RateBucket::new(4);
+        bucket.refilled = start;
+        let burst = (0..10).filter(|_| bucket.take(start)).count();
+        assert_eq!(burst, 4);
+        assert!(bucket.take(start + Duration::from_millis(250)));
+        assert!(!bucket.take(start + Duration::from_millis(260)));
+        let after_idle = (0..10)
+            .filter(|_| bucket.take(start + Duration::from_secs(60)))
+            .count();
+        assert_eq!(after_idle, 4, "the bucket holds one second's worth");
+    }
 }

@@ -1,4 +1,4 @@
-//! The two event streams over a tenant's event log, which only grows.
+//! The event streams over a tenant's event log, which only grows.
 //!
 //! inSync events v2 (`/insync/eventmanagement/v2/events`): at most 500 a
 //! call, `tracker` + `nextPageExists`; the tracker of the last page points at
@@ -11,6 +11,18 @@
 //! to 500, filters or a lone `pageToken`, and a `nextPageToken` on every
 //! page, so a stream never ends: a caught-up one answers an empty page with
 //! a token (the same, or a new one, see [`CaughtUp`]).
+//!
+//! Platform events v2 (`/platform/eventmanagement/v2/events`, `source=Platform`)
+//! pages with `nextPageToken` → `pageToken` as v3 does, but a page token may
+//! come with `source` and `ignoreTrackerExpiry` (Druva's Sentinel connector
+//! sends all three); its tokens, like inSync v2's trackers, expire after
+//! `tracker_ttl` (403) unless the request says `ignoreTrackerExpiry=true`,
+//! or the stream's first request did.
+//!
+//! Cyber Resilience events (`/realize/eventmanagement/v1/events/tracker`):
+//! `events` and a `nextTrackerToken` on every page, sent back as
+//! `trackerToken`; a caught-up stream answers an empty page with the token
+//! it was sent.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -20,12 +32,18 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::config::CaughtUp;
-use super::data::{Event, ENDPOINTS_PRODUCT_ID};
+use super::data::{Event, Timestamp, ENDPOINTS_PRODUCT_ID};
 use super::handler::{self, Answer, CallerTenant, SharedState};
-use super::paging::{self, InvalidParameter, Page};
+use super::paging::{self, InvalidParameter, Page, IGNORE_TRACKER_EXPIRY};
+use super::state::Shared;
 
 pub(crate) const EVENTS_V2: &str = "/insync/eventmanagement/v2/events";
 pub(crate) const EVENTS_V3: &str = "/platform/eventmanagement/v3/events";
+pub(crate) const PLATFORM_EVENTS_V2: &str = "/platform/eventmanagement/v2/events";
+pub(crate) const CYBER_RESILIENCE_EVENTS: &str = "/realize/eventmanagement/v1/events/tracker";
+
+/// The only `source` of Platform events v2 the fake serves.
+const PLATFORM_SOURCE: &str = "Platform";
 
 /// Druva's limit of events a v2 call, and the most `pageSize` of v3.
 pub(crate) const MAX_EVENTS_A_CALL: usize = 500;
@@ -60,16 +78,24 @@ impl Format {
     }
 }
 
-pub(crate) async fn list_events_v2(tenant: CallerTenant, RawQuery(query): RawQuery) -> Answer {
+pub(crate) async fn list_events_v2(
+    State(shared): SharedState,
+    tenant: CallerTenant,
+    RawQuery(query): RawQuery,
+) -> Answer {
     let params = handler::query_params(query.as_deref());
-    paging::check_known(&params, &["tracker", "format"])?;
+    paging::check_known(&params, &["tracker", "format", IGNORE_TRACKER_EXPIRY])?;
     let format = Format::parse(params.get("format").map(String::as_str))?;
+    let ignore_expiry = paging::ignore_tracker_expiry(&params)?;
     let data = tenant.data();
     let total = data.events.len();
     let tracker = params.get("tracker").map(String::as_str);
-    let offset = paging::tracker_offset(tracker, format.name(), total)?;
+    let (offset, issued_ms) = paging::tracker_offset(tracker, format.name(), total)?;
+    if let Some(refused) = handler::refuse_expired_tracker(&shared, issued_ms, ignore_expiry) {
+        return Ok(refused);
+    }
     let page = Page::new_at(offset, MAX_EVENTS_A_CALL, total);
-    let tracker = paging::encode_tracker(page.end, format.name());
+    let tracker = paging::encode_tracker(page.end, shared.clock_ms(), format.name());
     let exists = !page.is_last();
     let records = page.records(&data.events);
     let lines: Vec<String> = match format {
@@ -229,18 +255,7 @@ impl PlatformQuery {
                 "syslogSeverity",
             ],
         )?;
-        let page_size = match params.get("pageSize") {
-            None => MAX_EVENTS_A_CALL,
-            Some(text) => text
-                .parse::<usize>()
-                .ok()
-                .filter(|size| (1..=MAX_EVENTS_A_CALL).contains(size))
-                .ok_or_else(|| {
-                    InvalidParameter::new(format!(
-                        "Invalid pageSize: it must be a whole number from 1 to {MAX_EVENTS_A_CALL}"
-                    ))
-                })?,
-        };
+        let page_size = paging::bounded_page_size(params, MAX_EVENTS_A_CALL, MAX_EVENTS_A_CALL)?;
         let number = |name: &str| -> Result<Option<u64>, InvalidParameter> {
             params
                 .get(name)
@@ -305,6 +320,128 @@ pub(crate) async fn list_events_v3(
         .then(|| shared.next_poll());
     let token = paging::encode_stream_token(&query.params, next, poll);
     Ok(handler::ok_serialized(&paging::stream_page_body(
+        "events", &records, token,
+    )))
+}
+
+/// How many events a page of the streams without a `pageSize` holds: the
+/// server's page size, at most Druva's 500.
+fn stream_page_size(shared: &Shared) -> usize {
+    shared.page_size.min(MAX_EVENTS_A_CALL)
+}
+
+pub(crate) async fn list_platform_events_v2(
+    State(shared): SharedState,
+    tenant: CallerTenant,
+    RawQuery(query): RawQuery,
+) -> Answer {
+    let mut params = handler::query_params(query.as_deref());
+    paging::check_known(&params, &["source", IGNORE_TRACKER_EXPIRY, "pageToken"])?;
+    let ignore_expiry = paging::ignore_tracker_expiry(&params)?;
+    let source = params.remove("source");
+    if source
+        .as_deref()
+        .is_some_and(|source| source != PLATFORM_SOURCE)
+    {
+        return Err(InvalidParameter::new(format!(
+            "Invalid source: this API serves source={PLATFORM_SOURCE}"
+        )));
+    }
+    let ignore_param = params.remove(IGNORE_TRACKER_EXPIRY);
+    let has_token = params
+        .get("pageToken")
+        .is_some_and(|token| !token.is_empty());
+    let mut query = paging::list_query(params)?;
+    if has_token {
+        if query.issued_ms.is_none() {
+            return Err(InvalidParameter::new("Invalid pageToken"));
+        }
+    } else {
+        // What the first request asked carries on in its tokens.
+        query.params.insert("source".into(), PLATFORM_SOURCE.into());
+        if let Some(ignore) = ignore_param {
+            query.params.insert(IGNORE_TRACKER_EXPIRY.into(), ignore);
+        }
+    }
+    let ignore_expiry = ignore_expiry || paging::ignore_tracker_expiry(&query.params)?;
+    if let Some(refused) = handler::refuse_expired_tracker(&shared, query.issued_ms, ignore_expiry)
+    {
+        return Ok(refused);
+    }
+    let data = tenant.data();
+    let total = data.events.len();
+    if query.offset > total {
+        return Err(InvalidParameter::new("Invalid pageToken"));
+    }
+    let page = Page::new_at(query.offset, stream_page_size(&shared), total);
+    let records: Vec<PlatformEvent<'_>> = page
+        .records(&data.events)
+        .iter()
+        .map(|event| PlatformEvent::of(event, &tenant.id))
+        .collect();
+    let token = paging::encode_expiring_token(&query.params, page.end, shared.clock_ms());
+    Ok(handler::ok_serialized(&paging::stream_page_body(
+        "events", &records, token,
+    )))
+}
+
+/// An event as the Cyber Resilience (Realize) stream delivers it. Its
+/// fields are the fake's own: Druva publishes no schema for this stream.
+#[derive(Debug, Serialize)]
+struct SecurityEvent<'a> {
+    #[serde(rename = "eventID")]
+    id: u64,
+    #[serde(rename = "eventType")]
+    kind: &'static str,
+    #[serde(rename = "eventTime")]
+    time: Timestamp,
+    severity: u8,
+    #[serde(rename = "globalID")]
+    global_id: &'a str,
+    #[serde(rename = "userEmail")]
+    user_email: &'a str,
+    #[serde(rename = "resourceName")]
+    resource_name: &'a str,
+    #[serde(rename = "sourceIP")]
+    source_ip: &'a str,
+    details: &'a str,
+}
+
+impl<'a> SecurityEvent<'a> {
+    fn of(event: &'a Event, global_id: &'a str) -> Self {
+        SecurityEvent {
+            id: event.id,
+            kind: event.kind,
+            time: event.timestamp,
+            severity: event.severity,
+            global_id,
+            user_email: &event.user_email,
+            resource_name: &event.device_name,
+            source_ip: &event.ip,
+            details: &event.details,
+        }
+    }
+}
+
+pub(crate) async fn list_cyber_resilience_events(
+    State(shared): SharedState,
+    tenant: CallerTenant,
+    RawQuery(query): RawQuery,
+) -> Answer {
+    let params = handler::query_params(query.as_deref());
+    paging::check_known(&params, &["trackerToken"])?;
+    let data = tenant.data();
+    let total = data.events.len();
+    let token = params.get("trackerToken").map(String::as_str);
+    let offset = paging::tracker_token_offset(token, total)?;
+    let page = Page::new_at(offset, stream_page_size(&shared), total);
+    let records: Vec<SecurityEvent<'_>> = page
+        .records(&data.events)
+        .iter()
+        .map(|event| SecurityEvent::of(event, &tenant.id))
+        .collect();
+    let token = paging::encode_tracker_token(page.end);
+    Ok(handler::ok_serialized(&paging::tracker_token_page_body(
         "events", &records, token,
     )))
 }

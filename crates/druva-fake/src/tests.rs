@@ -470,9 +470,15 @@ fn a_status_fault_answers_instead_with_retry_after_and_counts() {
     fake.fail_next(Fault::new(FaultKind::Status {
         status: 429,
         retry_after: Some("2".into()),
+        retryable: None,
     }))
     .unwrap();
-    fake.fail_next(Fault::status(503)).unwrap();
+    fake.fail_next(Fault::new(FaultKind::Status {
+        status: 503,
+        retry_after: None,
+        retryable: Some(true),
+    }))
+    .unwrap();
     let throttled = send(api_get(&fake, USERS, &token)).unwrap();
     assert_eq!(throttled.status, 429);
     assert_eq!(throttled.headers["retry-after"], "2");
@@ -483,6 +489,29 @@ fn a_status_fault_answers_instead_with_retry_after_and_counts() {
     assert!(unavailable.headers.get("retry-after").is_none());
     assert_eq!(send(api_get(&fake, USERS, &token)).unwrap().status, 200);
     assert_eq!((fake.token_requests(), fake.api_requests()), (1, 3));
+}
+
+#[test]
+fn an_injected_status_carries_retryable_only_when_asked() {
+    let fake = fake();
+    let token = get_token(&fake);
+    for retryable in [None, Some(false), Some(true)] {
+        for status in [500, 429, 403] {
+            fake.fail_next(Fault::new(FaultKind::Status {
+                status,
+                retry_after: None,
+                retryable,
+            }))
+            .unwrap();
+            let reply = send(api_get(&fake, USERS, &token)).unwrap();
+            assert_eq!(reply.status, status);
+            let body = reply.json();
+            assert_eq!(body.get("retryable").and_then(Value::as_bool), retryable);
+        }
+    }
+    fake.fail_next(Fault::status(500)).unwrap();
+    let body = send(api_get(&fake, USERS, &token)).unwrap().json();
+    assert_eq!(body["code"], "InsyncCommon-500");
 }
 
 #[test]
@@ -734,4 +763,241 @@ fn a_server_can_be_dropped_inside_async_code() {
     block_on(async move { drop(fake) }).unwrap();
     let error = send(client().post(url)).err().unwrap();
     assert!(error.is_connect(), "{error:?}");
+}
+
+const CYBER_RESILIENCE: &str = "/realize/eventmanagement/v1/events/tracker";
+const PLATFORM_V2: &str = "/platform/eventmanagement/v2/events";
+const V3: &str = "/msp/v3/customers";
+
+/// Reads a stream from `first` to its end, each later page from `next`
+/// applied to the cursor of the page before: the event IDs in order and
+/// the last cursor.
+fn read_stream(
+    fake: &FakeServer,
+    token: &str,
+    first: &str,
+    cursor_field: &str,
+    next: impl Fn(&str) -> String,
+) -> (Vec<u64>, String) {
+    // Platform events carry their ID in `details`.
+    let id = |event: &Value| {
+        event
+            .get("eventID")
+            .or_else(|| event["details"].get("eventID"))
+            .and_then(Value::as_u64)
+            .unwrap()
+    };
+    let mut ids = Vec::new();
+    let mut path = first.to_owned();
+    let mut sent: Option<String> = None;
+    for _ in 0..100 {
+        let page = get_json(fake, &path, token);
+        let events = page["events"].as_array().unwrap();
+        ids.extend(events.iter().map(id));
+        let cursor = page[cursor_field].as_str().unwrap().to_owned();
+        if events.is_empty() {
+            return (ids, cursor);
+        }
+        path = next(&cursor);
+        sent = Some(cursor);
+    }
+    panic!("the stream did not end; last cursor {sent:?}");
+}
+
+#[test]
+fn cyber_resilience_events_page_with_tracker_tokens_and_grow() {
+    let fake = start(FakeConfig {
+        users: 10,
+        page_size: 4,
+        ..FakeConfig::default()
+    });
+    let token = get_token(&fake);
+    let next = |cursor: &str| format!("{CYBER_RESILIENCE}?trackerToken={}", urlencode(cursor));
+    let (ids, last) = read_stream(&fake, &token, CYBER_RESILIENCE, "nextTrackerToken", next);
+    assert_eq!(ids, (1..=30).collect::<Vec<u64>>());
+    let caught_up = get_json(&fake, &next(&last), &token);
+    assert_eq!(caught_up["events"], serde_json::json!([]));
+    assert_eq!(
+        caught_up["nextTrackerToken"],
+        last.as_str(),
+        "the same place"
+    );
+    fake.add_events(3).unwrap();
+    let (new, _) = read_stream(&fake, &token, &next(&last), "nextTrackerToken", next);
+    assert_eq!(new, [31, 32, 33]);
+    let first = get_json(&fake, CYBER_RESILIENCE, &token);
+    let event = &first["events"][0];
+    for field in ["eventType", "eventTime", "severity", "globalID", "sourceIP"] {
+        assert!(event.get(field).is_some(), "{field} in {event}");
+    }
+    for refused in [
+        format!("{CYBER_RESILIENCE}?trackerToken=nope"),
+        format!("{CYBER_RESILIENCE}?pageToken=x"),
+        format!("{CYBER_RESILIENCE}?ignoreTrackerExpiry=True"),
+    ] {
+        let reply = send(api_get(&fake, &refused, &token)).unwrap();
+        assert_eq!(reply.status, 400, "{refused}");
+    }
+}
+
+#[test]
+fn platform_events_v2_page_with_page_tokens_alone_or_beside_the_connectors_parameters() {
+    let fake = start(FakeConfig {
+        users: 10,
+        page_size: 7,
+        ..FakeConfig::default()
+    });
+    let token = get_token(&fake);
+    let first = format!("{PLATFORM_V2}?source=Platform");
+    let alone = |cursor: &str| format!("{PLATFORM_V2}?pageToken={}", urlencode(cursor));
+    let (ids, last) = read_stream(&fake, &token, &first, "nextPageToken", alone);
+    assert_eq!(ids, (1..=30).collect::<Vec<u64>>());
+    let connector = |cursor: &str| {
+        format!(
+            "{PLATFORM_V2}?ignoreTrackerExpiry=True&source=Platform&pageToken={}",
+            urlencode(cursor)
+        )
+    };
+    let (same, _) = read_stream(&fake, &token, PLATFORM_V2, "nextPageToken", connector);
+    assert_eq!(same, ids);
+    fake.add_events(2).unwrap();
+    let (new, _) = read_stream(&fake, &token, &alone(&last), "nextPageToken", alone);
+    assert_eq!(new, [31, 32]);
+    for refused in [
+        format!("{PLATFORM_V2}?source=inSync"),
+        format!("{PLATFORM_V2}?pageSize=5"),
+        format!("{}&pageSize=5", alone(&last)),
+        format!("{PLATFORM_V2}?pageToken=nope"),
+        format!("{PLATFORM_V2}?ignoreTrackerExpiry=maybe"),
+    ] {
+        let reply = send(api_get(&fake, &refused, &token)).unwrap();
+        assert_eq!(reply.status, 400, "{refused}");
+    }
+}
+
+#[test]
+fn an_expired_events_v2_tracker_is_refused_unless_the_request_ignores_expiry() {
+    let fake = start(FakeConfig {
+        users: 10,
+        tracker_ttl: Some(Duration::from_millis(100)),
+        ..FakeConfig::default()
+    });
+    let token = get_token(&fake);
+    let insync = get_json(&fake, EVENTS, &token)["tracker"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let platform = get_json(&fake, &format!("{PLATFORM_V2}?source=Platform"), &token)
+        ["nextPageToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let carried = get_json(
+        &fake,
+        &format!("{PLATFORM_V2}?ignoreTrackerExpiry=True"),
+        &token,
+    )["nextPageToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let realize = get_json(&fake, CYBER_RESILIENCE, &token)["nextTrackerToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    std::thread::sleep(Duration::from_millis(300));
+    let insync = format!("{EVENTS}?tracker={}", urlencode(&insync));
+    let platform = format!("{PLATFORM_V2}?pageToken={}", urlencode(&platform));
+    for expired in [&insync, &platform] {
+        let reply = send(api_get(&fake, expired, &token)).unwrap();
+        assert_eq!(reply.status, 403, "{expired}");
+        assert_eq!(reply.json()["message"], envelope::EXPLICIT_DENY);
+        for ignore in ["True", "true", "TRUE"] {
+            let let_through = format!("{expired}&ignoreTrackerExpiry={ignore}");
+            get_json(&fake, &let_through, &token);
+        }
+        let still = format!("{expired}&ignoreTrackerExpiry=false");
+        assert_eq!(send(api_get(&fake, &still, &token)).unwrap().status, 403);
+    }
+    // A stream begun with ignoreTrackerExpiry=True keeps it in its tokens;
+    // Cyber Resilience tokens do not expire.
+    get_json(
+        &fake,
+        &format!("{PLATFORM_V2}?pageToken={}", urlencode(&carried)),
+        &token,
+    );
+    get_json(
+        &fake,
+        &format!("{CYBER_RESILIENCE}?trackerToken={}", urlencode(&realize)),
+        &token,
+    );
+}
+
+#[test]
+fn a_rate_limit_answers_429_without_retry_after_beyond_its_rate_and_spares_tokens() {
+    let fake = start(FakeConfig {
+        rate_limit: Some(1),
+        ..FakeConfig::default()
+    });
+    let token = get_token(&fake);
+    let statuses: Vec<(u16, bool)> = (0..5)
+        .map(|_| {
+            let reply = send(api_get(&fake, USERS, &token)).unwrap();
+            (reply.status, reply.headers.contains_key("retry-after"))
+        })
+        .collect();
+    assert_eq!(statuses.first(), Some(&(200, false)), "a full bucket");
+    assert!(statuses.contains(&(429, false)), "{statuses:?}");
+    for _ in 0..3 {
+        get_token(&fake);
+    }
+}
+
+#[test]
+fn msp_v3_customers_page_by_at_most_100_with_the_page_token_alone() {
+    let fake = start(FakeConfig {
+        msp: true,
+        customers: 5,
+        users: 2,
+        ..FakeConfig::default()
+    });
+    let token = get_token(&fake);
+    let mut ids = Vec::new();
+    let mut path = format!("{V3}?pageSize=2");
+    for _ in 0..10 {
+        let page = get_json(&fake, &path, &token);
+        let customers = page["customers"].as_array().unwrap();
+        assert!(customers.len() <= 2);
+        ids.extend(
+            customers
+                .iter()
+                .map(|c| c["id"].as_str().unwrap().to_owned()),
+        );
+        match page["nextPageToken"].as_str() {
+            Some(next) if !next.is_empty() => {
+                path = format!("{V3}?pageToken={}", urlencode(next));
+            }
+            _ => break,
+        }
+    }
+    assert_eq!(ids, fake.customer_ids());
+    let next = get_json(&fake, &format!("{V3}?pageSize=2"), &token)["nextPageToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let with_features = get_json(&fake, &format!("{V3}?includeFeatures=true"), &token);
+    assert!(with_features["customers"][0]["features"].is_array());
+    assert!(get_json(&fake, V3, &token)["customers"][0]
+        .get("features")
+        .is_none());
+    for refused in [
+        format!("{V3}?pageSize=0"),
+        format!("{V3}?pageSize=101"),
+        format!("{V3}?includeFeatures=yes"),
+        format!("{V3}?pageToken={}&pageSize=2", urlencode(&next)),
+        format!("{V3}?pageToken={}&pageSize=", urlencode(&next)),
+        format!("{V3}?pageToken={}&includeFeatures=true", urlencode(&next)),
+    ] {
+        let reply = send(api_get(&fake, &refused, &token)).unwrap();
+        assert_eq!(reply.status, 400, "{refused}");
+    }
 }

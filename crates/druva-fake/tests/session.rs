@@ -79,6 +79,7 @@ fn a_429_is_retried_for_a_post_within_rate_limit_wait_only() {
     let throttled = FaultKind::Status {
         status: 429,
         retry_after: Some("0".to_owned()),
+        retryable: None,
     };
     fake.fail_next(Fault::new(throttled).times(10).on_path(USERS))
         .unwrap();

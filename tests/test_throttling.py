@@ -31,3 +31,19 @@ def test_a_batch_against_a_server_taking_8_in_flight_is_paced() -> None:
             assert [r.status_code for r in responses] == [200] * calls
             throttled = fake.api_requests - calls
             assert throttled <= 0.10 * fake.api_requests, (throttled, fake.api_requests)
+
+
+def test_a_batch_against_a_server_taking_100_a_second_is_paced() -> None:
+    # 300 calls, 32 at a time, against a server that takes 100 requests a
+    # second (a bucket of one second's worth) and answers 429 beyond: every
+    # call ends in a 200, and the limiter's pace keeps the throttled requests
+    # to a few (the first burst, against an emptied bucket, is most of them).
+    calls = 300
+    with FakeDruva(users=5, latency=0.02, rate_limit=100) as fake:
+        with session_for(fake) as s:
+            s.token  # noqa: B018
+            fake.reset_counters()
+            responses = s.map([PROFILES] * calls, concurrency=32)
+            assert [r.status_code for r in responses] == [200] * calls
+            throttled = fake.api_requests - calls
+            assert throttled <= 0.20 * fake.api_requests, (throttled, fake.api_requests)

@@ -38,16 +38,35 @@ def failed_calls(run: Sample) -> int:
     return int(run.extra["failed"])
 
 
+def throttled_share(run: Sample, calls: int) -> float:
+    """The share of the requests the server got that it answered 429: every
+    request beyond one a call (the peers never retry, so theirs is 0)."""
+    sent = int(run.extra["server_requests"])
+    return (sent - calls) / sent if sent else 0.0
+
+
 def fanout_samples(
-    context: Context, case: str, max_in_flight: Optional[int]
+    context: Context,
+    case: str,
+    max_in_flight: Optional[int],
+    rate_limit: Optional[int] = None,
+    calls: Optional[int] = None,
 ) -> tuple[dict[str, list[Sample]], int, int, float]:
     """Every fan-out client against a FakeDruva of its own (latency, and
-    ``max_in_flight`` when given), one batch a sample, the server's count of
-    API requests a batch beside it."""
+    ``max_in_flight`` or ``rate_limit`` when given), one batch of ``calls``
+    (default ``--fanout-calls``) a sample, the server's count of API requests
+    a batch beside it."""
     arguments = context.arguments
-    calls, concurrency = int(arguments.fanout_calls), int(arguments.fanout_concurrency)
+    calls = int(arguments.fanout_calls if calls is None else calls)
+    concurrency = int(arguments.fanout_concurrency)
     latency = float(arguments.latency)
-    server = start_server(context.control, users=10, latency=latency, max_in_flight=max_in_flight)
+    server = start_server(
+        context.control,
+        users=10,
+        latency=latency,
+        max_in_flight=max_in_flight,
+        rate_limit=rate_limit,
+    )
     config = {
         **server.config(),
         "access_token": fetch_access_token(server),

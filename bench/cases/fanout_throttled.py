@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from harness import CaseResult, Context, Goal, format_time, median
 
-from cases._fanout import FANOUT_LABELS, failed_calls, fanout_about, fanout_samples, fanout_table
+from cases._fanout import (
+    FANOUT_LABELS,
+    failed_calls,
+    fanout_about,
+    fanout_samples,
+    fanout_table,
+    throttled_share,
+)
 
 
 def case_fanout_throttled(context: Context) -> CaseResult:
@@ -14,6 +21,7 @@ def case_fanout_throttled(context: Context) -> CaseResult:
     druva_runs = samples["druva"]
     druva_wall = median([run.wall for run in druva_runs])
     druva_failed = [failed_calls(run) for run in druva_runs]
+    druva_throttled = median([throttled_share(run, calls) for run in druva_runs])
     labels = {client: label.format(c=concurrency) for client, label in FANOUT_LABELS.items()}
     goals = {
         "druva": [
@@ -28,6 +36,12 @@ def case_fanout_throttled(context: Context) -> CaseResult:
                 f"{druva_wall / ideal:.2f}x ideal, {format_time(druva_wall, 'ms')}",
                 druva_wall <= 1.6 * ideal,
                 issue=12,
+            ),
+            Goal(
+                "druva ≤ 10 % of requests answered 429",
+                f"{druva_throttled:.1%}",
+                druva_throttled <= 0.10,
+                issue=21,
             ),
         ]
     }
@@ -54,5 +68,6 @@ def case_fanout_throttled(context: Context) -> CaseResult:
         druva={
             "wall / batch": druva_wall,
             "failed calls / batch": float(median(druva_failed)),
+            "429 share / batch": druva_throttled,
         },
     )

@@ -4,16 +4,9 @@ throttling model Druva may use (its Sentinel connector polls at 10 a second)."""
 
 from __future__ import annotations
 
-from harness import CaseResult, Context, Goal, format_time, median
+from harness import CaseResult, Context, Goal, format_time
 
-from cases._fanout import (
-    FANOUT_LABELS,
-    failed_calls,
-    fanout_about,
-    fanout_samples,
-    fanout_table,
-    throttled_share,
-)
+from cases._fanout import fanout_about, fanout_samples, throttled_result
 
 
 def case_fanout_rate_limited(context: Context) -> CaseResult:
@@ -26,36 +19,16 @@ def case_fanout_rate_limited(context: Context) -> CaseResult:
         calls=int(context.arguments.fanout_rate_calls),
     )
     ideal = calls / rate
-    druva_runs = samples["druva"]
-    druva_wall = median([run.wall for run in druva_runs])
-    druva_failed = [failed_calls(run) for run in druva_runs]
-    druva_throttled = median([throttled_share(run, calls) for run in druva_runs])
-    labels = {client: label.format(c=concurrency) for client, label in FANOUT_LABELS.items()}
-    goals = {
-        "druva": [
-            Goal(
-                "druva 0 calls failed",
-                f"{sum(druva_failed)} failed in {len(druva_runs)} batches",
-                not any(druva_failed),
-                issue=21,
-            ),
-            Goal(
-                f"druva ≤ 1.25x N/rate ({calls} ÷ {rate}/s)",
-                f"{druva_wall / ideal:.2f}x, {format_time(druva_wall, 'ms')}",
-                druva_wall <= 1.25 * ideal,
-                issue=21,
-            ),
-            Goal(
-                "druva ≤ 10 % of requests answered 429",
-                f"{druva_throttled:.1%}",
-                druva_throttled <= 0.10,
-                issue=21,
-            ),
-        ]
-    }
-    ideal_label = f"N/rate: {calls} ÷ {rate} a second (computed, not run)"
-    headers, rows = fanout_table(samples, labels, ideal, ideal_label, goals)
-    return CaseResult(
+
+    def time_goal(wall: float) -> Goal:
+        return Goal(
+            f"druva ≤ 1.25x N/rate ({calls} ÷ {rate}/s)",
+            f"{wall / ideal:.2f}x, {format_time(wall, 'ms')}",
+            wall <= 1.25 * ideal,
+            issue=21,
+        )
+
+    return throttled_result(
         "fanout_rate_limited",
         f"Rate-limited fan-out, {calls} GETs, {concurrency} at a time, "
         f"the server taking {rate} a second",
@@ -70,12 +43,8 @@ def case_fanout_rate_limited(context: Context) -> CaseResult:
             "round trip apart, then grows back one place a round trip (at least 0.5 s). A "
             "client whose calls fail can finish early: a 429 ends its call",
         ),
-        headers,
-        rows,
-        goals["druva"],
-        druva={
-            "wall / batch": druva_wall,
-            "failed calls / batch": float(median(druva_failed)),
-            "429 share / batch": druva_throttled,
-        },
+        samples,
+        (calls, concurrency),
+        (ideal, f"N/rate: {calls} ÷ {rate} a second (computed, not run)"),
+        time_goal,
     )

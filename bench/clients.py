@@ -841,7 +841,7 @@ def main() -> None:
     worker: SyncWorker | AsyncWorker | FanoutWorker | ConsumerWorker | None = None
     if case == "async":
         worker = AsyncWorker(client, config)
-    elif case in ("fanout", "fanout_throttled"):
+    elif case in ("fanout", "fanout_throttled", "fanout_rate_limited"):
         worker = FanoutWorker(client, config)
     elif case == "paginate_consumer":
         worker = ConsumerWorker(client, config)

@@ -141,6 +141,7 @@ def start_server(
     token_lifetime: float = 7200,
     latency: float = 0.0,
     max_in_flight: Optional[int] = None,
+    rate_limit: Optional[int] = None,
 ) -> Server:
     message: dict[str, Any] = {
         "op": "start",
@@ -151,6 +152,8 @@ def start_server(
     }
     if max_in_flight is not None:
         message["max_in_flight"] = max_in_flight
+    if rate_limit is not None:
+        message["rate_limit"] = rate_limit
     reply = control.call(message)
     return Server(
         reply["id"],

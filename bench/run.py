@@ -4,9 +4,9 @@
     python bench/run.py --smoke                  # every case at a tiny size, for CI
     python bench/run.py --cases get_small,get_page --repeat 11
 
-The fan-out cases (``fanout``, ``fanout_throttled``) and ``paginate_consumer``
-run against a FakeDruva of their own with ``latency`` (and ``max_in_flight``)
-set; their ideals are computed, not run.
+The fan-out cases (``fanout``, ``fanout_throttled``, ``fanout_rate_limited``)
+and ``paginate_consumer`` run against a FakeDruva of their own with ``latency``
+(and ``max_in_flight`` or ``rate_limit``) set; their ideals are computed, not run.
 
 This file is the command line and the run; bench/harness.py holds what every
 case shares (the processes, the samplers, the numbers), bench/cases/ one module
@@ -43,6 +43,7 @@ from typing import Optional
 from cases.async_calls import case_async
 from cases.cli_loop import case_cli_loop
 from cases.fanout import case_fanout
+from cases.fanout_rate_limited import case_fanout_rate_limited
 from cases.fanout_throttled import case_fanout_throttled
 from cases.get_page import case_get_page
 from cases.get_small import case_get_small
@@ -78,6 +79,7 @@ CASE_FUNCTIONS: dict[str, Callable[[Context], CaseResult]] = {
     "paginate_consumer": case_paginate_consumer,
     "fanout": case_fanout,
     "fanout_throttled": case_fanout_throttled,
+    "fanout_rate_limited": case_fanout_rate_limited,
     "import": case_import,
     "cli_loop": case_cli_loop,
 }
@@ -142,6 +144,17 @@ def parse_arguments(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         "--fanout-throttle", type=int, default=8, help="FakeDruva's max_in_flight (throttled case)"
     )
     parser.add_argument(
+        "--fanout-rate",
+        type=int,
+        default=100,
+        help="FakeDruva's rate_limit, requests a second (rate-limited case)",
+    )
+    parser.add_argument(
+        "--fanout-rate-calls",
+        type=int,
+        help="GETs in a rate-limited batch (default 400; smoke 40)",
+    )
+    parser.add_argument(
         "--consumer-pages", type=int, help="pages in paginate_consumer (default 20; smoke 4)"
     )
     parser.add_argument("--consumer-page-size", type=int, default=100)
@@ -160,6 +173,7 @@ def parse_arguments(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         "async_calls": 200 if smoke else 1000,
         "paginate_records": 10_000 if smoke else 100_000,
         "fanout_calls": 64 if smoke else 640,
+        "fanout_rate_calls": 40 if smoke else 400,
         "consumer_pages": 4 if smoke else 20,
         "output": "-" if smoke else str(BENCH / "RESULTS.md"),
     }

@@ -6,7 +6,7 @@ several servers at once (the main one, a large one for paging, a fresh one for
 each token storm) and answers one JSON object a line on stdin:
 
     {"op": "start", "users": 1000, "page_size": 100, "token_lifetime": 7200,
-     "latency": 0.02, "max_in_flight": 8}       (the last two optional)
+     "latency": 0.02, "max_in_flight": 8, "rate_limit": 100}   (the last three optional)
         -> {"id": 1, "base_url": ..., "token_url": ..., "client_id": ..., "secret": ...}
     {"op": "counters", "id": 1}  -> {"token_requests": N, "api_requests": N}
     {"op": "reset", "id": 1}     -> {}   (counters and request log)
@@ -38,6 +38,7 @@ def handle(servers: dict[int, FakeDruva], message: dict[str, Any]) -> dict[str, 
             token_lifetime=float(message.get("token_lifetime", 1800)),
             latency=float(message.get("latency", 0.0)),
             max_in_flight=message.get("max_in_flight"),
+            rate_limit=message.get("rate_limit"),
         )
         fake.__enter__()
         server_id = max(servers, default=0) + 1

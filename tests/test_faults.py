@@ -204,14 +204,15 @@ def on_users(method: str, *args: Any, **kwargs: Any) -> Inject:
 
 CASES: list[Case] = [
     # Rate limits: retried for every method, against rate_limit_wait rather
-    # than max_retries, honouring Retry-After (at least 1 s).
+    # than max_retries, paced by the session's limiter, honouring Retry-After.
     Case(
         "429-no-retry-after",
         "429 without `Retry-After`",
         (on_users("fail_next", 429),),
         Returns(200),
         api=2,
-        note="retried after a full-jitter backoff (at most 1 s the first time)",
+        max_seconds=1.0,
+        note="back behind the session's limiter: retried one pacing interval (a round trip) later",
     ),
     Case(
         "429-retry-after-seconds",
@@ -228,8 +229,9 @@ CASES: list[Case] = [
         (on_users("fail_next", 429, retry_after=0.5),),
         Returns(200),
         api=2,
-        min_seconds=0.95,
-        note="a wait after a 429 is at least 1 s",
+        min_seconds=0.45,
+        max_seconds=1.5,
+        note="waited as given (the limiter's pace replaces the old 1 s minimum)",
     ),
     Case(
         "429-retry-after-http-date",
@@ -246,9 +248,8 @@ CASES: list[Case] = [
         (on_users("fail_next", 429, retry_after=HttpDate(-60)),),
         Returns(200),
         api=2,
-        min_seconds=0.95,
-        max_seconds=3.0,
-        note="retried after the 1 s minimum",
+        max_seconds=1.0,
+        note="no wait to honour: retried behind the limiter, as without it",
     ),
     Case(
         "429-retry-after-garbage",
@@ -294,9 +295,10 @@ CASES: list[Case] = [
         Returns(429),
         api=3,
         options={"rate_limit_wait": 2.5},
-        min_seconds=1.9,
-        note="waits of 1 s while they fit in `rate_limit_wait` (1 s + 1 s; a third "
-        "would pass 2.5 s), then the last response",
+        min_seconds=0.9,
+        note="the limiter falls to one place, then each 429 doubles its pace from 1 s: "
+        "a round trip and 1 s fit in `rate_limit_wait`, 2 s more would pass 2.5 s; "
+        "then the last response",
     ),
     Case(
         "429-persistent-raise-for-status",

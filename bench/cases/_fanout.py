@@ -3,11 +3,12 @@ samples of a batch, its table and its description."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Optional
 
 from harness import (
     SMALL_PATH,
+    CaseResult,
     Context,
     CountedSampler,
     Goal,
@@ -38,16 +39,77 @@ def failed_calls(run: Sample) -> int:
     return int(run.extra["failed"])
 
 
+def throttled_share(run: Sample, calls: int) -> float:
+    """The share of the requests the server got that it answered 429: every
+    request beyond one a call (the peers never retry, so theirs is 0)."""
+    sent = int(run.extra["server_requests"])
+    return (sent - calls) / sent if sent else 0.0
+
+
+def throttled_result(
+    key: str,
+    title: str,
+    about: str,
+    samples: dict[str, list[Sample]],
+    sizes: tuple[int, int],
+    ideal: tuple[float, str],
+    time_goal: Callable[[float], Goal],
+) -> CaseResult:
+    """The result of a throttled fan-out case (either throttling model) of
+    ``sizes`` (calls, concurrency) against ``ideal`` (seconds, its label):
+    druva's goals are the shared ones and ``time_goal`` of its median wall."""
+    calls, concurrency = sizes
+    shared_goals, kept = throttled_goals(samples["druva"], calls)
+    goals = {"druva": [*shared_goals, time_goal(kept["wall / batch"])]}
+    labels = {client: label.format(c=concurrency) for client, label in FANOUT_LABELS.items()}
+    headers, rows = fanout_table(samples, labels, ideal[0], ideal[1], goals)
+    return CaseResult(key, title, about, headers, rows, goals["druva"], druva=kept)
+
+
+def throttled_goals(runs: Sequence[Sample], calls: int) -> tuple[list[Goal], dict[str, float]]:
+    """druva's goals under either throttling model (no call failed, at most
+    10 % of requests answered 429) and the medians kept for before → after."""
+    failed = [failed_calls(run) for run in runs]
+    share = median([throttled_share(run, calls) for run in runs])
+    goals = [
+        Goal(
+            "druva 0 calls failed",
+            f"{sum(failed)} failed in {len(runs)} batches",
+            not any(failed),
+            issue=12,
+        ),
+        Goal("druva ≤ 10 % of requests answered 429", f"{share:.1%}", share <= 0.10, issue=21),
+    ]
+    kept = {
+        "wall / batch": median([run.wall for run in runs]),
+        "failed calls / batch": float(median(failed)),
+        "429 share / batch": share,
+    }
+    return goals, kept
+
+
 def fanout_samples(
-    context: Context, case: str, max_in_flight: Optional[int]
+    context: Context,
+    case: str,
+    max_in_flight: Optional[int],
+    rate_limit: Optional[int] = None,
+    calls: Optional[int] = None,
 ) -> tuple[dict[str, list[Sample]], int, int, float]:
     """Every fan-out client against a FakeDruva of its own (latency, and
-    ``max_in_flight`` when given), one batch a sample, the server's count of
-    API requests a batch beside it."""
+    ``max_in_flight`` or ``rate_limit`` when given), one batch of ``calls``
+    (default ``--fanout-calls``) a sample, the server's count of API requests
+    a batch beside it."""
     arguments = context.arguments
-    calls, concurrency = int(arguments.fanout_calls), int(arguments.fanout_concurrency)
+    calls = int(arguments.fanout_calls if calls is None else calls)
+    concurrency = int(arguments.fanout_concurrency)
     latency = float(arguments.latency)
-    server = start_server(context.control, users=10, latency=latency, max_in_flight=max_in_flight)
+    server = start_server(
+        context.control,
+        users=10,
+        latency=latency,
+        max_in_flight=max_in_flight,
+        rate_limit=rate_limit,
+    )
     config = {
         **server.config(),
         "access_token": fetch_access_token(server),

@@ -1,44 +1,101 @@
-//! A session's cap on requests in flight (`max_concurrency`), adaptive under
-//! throttling: after a 429 it halves what it lets through (from the number in
-//! flight at that moment, at most once a second so that one burst counts
-//! once, down to 1), and each call that succeeds raises it back by one, up to
-//! the cap. A throttled batch slows down instead of failing.
+//! A session's limiter: how many requests it lets through at once (its
+//! places, at most `max_concurrency`) and how fast it starts them, paced
+//! under throttling like TCP's congestion avoidance.
+//!
+//! - A 429 is multiplicative decrease: the places halve (from the number in
+//!   flight when the throttled request was sent or when its answer came,
+//!   whichever is more, down to 1) and starts are paced one round trip
+//!   divided by the places apart, so both the requests in flight and the
+//!   rate of starting them fall. Only a request sent after the last decrease
+//!   decreases again: one burst of 429s counts once. At one place, each
+//!   further 429 doubles the time between starts (from a second, up to a
+//!   minute): a server that keeps refusing is backed off from.
+//! - Success is additive increase: one place more a round trip (once as many
+//!   calls have succeeded as there are places), a round trip counted as at
+//!   least [`MIN_ROUND`], so a server that limits requests a second (a token
+//!   bucket refilled over a second) is not overrun again at once. A success
+//!   also ends a back-off: starts are paced by the round trip again.
+//!
+//! A throttled call goes back behind the limiter: it waits one pacing
+//! interval ([`Limiter::wait_after_throttle`], or the server's `Retry-After`
+//! if longer), then queues for a place like any other call.
 //!
 //! A session without `max_concurrency` has no cap but adapts the same way.
-//!
 //! Every API request of a session takes a [`Permit`] for the time it is in
 //! flight, whichever caller sent it (threads, `map`, tasks); token requests
 //! do not.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-/// The shortest time between two halvings: one burst of 429s counts once.
-const HALVING_INTERVAL: Duration = Duration::from_secs(1);
+use crate::retry::Pace;
 
-/// A cap on requests in flight that adapts to throttling.
+/// The shortest round trip that growth counts: one place a round trip, but
+/// no faster than one place this often.
+pub const MIN_ROUND: Duration = Duration::from_millis(500);
+
+/// The first time between starts once a single place is throttled again,
+/// and the longest: a refusing server is backed off from as a lone retry would.
+const BACKOFF_FLOOR: Duration = Duration::from_secs(1);
+const BACKOFF_CEILING: Duration = Duration::from_secs(60);
+
+/// A cap on requests in flight and a pace of starting them, both adapting
+/// to throttling.
 #[derive(Debug)]
 pub struct Limiter {
     max: usize,
-    allowed: AtomicUsize,
-    in_flight: AtomicUsize,
+    state: Mutex<State>,
     released: Notify,
-    last_halving: Mutex<Option<Instant>>,
+}
+
+#[derive(Debug)]
+struct State {
+    /// How many requests it lets through at once.
+    places: usize,
+    in_flight: usize,
+    /// The least time between two starts; zero until the first 429.
+    interval: Duration,
+    /// When the next request may start.
+    next_start: Instant,
+    /// The smoothed round trip of answered requests (`None` before the first).
+    round_trip: Option<Duration>,
+    /// When the places last fell: a 429 to a request sent before it is part
+    /// of the burst that caused it.
+    last_decrease: Option<Instant>,
+    /// Calls succeeded since the places last grew or fell, and when that was.
+    succeeded: usize,
+    last_change: Instant,
 }
 
 /// One request's place among those in flight; given back when dropped.
 #[derive(Debug)]
 pub struct Permit<'a> {
     limiter: &'a Limiter,
+    sent: Sent,
+}
+
+/// When a request took its place, and how many were in flight with it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sent {
+    pub at: Instant,
+    pub in_flight: usize,
+}
+
+impl Permit<'_> {
+    /// When the request took its place (was sent), and with how many.
+    pub fn sent(&self) -> Sent {
+        self.sent
+    }
 }
 
 impl Drop for Permit<'_> {
     fn drop(&mut self) {
-        self.limiter.in_flight.fetch_sub(1, Ordering::AcqRel);
+        let mut state = self.limiter.lock();
+        state.in_flight = state.in_flight.saturating_sub(1);
+        drop(state);
         self.limiter.released.notify_waiters();
     }
 }
@@ -47,12 +104,20 @@ impl Limiter {
     /// A limiter letting through at most `max` requests at once (at least 1).
     pub fn new(max: usize) -> Self {
         let max = max.max(1);
+        let now = Instant::now();
         Limiter {
             max,
-            allowed: AtomicUsize::new(max),
-            in_flight: AtomicUsize::new(0),
+            state: Mutex::new(State {
+                places: max,
+                in_flight: 0,
+                interval: Duration::ZERO,
+                next_start: now,
+                round_trip: None,
+                last_decrease: None,
+                succeeded: 0,
+                last_change: now,
+            }),
             released: Notify::new(),
-            last_halving: Mutex::new(None),
         }
     }
 
@@ -62,82 +127,152 @@ impl Limiter {
         Limiter::new(max_concurrency.unwrap_or(usize::MAX))
     }
 
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     pub fn max(&self) -> usize {
         self.max
     }
 
     /// How many requests it lets through now.
     pub fn allowed(&self) -> usize {
-        self.allowed.load(Ordering::Acquire)
+        self.lock().places
     }
 
     pub fn in_flight(&self) -> usize {
-        self.in_flight.load(Ordering::Acquire)
+        self.lock().in_flight
     }
 
-    /// Waits for a place among the requests in flight.
+    /// The least time between two starts now (zero: not paced).
+    pub fn interval(&self) -> Duration {
+        self.lock().interval
+    }
+
+    /// Waits for a place among the requests in flight and for its turn to start.
     pub async fn acquire(&self) -> Permit<'_> {
         loop {
             // Registered before the check, so a release in between is not missed.
             let released = self.released.notified();
-            if self.try_take() {
-                return Permit { limiter: self };
-            }
-            released.await;
-        }
-    }
-
-    fn try_take(&self) -> bool {
-        let mut current = self.in_flight.load(Ordering::Acquire);
-        loop {
-            if current >= self.allowed() {
-                return false;
-            }
-            match self.in_flight.compare_exchange_weak(
-                current,
-                current + 1,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => return true,
-                Err(actual) => current = actual,
+            match self.try_take() {
+                Ok(sent) => {
+                    return Permit {
+                        limiter: self,
+                        sent,
+                    }
+                }
+                Err(Some(turn)) => {
+                    tokio::select! {
+                        () = released => {}
+                        () = tokio::time::sleep_until(turn) => {}
+                    }
+                }
+                Err(None) => released.await,
             }
         }
     }
 
-    /// A request was throttled (429): halve what is let through, from the
-    /// number in flight now, unless that was done less than a second ago.
-    pub fn throttled(&self) {
+    /// Takes a place if one is free and the pace allows a start now; else
+    /// says when the pace will (`None`: when a place is given back).
+    fn try_take(&self) -> Result<Sent, Option<Instant>> {
+        let mut state = self.lock();
+        if state.in_flight >= state.places {
+            return Err(None);
+        }
         let now = Instant::now();
-        let mut last = self
-            .last_halving
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if last.is_some_and(|last| now.duration_since(last) < HALVING_INTERVAL) {
+        if now < state.next_start {
+            return Err(Some(state.next_start));
+        }
+        state.in_flight += 1;
+        state.next_start = now + state.interval;
+        Ok(Sent {
+            at: now,
+            in_flight: state.in_flight,
+        })
+    }
+
+    /// A request `sent` was throttled (429) after `round_trip`: fewer
+    /// places and a slower pace, unless the burst it belongs to already
+    /// counted.
+    pub fn throttled(&self, sent: Sent, round_trip: Duration) {
+        let mut state = self.lock();
+        state.measure(round_trip);
+        if state
+            .last_decrease
+            .is_some_and(|decrease| sent.at < decrease)
+        {
             return;
         }
-        *last = Some(now);
-        let halved = (self.in_flight().max(1) / 2).max(1);
-        self.allowed.store(halved.min(self.max), Ordering::Release);
+        let now = Instant::now();
+        state.last_decrease = Some(now);
+        state.succeeded = 0;
+        state.last_change = now;
+        if state.places > 1 {
+            // The throttled request's own place is already given back.
+            let from = state.places.min(sent.in_flight.max(state.in_flight + 1));
+            state.places = (from / 2).max(1);
+            state.interval = state.paced_interval();
+        } else {
+            let doubled = state.interval.saturating_mul(2);
+            state.interval = doubled.clamp(BACKOFF_FLOOR, BACKOFF_CEILING);
+        }
+        state.next_start = state.next_start.max(now + state.interval);
     }
 
-    /// A request succeeded: let one more through, up to the cap.
-    pub fn succeeded(&self) {
-        let raised = self
-            .allowed
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |allowed| {
-                (allowed < self.max).then(|| allowed + 1)
-            });
-        if raised.is_ok() {
+    /// A request succeeded after `round_trip`: one place more once a round
+    /// trip's worth of calls has succeeded, up to the cap; the pace follows.
+    pub fn succeeded(&self, round_trip: Duration) {
+        let mut state = self.lock();
+        state.measure(round_trip);
+        state.succeeded += 1;
+        let now = Instant::now();
+        let grows = state.succeeded >= state.places
+            && now.duration_since(state.last_change) >= MIN_ROUND
+            && state.places < self.max;
+        if grows {
+            state.places += 1;
+            state.succeeded = 0;
+            state.last_change = now;
+        }
+        if !state.interval.is_zero() {
+            state.interval = state.paced_interval();
+        }
+        drop(state);
+        if grows {
             self.released.notify_waiters();
         }
+    }
+}
+
+impl Pace for Limiter {
+    fn wait_after_throttle(&self) -> Duration {
+        self.interval()
+    }
+}
+
+impl State {
+    /// Smooths the round trip as TCP does (7/8 the old, 1/8 the new).
+    fn measure(&mut self, sample: Duration) {
+        self.round_trip = Some(match self.round_trip {
+            Some(smoothed) => (smoothed.saturating_mul(7).saturating_add(sample)) / 8,
+            None => sample,
+        });
+    }
+
+    /// One round trip divided among the places: starts spread evenly.
+    fn paced_interval(&self) -> Duration {
+        let places = u32::try_from(self.places).unwrap_or(u32::MAX).max(1);
+        self.round_trip.unwrap_or_default() / places
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
+
+    const RTT: Duration = Duration::from_millis(20);
 
     #[tokio::test]
     async fn no_more_than_the_cap_are_in_flight() {
@@ -160,25 +295,92 @@ mod tests {
         assert_eq!(limiter.in_flight(), 0);
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn a_429_halves_from_the_number_in_flight_once_a_second_and_successes_raise_it() {
-        let limiter = Limiter::new(16);
-        let permits: Vec<_> = futures::future::join_all((0..10).map(|_| limiter.acquire())).await;
-        limiter.throttled();
-        assert_eq!(limiter.allowed(), 5, "half of the 10 in flight");
-        limiter.throttled();
-        assert_eq!(limiter.allowed(), 5, "the same burst counts once");
-        drop(permits);
-        tokio::time::advance(HALVING_INTERVAL).await;
-        limiter.throttled();
-        assert_eq!(limiter.allowed(), 1, "down to 1, not 0");
-        for _ in 0..40 {
-            limiter.succeeded();
+    /// Takes `count` places at once and answers them all with 429 after a
+    /// round trip, as a burst the server refused, the last sent first.
+    async fn throttle_burst(limiter: &Limiter, count: usize) {
+        let permits: Vec<_> =
+            futures::future::join_all((0..count).map(|_| limiter.acquire())).await;
+        tokio::time::advance(RTT).await;
+        for permit in permits.into_iter().rev() {
+            let sent = permit.sent();
+            drop(permit);
+            limiter.throttled(sent, RTT);
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_burst_of_429s_halves_the_places_once_and_paces_the_starts() {
+        let limiter = Limiter::new(16);
+        throttle_burst(&limiter, 10).await;
+        assert_eq!(limiter.allowed(), 5, "half of the 10 in flight, once");
+        assert_eq!(limiter.interval(), RTT / 5, "a round trip spread over 5");
+        throttle_burst(&limiter, 5).await;
         assert_eq!(
             limiter.allowed(),
-            16,
-            "back up by one a success, to the cap"
+            2,
+            "a request sent after the decrease counts"
         );
+        throttle_burst(&limiter, 2).await;
+        assert_eq!(limiter.allowed(), 1, "down to 1, not 0");
+        assert_eq!(limiter.interval(), RTT);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn at_one_place_each_429_doubles_the_time_between_starts_until_a_success() {
+        let limiter = Limiter::new(1);
+        let mut intervals = Vec::new();
+        for _ in 0..9 {
+            throttle_burst(&limiter, 1).await;
+            intervals.push(limiter.wait_after_throttle().as_secs());
+        }
+        assert_eq!(intervals, [1, 2, 4, 8, 16, 32, 60, 60, 60]);
+        limiter.succeeded(RTT);
+        assert_eq!(limiter.interval(), RTT, "paced by the round trip again");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn starts_are_spread_one_interval_apart() {
+        let limiter = Limiter::new(4);
+        throttle_burst(&limiter, 4).await;
+        assert_eq!((limiter.allowed(), limiter.interval()), (2, RTT / 2));
+        // Past the pause the throttle set: two places, started RTT/2 apart.
+        tokio::time::advance(RTT).await;
+        let first = limiter.acquire().await.sent();
+        let second = limiter.acquire().await.sent();
+        assert_eq!(second.at.duration_since(first.at), RTT / 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn successes_add_one_place_a_round_trip_of_at_least_min_round() {
+        let limiter = Limiter::new(8);
+        throttle_burst(&limiter, 8).await;
+        assert_eq!(limiter.allowed(), 4);
+        // Many successes within one round trip: no growth yet.
+        for _ in 0..40 {
+            limiter.succeeded(RTT);
+        }
+        assert_eq!(limiter.allowed(), 4, "a round trip is at least MIN_ROUND");
+        let mut places = Vec::new();
+        for _ in 0..6 {
+            tokio::time::advance(MIN_ROUND).await;
+            for _ in 0..limiter.allowed() {
+                limiter.succeeded(RTT);
+            }
+            places.push(limiter.allowed());
+        }
+        assert_eq!(
+            places,
+            [5, 6, 7, 8, 8, 8],
+            "one a round trip, up to the cap"
+        );
+        assert_eq!(limiter.interval(), RTT / 8);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_limiter_without_a_cap_falls_from_the_number_in_flight() {
+        let limiter = Limiter::for_cap(None);
+        assert_eq!(limiter.interval(), Duration::ZERO, "not paced before a 429");
+        throttle_burst(&limiter, 32).await;
+        assert_eq!(limiter.allowed(), 16);
     }
 }

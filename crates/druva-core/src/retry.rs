@@ -6,6 +6,9 @@
 //! transport failures count against `max_retries`. A 429 says the request was
 //! not processed, so it is retried for every method; its waits count against
 //! `rate_limit_wait` instead, and a wait that would pass it is not taken.
+//! A session's 429s are paced by its limiter (see [`Pace`]): the throttled
+//! call waits one pacing interval, or the server's `Retry-After` if longer,
+//! and queues again behind the limiter.
 //! A call's `timeout` bounds the whole call (every attempt and every other
 //! wait), the waits on 429s aside: a retry whose wait would pass that
 //! deadline is not attempted. [`Retrying`] owns every decision between two
@@ -28,8 +31,9 @@ pub const RETRYABLE_STATUSES: [u16; 4] = [429, 502, 503, 504];
 /// The status of a request the server refused to process for now.
 pub const RATE_LIMITED: u16 = 429;
 
-/// The shortest wait after a 429, even when `Retry-After` says less (or 0):
-/// resending at once would only be throttled again.
+/// The shortest wait after a 429 when nothing paces the call (a token
+/// request), even when `Retry-After` says less (or 0): resending at once
+/// would only be throttled again. A paced call waits what its pacer says.
 pub const MIN_RATE_LIMIT_WAIT: Duration = Duration::from_secs(1);
 
 /// Which failed outcomes a call may send again.
@@ -72,7 +76,8 @@ pub struct RetryPolicy {
     /// How long one call may wait in all on 429s; 0 disables their retries.
     pub rate_limit_wait: Duration,
     /// The backoff ceiling of the first retry after a 429 without
-    /// `Retry-After`; doubles with each further one, up to the max.
+    /// `Retry-After` when nothing paces the call (a token request); doubles
+    /// with each further one, up to the max.
     pub rate_limit_base_delay: Duration,
     pub rate_limit_max_delay: Duration,
 }
@@ -120,15 +125,26 @@ impl RetryPolicy {
         full_jitter(self.base_delay, retry, self.max_delay)
     }
 
-    /// The wait before the `retry`-th retry (1-based) after a 429: the
-    /// server's `Retry-After` (at least [`MIN_RATE_LIMIT_WAIT`], never
-    /// capped: the budget decides whether it is taken), else full-jitter
-    /// backoff from `rate_limit_base_delay`.
-    pub fn rate_limit_delay(&self, retry: u32, retry_after: Option<&str>) -> Duration {
-        if let Some(wait) = parse_header(retry_after) {
-            return wait.max(MIN_RATE_LIMIT_WAIT);
+    /// The wait before the `retry`-th retry (1-based) after a 429. Paced
+    /// (`paced`: the pacer's wait): that wait, or the server's `Retry-After`
+    /// if longer. Unpaced: the server's `Retry-After` (at least
+    /// [`MIN_RATE_LIMIT_WAIT`]), else full-jitter backoff from
+    /// `rate_limit_base_delay`. Never capped: the budget decides whether it
+    /// is taken.
+    pub fn rate_limit_delay(
+        &self,
+        retry: u32,
+        retry_after: Option<&str>,
+        paced: Option<Duration>,
+    ) -> Duration {
+        match (parse_header(retry_after), paced) {
+            (Some(wait), Some(paced)) => wait.max(paced),
+            (Some(wait), None) => wait.max(MIN_RATE_LIMIT_WAIT),
+            (None, Some(paced)) => paced,
+            (None, None) => {
+                full_jitter(self.rate_limit_base_delay, retry, self.rate_limit_max_delay)
+            }
         }
-        full_jitter(self.rate_limit_base_delay, retry, self.rate_limit_max_delay)
     }
 }
 
@@ -166,6 +182,13 @@ impl Outcome for Result<Result<Response>> {
     }
 }
 
+/// What paces a call's retries after a 429 (a session's limiter): the call
+/// waits this long, then queues for its turn again.
+pub trait Pace: std::fmt::Debug + Sync {
+    /// How long a throttled call waits before it queues again.
+    fn wait_after_throttle(&self) -> Duration;
+}
+
 /// The retries of one call: attempts are repeated while the outcome is
 /// retryable within the call's [`RetryScope`] and the policy's budgets, and
 /// the outcome of the last attempt is returned as it is.
@@ -189,6 +212,7 @@ pub struct Retrying<'a> {
     what: &'a str,
     scope: RetryScope,
     budget: Budget,
+    pace: Option<&'a dyn Pace>,
 }
 
 /// What a call has spent of its budgets: its retries, its waits on 429s and
@@ -250,6 +274,16 @@ impl<'a> Retrying<'a> {
             what,
             scope: RetryScope::All,
             budget: Budget::new(),
+            pace: None,
+        }
+    }
+
+    /// Paces the retries after a 429 by `pace` (see [`Pace`]).
+    #[must_use]
+    pub fn paced_by(self, pace: &'a dyn Pace) -> Self {
+        Retrying {
+            pace: Some(pace),
+            ..self
         }
     }
 
@@ -339,7 +373,10 @@ impl<'a> Retrying<'a> {
 
     fn rate_limit_wait(&mut self, sent: &Result<Response>) -> Option<Duration> {
         let retry = self.budget.rate_limited.saturating_add(1);
-        let wait = self.policy.rate_limit_delay(retry, retry_after(sent));
+        let paced = self.pace.map(Pace::wait_after_throttle);
+        let wait = self
+            .policy
+            .rate_limit_delay(retry, retry_after(sent), paced);
         let budget = self.policy.rate_limit_wait;
         let waited = self.budget.waited_on_rate_limits.saturating_add(wait);
         if waited > budget {
@@ -718,16 +755,49 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_429_waits_at_least_a_second_whatever_retry_after_says() {
+    async fn an_unpaced_429_waits_at_least_a_second_whatever_retry_after_says() {
         let policy = RetryPolicy::new(3, Duration::from_millis(2500));
         let started = tokio::time::Instant::now();
         let (_, attempts) = run_script(
-            Retrying::new(&policy, "GET /x"),
+            Retrying::new(&policy, "POST /token"),
             vec![Ok(answer(429, Some("0")))],
         )
         .await;
         assert_eq!(attempts, [0, 1, 2]);
         assert_eq!(started.elapsed(), Duration::from_secs(2));
+    }
+
+    /// A pacer that always says the same wait.
+    #[derive(Debug)]
+    struct FixedPace(Duration);
+
+    impl Pace for FixedPace {
+        fn wait_after_throttle(&self) -> Duration {
+            self.0
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_paced_429_waits_the_pacers_wait_or_retry_after_if_longer() {
+        let policy = RetryPolicy::new(3, Duration::from_secs(120));
+        let pace = FixedPace(Duration::from_millis(300));
+        for (retry_after, waited) in [(None, 300), (Some("0"), 300), (Some("2"), 2000)] {
+            let started = tokio::time::Instant::now();
+            let script = vec![Ok(answer(429, retry_after)), Ok(answer(200, None))];
+            let retrying = Retrying::new(&policy, "GET /x").paced_by(&pace);
+            let (last, attempts) = run_script(retrying, script).await;
+            assert_eq!((status(&last), attempts), (200, vec![0, 1]));
+            assert_eq!(started.elapsed(), Duration::from_millis(waited));
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn paced_429_waits_stop_before_they_would_pass_the_budget() {
+        let policy = RetryPolicy::new(0, Duration::from_millis(2500));
+        let pace = FixedPace(Duration::from_secs(1));
+        let retrying = Retrying::new(&policy, "GET /x").paced_by(&pace);
+        let (last, attempts) = run_script(retrying, vec![Ok(answer(429, None))]).await;
+        assert_eq!((status(&last), attempts), (429, vec![0, 1, 2]));
     }
 
     #[tokio::test(start_paused = true)]
@@ -753,11 +823,11 @@ mod tests {
         for retry in 1..=12 {
             let ceiling = Duration::from_secs(1 << (retry - 1)).min(Duration::from_secs(60));
             for _ in 0..50 {
-                assert!(policy.rate_limit_delay(retry, None) <= ceiling);
+                assert!(policy.rate_limit_delay(retry, None, None) <= ceiling);
             }
         }
         assert_eq!(
-            policy.rate_limit_delay(1, Some("300")),
+            policy.rate_limit_delay(1, Some("300"), None),
             Duration::from_secs(300)
         );
     }

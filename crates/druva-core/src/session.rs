@@ -361,6 +361,13 @@ impl Session {
         Ok(())
     }
 
+    /// The session's limiter in this process.
+    fn limiter(&self) -> Result<Arc<Limiter>> {
+        let cap = self.config.max_concurrency;
+        self.limiter
+            .get_or_try_init(|| Ok(Arc::new(Limiter::for_cap(cap))))
+    }
+
     fn client(&self) -> Result<Client> {
         self.client
             .get_or_try_init(|| self.config.client_options.build())
@@ -459,14 +466,20 @@ impl Session {
         }
         let unsent = retrying.budget();
         // One client for the token and the call: the session's pool.
-        let options = match self.ensure_open().and_then(|()| self.token_options()) {
-            Ok(options) => options,
+        let prepared = self
+            .ensure_open()
+            .and_then(|()| Ok((self.token_options()?, self.limiter()?)));
+        let (options, limiter) = match prepared {
+            Ok(prepared) => prepared,
             Err(error) => return (Err(error), unsent),
         };
         let renewed = AtomicBool::new(false);
         let session = &*self;
         let (outcome, budget) = retrying
-            .run_spending(|attempt| session.attempt(&options, &request, &what, attempt, &renewed))
+            .paced_by(&*limiter)
+            .run_spending(|attempt| {
+                session.attempt(&options, &limiter, &request, &what, attempt, &renewed)
+            })
             .await;
         (outcome.and_then(|sent| sent), budget)
     }
@@ -478,6 +491,7 @@ impl Session {
     async fn attempt(
         &self,
         options: &SendOptions,
+        limiter: &Limiter,
         request: &ApiRequest,
         what: &str,
         attempt: Attempt,
@@ -488,7 +502,7 @@ impl Session {
             .deadline
             .unwrap_or_else(|| Deadline::after(request.timeout));
         let (token, outcome) = self
-            .send_with_token(options, request, what, attempt.retry, deadline)
+            .send_with_token(options, limiter, request, what, attempt.retry, deadline)
             .await?;
         let refused = matches!(&outcome, Ok(response) if self.refused_token(response));
         if !refused || renewed.swap(true, Ordering::Relaxed) {
@@ -504,7 +518,7 @@ impl Session {
             return Ok(redact_error_status(outcome, &[&token]));
         }
         let (renewed_token, mut outcome) = self
-            .send_with_token(options, request, what, attempt.retry, deadline)
+            .send_with_token(options, limiter, request, what, attempt.retry, deadline)
             .await?;
         if let Ok(response) = &mut outcome {
             // Refused again with a token fetched for this very call: the
@@ -523,6 +537,7 @@ impl Session {
     async fn send_with_token(
         &self,
         options: &SendOptions,
+        limiter: &Limiter,
         request: &ApiRequest,
         what: &str,
         retry: u32,
@@ -535,11 +550,6 @@ impl Session {
         let token = Arc::clone(&self.slot)
             .get(token_options, self.config.leeway, false)
             .await?;
-        let cap = self.config.max_concurrency;
-        let limiter = self
-            .limiter
-            .get_or_try_init(|| Ok(Arc::new(Limiter::for_cap(cap))))?;
-        let limiter = &*limiter;
         let Ok(permit) = tokio::time::timeout_at(deadline.instant(), limiter.acquire()).await
         else {
             let outcome = Err(Error::Timeout {
@@ -571,12 +581,13 @@ impl Session {
             )
             .await
         };
+        let sent = permit.sent();
         drop(permit);
         if let Ok(response) = &outcome {
             if response.status_code == RATE_LIMITED {
-                limiter.throttled();
+                limiter.throttled(sent, response.elapsed);
             } else if response.is_success() {
-                limiter.succeeded();
+                limiter.succeeded(response.elapsed);
             }
         }
         log_attempt(what, &outcome, retry);

@@ -45,6 +45,9 @@ SAME_AS_JSON_LOADS = [
     '"\\u0000 \\u001f \\ud800\\udc00 \\uDBFF\\uDFFF"',
     "\t\r\n[\n{\r\n\"a\"\t:\n[ ]\n,\"b\" : { }\n}\t]\r\n",
     "[0, -1, 1.0, -1.5e-3, 2E+2, 9223372036854775807, 9223372036854775808]",
+    # Records whose keys repeat, written alike or not.
+    '[{"a\\"b": 1, "k": 2}, {"a\\"b": 3, "k": 4}, {"a\\u0022b": 5, "\\u006b": 6}]',
+    '[{"id": 1, "name": "x"}, {"id": 2, "nam": "y"}, {"i": 3, "named": "z"}, {}]',
 ]
 
 
@@ -92,6 +95,8 @@ FAILS_LIKE_JSON_LOADS = [
     "[1.]",
     '"\\u12x"',
     '"\t"',
+    # A key met before with an escaped quote, now with a bare one.
+    '[{"a\\"b": 1}, {"a"b": 2}]',
 ]
 
 

@@ -176,22 +176,42 @@ impl<'py> Scanner<'_, 'py> {
                 self.value()?
             };
             dict.set_item(key, value)?;
-            self.skip_whitespace();
-            match self.peek()? {
-                b',' => self.at += 1,
-                b'}' => break,
-                _ => return Err(GiveUp),
+            if self.at_close(b'}')? {
+                break;
             }
         }
-        self.at += 1;
         self.depth -= 1;
         self.object_depth = depth;
         Ok(dict.into_any())
     }
 
+    /// After a member or item: reads past the comma (`false`) or past `close`
+    /// (`true`: the container ends).
+    fn at_close(&mut self, close: u8) -> Scan<bool> {
+        self.skip_whitespace();
+        let byte = self.peek()?;
+        self.at += 1;
+        match byte {
+            b',' => Ok(false),
+            _ if byte == close => Ok(true),
+            _ => Err(GiveUp),
+        }
+    }
+
     /// The key whose opening quote is behind, at `position` of an object at
-    /// `depth` (see [`StringCache::key`]).
+    /// `depth`: the key predicted there ([`StringCache::predicted_key`]) if
+    /// the document's next bytes are it and its closing quote, which skips
+    /// reading the key; else read, and found in the cache.
     fn key(&mut self, depth: usize, position: usize) -> Scan<Bound<'py, PyString>> {
+        if let (Some((text, string)), Some(rest)) = (
+            self.strings.predicted_key(depth, position),
+            self.bytes.get(self.at..),
+        ) {
+            if rest.get(text.len()) == Some(&b'"') && rest.starts_with(text.as_bytes()) {
+                self.at += text.len() + 1;
+                return Ok(string.clone());
+            }
+        }
         let py = self.py;
         Ok(match self.string()? {
             Text::Document(start, end) => {
@@ -205,19 +225,17 @@ impl<'py> Scanner<'_, 'py> {
     fn array(&mut self) -> Scan<Bound<'py, PyAny>> {
         self.enter()?;
         let first = self.items.len();
-        if self.peek()? != b']' {
+        if self.peek()? == b']' {
+            self.at += 1;
+        } else {
             loop {
                 let item = self.value()?;
                 self.items.push(item);
-                self.skip_whitespace();
-                match self.peek()? {
-                    b',' => self.at += 1,
-                    b']' => break,
-                    _ => return Err(GiveUp),
+                if self.at_close(b']')? {
+                    break;
                 }
             }
         }
-        self.at += 1;
         self.depth -= 1;
         let list = PyList::new(self.py, self.items.drain(first..))?;
         Ok(list.into_any())

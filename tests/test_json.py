@@ -9,10 +9,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import druva
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from druva._druva import json_loads
 from druva.testing import FakeDruva
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 USERS = "/insync/usermanagement/v1/users"
 
@@ -43,7 +43,7 @@ SAME_AS_JSON_LOADS = [
     '["abcdefg\\"h", "abcdefgh\\\\", "a\\u0041bcdefghijklmnop\\/q", "\\r\\n\\b\\f"]',
     '{"abcdefghijklmnop": "ABCDEFGHIJKLMNOPQRSTUVWXYZ", "x": "long text, no escapes at all"}',
     '"\\u0000 \\u001f \\ud800\\udc00 \\uDBFF\\uDFFF"',
-    "\t\r\n[\n{\r\n\"a\"\t:\n[ ]\n,\"b\" : { }\n}\t]\r\n",
+    '\t\r\n[\n{\r\n"a"\t:\n[ ]\n,"b" : { }\n}\t]\r\n',
     "[0, -1, 1.0, -1.5e-3, 2E+2, 9223372036854775807, 9223372036854775808]",
     # Records whose keys repeat, written alike or not.
     '[{"a\\"b": 1, "k": 2}, {"a\\"b": 3, "k": 4}, {"a\\u0022b": 5, "\\u006b": 6}]',

@@ -26,16 +26,15 @@ static TOKEN_CLASS: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 
 /// Builds a `druva.Token` (a dict subclass defined in `druva/_token.py`).
 ///
-/// Only `expires_in` changes between two calls for the same token, so the
-/// other keys are built once per token into a template dict that later calls
-/// copy (one C-level dict merge) before setting `expires_in`.
+/// Only `expires_in` changes between two calls for the same token, and only
+/// once a second, so each token keeps a template dict holding every key with
+/// `expires_in` as last returned; a call copies it (one C-level dict merge),
+/// setting `expires_in` in the template first when it has changed.
 pub fn token_to_py<'py>(py: Python<'py>, token: &Arc<Token>) -> PyResult<Bound<'py, PyAny>> {
-    let template = TEMPLATES.template(py, token)?;
-    let instance = TOKEN_CLASS
+    let template = TEMPLATES.template(py, token, token.expires_in(Instant::now()))?;
+    TOKEN_CLASS
         .import(py, "druva._token", "Token")?
-        .call1((template,))?;
-    instance.set_item(intern!(py, "expires_in"), token.expires_in(Instant::now()))?;
-    Ok(instance)
+        .call1((template,))
 }
 
 static TEMPLATES: TokenTemplates = TokenTemplates {
@@ -45,47 +44,85 @@ static TEMPLATES: TokenTemplates = TokenTemplates {
 /// How many tokens keep a template; the oldest is forgotten first.
 const TEMPLATE_CAPACITY: usize = 16;
 
+/// A token's template dict, and the `expires_in` it holds. The dict is
+/// never handed out (callers get copies), so it may be changed.
+struct Template {
+    token: Arc<Token>,
+    dict: Py<PyDict>,
+    expires_in: u64,
+}
+
 /// The dicts that `token_to_py` copies, for the most recently returned tokens.
 /// Its lock is taken only with the GIL held, never across a call into
 /// Python, so no thread holds it at a fork (`os.fork` holds the GIL).
 struct TokenTemplates {
-    recent: Mutex<Vec<(Arc<Token>, Py<PyDict>)>>,
+    recent: Mutex<Vec<Template>>,
 }
 
 impl TokenTemplates {
-    fn template<'py>(&self, py: Python<'py>, token: &Arc<Token>) -> PyResult<Bound<'py, PyDict>> {
-        {
-            let recent = self
-                .recent
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if let Some((_, template)) = recent.iter().find(|(known, _)| Arc::ptr_eq(known, token))
-            {
-                return Ok(template.bind(py).clone());
+    /// The template of `token`, holding `expires_in`.
+    fn template<'py>(
+        &self,
+        py: Python<'py>,
+        token: &Arc<Token>,
+        expires_in: u64,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let known = {
+            let recent = self.lock();
+            recent
+                .iter()
+                .find(|known| Arc::ptr_eq(&known.token, token))
+                .map(|known| (known.dict.bind(py).clone(), known.expires_in))
+        };
+        match known {
+            Some((dict, held)) if held == expires_in => Ok(dict),
+            Some((dict, _)) => {
+                dict.set_item(intern!(py, "expires_in"), expires_in)?;
+                let mut recent = self.lock();
+                if let Some(known) = recent.iter_mut().find(|known| known.dict.is(&dict)) {
+                    known.expires_in = expires_in;
+                }
+                Ok(dict)
             }
+            None => self.add(py, token, expires_in),
         }
-        let template = PyDict::new(py);
-        template.set_item(
+    }
+
+    fn add<'py>(
+        &self,
+        py: Python<'py>,
+        token: &Arc<Token>,
+        expires_in: u64,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let dict = PyDict::new(py);
+        dict.set_item(
             intern!(py, "access_token"),
             token.access_token.expose_secret(),
         )?;
-        template.set_item(intern!(py, "token_type"), &token.token_type)?;
-        template.set_item(intern!(py, "expires_in"), 0)?;
-        template.set_item(intern!(py, "expires_at"), token.expires_at())?;
+        dict.set_item(intern!(py, "token_type"), &token.token_type)?;
+        dict.set_item(intern!(py, "expires_in"), expires_in)?;
+        dict.set_item(intern!(py, "expires_at"), token.expires_at())?;
         if let Some(scope) = &token.scope {
             // A list, as requests_oauthlib returns it.
-            template.set_item(intern!(py, "scope"), scope)?;
+            dict.set_item(intern!(py, "scope"), scope)?;
         }
         let forgotten = {
-            let mut recent = self
-                .recent
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            recent.push((Arc::clone(token), template.clone().unbind()));
+            let mut recent = self.lock();
+            recent.push(Template {
+                token: Arc::clone(token),
+                dict: dict.clone().unbind(),
+                expires_in,
+            });
             (recent.len() > TEMPLATE_CAPACITY).then(|| recent.remove(0))
         };
         drop(forgotten);
-        Ok(template)
+        Ok(dict)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Template>> {
+        self.recent
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 

@@ -11,6 +11,8 @@ import druva
 import pytest
 from druva._druva import json_loads
 from druva.testing import FakeDruva
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 USERS = "/insync/usermanagement/v1/users"
 
@@ -37,6 +39,15 @@ SAME_AS_JSON_LOADS = [
     "-9223372036854775808",
     '[{"status": "active", "userID": 1}, {"status": "active", "userID": 2}]',
     " [1 , 2] ",
+    # Strings with escapes before, in and after a run of eight plain bytes.
+    '["abcdefg\\"h", "abcdefgh\\\\", "a\\u0041bcdefghijklmnop\\/q", "\\r\\n\\b\\f"]',
+    '{"abcdefghijklmnop": "ABCDEFGHIJKLMNOPQRSTUVWXYZ", "x": "long text, no escapes at all"}',
+    '"\\u0000 \\u001f \\ud800\\udc00 \\uDBFF\\uDFFF"',
+    '\t\r\n[\n{\r\n"a"\t:\n[ ]\n,"b" : { }\n}\t]\r\n',
+    "[0, -1, 1.0, -1.5e-3, 2E+2, 9223372036854775807, 9223372036854775808]",
+    # Records whose keys repeat, written alike or not.
+    '[{"a\\"b": 1, "k": 2}, {"a\\"b": 3, "k": 4}, {"a\\u0022b": 5, "\\u006b": 6}]',
+    '[{"id": 1, "name": "x"}, {"id": 2, "nam": "y"}, {"i": 3, "named": "z"}, {}]',
 ]
 
 
@@ -84,6 +95,8 @@ FAILS_LIKE_JSON_LOADS = [
     "[1.]",
     '"\\u12x"',
     '"\t"',
+    # A key met before with an escaped quote, now with a bare one.
+    '[{"a\\"b": 1}, {"a"b": 2}]',
 ]
 
 
@@ -95,6 +108,10 @@ def json_loads_error(text: str) -> json.JSONDecodeError:
 
 @pytest.mark.parametrize("text", FAILS_LIKE_JSON_LOADS)
 def test_invalid_json_fails_like_json_loads(text: str) -> None:
+    assert_fails_like_json_loads(text)
+
+
+def assert_fails_like_json_loads(text: str) -> None:
     expected = json_loads_error(text)
     for data in (text, text.encode()):
         with pytest.raises(druva.JSONDecodeError) as caught:
@@ -157,6 +174,36 @@ def test_a_token_answer_that_is_not_json_is_a_protocol_error_that_quotes_nothing
         session_for(fake).get(USERS)
     assert not isinstance(caught.value, json.JSONDecodeError)
     assert "this body is not valid JSON" not in str(caught.value)
+
+
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda children: st.lists(children) | st.dictionaries(st.text(), children),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=JSON_VALUES, ensure_ascii=st.booleans(), indent=st.sampled_from([None, 0, 2]))
+def test_any_document_decodes_like_json_loads(
+    value: object, ensure_ascii: bool, indent: int | None
+) -> None:
+    text = json.dumps(value, ensure_ascii=ensure_ascii, indent=indent)
+    assert repr(json_loads(text.encode())) == repr(json.loads(text))
+
+
+@pytest.mark.parametrize("special", ['\\"', "\\\\", "\\n", "\\u00e9", "é", "\t"])
+def test_a_string_special_at_any_place_of_a_run_decodes_like_json_loads(special: str) -> None:
+    for place in range(18):
+        text = '["' + "a" * place + special + "b" * (17 - place) + '", 1]'
+        if special == "\t":
+            assert_fails_like_json_loads(text)
+        else:
+            assert json_loads(text.encode()) == json.loads(text)
 
 
 def test_repeated_keys_and_short_values_are_shared_strings() -> None:

@@ -37,6 +37,20 @@ def test_token_has_the_keys_oauthlib_returns(fake: FakeDruva) -> None:
     assert token.access_token == token["access_token"]
 
 
+def test_each_cached_token_is_the_callers_own_dict(fake: FakeDruva) -> None:
+    first = token_for(fake)
+    expected = dict(first)
+    first["access_token"] = "changed"
+    first["expires_in"] = -1
+    del first["token_type"]
+    second = token_for(fake)
+    assert second is not first
+    left = expected.pop("expires_in")
+    assert second.pop("expires_in") in (left, left - 1)
+    assert second == expected
+    assert fake.token_requests == 1
+
+
 def test_second_call_is_served_from_the_cache(fake: FakeDruva) -> None:
     first = token_for(fake)
     second = token_for(fake)

@@ -3,10 +3,13 @@
 //! ("userID", "emailID", ...), so each distinct short key becomes one Python
 //! string that every record shares, and so does each distinct short string
 //! value ([`strings`]). Integers of any size stay exact ([`numbers`]), and a
-//! body that is not JSON fails as `json.loads` fails ([`error`]).
+//! body that is not JSON fails as `json.loads` fails ([`error`]). A plain
+//! document (as API bodies are) is read by a scanner of its own
+//! ([`scanner`]); any other goes through serde ([`visitor`]).
 
 mod error;
 mod numbers;
+mod scanner;
 mod strings;
 mod visitor;
 
@@ -20,8 +23,12 @@ pub use error::read_interpreter;
 
 /// Decodes a JSON document into Python objects; errors say where it broke.
 pub fn decode<'py>(py: Python<'py>, bytes: &[u8]) -> Result<Bound<'py, PyAny>, serde_json::Error> {
+    let mut strings = StringCache::default();
+    if let Some(value) = scanner::decode_plain(py, bytes, &mut strings) {
+        return Ok(value);
+    }
     let mut state = State {
-        strings: StringCache::default(),
+        strings,
         numbers: Numbers::Fast {
             inexact_seen: false,
         },

@@ -19,8 +19,10 @@ pub(super) const MAX_CACHED_VALUE: usize = 10;
 const MAX_PREDICTED_DEPTH: usize = 8;
 const MAX_PREDICTED_POSITION: usize = 64;
 
-/// A key's text and its Python string.
-type KnownKey<'py> = (Box<str>, Bound<'py, PyString>);
+/// A key's text and its Python string, and whether the text is plain (no
+/// quote, backslash or control character): only a plain key can be matched
+/// against the document's bytes as written.
+type KnownKey<'py> = (Box<str>, Bound<'py, PyString>, bool);
 
 /// The Python strings made so far for object keys and short values.
 #[derive(Default)]
@@ -42,7 +44,7 @@ impl<'py> StringCache<'py> {
         position: usize,
     ) -> Bound<'py, PyString> {
         let row = self.predicted.get(depth);
-        if let Some(Some((known, string))) = row.and_then(|row| row.get(position)) {
+        if let Some(Some((known, string, _))) = row.and_then(|row| row.get(position)) {
             if **known == *text {
                 return string.clone();
             }
@@ -60,11 +62,26 @@ impl<'py> StringCache<'py> {
                     row.resize_with(position + 1, || None);
                 }
                 if let Some(slot) = row.get_mut(position) {
-                    *slot = Some((text.into(), string.clone()));
+                    let plain = !text
+                        .bytes()
+                        .any(|byte| matches!(byte, b'"' | b'\\' | 0..=0x1f));
+                    *slot = Some((text.into(), string.clone(), plain));
                 }
             }
         }
         string
+    }
+
+    /// The plain key last met at `position` of an object at `depth`, if any.
+    pub(super) fn predicted_key(
+        &self,
+        depth: usize,
+        position: usize,
+    ) -> Option<(&str, &Bound<'py, PyString>)> {
+        match self.predicted.get(depth)?.get(position)? {
+            Some((text, string, true)) => Some((text, string)),
+            _ => None,
+        }
     }
 
     pub(super) fn get(

@@ -12,7 +12,8 @@ class Token(dict):  # type: ignore[type-arg]
 
     Keys: ``access_token``, ``token_type`` (``"bearer"``), ``expires_in``
     (whole seconds left when it was returned), ``expires_at`` (Unix time in
-    seconds) and ``scope`` when the server sent one. Code written for
+    seconds) and ``scope`` when the server sent one, as a list of strings
+    (``["read"]``, as requests_oauthlib returns it). Code written for
     ``OAuth2Session.fetch_token()`` works unchanged.
 
     Its ``repr`` masks the access token, so printing it in a notebook or a log

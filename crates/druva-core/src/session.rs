@@ -713,9 +713,16 @@ mod tests {
             leeway: Some(Duration::ZERO),
             proxy: Some(String::new()),
             max_response_bytes: Some(4096),
+            client_auth: Some("post".into()),
+            token_params: vec![("audience".into(), vec!["a".into()])],
             ..SessionOptions::default()
         };
         let config = SessionConfig::new("abcdefgh", "secret", options).unwrap();
+        assert_eq!(config.client_auth, ClientAuth::Post);
+        assert_eq!(
+            &*config.token_params,
+            &[("audience".to_owned(), "a".to_owned())]
+        );
         assert_eq!(
             config.endpoints.token_url.as_str(),
             "http://127.0.0.1:9/api/token"
@@ -736,6 +743,12 @@ mod tests {
         };
         let error = SessionConfig::new("abcdefgh", "secret", blank).unwrap_err();
         assert!(error.to_string().contains("scope is empty"));
+        let reserved = SessionOptions {
+            token_params: vec![("grant_type".into(), vec!["password".into()])],
+            ..SessionOptions::default()
+        };
+        let error = SessionConfig::new("abcdefgh", "secret", reserved).unwrap_err();
+        assert!(error.to_string().contains("grant_type"), "{error}");
         assert!(SessionConfig::new("id:x", "secret", SessionOptions::default()).is_err());
         let foreign = SessionOptions {
             base_url: Some("http://example.com".into()),

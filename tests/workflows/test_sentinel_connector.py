@@ -122,7 +122,8 @@ def wait_until(condition: Any, feeds: list[Feed], what: str) -> None:
 def sentinel(tmp_path: Path) -> Iterator[tuple[FakeDruva, list[Feed], dict[str, str]]]:
     variables, _ = readme_feed()
     tokens = tmp_path / "tokens"
-    with FakeDruva(users=200) as fake:
+    # Druva's throttle as the connector meets it: at most 10 requests a second.
+    with FakeDruva(users=200, rate_limit=10) as fake:
         env = {**environment(fake), "_DRUVA_EXPORT_BACKOFF_SCALE": "0.01"}
         env.update({name: str(tokens) for name in variables})  # DRUVA_TOKEN_CACHE
         feeds = feeds_in(tmp_path)

@@ -269,14 +269,13 @@ impl TokenRequest {
     /// refuses the MSP token (401/403: both expire together), the MSP token
     /// is renewed once and the exchange sent again.
     async fn fetch_token(&self, options: &SendOptions) -> Result<Token> {
-        // What the server answers is cleared of what this request sent.
-        let redactor = self.credentials.redactor();
         let Grant::Customer(customer) = &self.grant else {
             let fields = grant_fields(self.scope.as_deref(), &self.token_params);
             let form = self.client_auth.authenticate(&self.credentials, &fields)?;
-            let redactor = form.redactor(redactor);
             let attempt = self.send_retrying(options, &form).await;
-            return attempt.parse().map_err(|error| error.redacted(&redactor));
+            return attempt
+                .parse()
+                .map_err(|error| self.redacted(error, &[&form]));
         };
         let msp = &customer.msp;
         let exchange = |msp_token: &Token| {
@@ -289,18 +288,33 @@ impl TokenRequest {
             .get(options.clone(), customer.leeway, false)
             .await?;
         let form = exchange(&msp_token)?;
-        let mut redactor = form.redactor(redactor);
         let mut exchanged = self.send_retrying(options, &form).await;
+        let mut renewed = None;
         if exchanged.refused_bearer() {
             msp.invalidate(&msp_token);
             let msp_token = Arc::clone(msp)
                 .get(options.clone(), customer.leeway, false)
                 .await?;
-            let form = exchange(&msp_token)?;
-            redactor = form.redactor(redactor);
-            exchanged = self.send_retrying(options, &form).await;
+            let renewed_form = renewed.insert(exchange(&msp_token)?);
+            exchanged = self.send_retrying(options, renewed_form).await;
         }
-        exchanged.parse().map_err(|error| error.redacted(&redactor))
+        exchanged.parse().map_err(|error| {
+            let forms: Vec<&TokenForm> = std::iter::once(&form).chain(renewed.as_ref()).collect();
+            self.redacted(error, &forms)
+        })
+    }
+
+    /// `error` cleared of what this request sent: the secret and every
+    /// form's credential. Built only for an error (a success answer is
+    /// never quoted), since a redactor costs more than the rest of a
+    /// token request's own work (bench/PROFILES.md, issue 18).
+    fn redacted(&self, error: Error, forms: &[&TokenForm]) -> Error {
+        let redactor = forms
+            .iter()
+            .fold(self.credentials.redactor(), |redactor, form| {
+                form.redactor(redactor)
+            });
+        error.redacted(&redactor)
     }
 
     async fn send_retrying(&self, options: &SendOptions, form: &TokenForm) -> TokenAttempt {

@@ -181,6 +181,7 @@ impl pyo3_async_runtimes::generic::ContextExt for DruvaRuntime {
 #[pyfunction]
 pub fn _shutdown(py: Python<'_>) {
     EXITING.store(true, Ordering::Release);
+    crate::store::stop_store_thread(py);
     py.detach(runtime::shutdown);
     crate::logging::stop_and_emit_kept();
 }

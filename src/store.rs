@@ -15,8 +15,9 @@
 
 use std::io;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use pyo3::exceptions::{PyTimeoutError, PyTypeError};
 use pyo3::prelude::*;
@@ -25,7 +26,7 @@ use pyo3::types::{PyBytes, PyString};
 use crate::args;
 use crate::errors::OrRaise;
 use druva_core::directory::DirectoryStore;
-use druva_core::runtime::PerProcess;
+use druva_core::runtime::{self, PerProcess};
 use druva_core::store::{SharedStore, StoreHandle, StoreLock};
 
 /// The methods that make an object a `druva.TokenStore`.
@@ -97,6 +98,80 @@ type Job = Box<dyn FnOnce(Python<'_>) + Send>;
 /// The store thread of this process: where every Python store is called.
 static STORE_THREAD: PerProcess<mpsc::Sender<Job>> = PerProcess::new();
 
+/// What the store thread is doing, with the process generation it applies
+/// to: `generation * 4 +` [`IDLE`], [`BUSY`] or [`STOPPED`]. A value of
+/// another generation (left by the parent at a fork) counts as idle.
+static STORE_THREAD_STATE: AtomicU64 = AtomicU64::new(0);
+const IDLE: u64 = 0;
+const BUSY: u64 = 1;
+const STOPPED: u64 = 2;
+
+/// The longest interpreter exit waits for a Python store call under way.
+const EXIT_WAIT: Duration = Duration::from_secs(2);
+
+/// Marks the store thread busy for one job; `false` once it is stopped.
+fn start_job() -> bool {
+    let generation = runtime::generation();
+    let mut current = STORE_THREAD_STATE.load(Ordering::Acquire);
+    loop {
+        if current == generation * 4 + STOPPED {
+            return false;
+        }
+        match STORE_THREAD_STATE.compare_exchange(
+            current,
+            generation * 4 + BUSY,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => return true,
+            Err(actual) => current = actual,
+        }
+    }
+}
+
+fn end_job() {
+    let generation = runtime::generation();
+    let _ = STORE_THREAD_STATE.compare_exchange(
+        generation * 4 + BUSY,
+        generation * 4 + IDLE,
+        Ordering::AcqRel,
+        Ordering::Acquire,
+    );
+}
+
+/// Stops calling Python stores, at interpreter exit: waits (the GIL
+/// released) for a call under way, up to [`EXIT_WAIT`], so that no store
+/// call takes the GIL back from a finalizing interpreter; later jobs are
+/// dropped unrun, which their callers see as a failing store.
+pub fn stop_store_thread(py: Python<'_>) {
+    py.detach(|| {
+        let generation = runtime::generation();
+        let deadline = Instant::now() + EXIT_WAIT;
+        loop {
+            let current = STORE_THREAD_STATE.load(Ordering::Acquire);
+            if current == generation * 4 + STOPPED {
+                return;
+            }
+            let busy = current == generation * 4 + BUSY;
+            if busy && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(1));
+                continue;
+            }
+            if STORE_THREAD_STATE
+                .compare_exchange(
+                    current,
+                    generation * 4 + STOPPED,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                )
+                .is_ok()
+            {
+                return;
+            }
+        }
+    });
+}
+
 fn store_thread() -> io::Result<mpsc::Sender<Job>> {
     STORE_THREAD
         .get_or_try_init(|| {
@@ -105,9 +180,12 @@ fn store_thread() -> io::Result<mpsc::Sender<Job>> {
                 .name("druva-token-store".into())
                 .spawn(move || {
                     for job in jobs {
-                        // At interpreter exit the job is dropped unrun: its
-                        // caller sees the store fail.
-                        let _ = Python::try_attach(job);
+                        // After interpreter exit began, the job is dropped
+                        // unrun: its caller sees the store fail.
+                        if start_job() {
+                            let _ = Python::try_attach(job);
+                            end_job();
+                        }
                     }
                 })
                 .map_err(|error| druva_core::errors::Error::Transport {
@@ -243,16 +321,24 @@ impl Drop for PythonStore {
     }
 }
 
-/// A lock a Python store's `lock()` context manager holds: `__exit__` on drop.
+/// A lock a Python store's `lock()` context manager holds: `__exit__` on
+/// drop, waited for (up to [`RELEASE_WAIT`]), so that a process that got
+/// its token has released the lock before it goes on (or exits).
 struct PythonLock(Option<Arc<Py<PyAny>>>);
+
+/// The longest a lock release waits for the store's `__exit__`.
+const RELEASE_WAIT: Duration = Duration::from_secs(5);
 
 impl Drop for PythonLock {
     fn drop(&mut self) {
-        release_on_store_thread(self.0.take(), |py, context| {
+        let Some(context) = self.0.take() else { return };
+        let _ = call_python(RELEASE_WAIT, move |py| {
             let none = py.None();
-            let _ = context
+            let exited = context
                 .bind(py)
                 .call_method1("__exit__", (none.clone_ref(py), none.clone_ref(py), none));
+            drop(context);
+            exited.map(drop)
         });
     }
 }

@@ -50,6 +50,8 @@
 //!   across Python code, so free whenever `os.fork` runs.
 //! - `STORE_THREAD` (binding, src/store.rs): the thread that calls Python token stores, a
 //!   `PerProcess`: the child starts its own; the parent's channel is leaked there.
+//! - `STORE_THREAD_STATE` (binding, src/store.rs): an atomic tagged with the process
+//!   generation, so a state the parent left at the fork counts as idle in the child.
 //! - each event loop's wake-up queue (binding, `src/loop_queue.rs`): per loop;
 //!   `druva/_loop_queue.py` forgets them all in the child (`os.register_at_fork`).
 

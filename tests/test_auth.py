@@ -689,6 +689,26 @@ def test_get_token_sends_its_token_request_through_the_proxy_given(
     assert set(proxy.targets) == {fake_target(tls_fake)}
 
 
+def test_a_proxy_that_refuses_the_connection_is_named_not_the_target(
+    tls_fake: FakeDruva,
+) -> None:
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    refusing = f"http://user:password@127.0.0.1:{port}"
+    with pytest.raises(druva.TransportError) as raised:
+        druva.get_token(**tls_options(tls_fake, proxy=refusing, timeout=5))
+    message = str(raised.value)
+    assert f"could not connect to the proxy http://***@127.0.0.1:{port}" in message
+    assert "password" not in message
+    options = tls_options(tls_fake, proxy=refusing, max_retries=0, timeout=5)
+    with druva.Session(**options) as session:
+        shown = re.escape(f"the proxy http://***@127.0.0.1:{port}")
+        with pytest.raises(druva.TransportError, match=shown):
+            session.get(USERS)
+    assert tls_fake.token_requests == 0
+
+
 def test_a_sessions_token_requests_go_through_its_proxy(
     tls_fake: FakeDruva, proxy: ConnectProxy
 ) -> None:

@@ -77,7 +77,14 @@ impl Error {
     ///
     /// reqwest's own `Display` can include the request URL, which may carry query
     /// parameters; we say what happened and to which host, never the full URL.
-    pub fn from_reqwest(error: &reqwest::Error, what: &str, timeout: Duration) -> Self {
+    /// `proxy` is the proxy the request went through, when known (as shown
+    /// in messages): a connection that fails is then the proxy's.
+    pub fn from_reqwest(
+        error: &reqwest::Error,
+        what: &str,
+        timeout: Duration,
+        proxy: Option<&str>,
+    ) -> Self {
         let host = error
             .url()
             .and_then(|url| url.host_str().map(str::to_owned))
@@ -109,7 +116,9 @@ impl Error {
                 ),
             };
         }
-        let message = if error.is_connect() {
+        let message = if let (true, Some(proxy)) = (error.is_connect(), proxy) {
+            format!("{what}: could not connect to the proxy {proxy} (for {host}): {cause}")
+        } else if error.is_connect() {
             format!("{what}: could not connect to {host}: {cause}")
         } else if error.is_body() || error.is_decode() {
             format!("{what}: the response body from {host} was cut off: {cause}")

@@ -349,6 +349,7 @@ impl TokenRequest {
             request = request.header(AUTHORIZATION, authorization.clone());
         }
         let response = http::send(
+            &options.client,
             request,
             "POST",
             "token request",

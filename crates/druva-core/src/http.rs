@@ -22,6 +22,7 @@ use reqwest::{Client, ClientBuilder, Proxy};
 use url::Url;
 
 use crate::deadline::Deadline;
+use crate::endpoint;
 use crate::errors::{Error, Result};
 use crate::response::Response;
 use crate::runtime::PerProcess;
@@ -50,9 +51,43 @@ fn install_crypto_provider() {
     CRYPTO_PROVIDER_INSTALLED.store(true, Ordering::Release);
 }
 
+/// A client with its connection pool, and the proxy given as `proxy=` if
+/// any: the one a failed connection is named by, since reqwest's error
+/// names only the server the request was for.
+#[derive(Clone, Debug)]
+pub struct HttpClient {
+    client: Client,
+    proxy: Option<Arc<GivenProxy>>,
+}
+
+/// A proxy given as `proxy=`, and how messages show it (credentials masked).
+#[derive(Debug)]
+struct GivenProxy {
+    shown: String,
+}
+
+impl std::ops::Deref for HttpClient {
+    type Target = Client;
+
+    fn deref(&self) -> &Client {
+        &self.client
+    }
+}
+
+impl HttpClient {
+    /// The given proxy that a request to `url` goes through, as messages
+    /// show it: every request but plain `http://` to a loopback host. `None`
+    /// for the environment's proxies, whose `NO_PROXY` reqwest applies.
+    fn proxy_for(&self, url: Option<&Url>) -> Option<&str> {
+        let proxy = self.proxy.as_deref()?;
+        let direct = url.is_some_and(|url| url.scheme() == "http" && endpoint::is_loopback(url));
+        (!direct).then_some(proxy.shown.as_str())
+    }
+}
+
 impl ClientOptions {
     /// Builds a new client with its own connection pool.
-    pub fn build(&self) -> Result<Client> {
+    pub fn build(&self) -> Result<HttpClient> {
         install_crypto_provider();
         let mut builder = Client::builder()
             .http1_title_case_headers()
@@ -64,12 +99,17 @@ impl ClientOptions {
             builder = builder.tls_certs_merge(read_ca_bundle(path)?);
         }
         check_tls_environment()?;
-        let proxies = match self.proxy.as_deref() {
-            Some("") => Proxies::default(),
-            Some(proxy) => Proxies::everything_through(proxy_url(proxy, "the proxy argument")?),
-            None => Proxies::from_environment()?,
+        let (proxies, given) = match self.proxy.as_deref() {
+            Some("") => (Proxies::default(), None),
+            Some(proxy) => (
+                Proxies::everything_through(proxy_url(proxy, "the proxy argument")?),
+                Some(Arc::new(GivenProxy {
+                    shown: redact_userinfo(proxy.trim()),
+                })),
+            ),
+            None => (Proxies::from_environment()?, None),
         };
-        proxies
+        let client = proxies
             .apply(builder.redirect(redirect_policy()))?
             .build()
             .map_err(|error| Error::Transport {
@@ -80,13 +120,18 @@ impl ClientOptions {
                      and ca_bundle",
                     root_cause(&error)
                 ),
-            })
+            })?;
+        Ok(HttpClient {
+            client,
+            proxy: given,
+        })
     }
 
     /// A client shared by every caller with these options in this process
     /// (used for token requests made outside a session).
-    pub fn shared_client(&self) -> Result<Client> {
-        static CLIENTS: PerProcess<Arc<Mutex<HashMap<ClientOptions, Client>>>> = PerProcess::new();
+    pub fn shared_client(&self) -> Result<HttpClient> {
+        static CLIENTS: PerProcess<Arc<Mutex<HashMap<ClientOptions, HttpClient>>>> =
+            PerProcess::new();
         let clients = CLIENTS.get_or_try_init(|| Ok(Arc::default()))?;
         let mut clients = clients.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(client) = clients.get(self) {
@@ -385,8 +430,10 @@ const MAX_REDIRECTS: usize = 10;
 
 /// Sends a request and reads the whole response, bounded in size and by the
 /// call's `deadline`. `what` names the request in error messages ("token
-/// request", "GET /path"), which give the call's timeout.
+/// request", "GET /path"), which give the call's timeout; `client` is the
+/// one `request` was built with.
 pub async fn send(
+    client: &HttpClient,
     request: reqwest::RequestBuilder,
     method: &str,
     what: &str,
@@ -401,7 +448,10 @@ pub async fn send(
             (sent, LEFT_ORIGIN.with(Cell::get))
         })
         .await;
-    let mut response = sent.map_err(|error| Error::from_reqwest(&error, what, timeout))?;
+    let mut response = sent.map_err(|error| {
+        let proxy = client.proxy_for(error.url());
+        Error::from_reqwest(&error, what, timeout, proxy)
+    })?;
     let status_code = response.status().as_u16();
     let headers = std::mem::take(response.headers_mut());
     let url = response.url().clone();
@@ -417,7 +467,7 @@ pub async fn send(
         Some(_) => response
             .bytes()
             .await
-            .map_err(|error| Error::from_reqwest(&error, what, timeout))?,
+            .map_err(|error| Error::from_reqwest(&error, what, timeout, None))?,
         None => read_chunked(&mut response, max_response_bytes, what, timeout)
             .await?
             .ok_or_else(too_large)?,
@@ -446,7 +496,7 @@ async fn read_chunked(
     while let Some(chunk) = response
         .chunk()
         .await
-        .map_err(|error| Error::from_reqwest(&error, what, timeout))?
+        .map_err(|error| Error::from_reqwest(&error, what, timeout, None))?
     {
         if (content.len() + chunk.len()) as u64 > max_response_bytes {
             return Ok(None);

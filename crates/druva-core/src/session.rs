@@ -19,7 +19,7 @@ use crate::deadline::Deadline;
 use crate::endpoint::{same_origin, Endpoints};
 use crate::errors::{Error, Result};
 use crate::grant::{token_cache, CustomerGrant, Grant, TokenRequest, TokenSlot};
-use crate::http::{self, ClientOptions};
+use crate::http::{self, ClientOptions, HttpClient};
 use crate::limit::Limiter;
 use crate::logging;
 use crate::redact::Redactor;
@@ -213,7 +213,7 @@ pub struct Session {
     slot: Arc<TokenSlot>,
     retry: RetryPolicy,
     /// The connection pool, shared by an MSP session and its customer sessions.
-    client: Arc<PerProcess<Client>>,
+    client: Arc<PerProcess<HttpClient>>,
     closed: AtomicBool,
     /// The MSP session of a customer session: closing it closes this one.
     parent: Option<Arc<Session>>,
@@ -368,7 +368,7 @@ impl Session {
             .get_or_try_init(|| Ok(Arc::new(Limiter::for_cap(cap))))
     }
 
-    fn client(&self) -> Result<Client> {
+    fn client(&self) -> Result<HttpClient> {
         self.client
             .get_or_try_init(|| self.config.client_options.build())
     }
@@ -573,6 +573,7 @@ impl Session {
             })
         } else {
             http::send(
+                &options.client,
                 request.builder(&options.client, &token)?,
                 request.method.as_str(),
                 what,

@@ -114,7 +114,7 @@ impl fmt::Debug for Token {
 /// How a token request is sent.
 #[derive(Clone, Debug)]
 pub struct SendOptions {
-    pub client: reqwest::Client,
+    pub client: crate::http::HttpClient,
     pub timeout: Duration,
     pub retry: RetryPolicy,
 }

@@ -34,12 +34,13 @@ fn client() -> reqwest::Client {
 }
 
 fn client_with(ca_bundle: Option<&Path>) -> reqwest::Client {
-    ClientOptions {
+    let client = ClientOptions {
         ca_bundle: ca_bundle.map(Path::to_path_buf),
         proxy: Some(String::new()),
     }
     .build()
-    .unwrap()
+    .unwrap();
+    reqwest::Client::clone(&client)
 }
 
 fn start(config: FakeConfig) -> FakeServer {

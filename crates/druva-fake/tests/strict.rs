@@ -27,12 +27,13 @@ const REPORTS: &str = "/platform/reporting/v1/reports";
 const CUSTOMERS: &str = "/msp/v2/customers";
 
 fn client() -> reqwest::Client {
-    ClientOptions {
+    let client = ClientOptions {
         ca_bundle: None,
         proxy: Some(String::new()),
     }
     .build()
-    .unwrap()
+    .unwrap();
+    reqwest::Client::clone(&client)
 }
 
 fn start(config: FakeConfig) -> FakeServer {

@@ -32,9 +32,15 @@ static TOKEN_CLASS: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 /// setting `expires_in` in the template first when it has changed.
 pub fn token_to_py<'py>(py: Python<'py>, token: &Arc<Token>) -> PyResult<Bound<'py, PyAny>> {
     let template = TEMPLATES.template(py, token, token.expires_in(Instant::now()))?;
-    TOKEN_CLASS
+    let returned = TOKEN_CLASS
         .import(py, "druva._token", "Token")?
-        .call1((template,))
+        .call1((template,))?;
+    if let Some(scope) = &token.scope {
+        // The copy is shallow: a list of its own, so that a change to one
+        // caller's scope list reaches no one else.
+        returned.set_item(intern!(py, "scope"), scope)?;
+    }
+    Ok(returned)
 }
 
 static TEMPLATES: TokenTemplates = TokenTemplates {

@@ -51,6 +51,14 @@ def test_each_cached_token_is_the_callers_own_dict(fake: FakeDruva) -> None:
     assert fake.token_requests == 1
 
 
+def test_a_cached_token_s_scope_list_is_the_callers_own(fake: FakeDruva) -> None:
+    first = token_for(fake, scope="read write")
+    assert first["scope"] == ["read", "write"]
+    first["scope"].append("admin")
+    assert token_for(fake, scope="read write")["scope"] == ["read", "write"]
+    assert fake.token_requests == 1
+
+
 def test_second_call_is_served_from_the_cache(fake: FakeDruva) -> None:
     first = token_for(fake)
     second = token_for(fake)

@@ -116,10 +116,13 @@ impl Error {
                 ),
             };
         }
-        let message = if let (true, Some(proxy)) = (error.is_connect(), proxy) {
-            format!("{what}: could not connect to the proxy {proxy} (for {host}): {cause}")
-        } else if error.is_connect() {
-            format!("{what}: could not connect to {host}: {cause}")
+        let message = if error.is_connect() {
+            match proxy {
+                Some(proxy) => {
+                    format!("{what}: could not connect to the proxy {proxy} (for {host}): {cause}")
+                }
+                None => format!("{what}: could not connect to {host}: {cause}"),
+            }
         } else if error.is_body() || error.is_decode() {
             format!("{what}: the response body from {host} was cut off: {cause}")
         } else {

@@ -89,6 +89,27 @@ pub fn whole(value: &Bound<'_, PyAny>) -> PyResult<i128> {
     Ok(if negative { i128::MIN } else { i128::MAX })
 }
 
+/// A `str`, owned; `None` too when `optional`.
+fn string(value: &Bound<'_, PyAny>, optional: bool) -> PyResult<Option<String>> {
+    if optional && value.is_none() {
+        return Ok(None);
+    }
+    let string = value
+        .cast::<PyString>()
+        .map_err(|_| PyTypeError::new_err(format!("must be a str, not {}", type_name(value))))?;
+    Ok(Some(string.to_cow()?.into_owned()))
+}
+
+/// `None` or a `str`.
+pub fn optional_string(value: &Bound<'_, PyAny>) -> PyResult<Option<String>> {
+    string(value, true)
+}
+
+/// A `str`.
+pub fn required_string(value: &Bound<'_, PyAny>) -> PyResult<String> {
+    Ok(string(value, false)?.unwrap_or_default())
+}
+
 /// `True` or `False`, strictly (not any truthy object).
 pub fn flag(value: &Bound<'_, PyAny>) -> PyResult<bool> {
     value
@@ -148,6 +169,11 @@ pub mod named {
         customers: whole("customers") -> i128;
         count: whole("count") -> i128;
         tracker_ttl: optional_seconds("tracker_ttl") -> Option<f64>;
+        max_in_flight: optional_whole("max_in_flight") -> Option<i128>;
+        client_id: optional_string("client_id") -> Option<String>;
+        secret: optional_string("secret") -> Option<String>;
+        last_page: required_string("last_page") -> String;
+        rate_limit: optional_whole("rate_limit") -> Option<i128>;
         retryable: optional_flag("retryable") -> Option<bool>;
         keep_params: optional_flag("keep_params") -> Option<bool>;
     }

@@ -9,61 +9,10 @@ use crate::args;
 use druva_core::config;
 use druva_fake::{whole_argument, FakeConfig, FakeServer, Fault, FaultKind, Knob, RequestKind};
 
-/// A fake Druva: a real HTTP server on ``127.0.0.1`` that behaves as strictly as Druva.
-///
-/// It serves the token endpoint with Basic-auth checks, bearer checks (401,
-/// 403), a seeded synthetic inSync data set consistent across endpoints
-/// (users with their documented filters, devices, backups, restores,
-/// storages, profiles), the event streams (inSync events v2, Platform events
-/// v2 and v3, Cyber Resilience events), the Reporting API and Phoenix
-/// organisations, with Druva's paging, its error envelopes, and a 400 where
-/// Druva refuses a page token combined with other parameters. Faults can be
-/// injected (``fail_next()``, ``delay_next()``, ``drop_next()``...) and what
-/// it received is counted (``token_requests``, ``api_requests``,
-/// ``requests``). It starts when created, in-process on a free port, and
-/// stops on ``stop()`` or at the end of its ``with`` block.
-///
-/// Args:
-///     client_id: the Client ID it accepts; generated when ``None``.
-///     secret: the Secret Key it accepts; generated when ``None``.
-///     token_lifetime: the ``expires_in`` of the tokens it issues, in
-///         seconds. Default ``1800.0``.
-///     users: the users of the data set (0 to 100000). Default ``250``.
-///     page_size: the page size of a list when the request gives none
-///         (1 to 4097). Default ``100``.
-///     tls: serve HTTPS with a generated certificate; its CA is
-///         ``ca_bundle``.
-///     port: the port to listen on; ``0``: a free one. Default ``0``.
-///     seed: the seed of the synthetic data set. Default ``0``.
-///     last_page: how a list's last page ends: ``"empty"``
-///         (``"nextPageToken": ""``), ``"missing"`` (no ``nextPageToken``)
-///         or ``"null"``. Default ``"empty"``.
-///     latency: seconds added before every response, like a WAN round trip.
-///         Default ``0.0``.
-///     max_in_flight: answer 429 (without ``Retry-After``) to any request
-///         beyond this many in flight at once; ``None``: no limit.
-///     msp: be a Druva MSP: the credential takes its token at
-///         ``/msp/auth/v1/token``, ``/msp/v3/customers`` (and the older
-///         ``/msp/v2/customers``) lists ``customer_ids``, and each customer
-///         has a data set of its own (the last one hollow: ``null`` lists).
-///     customers: how many customers an MSP has (1 to 100). Default ``3``.
-///     rate_limit: answer 429 (without ``Retry-After``) to API requests
-///         beyond this many a second across all callers (1 to 100000; a
-///         token bucket holding one second's worth); ``None``: no limit.
-///     tracker_ttl: seconds after which an events v2 tracker (the inSync
-///         ``tracker``, the Platform v2 page token) is refused with 403,
-///         unless the request says ``ignoreTrackerExpiry=true``; ``None``:
-///         trackers never expire.
-///
-/// Raises:
-///     ValueError: an argument out of its range.
-///
-/// >>> with FakeDruva(users=10) as fake:
-/// ...     with druva.Session(fake.client_id, fake.secret, base_url=fake.base_url) as s:
-/// ...         users = list(s.paginate("/insync/usermanagement/v1/users"))
-/// ...     len(users), fake.token_requests
-/// (10, 1)
-#[pyclass(frozen, module = "druva.testing", name = "FakeDruva")]
+/// The server behind ``druva.testing.FakeDruva``, which is this class with
+/// its constructor's signature (``python/druva/testing.py``): everything but
+/// the argument list is here.
+#[pyclass(frozen, subclass, module = "druva._druva", name = "_FakeServer")]
 pub struct PyFakeDruva {
     server: FakeServer,
 }
@@ -84,8 +33,9 @@ fn retry_after(value: Option<&Bound<'_, PyAny>>) -> PyResult<Option<String>> {
     )))
 }
 
-/// The constructor's arguments as Python gave them, to be checked.
-struct FakeArguments<'a, 'py> {
+/// The constructor's arguments, as `FakeDruva.__new__` passes them: a dict
+/// of every parameter, read here by name and checked.
+struct FakeArguments {
     client_id: Option<String>,
     secret: Option<String>,
     token_lifetime: f64,
@@ -94,26 +44,59 @@ struct FakeArguments<'a, 'py> {
     tls: bool,
     port: i128,
     seed: i128,
-    last_page: &'a str,
+    last_page: String,
     latency: f64,
-    max_in_flight: Option<&'a Bound<'py, PyAny>>,
+    max_in_flight: Option<i128>,
     msp: bool,
     customers: i128,
-    rate_limit: Option<&'a Bound<'py, PyAny>>,
+    rate_limit: Option<i128>,
     tracker_ttl: Option<f64>,
 }
 
-impl FakeArguments<'_, '_> {
+impl FakeArguments {
+    fn read(arguments: &Bound<'_, PyDict>) -> PyResult<Self> {
+        // Each field is the item of its name, read by the converter of that
+        // name (`args::named`), which names it in a wrong type's message.
+        macro_rules! read {
+            ($($field:ident),*) => {
+                Ok(Self {$(
+                    $field: args::named::$field(&arguments.get_item(stringify!($field))?.ok_or_else(|| {
+                        PyTypeError::new_err(concat!("FakeDruva's arguments have no ", stringify!($field)))
+                    })?)?,
+                )*})
+            };
+        }
+        read!(
+            client_id,
+            secret,
+            token_lifetime,
+            users,
+            page_size,
+            tls,
+            port,
+            seed,
+            last_page,
+            latency,
+            max_in_flight,
+            msp,
+            customers,
+            rate_limit,
+            tracker_ttl
+        )
+    }
+
     /// The configuration they ask for; a `ValueError` for one out of its range.
     fn config(self) -> PyResult<FakeConfig> {
-        let max_in_flight = match self.max_in_flight.filter(|value| !value.is_none()) {
-            None => None,
-            Some(value) => Some(Knob::MAX_IN_FLIGHT.whole(args::whole(value)?).or_raise()?),
-        };
-        let rate_limit = match self.rate_limit.filter(|value| !value.is_none()) {
-            None => None,
-            Some(value) => Some(Knob::RATE_LIMIT.whole(args::whole(value)?).or_raise()?),
-        };
+        let max_in_flight = self
+            .max_in_flight
+            .map(|value| Knob::MAX_IN_FLIGHT.whole(value))
+            .transpose()
+            .or_raise()?;
+        let rate_limit = self
+            .rate_limit
+            .map(|value| Knob::RATE_LIMIT.whole(value))
+            .transpose()
+            .or_raise()?;
         let tracker_ttl = self
             .tracker_ttl
             .map(|seconds| config::seconds_argument("tracker_ttl", seconds, false))
@@ -144,7 +127,7 @@ impl FakeArguments<'_, '_> {
 }
 
 impl PyFakeDruva {
-    fn start(py: Python<'_>, arguments: FakeArguments<'_, '_>) -> PyResult<Self> {
+    fn start(py: Python<'_>, arguments: FakeArguments) -> PyResult<Self> {
         let config = arguments.config()?;
         let server = py.detach(|| FakeServer::start(config)).or_raise()?;
         Ok(PyFakeDruva { server })
@@ -160,423 +143,392 @@ impl PyFakeDruva {
     }
 }
 
-/// `FakeDruva`'s methods, its constructor's defaults the crate's literal
-/// ones (see `druva_fake::with_fake_defaults!`, which `FakeConfig::default`
-/// is built from too).
-macro_rules! fake_druva_methods {
-    (
-        token_lifetime = $token_lifetime:tt,
-        users = $users:tt,
-        page_size = $page_size:tt,
-        tls = $tls:tt,
-        port = $port:tt,
-        seed = $seed:tt,
-        last_page = $last_page:tt,
-        latency = $latency:tt,
-        msp = $msp:tt,
-        customers = $customers:tt,
-        { $($methods:tt)* }
-    ) => {
-        #[pymethods]
-        impl PyFakeDruva {
-            #[new]
-            #[pyo3(signature = (client_id=None, secret=None, token_lifetime=$token_lifetime, users=$users, page_size=$page_size, tls=$tls, *, port=$port, seed=$seed, last_page=$last_page, latency=$latency, max_in_flight=None, msp=$msp, customers=$customers, rate_limit=None, tracker_ttl=None))]
-            // pyo3 takes one Rust parameter per Python argument.
-            #[allow(clippy::too_many_arguments)]
-            fn new(
-                py: Python<'_>,
-                client_id: Option<String>,
-                secret: Option<String>,
-                #[pyo3(from_py_with = args::named::token_lifetime)] token_lifetime: f64,
-                #[pyo3(from_py_with = args::named::users)] users: i128,
-                #[pyo3(from_py_with = args::named::page_size)] page_size: i128,
-                #[pyo3(from_py_with = args::named::tls)] tls: bool,
-                #[pyo3(from_py_with = args::named::port)] port: i128,
-                #[pyo3(from_py_with = args::named::seed)] seed: i128,
-                last_page: &str,
-                #[pyo3(from_py_with = args::named::latency)] latency: f64,
-                max_in_flight: Option<&Bound<'_, PyAny>>,
-                #[pyo3(from_py_with = args::named::msp)] msp: bool,
-                #[pyo3(from_py_with = args::named::customers)] customers: i128,
-                rate_limit: Option<&Bound<'_, PyAny>>,
-                #[pyo3(from_py_with = args::named::tracker_ttl)] tracker_ttl: Option<f64>,
-            ) -> PyResult<Self> {
-                PyFakeDruva::start(py, FakeArguments {
-                    client_id, secret, token_lifetime, users, page_size, tls, port, seed,
-                    last_page, latency, max_in_flight, msp, customers, rate_limit, tracker_ttl,
-                })
-            }
-
-            $($methods)*
+/// `fake_defaults()`, from the knobs' defaults as the fake crate writes them.
+macro_rules! fake_defaults_function {
+    ($($knob:ident = $value:tt,)*) => {
+        /// `FakeDruva`'s defaults by parameter name, as `druva_fake` writes
+        /// them once (see `druva_fake::with_fake_defaults!`): the values of
+        /// its Python signature.
+        #[pyfunction]
+        pub fn _fake_defaults(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+            let defaults = PyDict::new(py);
+            $(defaults.set_item(stringify!($knob), $value)?;)*
+            Ok(defaults)
         }
     };
 }
 
-druva_fake::with_fake_defaults! {
-    fake_druva_methods {
-        /// The base URL to give a session: ``"http://127.0.0.1:PORT"`` (``https://`` with ``tls=True``).
-        ///
-        /// >>> fake.base_url
-        /// 'http://127.0.0.1:...'
-        #[getter]
-        fn base_url(&self) -> &str {
-            self.server.base_url()
-        }
+druva_fake::with_fake_defaults!(fake_defaults_function);
 
-        /// The URL of its token endpoint: ``base_url + "/token"`` (``"/msp/auth/v1/token"`` with ``msp=True``).
-        ///
-        /// >>> fake.token_url == fake.base_url + "/token"
-        /// True
-        #[getter]
-        fn token_url(&self) -> String {
-            self.server.token_url()
-        }
+#[pymethods]
+impl PyFakeDruva {
+    /// Starts the server from the constructor's arguments (see [`FakeArguments`]).
+    #[new]
+    fn new(arguments: &Bound<'_, PyDict>) -> PyResult<Self> {
+        PyFakeDruva::start(arguments.py(), FakeArguments::read(arguments)?)
+    }
+    /// The base URL to give a session: ``"http://127.0.0.1:PORT"`` (``https://`` with ``tls=True``).
+    ///
+    /// >>> fake.base_url
+    /// 'http://127.0.0.1:...'
+    #[getter]
+    fn base_url(&self) -> &str {
+        self.server.base_url()
+    }
 
-        /// The MSP's customer IDs, in the order ``/msp/v3/customers`` lists them; ``[]`` without ``msp=True``.
-        ///
-        /// >>> with FakeDruva(msp=True, customers=2) as msp:
-        /// ...     len(msp.customer_ids)
-        /// 2
-        #[getter]
-        fn customer_ids(&self) -> Vec<String> {
-            self.server.customer_ids()
-        }
+    /// The URL of its token endpoint: ``base_url + "/token"`` (``"/msp/auth/v1/token"`` with ``msp=True``).
+    ///
+    /// >>> fake.token_url == fake.base_url + "/token"
+    /// True
+    #[getter]
+    fn token_url(&self) -> String {
+        self.server.token_url()
+    }
 
-        /// The port it listens on.
-        ///
-        /// >>> fake.base_url.endswith(f":{fake.port}")
-        /// True
-        #[getter]
-        fn port(&self) -> u16 {
-            self.server.port()
-        }
+    /// The MSP's customer IDs, in the order ``/msp/v3/customers`` lists them; ``[]`` without ``msp=True``.
+    ///
+    /// >>> with FakeDruva(msp=True, customers=2) as msp:
+    /// ...     len(msp.customer_ids)
+    /// 2
+    #[getter]
+    fn customer_ids(&self) -> Vec<String> {
+        self.server.customer_ids()
+    }
 
-        /// The Client ID it accepts (the one given, or a generated one).
-        ///
-        /// >>> FakeDruva(client_id="my-client", secret="my-secret").client_id
-        /// 'my-client'
-        #[getter]
-        fn client_id(&self) -> &str {
-            self.server.client_id()
-        }
+    /// The port it listens on.
+    ///
+    /// >>> fake.base_url.endswith(f":{fake.port}")
+    /// True
+    #[getter]
+    fn port(&self) -> u16 {
+        self.server.port()
+    }
 
-        /// The Secret Key it accepts (the one given, or a generated one).
-        ///
-        /// >>> token = druva.get_token(fake.client_id, fake.secret, base_url=fake.base_url)
-        #[getter]
-        fn secret(&self) -> &str {
-            self.server.secret()
-        }
+    /// The Client ID it accepts (the one given, or a generated one).
+    ///
+    /// >>> FakeDruva(client_id="my-client", secret="my-secret").client_id
+    /// 'my-client'
+    #[getter]
+    fn client_id(&self) -> &str {
+        self.server.client_id()
+    }
 
-        /// The PEM file of the CA that signed its certificate (``tls=True``), for ``ca_bundle=``; ``None`` for plain HTTP.
-        ///
-        /// >>> with FakeDruva(tls=True) as secure:
-        /// ...     token = druva.get_token(secure.client_id, secure.secret,
-        /// ...                             base_url=secure.base_url, ca_bundle=secure.ca_bundle)
-        /// ...     secure.base_url.startswith("https://"), token["token_type"]
-        /// (True, 'bearer')
-        #[getter]
-        fn ca_bundle(&self) -> Option<String> {
-            self.server
-                .ca_pem_path()
-                .map(|path| path.to_string_lossy().into_owned())
-        }
+    /// The Secret Key it accepts (the one given, or a generated one).
+    ///
+    /// >>> token = druva.get_token(fake.client_id, fake.secret, base_url=fake.base_url)
+    #[getter]
+    fn secret(&self) -> &str {
+        self.server.secret()
+    }
 
-        /// How many token requests it received, refused and failed ones included.
-        ///
-        /// >>> for _ in range(3):
-        /// ...     _ = druva.get_token(client_id, secret)
-        /// >>> fake.token_requests  # one: the others came from the cache
-        /// 1
-        #[getter]
-        fn token_requests(&self) -> u64 {
-            self.server.token_requests()
-        }
+    /// The PEM file of the CA that signed its certificate (``tls=True``), for ``ca_bundle=``; ``None`` for plain HTTP.
+    ///
+    /// >>> with FakeDruva(tls=True) as secure:
+    /// ...     token = druva.get_token(secure.client_id, secure.secret,
+    /// ...                             base_url=secure.base_url, ca_bundle=secure.ca_bundle)
+    /// ...     secure.base_url.startswith("https://"), token["token_type"]
+    /// (True, 'bearer')
+    #[getter]
+    fn ca_bundle(&self) -> Option<String> {
+        self.server
+            .ca_pem_path()
+            .map(|path| path.to_string_lossy().into_owned())
+    }
 
-        /// How many API requests it received (token requests aside), failed ones included.
-        ///
-        /// >>> fake.fail_next(503, path="/insync")
-        /// >>> s.get("/insync/usermanagement/v1/users").status_code
-        /// 200
-        /// >>> fake.api_requests  # the 503, then its retry
-        /// 2
-        #[getter]
-        fn api_requests(&self) -> u64 {
-            self.server.api_requests()
-        }
+    /// How many token requests it received, refused and failed ones included.
+    ///
+    /// >>> for _ in range(3):
+    /// ...     _ = druva.get_token(client_id, secret)
+    /// >>> fake.token_requests  # one: the others came from the cache
+    /// 1
+    #[getter]
+    fn token_requests(&self) -> u64 {
+        self.server.token_requests()
+    }
 
-        /// Every request it received, oldest first, as dicts.
-        ///
-        /// Each has ``kind`` (``"token"`` or ``"api"``; the MSP customer token
-        /// exchange is a token request), ``method``, ``path``, ``query``,
-        /// ``auth_scheme`` (``"Basic"``, ``"Bearer"`` or ``None``; never the
-        /// credential), ``bearer_valid`` and ``body`` (an API request's body as
-        /// text, ``None`` when empty; never a token request's).
-        ///
-        /// >>> _ = s.get("/insync/usermanagement/v1/users", params={"pageSize": 5})
-        /// >>> [(r["kind"], r["method"], r["path"], r["auth_scheme"]) for r in fake.requests]
-        /// [('token', 'POST', '/token', 'Basic'), ('api', 'GET', '/insync/usermanagement/v1/users', 'Bearer')]
-        /// >>> fake.requests[-1]["query"]
-        /// 'pageSize=5'
-        #[getter]
-        fn requests<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-            let list = PyList::empty(py);
-            for request in self.server.requests() {
-                let entry = PyDict::new(py);
-                let kind = match request.kind {
-                    RequestKind::Token => "token",
-                    RequestKind::Api => "api",
-                };
-                entry.set_item("kind", kind)?;
-                entry.set_item("method", request.method)?;
-                entry.set_item("path", request.path)?;
-                entry.set_item("query", request.query)?;
-                entry.set_item("auth_scheme", request.auth_scheme)?;
-                entry.set_item("bearer_valid", request.bearer_valid)?;
-                entry.set_item("body", request.body)?;
-                list.append(entry)?;
-            }
-            Ok(list)
-        }
+    /// How many API requests it received (token requests aside), failed ones included.
+    ///
+    /// >>> fake.fail_next(503, path="/insync")
+    /// >>> s.get("/insync/usermanagement/v1/users").status_code
+    /// 200
+    /// >>> fake.api_requests  # the 503, then its retry
+    /// 2
+    #[getter]
+    fn api_requests(&self) -> u64 {
+        self.server.api_requests()
+    }
 
-        /// Sets the counters back to zero and forgets the recorded requests.
-        ///
-        /// >>> _ = s.get("/insync/usermanagement/v1/users")
-        /// >>> fake.reset_counters()
-        /// >>> fake.token_requests, fake.api_requests, fake.requests
-        /// (0, 0, [])
-        fn reset_counters(&self) {
-            self.server.reset_counters();
-        }
-
-        /// Answers the next ``count`` matching requests with ``status``.
-        ///
-        /// The body is Druva's for that status. ``retry_after`` (seconds, or a
-        /// ``str`` sent as is, e.g. an HTTP date) adds a ``Retry-After`` header.
-        /// ``path`` is a path prefix; ``None`` matches every request, the token
-        /// endpoint included. ``retryable`` (``True`` or ``False``) puts Druva's
-        /// retry hint in the body's ``retryable`` field; ``None`` leaves it out.
-        ///
-        /// >>> fake.fail_next(503, count=2, path="/insync")
-        /// >>> s.get("/insync/usermanagement/v1/users").status_code  # retried twice
-        /// 200
-        /// >>> fake.fail_next(429, retry_after=1, path="/insync")
-        /// >>> s.get("/insync/usermanagement/v1/users", timeout=10).status_code  # after 1 s
-        /// 200
-        #[pyo3(signature = (status, count=1, retry_after=None, path=None, retryable=None))]
-        fn fail_next(
-            &self,
-            status: u16,
-            count: u32,
-            retry_after: Option<&Bound<'_, PyAny>>,
-            path: Option<String>,
-            #[pyo3(from_py_with = args::named::retryable)] retryable: Option<bool>,
-        ) -> PyResult<()> {
-            let kind = FaultKind::Status {
-                status,
-                retry_after: self::retry_after(retry_after)?,
-                retryable,
+    /// Every request it received, oldest first, as dicts.
+    ///
+    /// Each has ``kind`` (``"token"`` or ``"api"``; the MSP customer token
+    /// exchange is a token request), ``method``, ``path``, ``query``,
+    /// ``auth_scheme`` (``"Basic"``, ``"Bearer"`` or ``None``; never the
+    /// credential), ``bearer_valid`` and ``body`` (an API request's body as
+    /// text, ``None`` when empty; never a token request's).
+    ///
+    /// >>> _ = s.get("/insync/usermanagement/v1/users", params={"pageSize": 5})
+    /// >>> [(r["kind"], r["method"], r["path"], r["auth_scheme"]) for r in fake.requests]
+    /// [('token', 'POST', '/token', 'Basic'), ('api', 'GET', '/insync/usermanagement/v1/users', 'Bearer')]
+    /// >>> fake.requests[-1]["query"]
+    /// 'pageSize=5'
+    #[getter]
+    fn requests<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let list = PyList::empty(py);
+        for request in self.server.requests() {
+            let entry = PyDict::new(py);
+            let kind = match request.kind {
+                RequestKind::Token => "token",
+                RequestKind::Api => "api",
             };
-            self.inject(kind, count, path)
+            entry.set_item("kind", kind)?;
+            entry.set_item("method", request.method)?;
+            entry.set_item("path", request.path)?;
+            entry.set_item("query", request.query)?;
+            entry.set_item("auth_scheme", request.auth_scheme)?;
+            entry.set_item("bearer_valid", request.bearer_valid)?;
+            entry.set_item("body", request.body)?;
+            list.append(entry)?;
         }
+        Ok(list)
+    }
 
-        /// Answers the next ``count`` matching requests only after ``seconds``.
-        ///
-        /// >>> fake.delay_next(1.0, path="/insync")
-        /// >>> try:
-        /// ...     s.get("/insync/usermanagement/v1/users", timeout=0.2)
-        /// ... except druva.TimeoutError:
-        /// ...     print("timed out")
-        /// timed out
-        #[pyo3(signature = (seconds, count=1, path=None))]
-        fn delay_next(
-            &self,
-            #[pyo3(from_py_with = args::named::seconds)] seconds: f64,
-            count: u32,
-            path: Option<String>,
-        ) -> PyResult<()> {
-            let delay = config::seconds_argument("seconds", seconds, true).or_raise()?;
-            self.inject(FaultKind::Delay(delay), count, path)
-        }
+    /// Sets the counters back to zero and forgets the recorded requests.
+    ///
+    /// >>> _ = s.get("/insync/usermanagement/v1/users")
+    /// >>> fake.reset_counters()
+    /// >>> fake.token_requests, fake.api_requests, fake.requests
+    /// (0, 0, [])
+    fn reset_counters(&self) {
+        self.server.reset_counters();
+    }
 
-        /// Closes the connection of the next ``count`` matching requests abruptly.
-        ///
-        /// Before any byte of the response, or with ``after_headers=True`` after
-        /// its headers.
-        ///
-        /// >>> fake.drop_next(count=2, path="/insync")
-        /// >>> s.get("/insync/usermanagement/v1/users").status_code  # a GET is retried
-        /// 200
-        #[pyo3(signature = (count=1, path=None, after_headers=false))]
-        fn drop_next(&self, count: u32, path: Option<String>, after_headers: bool) -> PyResult<()> {
-            self.inject(FaultKind::Drop { after_headers }, count, path)
-        }
+    /// Answers the next ``count`` matching requests with ``status``.
+    ///
+    /// The body is Druva's for that status. ``retry_after`` (seconds, or a
+    /// ``str`` sent as is, e.g. an HTTP date) adds a ``Retry-After`` header.
+    /// ``path`` is a path prefix; ``None`` matches every request, the token
+    /// endpoint included. ``retryable`` (``True`` or ``False``) puts Druva's
+    /// retry hint in the body's ``retryable`` field; ``None`` leaves it out.
+    ///
+    /// >>> fake.fail_next(503, count=2, path="/insync")
+    /// >>> s.get("/insync/usermanagement/v1/users").status_code  # retried twice
+    /// 200
+    /// >>> fake.fail_next(429, retry_after=1, path="/insync")
+    /// >>> s.get("/insync/usermanagement/v1/users", timeout=10).status_code  # after 1 s
+    /// 200
+    #[pyo3(signature = (status, count=1, retry_after=None, path=None, retryable=None))]
+    fn fail_next(
+        &self,
+        status: u16,
+        count: u32,
+        retry_after: Option<&Bound<'_, PyAny>>,
+        path: Option<String>,
+        #[pyo3(from_py_with = args::named::retryable)] retryable: Option<bool>,
+    ) -> PyResult<()> {
+        let kind = FaultKind::Status {
+            status,
+            retry_after: self::retry_after(retry_after)?,
+            retryable,
+        };
+        self.inject(kind, count, path)
+    }
 
-        /// Answers the next ``count`` matching requests with a 200 whose body is not JSON.
-        ///
-        /// >>> fake.malform_next(path="/insync")
-        /// >>> try:
-        /// ...     s.get("/insync/usermanagement/v1/users").json()
-        /// ... except druva.JSONDecodeError as error:
-        /// ...     print("not JSON:", error.msg)
-        /// not JSON: ...
-        #[pyo3(signature = (count=1, path=None))]
-        fn malform_next(&self, count: u32, path: Option<String>) -> PyResult<()> {
-            self.inject(FaultKind::MalformedJson, count, path)
-        }
+    /// Answers the next ``count`` matching requests only after ``seconds``.
+    ///
+    /// >>> fake.delay_next(1.0, path="/insync")
+    /// >>> try:
+    /// ...     s.get("/insync/usermanagement/v1/users", timeout=0.2)
+    /// ... except druva.TimeoutError:
+    /// ...     print("timed out")
+    /// timed out
+    #[pyo3(signature = (seconds, count=1, path=None))]
+    fn delay_next(
+        &self,
+        #[pyo3(from_py_with = args::named::seconds)] seconds: f64,
+        count: u32,
+        path: Option<String>,
+    ) -> PyResult<()> {
+        let delay = config::seconds_argument("seconds", seconds, true).or_raise()?;
+        self.inject(FaultKind::Delay(delay), count, path)
+    }
 
-        /// Answers the next ``count`` matching requests with a body cut short of its ``Content-Length``.
-        ///
-        /// >>> fake.truncate_next(path="/insync")
-        /// >>> s.get("/insync/usermanagement/v1/users").status_code  # a GET is retried
-        /// 200
-        #[pyo3(signature = (count=1, path=None))]
-        fn truncate_next(&self, count: u32, path: Option<String>) -> PyResult<()> {
-            self.inject(FaultKind::Truncated, count, path)
-        }
+    /// Closes the connection of the next ``count`` matching requests abruptly.
+    ///
+    /// Before any byte of the response, or with ``after_headers=True`` after
+    /// its headers.
+    ///
+    /// >>> fake.drop_next(count=2, path="/insync")
+    /// >>> s.get("/insync/usermanagement/v1/users").status_code  # a GET is retried
+    /// 200
+    #[pyo3(signature = (count=1, path=None, after_headers=false))]
+    fn drop_next(&self, count: u32, path: Option<String>, after_headers: bool) -> PyResult<()> {
+        self.inject(FaultKind::Drop { after_headers }, count, path)
+    }
 
-        /// Redirects the next ``count`` matching requests to ``location`` (``status``: 301, 302, 307...).
-        ///
-        /// >>> fake.redirect_next("/insync/usermanagement/v1/users?pageSize=1", path="/insync/old")
-        /// >>> len(s.get("/insync/old").json()["users"])
-        /// 1
-        #[pyo3(signature = (location, count=1, path=None, status=302))]
-        fn redirect_next(
-            &self,
-            location: String,
-            count: u32,
-            path: Option<String>,
-            status: u16,
-        ) -> PyResult<()> {
-            self.inject(FaultKind::Redirect { location, status }, count, path)
-        }
+    /// Answers the next ``count`` matching requests with a 200 whose body is not JSON.
+    ///
+    /// >>> fake.malform_next(path="/insync")
+    /// >>> try:
+    /// ...     s.get("/insync/usermanagement/v1/users").json()
+    /// ... except druva.JSONDecodeError as error:
+    /// ...     print("not JSON:", error.msg)
+    /// not JSON: ...
+    #[pyo3(signature = (count=1, path=None))]
+    fn malform_next(&self, count: u32, path: Option<String>) -> PyResult<()> {
+        self.inject(FaultKind::MalformedJson, count, path)
+    }
 
-        /// Answers the next ``count`` matching requests with a 200 JSON body of ``size`` bytes.
-        ///
-        /// >>> fake.huge_next(2_000_000, path="/insync")
-        /// >>> with druva.Session(client_id, secret, max_response_bytes=1_000_000) as small:
-        /// ...     try:
-        /// ...         small.get("/insync/usermanagement/v1/users")
-        /// ...     except druva.ProtocolError:
-        /// ...         print("too large")
-        /// too large
-        #[pyo3(signature = (size, count=1, path=None))]
-        fn huge_next(&self, size: u64, count: u32, path: Option<String>) -> PyResult<()> {
-            self.inject(FaultKind::HugeBody { bytes: size }, count, path)
-        }
+    /// Answers the next ``count`` matching requests with a body cut short of its ``Content-Length``.
+    ///
+    /// >>> fake.truncate_next(path="/insync")
+    /// >>> s.get("/insync/usermanagement/v1/users").status_code  # a GET is retried
+    /// 200
+    #[pyo3(signature = (count=1, path=None))]
+    fn truncate_next(&self, count: u32, path: Option<String>) -> PyResult<()> {
+        self.inject(FaultKind::Truncated, count, path)
+    }
 
-        /// Forgets every fault queued and not yet used.
-        ///
-        /// >>> fake.fail_next(500, count=5)
-        /// >>> fake.clear_faults()
-        /// >>> s.get("/insync/usermanagement/v1/users").status_code
-        /// 200
-        fn clear_faults(&self) {
-            self.server.clear_faults();
-        }
+    /// Redirects the next ``count`` matching requests to ``location`` (``status``: 301, 302, 307...).
+    ///
+    /// >>> fake.redirect_next("/insync/usermanagement/v1/users?pageSize=1", path="/insync/old")
+    /// >>> len(s.get("/insync/old").json()["users"])
+    /// 1
+    #[pyo3(signature = (location, count=1, path=None, status=302))]
+    fn redirect_next(
+        &self,
+        location: String,
+        count: u32,
+        path: Option<String>,
+        status: u16,
+    ) -> PyResult<()> {
+        self.inject(FaultKind::Redirect { location, status }, count, path)
+    }
 
-        /// Appends ``count`` new events (1 to 100000) to every event stream: inSync v2, Platform v2 and v3, Cyber Resilience.
-        ///
-        /// Each is on a real device of a real user, in every tenant with devices:
-        /// a stream polled from its saved cursor then yields exactly these.
-        ///
-        /// >>> events = s.paginate("/insync/eventmanagement/v2/events")
-        /// >>> _ = list(events)
-        /// >>> fake.add_events(2)
-        /// >>> len(list(s.paginate("/insync/eventmanagement/v2/events", params={"tracker": events.cursor})))
-        /// 2
-        fn add_events(&self, #[pyo3(from_py_with = args::named::count)] count: i128) -> PyResult<()> {
-            let count = Knob::ADDED_EVENTS.whole(count).or_raise()?;
-            self.server.add_events(count).or_raise()
-        }
+    /// Answers the next ``count`` matching requests with a 200 JSON body of ``size`` bytes.
+    ///
+    /// >>> fake.huge_next(2_000_000, path="/insync")
+    /// >>> with druva.Session(client_id, secret, max_response_bytes=1_000_000) as small:
+    /// ...     try:
+    /// ...         small.get("/insync/usermanagement/v1/users")
+    /// ...     except druva.ProtocolError:
+    /// ...         print("too large")
+    /// too large
+    #[pyo3(signature = (size, count=1, path=None))]
+    fn huge_next(&self, size: u64, count: u32, path: Option<String>) -> PyResult<()> {
+        self.inject(FaultKind::HugeBody { bytes: size }, count, path)
+    }
 
-        /// Sets what a caught-up events v3 stream answers: an empty page with the token it was sent, or a new one.
-        ///
-        /// ``"same"`` (the default) or ``"new"``; the client ends the list on
-        /// either.
-        ///
-        /// >>> fake.set_caught_up("new")
-        /// >>> events = s.paginate("/platform/eventmanagement/v3/events", params={"pageSize": 100})
-        /// >>> len(list(events))
-        /// 75
-        fn set_caught_up(&self, name: &str) -> PyResult<()> {
-            self.server.set_caught_up(name.parse().or_raise()?);
-            Ok(())
-        }
+    /// Forgets every fault queued and not yet used.
+    ///
+    /// >>> fake.fail_next(500, count=5)
+    /// >>> fake.clear_faults()
+    /// >>> s.get("/insync/usermanagement/v1/users").status_code
+    /// 200
+    fn clear_faults(&self) {
+        self.server.clear_faults();
+    }
 
-        /// Refuses every token issued so far from now on (403), as when they expire: MSP and customer tokens alike.
-        ///
-        /// >>> _ = s.get("/insync/usermanagement/v1/users")
-        /// >>> fake.expire_tokens()
-        /// >>> s.get("/insync/usermanagement/v1/users").status_code  # renewed once, resent
-        /// 200
-        /// >>> fake.token_requests
-        /// 2
-        fn expire_tokens(&self) {
-            self.server.expire_tokens();
-        }
+    /// Appends ``count`` new events (1 to 100000) to every event stream: inSync v2, Platform v2 and v3, Cyber Resilience.
+    ///
+    /// Each is on a real device of a real user, in every tenant with devices:
+    /// a stream polled from its saved cursor then yields exactly these.
+    ///
+    /// >>> events = s.paginate("/insync/eventmanagement/v2/events")
+    /// >>> _ = list(events)
+    /// >>> fake.add_events(2)
+    /// >>> len(list(s.paginate("/insync/eventmanagement/v2/events", params={"tracker": events.cursor})))
+    /// 2
+    fn add_events(&self, #[pyo3(from_py_with = args::named::count)] count: i128) -> PyResult<()> {
+        let count = Knob::ADDED_EVENTS.whole(count).or_raise()?;
+        self.server.add_events(count).or_raise()
+    }
 
-        /// Sets the lifetime of the tokens issued from now on, in seconds.
-        ///
-        /// >>> fake.set_token_lifetime(900)
-        /// >>> druva.get_token(client_id, secret, force_refresh=True)["expires_in"] <= 900
-        /// True
-        fn set_token_lifetime(
-            &self,
-            #[pyo3(from_py_with = args::named::seconds)] seconds: f64,
-        ) -> PyResult<()> {
-            let lifetime = config::seconds_argument("token_lifetime", seconds, false).or_raise()?;
-            self.server.set_token_lifetime(lifetime);
-            Ok(())
-        }
+    /// Sets what a caught-up events v3 stream answers: an empty page with the token it was sent, or a new one.
+    ///
+    /// ``"same"`` (the default) or ``"new"``; the client ends the list on
+    /// either.
+    ///
+    /// >>> fake.set_caught_up("new")
+    /// >>> events = s.paginate("/platform/eventmanagement/v3/events", params={"pageSize": 100})
+    /// >>> len(list(events))
+    /// 75
+    fn set_caught_up(&self, name: &str) -> PyResult<()> {
+        self.server.set_caught_up(name.parse().or_raise()?);
+        Ok(())
+    }
 
-        /// Sets how the last page of a list ends: ``"missing"``, ``"empty"`` or ``"null"`` ``nextPageToken``.
-        ///
-        /// >>> fake.set_last_page("null")
-        /// >>> len(list(s.paginate("/insync/usermanagement/v1/users")))
-        /// 25
-        fn set_last_page(&self, name: &str) -> PyResult<()> {
-            self.server.set_last_page(name.parse().or_raise()?);
-            Ok(())
-        }
+    /// Refuses every token issued so far from now on (403), as when they expire: MSP and customer tokens alike.
+    ///
+    /// >>> _ = s.get("/insync/usermanagement/v1/users")
+    /// >>> fake.expire_tokens()
+    /// >>> s.get("/insync/usermanagement/v1/users").status_code  # renewed once, resent
+    /// 200
+    /// >>> fake.token_requests
+    /// 2
+    fn expire_tokens(&self) {
+        self.server.expire_tokens();
+    }
 
-        /// Stops the server; stopping it again does nothing.
-        ///
-        /// >>> server = FakeDruva()
-        /// >>> server.stop()
-        fn stop(&self, py: Python<'_>) {
-            py.detach(|| self.server.stop());
-        }
+    /// Sets the lifetime of the tokens issued from now on, in seconds.
+    ///
+    /// >>> fake.set_token_lifetime(900)
+    /// >>> druva.get_token(client_id, secret, force_refresh=True)["expires_in"] <= 900
+    /// True
+    fn set_token_lifetime(
+        &self,
+        #[pyo3(from_py_with = args::named::seconds)] seconds: f64,
+    ) -> PyResult<()> {
+        let lifetime = config::seconds_argument("token_lifetime", seconds, false).or_raise()?;
+        self.server.set_token_lifetime(lifetime);
+        Ok(())
+    }
 
-        /// Enters a ``with`` block: ``with FakeDruva() as fake:`` gives the running server.
-        ///
-        /// >>> with FakeDruva(users=3) as small:
-        /// ...     small.base_url.startswith("http://127.0.0.1:")
-        /// True
-        fn __enter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
-            slf
-        }
+    /// Sets how the last page of a list ends: ``"missing"``, ``"empty"`` or ``"null"`` ``nextPageToken``.
+    ///
+    /// >>> fake.set_last_page("null")
+    /// >>> len(list(s.paginate("/insync/usermanagement/v1/users")))
+    /// 25
+    fn set_last_page(&self, name: &str) -> PyResult<()> {
+        self.server.set_last_page(name.parse().or_raise()?);
+        Ok(())
+    }
 
-        /// Stops the server at the end of its ``with`` block.
-        ///
-        /// >>> with FakeDruva() as server:
-        /// ...     pass
-        /// >>> try:
-        /// ...     druva.get_token(server.client_id, server.secret, base_url=server.base_url, timeout=1)
-        /// ... except druva.TransportError:
-        /// ...     print("stopped")
-        /// stopped
-        #[pyo3(signature = (*_exc_info))]
-        fn __exit__(&self, py: Python<'_>, _exc_info: &Bound<'_, pyo3::types::PyTuple>) {
-            self.stop(py);
-        }
+    /// Stops the server; stopping it again does nothing.
+    ///
+    /// >>> server = FakeDruva()
+    /// >>> server.stop()
+    fn stop(&self, py: Python<'_>) {
+        py.detach(|| self.server.stop());
+    }
 
-        fn __repr__(&self) -> String {
-            format!(
-                "<FakeDruva {} client_id={}>",
-                self.server.base_url(),
-                druva_core::token::mask(self.server.client_id())
-            )
-        }
+    /// Enters a ``with`` block: ``with FakeDruva() as fake:`` gives the running server.
+    ///
+    /// >>> with FakeDruva(users=3) as small:
+    /// ...     small.base_url.startswith("http://127.0.0.1:")
+    /// True
+    fn __enter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
+        slf
+    }
+
+    /// Stops the server at the end of its ``with`` block.
+    ///
+    /// >>> with FakeDruva() as server:
+    /// ...     pass
+    /// >>> try:
+    /// ...     druva.get_token(server.client_id, server.secret, base_url=server.base_url, timeout=1)
+    /// ... except druva.TransportError:
+    /// ...     print("stopped")
+    /// stopped
+    #[pyo3(signature = (*_exc_info))]
+    fn __exit__(&self, py: Python<'_>, _exc_info: &Bound<'_, pyo3::types::PyTuple>) {
+        self.stop(py);
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "<FakeDruva {} client_id={}>",
+            self.server.base_url(),
+            druva_core::token::mask(self.server.client_id())
+        )
     }
 }

@@ -47,6 +47,7 @@ fn _druva(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(runtime::_shutdown, module)?)?;
     module.add_function(wrap_pyfunction!(logging::_reset_log_cache, module)?)?;
     module.add_function(wrap_pyfunction!(json_loads, module)?)?;
+    module.add_function(wrap_pyfunction!(fake::_fake_defaults, module)?)?;
     module.add_class::<session::PyBaseSession>()?;
     module.add_class::<session::PySession>()?;
     module.add_class::<session::PyAsyncSession>()?;

@@ -6,6 +6,7 @@ constructor argument."""
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import math
 import threading
@@ -363,6 +364,41 @@ def test_an_absurd_argument_is_a_value_error_naming_it(
 ) -> None:
     with pytest.raises(ValueError, match=says):
         FakeDruva(**arguments)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "says"),
+    [
+        ({"client_id": 3}, "client_id must be a str, not int"),
+        ({"secret": b"x"}, "secret must be a str, not bytes"),
+        ({"users": "10"}, "users must be an int, not str"),
+        ({"tls": 1}, "tls must be"),
+        ({"latency": "1"}, "latency must be a number of seconds, not str"),
+        ({"max_in_flight": 2.5}, "max_in_flight must be an int, not float"),
+        ({"rate_limit": True}, "rate_limit must be an int, not bool"),
+        ({"last_page": None}, "last_page must be a str, not NoneType"),
+    ],
+)
+def test_a_wrong_type_is_a_type_error_naming_the_argument(
+    arguments: dict[str, Any], says: str
+) -> None:
+    with pytest.raises(TypeError, match=says):
+        FakeDruva(**arguments)
+
+
+def test_the_signature_shows_the_fake_crates_defaults() -> None:
+    from druva._druva import _fake_defaults
+
+    defaults = _fake_defaults()
+    parameters = inspect.signature(FakeDruva).parameters
+    assert defaults, "the fake crate gives its defaults"
+    for name, value in defaults.items():
+        assert parameters[name].default == value, name
+        assert type(parameters[name].default) is type(value), name
+    with FakeDruva() as fake:
+        assert fake.base_url.startswith("http://127.0.0.1:")
+        assert isinstance(fake, FakeDruva)
+        assert not hasattr(fake, "__dict__"), "no attribute can be set by mistake"
 
 
 def test_add_events_and_set_caught_up_check_their_arguments(small: FakeDruva) -> None:

@@ -17,7 +17,6 @@ __version__: str
 __all__ = [
     "AsyncSession",
     "DirectoryTokenStore",
-    "FakeDruva",
     "Headers",
     "Paginator",
     "Response",
@@ -26,11 +25,13 @@ __all__ = [
     "_BaseSession",
     "_Canceller",
     "_DirectoryLock",
+    "_FakeServer",
     "_InTransit",
     "_LoopQueue",
     "_TokenAuth",
     "_token_auth",
     "__version__",
+    "_fake_defaults",
     "_reset_log_cache",
     "_shutdown",
     "get_token",
@@ -377,27 +378,11 @@ class _LoopQueue:
 class _Canceller:
     def __call__(self, future: asyncio.Future[Any]) -> None: ...
 
-@final
-class FakeDruva:
-    def __new__(
-        cls,
-        client_id: Optional[str] = None,
-        secret: Optional[str] = None,
-        token_lifetime: float = 1800.0,
-        users: int = 250,
-        page_size: int = 100,
-        tls: bool = False,
-        *,
-        port: int = 0,
-        seed: int = 0,
-        last_page: str = "empty",
-        latency: float = 0.0,
-        max_in_flight: Optional[int] = None,
-        msp: bool = False,
-        customers: int = 3,
-        rate_limit: Optional[int] = None,
-        tracker_ttl: Optional[float] = None,
-    ) -> Self: ...
+def _fake_defaults() -> dict[str, Any]: ...
+
+@disjoint_base
+class _FakeServer:
+    def __new__(cls, arguments: dict[str, Any]) -> Self: ...
     @property
     def base_url(self) -> str: ...
     @property

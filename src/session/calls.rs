@@ -346,7 +346,6 @@ impl PyBaseSession {
     /// >>> users.pages
     /// 3
     #[pyo3(signature = (url, *, params=None, items=None, method="GET", json=None, cursor=None, style=None, progress=false, cursor_field=None, cursor_param=None, keep_params=None))]
-    #[allow(clippy::too_many_arguments)]
     fn paginate(
         &self,
         py: Python<'_>,

@@ -185,6 +185,29 @@ def add_command(
     return parser
 
 
+def add_api_command(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    *,
+    help: str,  # noqa: A002 (argparse's own name)
+    description: str,
+    examples: str,
+    call: Callable[..., Any],
+) -> argparse.ArgumentParser:
+    """A command that calls Druva with the user's credential: its help ends
+    with where the credential comes from, and it has the endpoint options
+    (``add_endpoint_options``), ``--timeout`` defaulting to ``call``'s."""
+    parser = add_command(
+        commands,
+        name,
+        help=help,
+        description=description,
+        epilog=examples.rstrip("\n") + "\n\n" + CREDENTIALS_HELP,
+    )
+    add_endpoint_options(parser, call)
+    return parser
+
+
 def default_of(function: Callable[..., Any], parameter: str) -> Any:
     """The default of ``function``'s ``parameter``: help texts quote the
     library's defaults instead of restating them."""
@@ -197,36 +220,61 @@ def given(arguments: argparse.Namespace, *names: str) -> dict[str, Any]:
     return {name: getattr(arguments, name) for name in names if hasattr(arguments, name)}
 
 
-def add_endpoint_options(
-    parser: argparse.ArgumentParser, *, timeout_default: float, token_url: bool = True
+def add_number_option(
+    parser: argparse._ActionsContainer,
+    option: str,
+    text: str,
+    *,
+    default: float,
+    kind: Callable[[str], float] = float,
+    metavar: Optional[str] = None,
 ) -> None:
+    """A number option, passed on only when given (``given()``): its help
+    shows ``default``, the library's own value."""
     parser.add_argument(
+        option,
+        type=kind,
+        metavar=metavar,
+        default=argparse.SUPPRESS,
+        help=f"{text} (default {default:g})",
+    )
+
+
+def add_flags(parser: argparse.ArgumentParser, flags: dict[str, str]) -> None:
+    """On/off options, ``False`` unless given: option → help."""
+    for option, text in flags.items():
+        parser.add_argument(option, action="store_true", help=text)
+
+
+def add_endpoint_options(parser: argparse.ArgumentParser, call: Callable[..., Any]) -> None:
+    """Where the token and the API are (``--region``, ``--base-url``,
+    ``--token-url``), ``--timeout`` with ``call``'s default, ``--ca-bundle`` and
+    ``--scope``: the options ``endpoint()`` reads, in a group of their own."""
+    group = parser.add_argument_group("endpoint")
+    group.add_argument(
         "--region",
         choices=["cloud", "govcloud", "govcloud-workloads"],
         default=argparse.SUPPRESS,
         help="Druva cloud (default: $DRUVA_REGION or cloud)",
     )
-    parser.add_argument(
+    group.add_argument(
         "--base-url", default=argparse.SUPPRESS, help="API base URL (default: $DRUVA_BASE_URL)"
     )
-    if token_url:
-        parser.add_argument(
-            "--token-url",
-            metavar="URL",
-            default=argparse.SUPPRESS,
-            help="the token endpoint, when it is not the base URL's /token",
-        )
-    parser.add_argument(
-        "--timeout",
-        type=float,
+    group.add_argument(
+        "--token-url",
+        metavar="URL",
         default=argparse.SUPPRESS,
-        help=f"seconds (default {timeout_default:g})",
+        help="the token endpoint, when it is not the base URL's /token",
     )
-    parser.add_argument(
+    add_number_option(group, "--timeout", "seconds", default=default_of(call, "timeout"))
+    group.add_argument(
         "--ca-bundle",
         metavar="PEM",
         default=argparse.SUPPRESS,
         help="extra trusted CA certificates, e.g. a corporate proxy's or the fake server's",
+    )
+    group.add_argument(
+        "--scope", default=argparse.SUPPRESS, help="OAuth scope to request (default: none sent)"
     )
 
 
@@ -238,12 +286,6 @@ def endpoint(arguments: argparse.Namespace) -> dict[str, Any]:
     ``--base-url`` winning over ``DRUVA_REGION`` / ``DRUVA_BASE_URL``, and
     ``DRUVA_TOKEN_CACHE`` as ``token_cache``."""
     return _env.token_cache_arguments(_env.cloud_arguments(given(arguments, *ENDPOINT_OPTIONS)))
-
-
-def add_scope_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--scope", default=argparse.SUPPRESS, help="OAuth scope to request (default: none sent)"
-    )
 
 
 def add_param_option(parser: argparse.ArgumentParser, help: str) -> None:  # noqa: A002

@@ -15,15 +15,14 @@ from typing import Any, Optional
 import druva
 from druva import _export
 from druva._cli._common import (
-    CREDENTIALS_HELP,
     EXIT_ERROR,
     EXIT_USAGE,
     CommandError,
     Progress,
-    add_command,
-    add_endpoint_options,
+    add_api_command,
+    add_flags,
+    add_number_option,
     add_param_option,
-    add_scope_option,
     credentials,
     default_of,
     endpoint,
@@ -74,12 +73,13 @@ exit code 3: the server refused the saved cursor (an expired events tracker);
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    export = add_command(
+    export = add_api_command(
         commands,
         "export",
         help="write every item of a list to a file, resumable",
         description=DESCRIPTION,
-        epilog=EXAMPLES + CREDENTIALS_HELP,
+        examples=EXAMPLES,
+        call=druva.Session,
     )
     export.add_argument("path", help="API path of a list, e.g. /insync/usermanagement/v1/users")
     export.add_argument("--out", required=True, metavar="FILE", help="the output file")
@@ -100,26 +100,21 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     export.add_argument(
         "--items", metavar="FIELD", help="the list field to export (default: the only one)"
     )
-    export.add_argument(
-        "--follow",
-        action="store_true",
-        help="keep polling a stream from its cursor; Ctrl-C saves the state and exits 0",
+    add_flags(
+        export,
+        {
+            "--follow": "keep polling a stream from its cursor; Ctrl-C saves the state and exits 0",
+            "--restart": "start over: overwrite FILE and its state",
+            "--from-now": "on a first run, read the stream to its end without writing: "
+            "new events only",
+        },
     )
-    export.add_argument(
+    add_number_option(
+        export,
         "--interval",
-        type=float,
+        "with --follow: seconds between polls",
+        default=default_of(_export.export, "interval"),
         metavar="SECONDS",
-        default=argparse.SUPPRESS,
-        help="with --follow: seconds between polls "
-        f"(default {default_of(_export.export, 'interval'):g})",
-    )
-    export.add_argument(
-        "--restart", action="store_true", help="start over: overwrite FILE and its state"
-    )
-    export.add_argument(
-        "--from-now",
-        action="store_true",
-        help="on a first run, read the stream to its end without writing: new events only",
     )
     export.add_argument(
         "--rotate-bytes",
@@ -135,13 +130,9 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     export.add_argument(
         "--cursor-param", metavar="P", help="with --cursor-field: the parameter that sends it back"
     )
-    export.add_argument(
-        "--keep-params",
-        action="store_true",
-        help="with --cursor-field: resend the --param values with the cursor",
+    add_flags(
+        export, {"--keep-params": "with --cursor-field: resend the --param values with the cursor"}
     )
-    add_endpoint_options(export, timeout_default=default_of(druva.Session, "timeout"))
-    add_scope_option(export)
     export.set_defaults(run=run)
 
 

@@ -6,7 +6,7 @@ import argparse
 import signal
 import sys
 
-from druva._cli._common import add_command, default_of, given, stop_on_signals
+from druva._cli._common import add_command, add_number_option, default_of, given, stop_on_signals
 from druva.testing import FakeDruva
 
 # Each option is passed only when given, so FakeDruva's own defaults apply.
@@ -32,12 +32,8 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--port", type=int, default=argparse.SUPPRESS, help="port (default: a free one)"
     )
     for name, (kind, text) in NUMBERS.items():
-        fake.add_argument(
-            "--" + name.replace("_", "-"),
-            type=kind,
-            default=argparse.SUPPRESS,
-            help=f"{text} (default {default_of(FakeDruva, name):g})",
-        )
+        option = "--" + name.replace("_", "-")
+        add_number_option(fake, option, text, default=default_of(FakeDruva, name), kind=kind)
     fake.add_argument(
         "--tls",
         action="store_true",

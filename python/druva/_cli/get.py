@@ -8,14 +8,10 @@ import sys
 
 import druva
 from druva._cli._common import (
-    CREDENTIALS_HELP,
     Progress,
-    add_command,
-    add_endpoint_options,
+    add_api_command,
     add_param_option,
-    add_scope_option,
     credentials,
-    default_of,
     endpoint,
     given,
     parse_params,
@@ -23,15 +19,16 @@ from druva._cli._common import (
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    get = add_command(
+    get = add_api_command(
         commands,
         "get",
         help="GET an API path and print the JSON",
         description="""GET an API path and print its JSON. With --all, follow every
         page and print one merged list (progress on stderr when it is a terminal).""",
-        epilog="examples:\n"
+        examples="examples:\n"
         "  druva get /insync/endpoints/v1/devices --param pageSize=10\n"
-        "  druva get /insync/usermanagement/v1/users --all > users.json\n\n" + CREDENTIALS_HELP,
+        "  druva get /insync/usermanagement/v1/users --all > users.json",
+        call=druva.Session,
     )
     get.add_argument("path", help="API path, e.g. /insync/usermanagement/v1/users")
     add_param_option(get, "query parameter (repeatable)")
@@ -41,8 +38,6 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=argparse.SUPPRESS,
         help="with --all: the list field to collect (default: the only one)",
     )
-    add_endpoint_options(get, timeout_default=default_of(druva.Session, "timeout"))
-    add_scope_option(get)
     get.set_defaults(run=run)
 
 

@@ -6,28 +6,19 @@ import argparse
 import json
 
 import druva
-from druva._cli._common import (
-    CREDENTIALS_HELP,
-    add_command,
-    add_endpoint_options,
-    add_scope_option,
-    credentials,
-    default_of,
-    endpoint,
-)
+from druva._cli._common import add_api_command, credentials, endpoint
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    token = add_command(
+    token = add_api_command(
         commands,
         "token",
         help="print an access token as JSON",
         description="""Print an access token as JSON: the dict druva.get_token()
         returns (access_token, token_type, expires_in, expires_at).""",
-        epilog="example:\n  druva token > token.json\n\n" + CREDENTIALS_HELP,
+        examples="example:\n  druva token > token.json",
+        call=druva.get_token,
     )
-    add_endpoint_options(token, timeout_default=default_of(druva.get_token, "timeout"))
-    add_scope_option(token)
     token.set_defaults(run=run)
 
 

@@ -14,10 +14,9 @@ __all__ = ["HttpxAuth"]
 class HttpxAuth(_TokenAuthAdapter, httpx.Auth):
     """Druva's bearer token on the requests of an ``httpx.Client`` or ``AsyncClient``.
 
-    ``HttpxAuth(client_id, secret, **token_options)`` takes the arguments of
-    :func:`druva.get_token` (``region``, ``base_url``, ``token_url``, ``scope``,
-    ``timeout``, ``ca_bundle``; not ``force_refresh``), checked at once as
-    :func:`druva.get_token` checks them: bad options raise before any request.
+    ``HttpxAuth(client_id, secret, **token_options)``: the same arguments as
+    :class:`druva.auth.RequestsAuth` (those of :func:`druva.get_token` but
+    ``force_refresh``), refused at once, before any request, when bad.
 
     Each request to the credential's origin (the API base URL's scheme, host
     and port, as a :class:`druva.Session` has it) gets ``Authorization: Bearer

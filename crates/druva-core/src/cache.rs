@@ -771,6 +771,36 @@ mod tests {
         }
     }
 
+    /// A new cache's entry for a counting source, fetched on the process
+    /// runtime.
+    struct Entry {
+        source: Counting,
+        slot: Arc<Slot<Counting>>,
+        runtime: Arc<tokio::runtime::Runtime>,
+    }
+
+    impl Entry {
+        fn new() -> Self {
+            let source = Counting::new("s");
+            Entry {
+                slot: TokenCache::<Counting>::default().slot(&source),
+                source,
+                runtime: runtime::runtime().unwrap(),
+            }
+        }
+
+        /// The entry's token: the cached one, or a new one when `force_refresh`.
+        fn get(&self, force_refresh: bool) -> Arc<Token> {
+            let slot = Arc::clone(&self.slot);
+            let token = slot.get(options(), Duration::ZERO, force_refresh);
+            self.runtime.block_on(token).unwrap()
+        }
+
+        fn requests(&self) -> usize {
+            self.source.requests.load(Ordering::SeqCst)
+        }
+    }
+
     #[test]
     fn the_cache_drops_unused_entries_least_recently_used_first() {
         let cache = TokenCache::<Counting>::default();
@@ -844,16 +874,10 @@ mod tests {
 
     #[test]
     fn an_invalidated_token_is_dropped_only_while_it_is_the_cached_one() {
-        let cache = TokenCache::<Counting>::default();
-        let source = Counting::new("s");
-        let slot = cache.slot(&source);
-        let runtime = runtime::runtime().unwrap();
-        let first = runtime
-            .block_on(Arc::clone(&slot).get(options(), Duration::ZERO, false))
-            .unwrap();
-        let second = runtime
-            .block_on(Arc::clone(&slot).get(options(), Duration::ZERO, true))
-            .unwrap();
+        let entry = Entry::new();
+        let slot = &entry.slot;
+        let first = entry.get(false);
+        let second = entry.get(true);
         slot.invalidate(&first);
         assert!(Arc::ptr_eq(
             &slot.fresh_token(Duration::ZERO).unwrap(),
@@ -861,20 +885,14 @@ mod tests {
         ));
         slot.invalidate(&second);
         assert!(slot.fresh_token(Duration::ZERO).is_none());
-        assert_eq!(source.requests.load(Ordering::SeqCst), 2);
+        assert_eq!(entry.requests(), 2);
     }
 
     #[test]
     fn refusals_of_a_token_fetched_because_of_a_refusal_are_about_access_for_a_minute() {
-        let cache = TokenCache::<Counting>::default();
-        let source = Counting::new("s");
-        let slot = cache.slot(&source);
-        let runtime = runtime::runtime().unwrap();
-        let get = || {
-            runtime
-                .block_on(Arc::clone(&slot).get(options(), Duration::ZERO, false))
-                .unwrap()
-        };
+        let entry = Entry::new();
+        let slot = &entry.slot;
+        let get = || entry.get(false);
         let first = get();
         let now = Instant::now();
         // A first refusal renews: the token may have expired.
@@ -894,12 +912,12 @@ mod tests {
             );
         }
         assert!(Arc::ptr_eq(&get(), &second), "no renewal in the window");
-        assert_eq!(source.requests.load(Ordering::SeqCst), 2);
+        assert_eq!(entry.requests(), 2);
         // After the window, a refusal renews again: one token request a minute.
         let later = now + ACCESS_REFUSAL_WINDOW;
         assert_eq!(slot.refused_at(&second, later), Refusal::Renew);
         let third = get();
-        assert_eq!(source.requests.load(Ordering::SeqCst), 3);
+        assert_eq!(entry.requests(), 3);
         assert_eq!(slot.refused_at(&third, later), Refusal::Renew);
     }
 }

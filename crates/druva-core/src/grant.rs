@@ -612,39 +612,31 @@ mod tests {
 
     #[test]
     fn a_blank_scope_or_bad_arguments_are_value_errors() {
-        for (client_id, options) in [
-            (
-                "abcdefgh",
-                TokenOptions {
-                    scope: Some(" \t".into()),
-                    ..TokenOptions::default()
-                },
-            ),
-            (
-                "abcdefgh",
-                TokenOptions {
-                    region: Some("eu".into()),
-                    ..TokenOptions::default()
-                },
-            ),
-            ("", TokenOptions::default()),
-            (
-                "abcdefgh",
-                TokenOptions {
-                    client_auth: Some("jwt".into()),
-                    ..TokenOptions::default()
-                },
-            ),
-            (
-                "abcdefgh",
-                TokenOptions {
-                    token_params: vec![("client_secret".into(), vec!["x".into()])],
-                    ..TokenOptions::default()
-                },
-            ),
-        ] {
-            let error = TokenCall::new(client_id, "secret", options).unwrap_err();
-            assert!(matches!(error, Error::InvalidArgument { .. }), "{error:?}");
+        /// Sets the one bad argument of a row.
+        type Change = fn(&mut TokenOptions);
+        let rows: [(&str, &str, Change); 5] = [
+            ("a blank scope", "abcdefgh", |given| {
+                given.scope = Some(" \t".into());
+            }),
+            ("an unknown region", "abcdefgh", |given| {
+                given.region = Some("eu".into());
+            }),
+            ("an empty client id", "", |_| {}),
+            ("an unknown client_auth", "abcdefgh", |given| {
+                given.client_auth = Some("jwt".into());
+            }),
+            ("a reserved token param", "abcdefgh", |given| {
+                given.token_params = vec![("client_secret".into(), vec!["x".into()])];
+            }),
+        ];
+        for (row, client_id, change) in rows {
+            let mut given = TokenOptions::default();
+            change(&mut given);
+            let error = TokenCall::new(client_id, "secret", given).unwrap_err();
+            assert!(
+                matches!(error, Error::InvalidArgument { .. }),
+                "{row}: {error:?}"
+            );
         }
     }
 

@@ -743,18 +743,49 @@ mod tests {
         PageInfo::read(body.as_bytes()).unwrap()
     }
 
+    /// A GET walk over `params`, resumed from `cursor` (saved in `style`)
+    /// when given.
+    fn walk_from(
+        params: &[(&str, &str)],
+        cursor: Option<&str>,
+        style: Option<PageStyle>,
+        declared: Option<Declared>,
+    ) -> Result<ListWalk> {
+        let cursor = cursor.map(str::to_owned);
+        ListWalk::new(
+            Method::Get,
+            pairs(params),
+            None,
+            None,
+            cursor,
+            style,
+            declared,
+        )
+    }
+
+    /// A new GET walk over `params`, whose first request sends them as given.
     fn get_walk(params: &[(&str, &str)]) -> ListWalk {
-        let params = params
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        ListWalk::new(Method::Get, params, None, None, None, None, None).unwrap()
+        let walk = walk_from(params, None, None, None).unwrap();
+        assert_eq!(query(&walk), pairs(params));
+        walk
     }
 
     /// Takes one page (as the binding does after decoding its items).
     fn take(walk: &mut ListWalk, body: &str) {
         let fetched = walk.read(page(200, body)).unwrap();
         walk.advance(fetched);
+    }
+
+    /// Takes a page that ends the list and returns the cursor the walk keeps.
+    fn take_last<'w>(walk: &'w mut ListWalk, body: &str) -> Option<&'w str> {
+        take(walk, body);
+        assert!(walk.is_finished(), "{body}");
+        walk.cursor()
+    }
+
+    /// A page of the Events v2 style: its events, tracker and whether more follow.
+    fn tracker_page(events: &str, tracker: &str, more: bool) -> String {
+        format!(r#"{{"events": {events}, "tracker": "{tracker}", "nextPageExists": {more}}}"#)
     }
 
     fn query(walk: &ListWalk) -> Vec<(String, String)> {
@@ -772,10 +803,7 @@ mod tests {
     fn the_walk_tells_the_style_its_pages_showed() {
         let mut walk = get_walk(&[]);
         assert_eq!(walk.style(), None);
-        take(
-            &mut walk,
-            r#"{"events": [1], "tracker": "t1", "nextPageExists": true}"#,
-        );
+        take(&mut walk, &tracker_page("[1]", "t1", true));
         assert_eq!(walk.style(), Some(PageStyle::Tracker));
         let mut walk = get_walk(&[]);
         take(&mut walk, r#"{"users": [1], "nextPageToken": "p2"}"#);
@@ -785,10 +813,6 @@ mod tests {
     #[test]
     fn a_page_token_goes_alone_on_later_pages() {
         let mut walk = get_walk(&[("pageSize", "2"), ("emailID", "a@b.c")]);
-        assert_eq!(
-            query(&walk),
-            pairs(&[("pageSize", "2"), ("emailID", "a@b.c")])
-        );
         take(&mut walk, r#"{"users": [1, 2], "nextPageToken": "p2"}"#);
         assert_eq!(query(&walk), pairs(&[("pageToken", "p2")]));
         assert_eq!(walk.cursor(), Some("p2"));
@@ -802,9 +826,7 @@ mod tests {
             r#"{"users": [1], "nextPageToken": null}"#,
         ] {
             let mut walk = get_walk(&[]);
-            take(&mut walk, last);
-            assert!(walk.is_finished(), "{last}");
-            assert_eq!(walk.cursor(), None, "{last}");
+            assert_eq!(take_last(&mut walk, last), None, "{last}");
             assert_eq!(walk.next_request(), None);
         }
     }
@@ -813,36 +835,30 @@ mod tests {
     fn an_empty_page_or_a_repeated_cursor_ends_the_list_keeping_the_cursor() {
         let mut walk = get_walk(&[]);
         take(&mut walk, r#"{"events": [1], "nextPageToken": "t1"}"#);
-        take(&mut walk, r#"{"events": [], "nextPageToken": "t2"}"#);
-        assert!(walk.is_finished());
-        assert_eq!(walk.cursor(), Some("t2"));
+        assert_eq!(
+            take_last(&mut walk, r#"{"events": [], "nextPageToken": "t2"}"#),
+            Some("t2")
+        );
 
         let mut walk = get_walk(&[]);
         take(&mut walk, r#"{"events": [1], "nextPageToken": "t1"}"#);
-        take(&mut walk, r#"{"events": [2], "nextPageToken": "t1"}"#);
-        assert!(walk.is_finished());
-        assert_eq!(walk.cursor(), Some("t1"));
+        assert_eq!(
+            take_last(&mut walk, r#"{"events": [2], "nextPageToken": "t1"}"#),
+            Some("t1")
+        );
         assert_eq!(walk.pages(), 2);
     }
 
     #[test]
     fn a_stream_resumes_from_a_saved_cursor_sent_alone() {
-        let mut walk = ListWalk::new(
-            Method::Get,
-            pairs(&[("pageSize", "500")]),
-            None,
-            None,
-            Some("saved".into()),
-            None,
-            None,
-        )
-        .unwrap();
+        let mut walk = walk_from(&[("pageSize", "500")], Some("saved"), None, None).unwrap();
         assert_eq!(walk.cursor(), Some("saved"));
         assert_eq!(query(&walk), pairs(&[("pageToken", "saved")]));
         // Caught up: the server hands back the cursor it was sent.
-        take(&mut walk, r#"{"events": [], "nextPageToken": "saved"}"#);
-        assert_eq!(walk.cursor(), Some("saved"));
-        assert!(walk.is_finished());
+        assert_eq!(
+            take_last(&mut walk, r#"{"events": [], "nextPageToken": "saved"}"#),
+            Some("saved")
+        );
     }
 
     #[test]
@@ -873,58 +889,34 @@ mod tests {
             sent,
             serde_json::json!({"filters": {"pageSize": 2}, "pageToken": "n2"})
         );
-        take(&mut walk, r#"{"data": [3], "nextPageToken": ""}"#);
-        assert!(walk.is_finished());
+        assert_eq!(
+            take_last(&mut walk, r#"{"data": [3], "nextPageToken": ""}"#),
+            None
+        );
     }
 
     #[test]
     fn a_post_body_must_be_an_object_and_a_get_takes_none() {
         assert!(ListWalk::new(Method::Post, vec![], Some(b"[1]"), None, None, None, None).is_err());
         assert!(ListWalk::new(Method::Get, vec![], Some(b"{}"), None, None, None, None).is_err());
-        assert!(ListWalk::new(
-            Method::Get,
-            vec![],
-            None,
-            None,
-            Some(String::new()),
-            None,
-            None
-        )
-        .is_err());
+        assert!(walk_from(&[], Some(""), None, None).is_err());
     }
 
     #[test]
     fn events_v2_resend_the_params_with_the_tracker() {
         let mut walk = get_walk(&[("format", "CEF"), ("tracker", "saved")]);
-        assert_eq!(
-            query(&walk),
-            pairs(&[("format", "CEF"), ("tracker", "saved")])
-        );
-        take(
-            &mut walk,
-            r#"{"events": [1], "tracker": "t1", "nextPageExists": true}"#,
-        );
+        take(&mut walk, &tracker_page("[1]", "t1", true));
         assert_eq!(query(&walk), pairs(&[("format", "CEF"), ("tracker", "t1")]));
-        take(
-            &mut walk,
-            r#"{"events": [2], "tracker": "t2", "nextPageExists": false}"#,
+        assert_eq!(
+            take_last(&mut walk, &tracker_page("[2]", "t2", false)),
+            Some("t2")
         );
-        assert!(walk.is_finished());
-        assert_eq!(walk.cursor(), Some("t2"));
     }
 
     #[test]
     fn a_saved_tracker_resumes_with_the_params_and_ends_where_the_stream_caught_up() {
-        let mut walk = ListWalk::new(
-            Method::Get,
-            pairs(&[("format", "CEF"), ("tracker", "stale")]),
-            None,
-            None,
-            Some("saved".into()),
-            Some(PageStyle::Tracker),
-            None,
-        )
-        .unwrap();
+        let params = [("format", "CEF"), ("tracker", "stale")];
+        let mut walk = walk_from(&params, Some("saved"), Some(PageStyle::Tracker), None).unwrap();
         assert_eq!(
             (walk.cursor(), walk.style()),
             (Some("saved"), Some(PageStyle::Tracker))
@@ -933,26 +925,15 @@ mod tests {
             query(&walk),
             pairs(&[("format", "CEF"), ("tracker", "saved")])
         );
-        take(
-            &mut walk,
-            r#"{"events": [], "tracker": "saved", "nextPageExists": false}"#,
+        assert_eq!(
+            take_last(&mut walk, &tracker_page("[]", "saved", false)),
+            Some("saved")
         );
-        assert!(walk.is_finished());
-        assert_eq!(walk.cursor(), Some("saved"));
     }
 
     #[test]
     fn a_style_needs_a_cursor_and_a_known_name() {
-        assert!(ListWalk::new(
-            Method::Get,
-            vec![],
-            None,
-            None,
-            None,
-            Some(PageStyle::Tracker),
-            None
-        )
-        .is_err());
+        assert!(walk_from(&[], None, Some(PageStyle::Tracker), None).is_err());
         for style in PageStyle::ALL {
             assert_eq!(PageStyle::from_name(style.name()).unwrap(), style);
         }
@@ -983,26 +964,21 @@ mod tests {
             query(&walk),
             pairs(&[("since", "1"), ("trackerToken", "t1")])
         );
-        take(&mut walk, r#"{"events": [], "nextTrackerToken": "t1"}"#);
-        assert!(walk.is_finished());
-        assert_eq!(walk.cursor(), Some("t1"));
-        let resumed = ListWalk::new(
-            Method::Get,
-            pairs(&[("since", "1")]),
-            None,
-            None,
-            Some("t1".into()),
-            Some(PageStyle::TrackerToken),
-            None,
-        )
-        .unwrap();
+        assert_eq!(
+            take_last(&mut walk, r#"{"events": [], "nextTrackerToken": "t1"}"#),
+            Some("t1")
+        );
+        let style = Some(PageStyle::TrackerToken);
+        let resumed = walk_from(&[("since", "1")], Some("t1"), style, None).unwrap();
         assert_eq!(
             query(&resumed),
             pairs(&[("since", "1"), ("trackerToken", "t1")])
         );
         let mut ending = get_walk(&[]);
-        take(&mut ending, r#"{"events": [1], "nextTrackerToken": null}"#);
-        assert_eq!((ending.is_finished(), ending.cursor()), (true, None));
+        assert_eq!(
+            take_last(&mut ending, r#"{"events": [1], "nextTrackerToken": null}"#),
+            None
+        );
         assert_eq!(ending.style(), Some(PageStyle::TrackerToken));
     }
 
@@ -1013,33 +989,20 @@ mod tests {
             (true, pairs(&[("a", "1"), ("cursor", "c1")])),
         ] {
             let declared = declared("nextCursor", "cursor", keep);
-            let mut walk = ListWalk::new(
-                Method::Get,
-                pairs(&[("a", "1")]),
-                None,
-                None,
-                None,
-                None,
-                declared,
-            )
-            .unwrap();
+            let mut walk = walk_from(&[("a", "1")], None, None, declared).unwrap();
             assert_eq!(walk.style(), Some(PageStyle::Declared));
             assert_eq!(query(&walk), pairs(&[("a", "1")]));
             take(&mut walk, r#"{"items": [1], "nextCursor": "c1"}"#);
             assert_eq!(query(&walk), second);
-            take(&mut walk, r#"{"items": [2], "nextCursor": ""}"#);
-            assert_eq!((walk.is_finished(), walk.cursor()), (true, None));
+            assert_eq!(
+                take_last(&mut walk, r#"{"items": [2], "nextCursor": ""}"#),
+                None,
+                "keep_params={keep}"
+            );
         }
-        let resumed = ListWalk::new(
-            Method::Get,
-            pairs(&[("a", "1")]),
-            None,
-            None,
-            Some("saved".into()),
-            Some(PageStyle::Declared),
-            declared("nextCursor", "cursor", false),
-        )
-        .unwrap();
+        let declaration = declared("nextCursor", "cursor", false);
+        let style = Some(PageStyle::Declared);
+        let resumed = walk_from(&[("a", "1")], Some("saved"), style, declaration).unwrap();
         assert_eq!(query(&resumed), pairs(&[("cursor", "saved")]));
     }
 
@@ -1073,17 +1036,7 @@ mod tests {
             Declared::from_arguments(some("f"), some("p"), None).unwrap(),
             declared("f", "p", false)
         );
-        let resume = |style, declaration| {
-            ListWalk::new(
-                Method::Get,
-                vec![],
-                None,
-                None,
-                some("c"),
-                Some(style),
-                declaration,
-            )
-        };
+        let resume = |style, declaration| walk_from(&[], Some("c"), Some(style), declaration);
         assert!(resume(PageStyle::Declared, None).is_err());
         assert!(resume(PageStyle::Tracker, declared("f", "p", false)).is_err());
         assert!(resume(PageStyle::Declared, declared("f", "p", false)).is_ok());
@@ -1113,16 +1066,8 @@ mod tests {
         ] {
             assert!(get_walk(&[]).read(page(200, body)).is_ok(), "{body}");
         }
-        let declared_walk = ListWalk::new(
-            Method::Get,
-            vec![],
-            None,
-            None,
-            None,
-            None,
-            declared("nextCursor", "cursor", false),
-        )
-        .unwrap();
+        let declared_walk =
+            walk_from(&[], None, None, declared("nextCursor", "cursor", false)).unwrap();
         assert!(declared_walk
             .read(page(200, r#"{"items": [1], "nextCursor": "c1"}"#))
             .is_ok());

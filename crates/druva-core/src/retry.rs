@@ -564,6 +564,14 @@ mod tests {
         outcome.as_ref().unwrap().status_code
     }
 
+    /// Runs a GET with `answer` at every attempt and returns the last
+    /// status, the attempt numbers seen and the time the loop waited.
+    async fn repeat(policy: &RetryPolicy, answer: Response) -> (u16, Vec<u32>, Duration) {
+        let started = tokio::time::Instant::now();
+        let (last, attempts) = run_script(Retrying::new(policy, "GET /x"), vec![Ok(answer)]).await;
+        (status(&last), attempts, started.elapsed())
+    }
+
     /// Runs one attempt a call, `outcome` each time, and returns what the
     /// run spent and how many attempts it made.
     async fn spend(retrying: Retrying<'_>, outcome: Result<Response>) -> (Budget, u32) {
@@ -613,13 +621,8 @@ mod tests {
     async fn a_gateway_error_is_retried_max_retries_times_then_returned() {
         let policy = impatient(3);
         for code in [502, 503, 504] {
-            let (last, attempts) = run_script(
-                Retrying::new(&policy, "GET /x"),
-                vec![Ok(answer(code, None))],
-            )
-            .await;
-            assert_eq!(attempts, [0, 1, 2, 3]);
-            assert_eq!(status(&last), code);
+            let (last, attempts, _) = repeat(&policy, answer(code, None)).await;
+            assert_eq!((last, attempts), (code, vec![0, 1, 2, 3]), "{code}");
         }
     }
 
@@ -640,13 +643,8 @@ mod tests {
     async fn other_statuses_and_permanent_errors_are_not_retried() {
         let policy = impatient(3);
         for code in [200, 400, 401, 403, 404, 500] {
-            let (last, attempts) = run_script(
-                Retrying::new(&policy, "GET /x"),
-                vec![Ok(answer(code, None))],
-            )
-            .await;
-            assert_eq!(attempts, [0], "{code}");
-            assert_eq!(status(&last), code);
+            let (last, attempts, _) = repeat(&policy, answer(code, None)).await;
+            assert_eq!((last, attempts), (code, vec![0]), "{code}");
         }
         let protocol = Err(Error::protocol("not JSON"));
         let (last, attempts) = run_script(Retrying::new(&policy, "GET /x"), vec![protocol]).await;
@@ -702,69 +700,65 @@ mod tests {
         assert_eq!(RetryScope::for_call("GET", Some(false)), RetryScope::Never);
     }
 
-    #[tokio::test]
-    async fn zero_max_retries_means_one_attempt_on_a_gateway_error() {
-        let policy = impatient(0);
-        let (last, attempts) = run_script(
-            Retrying::new(&policy, "GET /x"),
-            vec![Ok(answer(503, None))],
-        )
-        .await;
-        assert_eq!(attempts, [0]);
-        assert_eq!(status(&last), 503);
-    }
-
-    #[tokio::test]
-    async fn a_zero_rate_limit_budget_means_one_attempt_on_a_429() {
-        let policy = RetryPolicy::new(3, Duration::ZERO);
-        let (last, attempts) = run_script(
-            Retrying::new(&policy, "GET /x"),
-            vec![Ok(answer(429, None))],
-        )
-        .await;
-        assert_eq!(attempts, [0]);
-        assert_eq!(status(&last), 429);
-    }
-
+    /// One answer at every attempt, and the attempts and waits the policy
+    /// gives it: each row names the behaviour it shows.
     #[tokio::test(start_paused = true)]
-    async fn a_429_is_retried_until_the_next_wait_would_pass_the_budget() {
-        let policy = RetryPolicy::new(0, Duration::from_secs(120));
-        let started = tokio::time::Instant::now();
-        let (last, attempts) = run_script(
-            Retrying::new(&policy, "GET /x"),
-            vec![Ok(answer(429, Some("50")))],
-        )
-        .await;
-        // 50 s, 100 s waited; a third wait would reach 150 s > 120 s.
-        assert_eq!(attempts, [0, 1, 2]);
-        assert_eq!(status(&last), 429);
-        assert_eq!(started.elapsed(), Duration::from_secs(100));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_retry_after_longer_than_the_budget_is_not_waited_for() {
-        let policy = RetryPolicy::new(3, Duration::from_secs(120));
-        let started = tokio::time::Instant::now();
-        let (_, attempts) = run_script(
-            Retrying::new(&policy, "GET /x"),
-            vec![Ok(answer(429, Some("3600")))],
-        )
-        .await;
-        assert_eq!(attempts, [0]);
-        assert_eq!(started.elapsed(), Duration::ZERO);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn an_unpaced_429_waits_at_least_a_second_whatever_retry_after_says() {
-        let policy = RetryPolicy::new(3, Duration::from_millis(2500));
-        let started = tokio::time::Instant::now();
-        let (_, attempts) = run_script(
-            Retrying::new(&policy, "POST /token"),
-            vec![Ok(answer(429, Some("0")))],
-        )
-        .await;
-        assert_eq!(attempts, [0, 1, 2]);
-        assert_eq!(started.elapsed(), Duration::from_secs(2));
+    async fn a_repeated_answer_gets_the_attempts_and_waits_its_policy_allows() {
+        let seconds = Duration::from_secs;
+        let patient = RetryPolicy {
+            base_delay: seconds(3600),
+            max_delay: seconds(3600),
+            ..RetryPolicy::with_max_retries(2)
+        };
+        let rows = [
+            (
+                "zero max_retries means one attempt on a gateway error",
+                impatient(0),
+                answer(503, None),
+                vec![0],
+                Duration::ZERO,
+            ),
+            (
+                "a zero rate-limit budget means one attempt on a 429",
+                RetryPolicy::new(3, Duration::ZERO),
+                answer(429, None),
+                vec![0],
+                Duration::ZERO,
+            ),
+            (
+                // 50 s, 100 s waited; a third wait would reach 150 s > 120 s.
+                "a 429 is retried until the next wait would pass the budget",
+                RetryPolicy::new(0, seconds(120)),
+                answer(429, Some("50")),
+                vec![0, 1, 2],
+                seconds(100),
+            ),
+            (
+                "a Retry-After longer than the budget is not waited for",
+                RetryPolicy::new(3, seconds(120)),
+                answer(429, Some("3600")),
+                vec![0],
+                Duration::ZERO,
+            ),
+            (
+                "an unpaced 429 waits at least a second whatever Retry-After says",
+                RetryPolicy::new(3, Duration::from_millis(2500)),
+                answer(429, Some("0")),
+                vec![0, 1, 2],
+                seconds(2),
+            ),
+            (
+                "Retry-After sets the wait between attempts",
+                patient,
+                answer(503, Some("5")),
+                vec![0, 1, 2],
+                seconds(10),
+            ),
+        ];
+        for (behaviour, policy, answer, attempts, waited) in rows {
+            let expected = (answer.status_code, attempts, waited);
+            assert_eq!(repeat(&policy, answer).await, expected, "{behaviour}");
+        }
     }
 
     /// A pacer that always says the same wait.
@@ -848,23 +842,6 @@ mod tests {
             .await;
         assert_eq!(attempts, 1);
         assert!(outcome.is_err());
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn retry_after_sets_the_wait_between_attempts() {
-        let policy = RetryPolicy {
-            base_delay: Duration::from_secs(3600),
-            max_delay: Duration::from_secs(3600),
-            ..RetryPolicy::with_max_retries(2)
-        };
-        let started = tokio::time::Instant::now();
-        let (_, attempts) = run_script(
-            Retrying::new(&policy, "GET /x"),
-            vec![Ok(answer(503, Some("5")))],
-        )
-        .await;
-        assert_eq!(attempts, [0, 1, 2]);
-        assert_eq!(started.elapsed(), Duration::from_secs(10));
     }
 
     #[tokio::test(start_paused = true)]

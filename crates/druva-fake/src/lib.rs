@@ -43,7 +43,8 @@
 //!    endpoints), on `state` and below.
 //! 5. The handlers, one module a product: `insync`, `users`, `streams`,
 //!    `reporting`, `msp`, `echo`, on `handler` and below.
-//! 6. `api`, the router, on the handlers.
+//! 6. `api`, the router, on the handlers (and on `data`, whose item types
+//!    pick the list `insync::list` serves).
 //! 7. `dispatch`, the front door (counters, faults, the bearer check), on
 //!    `api`, `token`, `handler`'s `Caller` and below.
 //! 8. `server`, the connections, on `dispatch`, `state` and `tls`.

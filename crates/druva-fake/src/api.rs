@@ -12,6 +12,7 @@ use axum::response::Response;
 use axum::routing::{any, get, post};
 use axum::Router;
 
+use super::data::{Backup, Device, Org, Profile, Restore, Storage, User};
 use super::envelope;
 use super::state::Shared;
 use super::{echo, insync, msp, reporting, streams, users};
@@ -20,7 +21,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route(
             insync::USERS,
-            get(insync::list_users).post(users::create_user),
+            get(insync::list::<User>).post(users::create_user),
         )
         .route(
             "/insync/usermanagement/v1/users/{id}",
@@ -29,16 +30,19 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
                 .patch(users::update_user)
                 .delete(users::delete_user),
         )
-        .route("/insync/endpoints/v1/devices", get(insync::list_devices))
-        .route("/insync/endpoints/v1/backups", get(insync::list_backups))
-        .route("/insync/endpoints/v1/restores", get(insync::list_restores))
+        .route("/insync/endpoints/v1/devices", get(insync::list::<Device>))
+        .route("/insync/endpoints/v1/backups", get(insync::list::<Backup>))
+        .route(
+            "/insync/endpoints/v1/restores",
+            get(insync::list::<Restore>),
+        )
         .route(
             "/insync/storagemanagement/v1/storages",
-            get(insync::list_storages),
+            get(insync::list::<Storage>),
         )
         .route(
             "/insync/profilemanagement/v1/profiles",
-            get(insync::list_profiles),
+            get(insync::list::<Profile>),
         )
         .route(streams::EVENTS_V2, get(streams::list_events_v2))
         .route(streams::EVENTS_V3, get(streams::list_events_v3))
@@ -55,7 +59,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             "/platform/reporting/{version}/reports/{report_id}",
             post(reporting::report_data),
         )
-        .route("/phoenix/organization/v1/orgs", get(insync::list_orgs))
+        .route("/phoenix/organization/v1/orgs", get(insync::list::<Org>))
         .route(
             "/phoenix/storage/v1/orgs/{org_id}/reports/usage",
             get(insync::storage_usage),

@@ -103,6 +103,7 @@ impl Serialize for Timestamp {
 
 /// An inSync user, as `/insync/usermanagement/v1/users` lists it.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
 pub(crate) struct User {
     #[serde(rename = "userID")]
     pub id: u64,
@@ -117,9 +118,7 @@ pub(crate) struct User {
     #[serde(rename = "cacheID")]
     pub cache_id: u64,
     pub status: String,
-    #[serde(rename = "addedOn")]
     pub added_on: Timestamp,
-    #[serde(rename = "privacySettingsEnabled")]
     pub privacy_settings_enabled: bool,
     #[serde(rename = "ldapGUID")]
     pub ldap_guid: String,
@@ -141,6 +140,7 @@ pub(crate) struct UserFields {
 
 /// An inSync device, as `/insync/endpoints/v1/devices` lists it.
 #[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub(crate) struct Device {
     #[serde(rename = "deviceID")]
     pub id: u64,
@@ -148,22 +148,16 @@ pub(crate) struct Device {
     pub name: String,
     #[serde(rename = "userID")]
     pub user_id: u64,
-    #[serde(rename = "userName")]
     pub user_name: String,
     #[serde(rename = "platformOS")]
     pub platform: &'static str,
-    #[serde(rename = "clientVersion")]
     pub client_version: &'static str,
     #[serde(rename = "deviceStatus")]
     pub status: &'static str,
-    #[serde(rename = "upgradeState")]
     pub upgrade_state: &'static str,
-    #[serde(rename = "serialNumber")]
     pub serial_number: String,
     pub uuid: String,
-    #[serde(rename = "addedOn")]
     pub added_on: Timestamp,
-    #[serde(rename = "lastConnected")]
     pub last_connected: Timestamp,
     #[serde(rename = "deviceMarkedInactive")]
     pub marked_inactive: bool,
@@ -177,29 +171,24 @@ pub(crate) struct Device {
 /// The last successful backup of a device, as
 /// `/insync/endpoints/v1/backups?lastSuccessful=true` lists it.
 #[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub(crate) struct Backup {
     #[serde(rename = "deviceID")]
     pub device_id: u64,
     #[serde(rename = "backupStatus")]
     pub status: &'static str,
-    #[serde(rename = "filesBackedUp")]
     pub files_backed_up: u64,
-    #[serde(rename = "bytesTransferred")]
     pub bytes_transferred: u64,
-    #[serde(rename = "filesMissed")]
     pub files_missed: u64,
-    #[serde(rename = "snapshotSize")]
     pub snapshot_size: String,
-    #[serde(rename = "startTime")]
     pub start_time: Timestamp,
-    #[serde(rename = "endTime")]
     pub end_time: Timestamp,
-    #[serde(rename = "systemSettingsBackedUp")]
     pub system_settings_backed_up: bool,
 }
 
 /// A restore activity, as `/insync/endpoints/v1/restores` lists it.
 #[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub(crate) struct Restore {
     #[serde(rename = "restoreID")]
     pub id: u64,
@@ -211,9 +200,7 @@ pub(crate) struct Restore {
     pub user_id: u64,
     #[serde(rename = "restoreLocation")]
     pub location: &'static str,
-    #[serde(rename = "startTime")]
     pub start_time: Timestamp,
-    #[serde(rename = "endTime")]
     pub end_time: Timestamp,
     pub status: &'static str,
     #[serde(rename = "restoreSize")]
@@ -226,7 +213,6 @@ pub(crate) struct Restore {
     pub mode: &'static str,
     #[serde(rename = "systemSettingsRestore")]
     pub system_settings: bool,
-    #[serde(rename = "failureReason")]
     pub failure_reason: &'static str,
 }
 
@@ -258,6 +244,7 @@ pub(crate) struct Profile {
 /// An inSync event, as `/insync/eventmanagement/v2/events` lists it, with
 /// the fields a SIEM reads.
 #[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub(crate) struct Event {
     #[serde(rename = "eventID")]
     pub id: u64,
@@ -265,7 +252,6 @@ pub(crate) struct Event {
     pub kind: &'static str,
     #[serde(rename = "eventState")]
     pub state: &'static str,
-    #[serde(rename = "timestamp")]
     pub timestamp: Timestamp,
     #[serde(rename = "inSyncUserID")]
     pub user_id: u64,
@@ -279,11 +265,9 @@ pub(crate) struct Event {
     pub device_name: String,
     #[serde(rename = "profileID")]
     pub profile_id: u64,
-    #[serde(rename = "profileName")]
     pub profile_name: &'static str,
     #[serde(rename = "clientOS")]
     pub client_os: &'static str,
-    #[serde(rename = "clientVersion")]
     pub client_version: &'static str,
     pub ip: String,
     #[serde(rename = "eventDetails")]

@@ -14,35 +14,243 @@ use super::paging::{check_known, InvalidParameter};
 type Params = HashMap<String, String>;
 type Checked<T> = Result<T, InvalidParameter>;
 
-/// A list's documented filters: read from the query, then asked of each item
-/// (with the data set, for filters on an item's device or user).
-pub(crate) trait ListFilter<T>: Sized {
-    fn parse(params: &Params) -> Checked<Self>;
-    fn keeps(&self, item: &T, data: &DataSet) -> bool;
+/// How one documented parameter keeps an item: the value's type, as Druva
+/// types it, and the item's value it is compared with.
+pub(crate) enum Rule<T> {
+    /// A whole number equal to the item's (`None`: the item has none, as a
+    /// device whose user is gone).
+    Id(fn(&T, &DataSet) -> Option<u64>),
+    /// Whole numbers separated by commas, one of them equal to the item's.
+    Ids(fn(&T, &DataSet) -> Option<u64>),
+    /// A value equal to the item's.
+    Exact(fn(&T) -> &str),
+    /// A value equal to the item's but for ASCII case.
+    AnyCase(fn(&T) -> &str),
+    /// A value the item's starts with, in any case.
+    Prefix(fn(&T) -> &str),
+    /// One of Druva's `choices`, equal to the item's.
+    OneOf(&'static [&'static str], fn(&T) -> &str),
+    /// `true` or `false`, equal to the item's.
+    Flag(fn(&T) -> bool),
+    /// A time at or before the item's.
+    NotBefore(fn(&T) -> Timestamp),
+    /// A time at or after the item's.
+    NotAfter(fn(&T) -> Timestamp),
+    /// A flag that must be given, of which only `true` is supported.
+    RequiredTrue,
 }
 
-/// Each list's filter, as the generic list handler takes it.
-macro_rules! list_filter {
-    ($filter:ty, $item:ty, |$this:ident, $it:ident, $data:ident| $keeps:expr) => {
-        impl ListFilter<$item> for $filter {
-            fn parse(params: &Params) -> Checked<Self> {
-                <$filter>::parse(params)
+/// A list's documented filters: each parameter with the rule it keeps items
+/// by.
+pub(crate) type Documented<T> = [(&'static str, Rule<T>)];
+
+/// The users filters of `/insync/usermanagement/v1/users`.
+pub(crate) const USER_FILTERS: &Documented<User> = &[
+    ("profileID", Rule::Id(|user, _| Some(user.profile_id))),
+    ("storageID", Rule::Id(|user, _| Some(user.storage_id))),
+    ("cacheID", Rule::Id(|user, _| Some(user.cache_id))),
+    ("userIDs", Rule::Ids(|user, _| Some(user.id))),
+    ("emailID", Rule::AnyCase(|user| &user.email)),
+    ("searchPrefixEmailID", Rule::Prefix(local_part)),
+    ("searchPrefixUserName", Rule::Prefix(|user| &user.name)),
+    ("minAddedOn", Rule::NotBefore(|user| user.added_on)),
+    ("maxAddedOn", Rule::NotAfter(|user| user.added_on)),
+    (
+        "status",
+        Rule::OneOf(&["active", "preserved"], |user| &user.status),
+    ),
+    ("ldapGUID", Rule::AnyCase(|user| &user.ldap_guid)),
+    (
+        "privacySettingsEnabled",
+        Rule::Flag(|user| user.privacy_settings_enabled),
+    ),
+];
+
+/// The devices filters of `/insync/endpoints/v1/devices`.
+pub(crate) const DEVICE_FILTERS: &Documented<Device> = &[
+    ("userID", Rule::Id(|device, _| Some(device.user_id))),
+    ("userIDs", Rule::Ids(|device, _| Some(device.user_id))),
+    ("deviceIDs", Rule::Ids(|device, _| Some(device.id))),
+    ("profileIDs", Rule::Ids(device_profile)),
+    (
+        "searchPrefixDeviceName",
+        Rule::Prefix(|device| &device.name),
+    ),
+    ("clientVersion", Rule::Exact(|device| device.client_version)),
+    (
+        "platformOS",
+        Rule::OneOf(PLATFORMS, |device| device.platform),
+    ),
+    (
+        "deviceStatus",
+        Rule::OneOf(&["enabled", "disabled"], |device| device.status),
+    ),
+    (
+        "upgradeState",
+        Rule::OneOf(UPGRADE_STATES, |device| device.upgrade_state),
+    ),
+    (
+        "minLastConnected",
+        Rule::NotBefore(|device| device.last_connected),
+    ),
+    (
+        "maxLastConnected",
+        Rule::NotAfter(|device| device.last_connected),
+    ),
+    ("minAddedOn", Rule::NotBefore(|device| device.added_on)),
+    ("maxAddedOn", Rule::NotAfter(|device| device.added_on)),
+    ("serialNumber", Rule::Exact(|device| &device.serial_number)),
+    ("uuid", Rule::Exact(|device| &device.uuid)),
+    (
+        "deviceMarkedInactive",
+        Rule::Flag(|device| device.marked_inactive),
+    ),
+];
+
+/// The filters of `/insync/endpoints/v1/backups`, whose `lastSuccessful` is
+/// required and only `true` is supported.
+pub(crate) const BACKUP_FILTERS: &Documented<Backup> = &[
+    ("lastSuccessful", Rule::RequiredTrue),
+    ("deviceID", Rule::Id(|backup, _| Some(backup.device_id))),
+    ("userID", Rule::Id(backup_user)),
+    (
+        "minBackupStartTime",
+        Rule::NotBefore(|backup| backup.start_time),
+    ),
+    (
+        "maxBackupStartTime",
+        Rule::NotAfter(|backup| backup.start_time),
+    ),
+    (
+        "minBackupEndTime",
+        Rule::NotBefore(|backup| backup.end_time),
+    ),
+    ("maxBackupEndTime", Rule::NotAfter(|backup| backup.end_time)),
+];
+
+/// The filters of `/insync/endpoints/v1/restores`.
+pub(crate) const RESTORE_FILTERS: &Documented<Restore> = &[
+    ("deviceID", Rule::Id(|restore, _| Some(restore.device_id))),
+    (
+        "targetDeviceID",
+        Rule::Id(|restore, _| Some(restore.target_device_id)),
+    ),
+    ("userID", Rule::Id(|restore, _| Some(restore.user_id))),
+    (
+        "minStartTime",
+        Rule::NotBefore(|restore| restore.start_time),
+    ),
+    ("maxStartTime", Rule::NotAfter(|restore| restore.start_time)),
+];
+
+const PLATFORMS: &[&str] = &["win32", "linux2", "darwin", "android", "ios"];
+const UPGRADE_STATES: &[&str] = &[
+    "NOT UPGRADABLE",
+    "UPGRADABLE",
+    "UPTODATE",
+    "SCHEDULED",
+    "UNKNOWN",
+];
+
+/// What `searchPrefixEmailID` searches: the part of the email before `@`.
+fn local_part(user: &User) -> &str {
+    user.email.split('@').next().unwrap_or_default()
+}
+
+/// The profile of a device's user.
+fn device_profile(device: &Device, data: &DataSet) -> Option<u64> {
+    data.user(device.user_id).map(|user| user.profile_id)
+}
+
+/// The user of a backup's device.
+fn backup_user(backup: &Backup, data: &DataSet) -> Option<u64> {
+    data.device(backup.device_id).map(|device| device.user_id)
+}
+
+/// Whether one given parameter keeps an item.
+type Keep<T> = Box<dyn Fn(&T, &DataSet) -> bool + Send + Sync>;
+
+/// A list's filters as one request gives them.
+pub(crate) struct Filter<T> {
+    given: Vec<Keep<T>>,
+}
+
+impl<T> std::fmt::Debug for Filter<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Filter")
+            .field("given", &self.given.len())
+            .finish()
+    }
+}
+
+impl<T: 'static> Filter<T> {
+    /// Reads the `documented` filters from a list's query; any other
+    /// parameter but the fake's `pageSize`, or a value of the wrong shape, is
+    /// refused.
+    pub fn parse(params: &Params, documented: &Documented<T>) -> Checked<Self> {
+        let known: Vec<&str> = documented
+            .iter()
+            .map(|(name, _)| *name)
+            .chain([PAGE_SIZE])
+            .collect();
+        check_known(params, &known)?;
+        let given = documented
+            .iter()
+            .filter_map(|(name, rule)| read(params, name, rule).transpose())
+            .collect::<Checked<_>>()?;
+        Ok(Filter { given })
+    }
+
+    /// Whether every filter given keeps `item` (with the data set, for
+    /// filters on an item's device or user).
+    pub fn keeps(&self, item: &T, data: &DataSet) -> bool {
+        self.given.iter().all(|keep| keep(item, data))
+    }
+}
+
+/// The test of parameter `name` under `rule`, `None` when it is not given.
+fn read<T: 'static>(params: &Params, name: &str, rule: &Rule<T>) -> Checked<Option<Keep<T>>> {
+    let keep: Option<Keep<T>> = match *rule {
+        Rule::Id(field) => id(params, name)?
+            .map(|id| -> Keep<T> { Box::new(move |item, data| field(item, data) == Some(id)) }),
+        Rule::Ids(field) => ids(params, name)?.map(|ids| -> Keep<T> {
+            Box::new(move |item, data| field(item, data).is_some_and(|id| ids.contains(&id)))
+        }),
+        Rule::Exact(field) => text(params, name)?.map(|value| equal(value, field)),
+        Rule::AnyCase(field) => text(params, name)?.map(|value| -> Keep<T> {
+            let value = value.to_owned();
+            Box::new(move |item, _| field(item).eq_ignore_ascii_case(&value))
+        }),
+        Rule::Prefix(field) => text(params, name)?.map(|value| -> Keep<T> {
+            let prefix = value.to_lowercase();
+            Box::new(move |item, _| field(item).to_lowercase().starts_with(&prefix))
+        }),
+        Rule::OneOf(choices, field) => {
+            one_of(params, name, choices)?.map(|value| equal(value, field))
+        }
+        Rule::Flag(field) => flag(params, name)?
+            .map(|wanted| -> Keep<T> { Box::new(move |item, _| field(item) == wanted) }),
+        Rule::NotBefore(field) => time(params, name)?
+            .map(|min| -> Keep<T> { Box::new(move |item, _| field(item) >= min) }),
+        Rule::NotAfter(field) => time(params, name)?
+            .map(|max| -> Keep<T> { Box::new(move |item, _| field(item) <= max) }),
+        Rule::RequiredTrue => {
+            if flag(params, name)? != Some(true) {
+                return Err(InvalidParameter::new(format!(
+                    "{name} is required, and only true is supported"
+                )));
             }
-            fn keeps(&self, $it: &$item, $data: &DataSet) -> bool {
-                let $this = self;
-                $keeps
-            }
+            None
         }
     };
+    Ok(keep)
 }
 
-list_filter!(UserFilter, User, |this, user, _data| this.matches(user));
-list_filter!(DeviceFilter, Device, |this, device, data| this
-    .matches(device, data));
-list_filter!(BackupFilter, Backup, |this, backup, data| this
-    .matches(backup, data));
-list_filter!(RestoreFilter, Restore, |this, restore, _data| this
-    .matches(restore));
+/// Keeps an item whose `field` is `value`.
+fn equal<T: 'static>(value: &str, field: fn(&T) -> &str) -> Keep<T> {
+    let value = value.to_owned();
+    Box::new(move |item, _| field(item) == value)
+}
 
 /// The fake's own page size knob, which every list takes beside its filters.
 const PAGE_SIZE: &str = "pageSize";
@@ -109,326 +317,9 @@ fn one_of<'a>(params: &'a Params, name: &str, choices: &[&str]) -> Checked<Optio
     }
 }
 
-/// Whether `value` lies within the optional bounds, both inclusive.
-fn within(value: Timestamp, min: Option<Timestamp>, max: Option<Timestamp>) -> bool {
-    min.is_none_or(|min| value >= min) && max.is_none_or(|max| value <= max)
-}
-
-/// The users filters of `/insync/usermanagement/v1/users`.
-#[derive(Debug, Default)]
-pub(crate) struct UserFilter {
-    profile_id: Option<u64>,
-    storage_id: Option<u64>,
-    cache_id: Option<u64>,
-    user_ids: Option<Vec<u64>>,
-    email: Option<String>,
-    email_prefix: Option<String>,
-    name_prefix: Option<String>,
-    min_added_on: Option<Timestamp>,
-    max_added_on: Option<Timestamp>,
-    status: Option<String>,
-    ldap_guid: Option<String>,
-    privacy_settings_enabled: Option<bool>,
-}
-
-impl UserFilter {
-    pub fn parse(params: &Params) -> Checked<Self> {
-        check_known(
-            params,
-            &[
-                "profileID",
-                "storageID",
-                "cacheID",
-                "userIDs",
-                "emailID",
-                "searchPrefixEmailID",
-                "searchPrefixUserName",
-                "minAddedOn",
-                "maxAddedOn",
-                "status",
-                "ldapGUID",
-                "privacySettingsEnabled",
-                PAGE_SIZE,
-            ],
-        )?;
-        Ok(UserFilter {
-            profile_id: id(params, "profileID")?,
-            storage_id: id(params, "storageID")?,
-            cache_id: id(params, "cacheID")?,
-            user_ids: ids(params, "userIDs")?,
-            email: text(params, "emailID")?.map(str::to_owned),
-            email_prefix: text(params, "searchPrefixEmailID")?.map(str::to_lowercase),
-            name_prefix: text(params, "searchPrefixUserName")?.map(str::to_lowercase),
-            min_added_on: time(params, "minAddedOn")?,
-            max_added_on: time(params, "maxAddedOn")?,
-            status: one_of(params, "status", &["active", "preserved"])?.map(str::to_owned),
-            ldap_guid: text(params, "ldapGUID")?.map(str::to_uppercase),
-            privacy_settings_enabled: flag(params, "privacySettingsEnabled")?,
-        })
-    }
-
-    pub fn matches(&self, user: &User) -> bool {
-        let local_part = user.email.split('@').next().unwrap_or_default();
-        self.profile_id.is_none_or(|id| user.profile_id == id)
-            && self.storage_id.is_none_or(|id| user.storage_id == id)
-            && self.cache_id.is_none_or(|id| user.cache_id == id)
-            && self
-                .user_ids
-                .as_ref()
-                .is_none_or(|ids| ids.contains(&user.id))
-            && self
-                .email
-                .as_ref()
-                .is_none_or(|email| user.email.eq_ignore_ascii_case(email))
-            && self
-                .email_prefix
-                .as_ref()
-                .is_none_or(|prefix| local_part.to_lowercase().starts_with(prefix.as_str()))
-            && self
-                .name_prefix
-                .as_ref()
-                .is_none_or(|prefix| user.name.to_lowercase().starts_with(prefix.as_str()))
-            && within(user.added_on, self.min_added_on, self.max_added_on)
-            && self
-                .status
-                .as_ref()
-                .is_none_or(|status| user.status == *status)
-            && self
-                .ldap_guid
-                .as_ref()
-                .is_none_or(|guid| user.ldap_guid == *guid)
-            && self
-                .privacy_settings_enabled
-                .is_none_or(|enabled| user.privacy_settings_enabled == enabled)
-    }
-}
-
-/// The devices filters of `/insync/endpoints/v1/devices`.
-#[derive(Debug, Default)]
-pub(crate) struct DeviceFilter {
-    user_id: Option<u64>,
-    user_ids: Option<Vec<u64>>,
-    device_ids: Option<Vec<u64>>,
-    profile_ids: Option<Vec<u64>>,
-    name_prefix: Option<String>,
-    client_version: Option<String>,
-    platform: Option<String>,
-    status: Option<String>,
-    upgrade_state: Option<String>,
-    min_last_connected: Option<Timestamp>,
-    max_last_connected: Option<Timestamp>,
-    min_added_on: Option<Timestamp>,
-    max_added_on: Option<Timestamp>,
-    serial_number: Option<String>,
-    uuid: Option<String>,
-    marked_inactive: Option<bool>,
-}
-
-impl DeviceFilter {
-    pub fn parse(params: &Params) -> Checked<Self> {
-        check_known(
-            params,
-            &[
-                "userID",
-                "userIDs",
-                "deviceIDs",
-                "profileIDs",
-                "searchPrefixDeviceName",
-                "clientVersion",
-                "platformOS",
-                "deviceStatus",
-                "upgradeState",
-                "minLastConnected",
-                "maxLastConnected",
-                "minAddedOn",
-                "maxAddedOn",
-                "serialNumber",
-                "uuid",
-                "deviceMarkedInactive",
-                PAGE_SIZE,
-            ],
-        )?;
-        Ok(DeviceFilter {
-            user_id: id(params, "userID")?,
-            user_ids: ids(params, "userIDs")?,
-            device_ids: ids(params, "deviceIDs")?,
-            profile_ids: ids(params, "profileIDs")?,
-            name_prefix: text(params, "searchPrefixDeviceName")?.map(str::to_lowercase),
-            client_version: text(params, "clientVersion")?.map(str::to_owned),
-            platform: one_of(
-                params,
-                "platformOS",
-                &["win32", "linux2", "darwin", "android", "ios"],
-            )?
-            .map(str::to_owned),
-            status: one_of(params, "deviceStatus", &["enabled", "disabled"])?.map(str::to_owned),
-            upgrade_state: one_of(
-                params,
-                "upgradeState",
-                &[
-                    "NOT UPGRADABLE",
-                    "UPGRADABLE",
-                    "UPTODATE",
-                    "SCHEDULED",
-                    "UNKNOWN",
-                ],
-            )?
-            .map(str::to_owned),
-            min_last_connected: time(params, "minLastConnected")?,
-            max_last_connected: time(params, "maxLastConnected")?,
-            min_added_on: time(params, "minAddedOn")?,
-            max_added_on: time(params, "maxAddedOn")?,
-            serial_number: text(params, "serialNumber")?.map(str::to_owned),
-            uuid: text(params, "uuid")?.map(str::to_owned),
-            marked_inactive: flag(params, "deviceMarkedInactive")?,
-        })
-    }
-
-    pub fn matches(&self, device: &Device, data: &DataSet) -> bool {
-        let profile_ok = self.profile_ids.as_ref().is_none_or(|ids| {
-            data.user(device.user_id)
-                .is_some_and(|user| ids.contains(&user.profile_id))
-        });
-        profile_ok
-            && self.user_id.is_none_or(|id| device.user_id == id)
-            && self
-                .user_ids
-                .as_ref()
-                .is_none_or(|ids| ids.contains(&device.user_id))
-            && self
-                .device_ids
-                .as_ref()
-                .is_none_or(|ids| ids.contains(&device.id))
-            && self
-                .name_prefix
-                .as_ref()
-                .is_none_or(|prefix| device.name.to_lowercase().starts_with(prefix.as_str()))
-            && self
-                .client_version
-                .as_ref()
-                .is_none_or(|v| device.client_version == v)
-            && self.platform.as_ref().is_none_or(|p| device.platform == p)
-            && self.status.as_ref().is_none_or(|s| device.status == s)
-            && self
-                .upgrade_state
-                .as_ref()
-                .is_none_or(|s| device.upgrade_state == s)
-            && within(
-                device.last_connected,
-                self.min_last_connected,
-                self.max_last_connected,
-            )
-            && within(device.added_on, self.min_added_on, self.max_added_on)
-            && self
-                .serial_number
-                .as_ref()
-                .is_none_or(|n| device.serial_number == *n)
-            && self.uuid.as_ref().is_none_or(|uuid| device.uuid == *uuid)
-            && self
-                .marked_inactive
-                .is_none_or(|inactive| device.marked_inactive == inactive)
-    }
-}
-
-/// The filters of `/insync/endpoints/v1/backups`, whose `lastSuccessful` is
-/// required and only `true` is supported.
-#[derive(Debug, Default)]
-pub(crate) struct BackupFilter {
-    device_id: Option<u64>,
-    user_id: Option<u64>,
-    min_start: Option<Timestamp>,
-    max_start: Option<Timestamp>,
-    min_end: Option<Timestamp>,
-    max_end: Option<Timestamp>,
-}
-
-impl BackupFilter {
-    pub fn parse(params: &Params) -> Checked<Self> {
-        check_known(
-            params,
-            &[
-                "lastSuccessful",
-                "deviceID",
-                "userID",
-                "minBackupStartTime",
-                "maxBackupStartTime",
-                "minBackupEndTime",
-                "maxBackupEndTime",
-                PAGE_SIZE,
-            ],
-        )?;
-        if flag(params, "lastSuccessful")? != Some(true) {
-            return Err(InvalidParameter::new(
-                "lastSuccessful is required, and only true is supported",
-            ));
-        }
-        Ok(BackupFilter {
-            device_id: id(params, "deviceID")?,
-            user_id: id(params, "userID")?,
-            min_start: time(params, "minBackupStartTime")?,
-            max_start: time(params, "maxBackupStartTime")?,
-            min_end: time(params, "minBackupEndTime")?,
-            max_end: time(params, "maxBackupEndTime")?,
-        })
-    }
-
-    pub fn matches(&self, backup: &Backup, data: &DataSet) -> bool {
-        let user_ok = self.user_id.is_none_or(|id| {
-            data.device(backup.device_id)
-                .is_some_and(|device| device.user_id == id)
-        });
-        user_ok
-            && self.device_id.is_none_or(|id| backup.device_id == id)
-            && within(backup.start_time, self.min_start, self.max_start)
-            && within(backup.end_time, self.min_end, self.max_end)
-    }
-}
-
-/// The filters of `/insync/endpoints/v1/restores`.
-#[derive(Debug, Default)]
-pub(crate) struct RestoreFilter {
-    device_id: Option<u64>,
-    target_device_id: Option<u64>,
-    user_id: Option<u64>,
-    min_start: Option<Timestamp>,
-    max_start: Option<Timestamp>,
-}
-
-impl RestoreFilter {
-    pub fn parse(params: &Params) -> Checked<Self> {
-        check_known(
-            params,
-            &[
-                "deviceID",
-                "targetDeviceID",
-                "userID",
-                "minStartTime",
-                "maxStartTime",
-                PAGE_SIZE,
-            ],
-        )?;
-        Ok(RestoreFilter {
-            device_id: id(params, "deviceID")?,
-            target_device_id: id(params, "targetDeviceID")?,
-            user_id: id(params, "userID")?,
-            min_start: time(params, "minStartTime")?,
-            max_start: time(params, "maxStartTime")?,
-        })
-    }
-
-    pub fn matches(&self, restore: &Restore) -> bool {
-        self.device_id.is_none_or(|id| restore.device_id == id)
-            && self
-                .target_device_id
-                .is_none_or(|id| restore.target_device_id == id)
-            && self.user_id.is_none_or(|id| restore.user_id == id)
-            && within(restore.start_time, self.min_start, self.max_start)
-    }
-}
-
 /// A list that takes no filter, only the fake's `pageSize`.
 pub(crate) fn no_filters(params: &Params) -> Checked<()> {
-    check_known(params, &[PAGE_SIZE])
+    Filter::<()>::parse(params, &[]).map(drop)
 }
 
 #[cfg(test)]
@@ -452,10 +343,10 @@ mod tests {
             ("privacySettingsEnabled", "maybe"),
             ("emailID", ""),
         ] {
-            let error = UserFilter::parse(&params(&[(name, value)])).unwrap_err();
+            let error = Filter::parse(&params(&[(name, value)]), USER_FILTERS).unwrap_err();
             assert!(error.0.contains(name), "{name}: {}", error.0);
         }
-        let error = UserFilter::parse(&params(&[("colour", "red")])).unwrap_err();
+        let error = Filter::parse(&params(&[("colour", "red")]), USER_FILTERS).unwrap_err();
         assert!(error.0.contains("Unknown parameter colour"), "{}", error.0);
     }
 
@@ -464,26 +355,37 @@ mod tests {
         let data = DataSet::generate(5, 60);
         let user = &data.users[7];
         let local = user.email.split('@').next().unwrap();
-        let filter = UserFilter::parse(&params(&[
-            ("searchPrefixEmailID", &local[..4]),
-            ("status", &user.status),
-            ("profileID", &user.profile_id.to_string()),
-        ]))
+        let filter = Filter::parse(
+            &params(&[
+                ("searchPrefixEmailID", &local[..4]),
+                ("status", &user.status),
+                ("profileID", &user.profile_id.to_string()),
+            ]),
+            USER_FILTERS,
+        )
         .unwrap();
-        let found: Vec<&User> = data.users.iter().filter(|u| filter.matches(u)).collect();
+        let found: Vec<&User> = data
+            .users
+            .iter()
+            .filter(|u| filter.keeps(u, &data))
+            .collect();
         assert!(found.iter().any(|u| u.id == user.id));
         assert!(found
             .iter()
             .all(|u| u.profile_id == user.profile_id && u.status == user.status));
-        let exact =
-            UserFilter::parse(&params(&[("ldapGUID", &user.ldap_guid.to_lowercase())])).unwrap();
-        assert_eq!(data.users.iter().filter(|u| exact.matches(u)).count(), 1);
+        let guid = user.ldap_guid.to_lowercase();
+        let exact = Filter::parse(&params(&[("ldapGUID", &guid)]), USER_FILTERS).unwrap();
+        assert_eq!(
+            data.users.iter().filter(|u| exact.keeps(u, &data)).count(),
+            1
+        );
     }
 
     #[test]
     fn backups_need_last_successful_true() {
-        assert!(BackupFilter::parse(&params(&[])).is_err());
-        assert!(BackupFilter::parse(&params(&[("lastSuccessful", "false")])).is_err());
-        assert!(BackupFilter::parse(&params(&[("lastSuccessful", "True")])).is_ok());
+        let backups = |pairs: &[(&str, &str)]| Filter::parse(&params(pairs), BACKUP_FILTERS);
+        assert!(backups(&[]).is_err());
+        assert!(backups(&[("lastSuccessful", "false")]).is_err());
+        assert!(backups(&[("lastSuccessful", "True")]).is_ok());
     }
 }

@@ -6,14 +6,57 @@ use axum::extract::{Path, RawQuery, State};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::data::{Backup, DataSet, Device, Restore, User};
+use super::data::{Backup, DataSet, Device, Org, Profile, Restore, Storage, User};
 use super::envelope;
-use super::filters::{self, BackupFilter, DeviceFilter, ListFilter, RestoreFilter, UserFilter};
+use super::filters::{self, Documented, Filter};
 use super::handler::{self, Answer, CallerTenant, SharedState};
 use super::paging::ListQuery;
-use super::state::Shared;
 
 pub(crate) const USERS: &str = "/insync/usermanagement/v1/users";
+
+/// How a tenant's data set serves one list.
+pub(crate) struct List<T: 'static> {
+    /// The field a page holds the items in.
+    field: &'static str,
+    items: fn(&DataSet) -> &[T],
+    filters: &'static Documented<T>,
+    /// Whether a page says how many items the list holds in all.
+    with_total_size: bool,
+}
+
+/// An item of a list that [`list`] serves.
+pub(crate) trait Listed: Serialize + Sized + 'static {
+    const LIST: List<Self>;
+}
+
+/// Each list: its item, its page's field, where it is in a data set, its
+/// documented filters, and whether its pages carry `totalSize`.
+macro_rules! lists {
+    ($($item:ty: $field:literal, $items:ident, $filters:expr, $total:literal;)*) => {$(
+        impl Listed for $item {
+            const LIST: List<Self> = List {
+                field: $field,
+                items: |data| &data.$items,
+                filters: $filters,
+                with_total_size: $total,
+            };
+        }
+    )*};
+}
+
+lists! {
+    User: "users", users, filters::USER_FILTERS, true;
+    Device: "devices", devices, filters::DEVICE_FILTERS, true;
+    // The last successful backup of each device (`lastSuccessful=true`).
+    Backup: "backups", backups, filters::BACKUP_FILTERS, true;
+    Restore: "restores", restores, filters::RESTORE_FILTERS, true;
+    Storage: "storages", storages, &[], true;
+    // Profiles carry `nextPageToken` on the last page too, in the
+    // `last_page` form, like every inSync list.
+    Profile: "profiles", profiles, &[], true;
+    // Phoenix's organizations.
+    Org: "orgs", orgs, &[], false;
+}
 
 /// Reads a list request (a lone page token, or the first request's
 /// parameters) and answers it from the caller's data set.
@@ -26,95 +69,21 @@ fn with_list(
     answer(&query, &tenant.data())
 }
 
-/// A list filtered by its documented filters and paged with `pageToken`.
-fn filtered<T: Serialize, F: ListFilter<T>>(
-    shared: &Shared,
-    tenant: &CallerTenant,
-    query: Option<&str>,
-    field: &str,
-    items: fn(&DataSet) -> &[T],
+/// A token-paged list of the caller's tenant, filtered by its documented
+/// filters.
+pub(crate) async fn list<T: Listed>(
+    State(shared): SharedState,
+    tenant: CallerTenant,
+    RawQuery(query): RawQuery,
 ) -> Answer {
-    with_list(tenant, query, |query, data| {
-        let filter = F::parse(&query.params)?;
-        let kept: Vec<&T> = items(data)
+    let list = T::LIST;
+    with_list(&tenant, query.as_deref(), |query, data| {
+        let filter = Filter::parse(&query.params, list.filters)?;
+        let kept: Vec<&T> = (list.items)(data)
             .iter()
             .filter(|item| filter.keeps(item, data))
             .collect();
-        handler::token_paged(shared, query, field, &kept, true)
-    })
-}
-
-/// Users with Druva's documented filters, paged with `pageToken`.
-pub(crate) async fn list_users(
-    State(shared): SharedState,
-    tenant: CallerTenant,
-    RawQuery(query): RawQuery,
-) -> Answer {
-    filtered::<User, UserFilter>(&shared, &tenant, query.as_deref(), "users", |d| &d.users)
-}
-
-pub(crate) async fn list_devices(
-    State(shared): SharedState,
-    tenant: CallerTenant,
-    RawQuery(query): RawQuery,
-) -> Answer {
-    filtered::<Device, DeviceFilter>(&shared, &tenant, query.as_deref(), "devices", |d| {
-        &d.devices
-    })
-}
-
-/// The last successful backup of each device (`lastSuccessful=true`).
-pub(crate) async fn list_backups(
-    State(shared): SharedState,
-    tenant: CallerTenant,
-    RawQuery(query): RawQuery,
-) -> Answer {
-    filtered::<Backup, BackupFilter>(&shared, &tenant, query.as_deref(), "backups", |d| {
-        &d.backups
-    })
-}
-
-pub(crate) async fn list_restores(
-    State(shared): SharedState,
-    tenant: CallerTenant,
-    RawQuery(query): RawQuery,
-) -> Answer {
-    let field = "restores";
-    filtered::<Restore, RestoreFilter>(&shared, &tenant, query.as_deref(), field, |d| &d.restores)
-}
-
-pub(crate) async fn list_storages(
-    State(shared): SharedState,
-    tenant: CallerTenant,
-    RawQuery(query): RawQuery,
-) -> Answer {
-    with_list(&tenant, query.as_deref(), |query, data| {
-        filters::no_filters(&query.params)?;
-        handler::token_paged(&shared, query, "storages", &data.storages, true)
-    })
-}
-
-/// Profiles, token-paged like every inSync list (`nextPageToken` on the last
-/// page too, in the `last_page` form).
-pub(crate) async fn list_profiles(
-    State(shared): SharedState,
-    tenant: CallerTenant,
-    RawQuery(query): RawQuery,
-) -> Answer {
-    with_list(&tenant, query.as_deref(), |query, data| {
-        filters::no_filters(&query.params)?;
-        handler::token_paged(&shared, query, "profiles", &data.profiles, true)
-    })
-}
-
-pub(crate) async fn list_orgs(
-    State(shared): SharedState,
-    tenant: CallerTenant,
-    RawQuery(query): RawQuery,
-) -> Answer {
-    with_list(&tenant, query.as_deref(), |query, data| {
-        filters::no_filters(&query.params)?;
-        handler::token_paged(&shared, query, "orgs", &data.orgs, false)
+        handler::token_paged(&shared, query, list.field, &kept, list.with_total_size)
     })
 }
 

@@ -43,7 +43,8 @@
 //!    endpoints), on `state` and below.
 //! 5. The handlers, one module a product: `insync`, `users`, `streams`,
 //!    `reporting`, `msp`, `echo`, on `handler` and below.
-//! 6. `api`, the router, on the handlers.
+//! 6. `api`, the router, on the handlers (and on `data`, whose item types
+//!    pick the list `insync::list` serves).
 //! 7. `dispatch`, the front door (counters, faults, the bearer check), on
 //!    `api`, `token`, `handler`'s `Caller` and below.
 //! 8. `server`, the connections, on `dispatch`, `state` and `tls`.
@@ -81,6 +82,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use druva_core::errors::Result;
+use druva_core::http::{ClientOptions, HttpClient};
 
 pub use config::{
     whole_argument, CaughtUp, FakeConfig, Knob, LastPage, MAX_ADDED_EVENTS, MAX_CUSTOMERS,
@@ -272,6 +274,23 @@ impl FakeServer {
             running.stop();
         }
     }
+}
+
+/// A client for fake servers, as the fake's own tests use one: it trusts
+/// `ca_bundle` (an HTTPS fake's [`FakeServer::ca_pem_path`]) beside the
+/// system's roots, and ignores the proxy variables, so that loopback traffic
+/// stays local.
+///
+/// # Errors
+///
+/// As [`ClientOptions::build`]: an unreadable `ca_bundle`, or TLS variables
+/// that name a missing file.
+pub fn loopback_client(ca_bundle: Option<&Path>) -> Result<HttpClient> {
+    ClientOptions {
+        ca_bundle: ca_bundle.map(Path::to_path_buf),
+        proxy: Some(String::new()),
+    }
+    .build()
 }
 
 impl Drop for FakeServer {

@@ -182,14 +182,17 @@ pub(crate) fn bounded_page_size(
     let Some(text) = params.get("pageSize") else {
         return Ok(default);
     };
-    text.parse::<usize>()
-        .ok()
-        .filter(|size| (1..=max).contains(size))
-        .ok_or_else(|| {
-            InvalidParameter::new(format!(
-                "Invalid pageSize: it must be a whole number from 1 to {max}"
-            ))
-        })
+    page_size_within(text.parse().ok(), max)
+}
+
+/// A page size given (`None`: not a whole number), which must be from 1 to
+/// `max`.
+pub(crate) fn page_size_within(size: Option<usize>, max: usize) -> Result<usize, InvalidParameter> {
+    size.filter(|size| (1..=max).contains(size)).ok_or_else(|| {
+        InvalidParameter::new(format!(
+            "Invalid pageSize: it must be a whole number from 1 to {max}"
+        ))
+    })
 }
 
 /// `pageSize` when given (capped at Druva's maximum), else the default.

@@ -25,8 +25,8 @@ use super::paging::{self, InvalidParameter};
 pub(crate) const REPORTS: &str = "/platform/reporting/v1/reports";
 
 /// The most rows a page, and the page size without one, as Druva documents.
-const MAX_PAGE_SIZE: u64 = 500;
-const DEFAULT_PAGE_SIZE: u64 = 100;
+const MAX_PAGE_SIZE: usize = 500;
+const DEFAULT_PAGE_SIZE: usize = 100;
 
 /// How long a report page token stays valid.
 const TOKEN_LIFETIME_SECONDS: u64 = 300;
@@ -189,7 +189,7 @@ pub(crate) async fn report_data(
     let Some(page) = rows.get(request.offset..) else {
         return Err(InvalidParameter::new("Invalid pageToken"));
     };
-    let size = usize::try_from(request.page_size).unwrap_or(usize::MAX);
+    let size = request.page_size;
     let end = request.offset.saturating_add(size).min(rows.len());
     let next = if end < rows.len() {
         encode_token(&request.filters, end)
@@ -218,7 +218,7 @@ struct ReportRequest {
     /// The body's `filters` as sent (`{}` when absent), which a page token
     /// is bound to.
     filters: Value,
-    page_size: u64,
+    page_size: usize,
     conditions: Vec<Condition>,
     offset: usize,
 }
@@ -270,18 +270,12 @@ impl ReportRequest {
     }
 }
 
-fn page_size(filters: &Map<String, Value>) -> Result<u64, InvalidParameter> {
-    match filters.get("pageSize") {
-        None => Ok(DEFAULT_PAGE_SIZE),
-        Some(value) => value
-            .as_u64()
-            .filter(|size| (1..=MAX_PAGE_SIZE).contains(size))
-            .ok_or_else(|| {
-                InvalidParameter::new(format!(
-                    "Invalid pageSize: it must be a whole number from 1 to {MAX_PAGE_SIZE}"
-                ))
-            }),
-    }
+fn page_size(filters: &Map<String, Value>) -> Result<usize, InvalidParameter> {
+    let Some(value) = filters.get("pageSize") else {
+        return Ok(DEFAULT_PAGE_SIZE);
+    };
+    let size = value.as_u64().and_then(|size| usize::try_from(size).ok());
+    paging::page_size_within(size, MAX_PAGE_SIZE)
 }
 
 fn conditions(

@@ -9,7 +9,6 @@ use serde_json::Value;
 
 use super::*;
 use druva_core::errors::Error;
-use druva_core::http::ClientOptions;
 use druva_core::runtime::block_on;
 
 const USERS: &str = "/insync/usermanagement/v1/users";
@@ -34,13 +33,7 @@ fn client() -> reqwest::Client {
 }
 
 fn client_with(ca_bundle: Option<&Path>) -> reqwest::Client {
-    let client = ClientOptions {
-        ca_bundle: ca_bundle.map(Path::to_path_buf),
-        proxy: Some(String::new()),
-    }
-    .build()
-    .unwrap();
-    reqwest::Client::clone(&client)
+    reqwest::Client::clone(&loopback_client(ca_bundle).unwrap())
 }
 
 fn start(config: FakeConfig) -> FakeServer {
@@ -66,11 +59,28 @@ fn send(request: reqwest::RequestBuilder) -> Result<Reply, reqwest::Error> {
     .unwrap()
 }
 
+/// The grant of every token request.
+const GRANT: (&str, &str) = ("grant_type", "client_credentials");
+
 fn token_request(fake: &FakeServer, client_id: &str, secret: &str) -> reqwest::RequestBuilder {
     client()
         .post(fake.token_url())
         .basic_auth(client_id, Some(secret))
-        .form(&[("grant_type", "client_credentials")])
+        .form(&[GRANT])
+}
+
+/// A token request from `client` to `url` with `fake`'s own credentials
+/// and `form`.
+fn token_post(
+    client: &reqwest::Client,
+    url: &str,
+    fake: &FakeServer,
+    form: &[(&str, &str)],
+) -> reqwest::RequestBuilder {
+    client
+        .post(url)
+        .basic_auth(fake.client_id(), Some(fake.secret()))
+        .form(form)
 }
 
 fn get_token(fake: &FakeServer) -> String {
@@ -91,6 +101,34 @@ fn get_json(fake: &FakeServer, path_and_query: &str, token: &str) -> Value {
     reply.json()
 }
 
+/// A fake of `users` users (three events each) that pages by `page_size`,
+/// and a token for it.
+fn paged(users: usize, page_size: usize) -> (FakeServer, String) {
+    let fake = start(FakeConfig {
+        users,
+        page_size,
+        ..FakeConfig::default()
+    });
+    let token = get_token(&fake);
+    (fake, token)
+}
+
+/// The string `field` of the 200 JSON answer to `path_and_query`.
+fn get_text(fake: &FakeServer, path_and_query: &str, token: &str, field: &str) -> String {
+    get_json(fake, path_and_query, token)[field]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Asserts that each of `requests` (a path and query) is Druva's 400.
+fn assert_bad_requests(fake: &FakeServer, token: &str, requests: &[String]) {
+    for refused in requests {
+        let reply = send(api_get(fake, refused, token)).unwrap();
+        assert_eq!(reply.status, 400, "{refused}");
+    }
+}
+
 #[test]
 fn a_token_request_with_the_right_credentials_gets_a_bearer_token() {
     let fake = fake();
@@ -108,10 +146,8 @@ fn a_token_request_with_the_right_credentials_gets_a_bearer_token() {
 #[test]
 fn a_requested_scope_is_echoed() {
     let fake = fake();
-    let request = client()
-        .post(fake.token_url())
-        .basic_auth(fake.client_id(), Some(fake.secret()))
-        .form(&[("grant_type", "client_credentials"), ("scope", "read")]);
+    let form = [GRANT, ("scope", "read")];
+    let request = token_post(&client(), &fake.token_url(), &fake, &form);
     assert_eq!(send(request).unwrap().json()["scope"], "read");
 }
 
@@ -122,9 +158,7 @@ fn wrong_or_missing_credentials_are_invalid_grant_and_still_counted() {
     assert_eq!(wrong.status, 400);
     assert_eq!(wrong.json()["error"], "invalid_grant");
     assert!(wrong.json()["error_description"].is_string());
-    let anonymous = client()
-        .post(fake.token_url())
-        .form(&[("grant_type", "client_credentials")]);
+    let anonymous = client().post(fake.token_url()).form(&[GRANT]);
     assert_eq!(send(anonymous).unwrap().json()["error"], "invalid_grant");
     assert_eq!(fake.token_requests(), 2);
 }
@@ -132,10 +166,8 @@ fn wrong_or_missing_credentials_are_invalid_grant_and_still_counted() {
 #[test]
 fn a_wrong_grant_type_is_unsupported_grant_type() {
     let fake = fake();
-    let request = client()
-        .post(fake.token_url())
-        .basic_auth(fake.client_id(), Some(fake.secret()))
-        .form(&[("grant_type", "password")]);
+    let form = [("grant_type", "password")];
+    let request = token_post(&client(), &fake.token_url(), &fake, &form);
     let reply = send(request).unwrap();
     assert_eq!(reply.status, 400);
     assert_eq!(reply.json()["error"], "unsupported_grant_type");
@@ -325,12 +357,7 @@ fn page_size_is_honoured_and_capped_and_bad_page_tokens_are_refused() {
 #[test]
 fn events_page_with_a_tracker_until_no_next_page_exists() {
     // 600 events, at Druva's 500 a call whatever the page size.
-    let fake = start(FakeConfig {
-        users: 200,
-        page_size: 7,
-        ..FakeConfig::default()
-    });
-    let token = get_token(&fake);
+    let (fake, token) = paged(200, 7);
     let mut ids = BTreeSet::new();
     let mut path = EVENTS.to_owned();
     loop {
@@ -543,12 +570,17 @@ fn a_fault_with_a_path_waits_for_a_matching_request() {
     get_json(&fake, USERS, &token);
 }
 
-#[test]
-fn a_delay_fault_answers_normally_after_the_delay() {
+/// A fake whose next answer comes after `delay`, and a token for it.
+fn delaying(delay: Duration) -> (FakeServer, String) {
     let fake = fake();
     let token = get_token(&fake);
-    fake.fail_next(Fault::new(FaultKind::Delay(Duration::from_millis(300))))
-        .unwrap();
+    fake.fail_next(Fault::new(FaultKind::Delay(delay))).unwrap();
+    (fake, token)
+}
+
+#[test]
+fn a_delay_fault_answers_normally_after_the_delay() {
+    let (fake, token) = delaying(Duration::from_millis(300));
     let started = Instant::now();
     let reply = send(api_get(&fake, USERS, &token)).unwrap();
     assert!(started.elapsed() >= Duration::from_millis(300));
@@ -561,10 +593,7 @@ fn a_drop_fault_closes_the_connection_before_any_response() {
     let fake = fake();
     // One client for everything, so the dropped connection is a pooled one.
     let client = client();
-    let token_request = client
-        .post(fake.token_url())
-        .basic_auth(fake.client_id(), Some(fake.secret()))
-        .form(&[("grant_type", "client_credentials")]);
+    let token_request = token_post(&client, &fake.token_url(), &fake, &[GRANT]);
     let token = send(token_request).unwrap().json()["access_token"]
         .as_str()
         .unwrap()
@@ -660,16 +689,10 @@ fn tls_is_trusted_with_the_ca_bundle_and_refused_without_it() {
     assert!(std::fs::read_to_string(&ca)
         .unwrap()
         .contains("BEGIN CERTIFICATE"));
-    let trusted = client_with(Some(&ca))
-        .post(fake.token_url())
-        .basic_auth(fake.client_id(), Some(fake.secret()))
-        .form(&[("grant_type", "client_credentials")]);
+    let trusted = token_post(&client_with(Some(&ca)), &fake.token_url(), &fake, &[GRANT]);
     assert_eq!(send(trusted).unwrap().status, 200);
     let localhost = fake.token_url().replace("127.0.0.1", "localhost");
-    let by_name = client_with(Some(&ca))
-        .post(localhost)
-        .basic_auth(fake.client_id(), Some(fake.secret()))
-        .form(&[("grant_type", "client_credentials")]);
+    let by_name = token_post(&client_with(Some(&ca)), &localhost, &fake, &[GRANT]);
     assert_eq!(send(by_name).unwrap().status, 200);
     let untrusted = send(client().post(fake.token_url())).err().unwrap();
     assert!(untrusted.is_connect(), "{untrusted:?}");
@@ -691,10 +714,7 @@ fn stop_is_idempotent_and_closes_the_port() {
 
 #[test]
 fn stop_does_not_wait_long_for_a_slow_request() {
-    let fake = fake();
-    let token = get_token(&fake);
-    fake.fail_next(Fault::new(FaultKind::Delay(Duration::from_secs(30))))
-        .unwrap();
+    let (fake, token) = delaying(Duration::from_secs(30));
     let slow = druva_core::runtime::Pending::spawn(api_get(&fake, USERS, &token).send()).unwrap();
     std::thread::sleep(Duration::from_millis(100));
     let started = Instant::now();
@@ -807,12 +827,7 @@ fn read_stream(
 
 #[test]
 fn cyber_resilience_events_page_with_tracker_tokens_and_grow() {
-    let fake = start(FakeConfig {
-        users: 10,
-        page_size: 4,
-        ..FakeConfig::default()
-    });
-    let token = get_token(&fake);
+    let (fake, token) = paged(10, 4);
     let next = |cursor: &str| format!("{CYBER_RESILIENCE}?trackerToken={}", urlencode(cursor));
     let (ids, last) = read_stream(&fake, &token, CYBER_RESILIENCE, "nextTrackerToken", next);
     assert_eq!(ids, (1..=30).collect::<Vec<u64>>());
@@ -831,24 +846,20 @@ fn cyber_resilience_events_page_with_tracker_tokens_and_grow() {
     for field in ["eventType", "eventTime", "severity", "globalID", "sourceIP"] {
         assert!(event.get(field).is_some(), "{field} in {event}");
     }
-    for refused in [
-        format!("{CYBER_RESILIENCE}?trackerToken=nope"),
-        format!("{CYBER_RESILIENCE}?pageToken=x"),
-        format!("{CYBER_RESILIENCE}?ignoreTrackerExpiry=True"),
-    ] {
-        let reply = send(api_get(&fake, &refused, &token)).unwrap();
-        assert_eq!(reply.status, 400, "{refused}");
-    }
+    assert_bad_requests(
+        &fake,
+        &token,
+        &[
+            format!("{CYBER_RESILIENCE}?trackerToken=nope"),
+            format!("{CYBER_RESILIENCE}?pageToken=x"),
+            format!("{CYBER_RESILIENCE}?ignoreTrackerExpiry=True"),
+        ],
+    );
 }
 
 #[test]
 fn platform_events_v2_page_with_page_tokens_alone_or_beside_the_connectors_parameters() {
-    let fake = start(FakeConfig {
-        users: 10,
-        page_size: 7,
-        ..FakeConfig::default()
-    });
-    let token = get_token(&fake);
+    let (fake, token) = paged(10, 7);
     let first = format!("{PLATFORM_V2}?source=Platform");
     let alone = |cursor: &str| format!("{PLATFORM_V2}?pageToken={}", urlencode(cursor));
     let (ids, last) = read_stream(&fake, &token, &first, "nextPageToken", alone);
@@ -864,16 +875,17 @@ fn platform_events_v2_page_with_page_tokens_alone_or_beside_the_connectors_param
     fake.add_events(2).unwrap();
     let (new, _) = read_stream(&fake, &token, &alone(&last), "nextPageToken", alone);
     assert_eq!(new, [31, 32]);
-    for refused in [
-        format!("{PLATFORM_V2}?source=inSync"),
-        format!("{PLATFORM_V2}?pageSize=5"),
-        format!("{}&pageSize=5", alone(&last)),
-        format!("{PLATFORM_V2}?pageToken=nope"),
-        format!("{PLATFORM_V2}?ignoreTrackerExpiry=maybe"),
-    ] {
-        let reply = send(api_get(&fake, &refused, &token)).unwrap();
-        assert_eq!(reply.status, 400, "{refused}");
-    }
+    assert_bad_requests(
+        &fake,
+        &token,
+        &[
+            format!("{PLATFORM_V2}?source=inSync"),
+            format!("{PLATFORM_V2}?pageSize=5"),
+            format!("{}&pageSize=5", alone(&last)),
+            format!("{PLATFORM_V2}?pageToken=nope"),
+            format!("{PLATFORM_V2}?ignoreTrackerExpiry=maybe"),
+        ],
+    );
 }
 
 #[test]
@@ -884,27 +896,12 @@ fn an_expired_events_v2_tracker_is_refused_unless_the_request_ignores_expiry() {
         ..FakeConfig::default()
     });
     let token = get_token(&fake);
-    let insync = get_json(&fake, EVENTS, &token)["tracker"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let platform = get_json(&fake, &format!("{PLATFORM_V2}?source=Platform"), &token)
-        ["nextPageToken"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let carried = get_json(
-        &fake,
-        &format!("{PLATFORM_V2}?ignoreTrackerExpiry=True"),
-        &token,
-    )["nextPageToken"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let realize = get_json(&fake, CYBER_RESILIENCE, &token)["nextTrackerToken"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let insync = get_text(&fake, EVENTS, &token, "tracker");
+    let first = format!("{PLATFORM_V2}?source=Platform");
+    let platform = get_text(&fake, &first, &token, "nextPageToken");
+    let ignoring = format!("{PLATFORM_V2}?ignoreTrackerExpiry=True");
+    let carried = get_text(&fake, &ignoring, &token, "nextPageToken");
+    let realize = get_text(&fake, CYBER_RESILIENCE, &token, "nextTrackerToken");
     std::thread::sleep(Duration::from_millis(300));
     let insync = format!("{EVENTS}?tracker={}", urlencode(&insync));
     let platform = format!("{PLATFORM_V2}?pageToken={}", urlencode(&platform));
@@ -981,24 +978,22 @@ fn msp_v3_customers_page_by_at_most_100_with_the_page_token_alone() {
         }
     }
     assert_eq!(ids, fake.customer_ids());
-    let next = get_json(&fake, &format!("{V3}?pageSize=2"), &token)["nextPageToken"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let next = get_text(&fake, &format!("{V3}?pageSize=2"), &token, "nextPageToken");
     let with_features = get_json(&fake, &format!("{V3}?includeFeatures=true"), &token);
     assert!(with_features["customers"][0]["features"].is_array());
     assert!(get_json(&fake, V3, &token)["customers"][0]
         .get("features")
         .is_none());
-    for refused in [
-        format!("{V3}?pageSize=0"),
-        format!("{V3}?pageSize=101"),
-        format!("{V3}?includeFeatures=yes"),
-        format!("{V3}?pageToken={}&pageSize=2", urlencode(&next)),
-        format!("{V3}?pageToken={}&pageSize=", urlencode(&next)),
-        format!("{V3}?pageToken={}&includeFeatures=true", urlencode(&next)),
-    ] {
-        let reply = send(api_get(&fake, &refused, &token)).unwrap();
-        assert_eq!(reply.status, 400, "{refused}");
-    }
+    assert_bad_requests(
+        &fake,
+        &token,
+        &[
+            format!("{V3}?pageSize=0"),
+            format!("{V3}?pageSize=101"),
+            format!("{V3}?includeFeatures=yes"),
+            format!("{V3}?pageToken={}&pageSize=2", urlencode(&next)),
+            format!("{V3}?pageToken={}&pageSize=", urlencode(&next)),
+            format!("{V3}?pageToken={}&includeFeatures=true", urlencode(&next)),
+        ],
+    );
 }

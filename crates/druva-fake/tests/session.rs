@@ -15,10 +15,11 @@ use druva_core::runtime::block_on;
 use druva_core::session::{Call, Session, SessionConfig, SessionOptions};
 use druva_fake::{FakeConfig, FakeServer, Fault, FaultKind};
 
-const USERS: &str = "/insync/usermanagement/v1/users";
+mod common;
+use common::{start, USERS};
 
 fn fake() -> FakeServer {
-    FakeServer::start(FakeConfig::default()).unwrap()
+    start(FakeConfig::default())
 }
 
 fn options(fake: &FakeServer) -> SessionOptions {
@@ -48,23 +49,31 @@ fn call(session: &Arc<Session>, method: &'static str) -> Result<Response, Error>
 }
 
 #[test]
-fn a_gateway_error_is_retried_until_the_call_succeeds() {
-    let fake = fake();
-    let session = session(&fake);
-    fake.fail_next(Fault::status(503).times(2).on_path(USERS))
-        .unwrap();
-    assert_eq!(call(&session, "GET").unwrap().status_code, 200);
-    assert_eq!(fake.api_requests(), 3);
-}
-
-#[test]
-fn after_the_last_retry_an_api_call_returns_the_last_response() {
-    let fake = fake();
-    let session = session(&fake);
-    fake.fail_next(Fault::status(503).times(5).on_path(USERS))
-        .unwrap();
-    assert_eq!(call(&session, "GET").unwrap().status_code, 503);
-    assert_eq!(fake.api_requests(), 3);
+fn a_session_retries_renews_or_returns_the_response_as_each_fault_calls_for() {
+    // The behaviour; the fault the fake injects and the call the session
+    // makes; the status it sees and the token and API requests the fake
+    // received.
+    #[rustfmt::skip]
+    let cases = [
+        ("a gateway error is retried until the call succeeds",
+            Fault::status(503).times(2).on_path(USERS), "GET", 200, (1, 3)),
+        ("after the last retry an API call returns the last response",
+            Fault::status(503).times(5).on_path(USERS), "GET", 503, (1, 3)),
+        ("a POST is not retried by default",
+            Fault::status(503).on_path(USERS), "POST", 503, (1, 1)),
+        ("a refusal that persists with a new token is returned, not retried",
+            Fault::status(403).times(5).on_path(USERS), "GET", 403, (2, 2)),
+        ("the token request retries a gateway error",
+            Fault::status(502).times(2).on_path("/token"), "GET", 200, (3, 1)),
+    ];
+    for (behaviour, fault, method, status, requests) in cases {
+        let fake = fake();
+        let session = session(&fake);
+        fake.fail_next(fault).unwrap();
+        let seen = call(&session, method).unwrap().status_code;
+        let received = (fake.token_requests(), fake.api_requests());
+        assert_eq!((seen, received), (status, requests), "{behaviour}");
+    }
 }
 
 #[test]
@@ -93,15 +102,6 @@ fn a_429_is_retried_for_a_post_within_rate_limit_wait_only() {
 }
 
 #[test]
-fn a_post_is_not_retried_by_default() {
-    let fake = fake();
-    let session = session(&fake);
-    fake.fail_next(Fault::status(503).on_path(USERS)).unwrap();
-    assert_eq!(call(&session, "POST").unwrap().status_code, 503);
-    assert_eq!(fake.api_requests(), 1);
-}
-
-#[test]
 fn a_refused_token_is_renewed_once_and_the_call_resent() {
     let fake = fake();
     let session = session(&fake);
@@ -112,26 +112,9 @@ fn a_refused_token_is_renewed_once_and_the_call_resent() {
 }
 
 #[test]
-fn a_refusal_that_persists_with_a_new_token_is_returned_not_retried() {
+fn the_token_request_reports_the_status_after_its_last_retry() {
     let fake = fake();
     let session = session(&fake);
-    fake.fail_next(Fault::status(403).times(5).on_path(USERS))
-        .unwrap();
-    assert_eq!(call(&session, "GET").unwrap().status_code, 403);
-    assert_eq!((fake.token_requests(), fake.api_requests()), (2, 2));
-}
-
-#[test]
-fn the_token_request_retries_and_then_reports_the_status() {
-    let fake = fake();
-    let session = session(&fake);
-    fake.fail_next(Fault::status(502).times(2).on_path("/token"))
-        .unwrap();
-    assert_eq!(call(&session, "GET").unwrap().status_code, 200);
-    assert_eq!(fake.token_requests(), 3);
-
-    let fake = self::fake();
-    let session = self::session(&fake);
     fake.fail_next(Fault::status(503).times(5).on_path("/token"))
         .unwrap();
     let error = call(&session, "GET").unwrap_err();
@@ -157,12 +140,11 @@ fn exchanges(fake: &FakeServer) -> usize {
 
 #[test]
 fn an_msp_session_exchanges_one_token_per_customer_and_renews_both_on_expiry() {
-    let fake = FakeServer::start(FakeConfig {
+    let fake = start(FakeConfig {
         msp: true,
         customers: 2,
         ..FakeConfig::default()
-    })
-    .unwrap();
+    });
     let msp = msp_session(&fake);
     assert!(msp
         .config()

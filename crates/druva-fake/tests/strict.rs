@@ -13,12 +13,13 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use druva_core::errors::Error;
-use druva_core::http::ClientOptions;
 use druva_core::runtime::block_on;
 use druva_fake::{CaughtUp, FakeConfig, FakeServer};
 use serde_json::{json, Value};
 
-const USERS: &str = "/insync/usermanagement/v1/users";
+mod common;
+use common::{start, USERS};
+
 const DEVICES: &str = "/insync/endpoints/v1/devices";
 const BACKUPS: &str = "/insync/endpoints/v1/backups";
 const EVENTS_V2: &str = "/insync/eventmanagement/v2/events";
@@ -26,18 +27,9 @@ const EVENTS_V3: &str = "/platform/eventmanagement/v3/events";
 const REPORTS: &str = "/platform/reporting/v1/reports";
 const CUSTOMERS: &str = "/msp/v2/customers";
 
+/// A client that ignores proxy variables, so loopback traffic stays local.
 fn client() -> reqwest::Client {
-    let client = ClientOptions {
-        ca_bundle: None,
-        proxy: Some(String::new()),
-    }
-    .build()
-    .unwrap();
-    reqwest::Client::clone(&client)
-}
-
-fn start(config: FakeConfig) -> FakeServer {
-    FakeServer::start(config).unwrap()
+    reqwest::Client::clone(&druva_fake::loopback_client(None).unwrap())
 }
 
 fn users(users: usize) -> FakeServer {
@@ -65,6 +57,13 @@ fn basic_token(fake: &FakeServer, url: &str) -> (u16, Value) {
             .basic_auth(fake.client_id(), Some(fake.secret()))
             .form(&[("grant_type", "client_credentials")]),
     )
+}
+
+/// A fake of `users` users, and a token for it.
+fn users_and_token(users: usize) -> (FakeServer, String) {
+    let fake = self::users(users);
+    let token = token(&fake);
+    (fake, token)
 }
 
 fn token(fake: &FakeServer) -> String {
@@ -105,6 +104,16 @@ fn assert_bad_request(reply: (u16, Value), says: &str) {
     assert!(message.contains(says), "{message:?} should say {says:?}");
 }
 
+/// A query, and what Druva's 400 to it says.
+type BadQuery<'a> = (&'a [(&'a str, &'a str)], &'a str);
+
+/// Asserts that a GET of `path` with each query is Druva's 400 saying so.
+fn assert_bad_queries(fake: &FakeServer, path: &str, token: &str, queries: &[BadQuery<'_>]) {
+    for &(query, says) in queries {
+        assert_bad_request(get(fake, path, query, token), says);
+    }
+}
+
 fn ids(items: &Value, key: &str) -> Vec<u64> {
     items
         .as_array()
@@ -142,8 +151,7 @@ type Case<'a> = (&'a str, String, Box<dyn Fn(&Value) -> bool + 'a>);
 
 #[test]
 fn every_documented_users_filter_is_honoured() {
-    let fake = users(120);
-    let token = token(&fake);
+    let (fake, token) = users_and_token(120);
     let every = all_pages(&fake, USERS, "users", &[], &token);
     assert_eq!(every.len(), 120);
     let user = &every[17];
@@ -229,8 +237,7 @@ fn every_documented_users_filter_is_honoured() {
 
 #[test]
 fn an_unknown_parameter_or_a_malformed_value_is_druvas_400() {
-    let fake = users(5);
-    let token = token(&fake);
+    let (fake, token) = users_and_token(5);
     assert_bad_request(
         get(&fake, USERS, &[("colour", "red")], &token),
         "Unknown parameter colour",
@@ -253,8 +260,7 @@ fn an_unknown_parameter_or_a_malformed_value_is_druvas_400() {
 
 #[test]
 fn a_page_token_beside_any_other_parameter_is_refused_on_every_token_list() {
-    let fake = users(30);
-    let token = token(&fake);
+    let (fake, token) = users_and_token(30);
     for (path, first) in [
         (USERS, vec![("pageSize", "5")]),
         (DEVICES, vec![("pageSize", "5")]),
@@ -288,8 +294,7 @@ fn a_page_token_beside_any_other_parameter_is_refused_on_every_token_list() {
 
 #[test]
 fn devices_filter_by_user_and_id() {
-    let fake = users(40);
-    let token = token(&fake);
+    let (fake, token) = users_and_token(40);
     let every = all_pages(&fake, DEVICES, "devices", &[], &token);
     let user_id = every[3]["userID"].as_u64().unwrap();
     let of_user = all_pages(
@@ -318,8 +323,7 @@ fn devices_filter_by_user_and_id() {
 
 #[test]
 fn the_last_successful_backup_of_each_device_belongs_to_its_user() {
-    let fake = users(25);
-    let token = token(&fake);
+    let (fake, token) = users_and_token(25);
     assert_bad_request(get(&fake, BACKUPS, &[], &token), "lastSuccessful");
     assert_bad_request(
         get(&fake, BACKUPS, &[("lastSuccessful", "false")], &token),
@@ -371,8 +375,7 @@ fn the_last_successful_backup_of_each_device_belongs_to_its_user() {
 
 #[test]
 fn restores_storages_and_profiles_have_druvas_shapes() {
-    let fake = users(40);
-    let token = token(&fake);
+    let (fake, token) = users_and_token(40);
     let devices = all_pages(&fake, DEVICES, "devices", &[], &token);
     let restores = all_pages(
         &fake,
@@ -434,10 +437,28 @@ fn events_v2(
     }
 }
 
+/// The events v2 stream in CEF from `tracker` (from the start without one),
+/// asserted to be `count` CEF lines; and the last tracker.
+fn cef_events(
+    fake: &FakeServer,
+    token: &str,
+    tracker: Option<&str>,
+    count: usize,
+) -> (Vec<Value>, String) {
+    let mut params = vec![("format", "CEF")];
+    params.extend(tracker.map(|tracker| ("tracker", tracker)));
+    let (lines, tracker, _) = events_v2(fake, &params, token);
+    assert_eq!(lines.len(), count, "{params:?}");
+    for line in &lines {
+        let line = line.as_str().unwrap();
+        assert!(line.starts_with("CEF:0|Druva|inSync|"), "{line}");
+    }
+    (lines, tracker)
+}
+
 #[test]
 fn events_v2_come_500_a_call_with_the_siem_fields_of_real_users_and_devices() {
-    let fake = users(300);
-    let token = token(&fake);
+    let (fake, token) = users_and_token(300);
     let (events, _, calls) = events_v2(&fake, &[], &token);
     assert_eq!((events.len(), calls), (900, 2));
     let devices = all_pages(&fake, DEVICES, "devices", &[("pageSize", "4097")], &token);
@@ -460,55 +481,35 @@ fn events_v2_come_500_a_call_with_the_siem_fields_of_real_users_and_devices() {
         assert_eq!(device["deviceName"], event["inSyncDataSourceName"]);
         assert_eq!(device["userID"], event["inSyncUserID"]);
     }
-    assert_bad_request(
-        get(&fake, EVENTS_V2, &[("pageSize", "10")], &token),
-        "Unknown parameter pageSize",
-    );
-    assert_bad_request(
-        get(&fake, EVENTS_V2, &[("format", "XML")], &token),
-        "format",
-    );
+    let bad: [BadQuery; 2] = [
+        (&[("pageSize", "10")], "Unknown parameter pageSize"),
+        (&[("format", "XML")], "format"),
+    ];
+    assert_bad_queries(&fake, EVENTS_V2, &token, &bad);
 }
 
 #[test]
 fn events_v2_in_cef_or_syslog_are_strings_and_a_tracker_keeps_its_format() {
-    let fake = users(200);
-    let token = token(&fake);
-    let (cef, tracker, _) = events_v2(&fake, &[("format", "CEF")], &token);
-    assert_eq!(cef.len(), 600);
-    assert!(cef
-        .iter()
-        .all(|line| line.as_str().unwrap().starts_with("CEF:0|Druva|inSync|")));
+    let (fake, token) = users_and_token(200);
+    let (_, tracker) = cef_events(&fake, &token, None, 600);
     let (syslog, _, _) = events_v2(&fake, &[("format", "Syslog")], &token);
     assert!(syslog
         .iter()
         .all(|line| line.as_str().unwrap().starts_with('<')));
-    assert_bad_request(
-        get(&fake, EVENTS_V2, &[("tracker", &tracker)], &token),
-        "format=CEF",
-    );
-    assert_bad_request(
-        get(
-            &fake,
-            EVENTS_V2,
-            &[("tracker", &tracker), ("format", "Syslog")],
-            &token,
-        ),
-        "format=CEF",
-    );
+    let bad: [BadQuery; 2] = [
+        (&[("tracker", &tracker)], "format=CEF"),
+        (&[("tracker", &tracker), ("format", "Syslog")], "format=CEF"),
+    ];
+    assert_bad_queries(&fake, EVENTS_V2, &token, &bad);
 }
 
 #[test]
 fn a_final_v2_tracker_returns_exactly_the_events_added_since() {
-    let fake = users(10);
-    let token = token(&fake);
-    let (first, saved, _) = events_v2(&fake, &[("format", "CEF")], &token);
-    assert_eq!(first.len(), 30);
-    let (none, same, _) = events_v2(&fake, &[("tracker", &saved), ("format", "CEF")], &token);
-    assert!(none.is_empty());
+    let (fake, token) = users_and_token(10);
+    let (_, saved) = cef_events(&fake, &token, None, 30);
+    let (_, same) = cef_events(&fake, &token, Some(&saved), 0);
     fake.add_events(7).unwrap();
-    let (new, _, _) = events_v2(&fake, &[("tracker", &same), ("format", "CEF")], &token);
-    assert_eq!(new.len(), 7);
+    let (new, _) = cef_events(&fake, &token, Some(&same), 7);
     let (all, _, _) = events_v2(&fake, &[], &token);
     let new_ids: Vec<u64> = all[30..]
         .iter()
@@ -531,18 +532,12 @@ fn events_v3_never_end_and_resume_after_the_saved_token() {
             ..FakeConfig::default()
         });
         let token = token(&fake);
-        assert_bad_request(
-            get(&fake, EVENTS_V3, &[("pageSize", "501")], &token),
-            "pageSize",
-        );
-        assert_bad_request(
-            get(&fake, EVENTS_V3, &[("pageSize", "0")], &token),
-            "pageSize",
-        );
-        assert_bad_request(
-            get(&fake, EVENTS_V3, &[("colour", "red")], &token),
-            "Unknown parameter",
-        );
+        let bad: [BadQuery; 3] = [
+            (&[("pageSize", "501")], "pageSize"),
+            (&[("pageSize", "0")], "pageSize"),
+            (&[("colour", "red")], "Unknown parameter"),
+        ];
+        assert_bad_queries(&fake, EVENTS_V3, &token, &bad);
         let mut seen = BTreeSet::new();
         let mut page = ok(&fake, EVENTS_V3, &[("pageSize", "8")], &token);
         let mut sent = String::new();
@@ -576,8 +571,7 @@ fn events_v3_never_end_and_resume_after_the_saved_token() {
 
 #[test]
 fn events_v3_filters_are_kept_in_the_token() {
-    let fake = users(40);
-    let token = token(&fake);
+    let (fake, token) = users_and_token(40);
     let first = ok(
         &fake,
         EVENTS_V3,
@@ -606,8 +600,7 @@ fn report(fake: &FakeServer, id: &str, body: &Value, token: &str) -> (u16, Value
 
 #[test]
 fn report_pages_keep_their_filters_and_are_checked() {
-    let fake = users(60);
-    let token = token(&fake);
+    let (fake, token) = users_and_token(60);
     let list = ok(&fake, REPORTS, &[], &token);
     let ids: Vec<&str> = list["reports"]
         .as_array()
@@ -900,8 +893,7 @@ fn requests_beyond_max_in_flight_get_429_without_retry_after() {
 
 #[test]
 fn api_request_bodies_are_recorded_and_token_bodies_never() {
-    let fake = users(3);
-    let token = token(&fake);
+    let (fake, token) = users_and_token(3);
     report(
         &fake,
         "epUsers",

@@ -293,3 +293,19 @@ def test_big_integers_stay_exact_in_response_json_and_paginate(big_number_server
         (user,) = s.paginate(USERS)
     assert user == {"userID": BIG, "quota": -BIG, "ratio": 0.5}
     assert type(user["userID"]) is int
+
+
+def test_records_of_changing_sizes_decode_like_json_loads_in_document_order() -> None:
+    # Each object is made at the size of the one before it at its depth: a
+    # larger, a smaller and an empty one after it must not show the guess.
+    sizes = [10, 10, 40, 3, 0, 12, 1, 64, 10]
+    records = [
+        {f"field{n}": {"inner": [{"k": n} for _ in range(size % 3)]} for n in range(size)}
+        for size in sizes
+    ]
+    text = json.dumps({"users": records, "nextPageToken": ""})
+    decoded = json_loads(text)
+    assert decoded == json.loads(text)
+    for got, record in zip(decoded["users"], records):
+        assert list(got) == list(record), "keys in the document's order"
+        assert len(got) == len(record)

@@ -8,6 +8,7 @@
 //! ([`scanner`]); any other goes through serde ([`visitor`]).
 
 mod error;
+mod ffi;
 mod numbers;
 mod scanner;
 mod strings;

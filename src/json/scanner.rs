@@ -12,8 +12,9 @@
 //! looked for eight bytes at a time.
 
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString};
+use pyo3::types::{PyBool, PyFloat, PyInt, PyList, PyString};
 
+use super::ffi;
 use super::strings::{StringCache, MAX_CACHED_VALUE};
 
 /// Containers nested deeper than this are left to serde, whose recursion
@@ -50,6 +51,7 @@ pub(super) fn decode_plain<'py>(
         items: Vec::new(),
         depth: 0,
         object_depth: 0,
+        sizes: Vec::new(),
     };
     let value = scanner.value().ok()?;
     scanner.skip_whitespace();
@@ -73,6 +75,9 @@ struct Scanner<'a, 'py> {
     depth: usize,
     /// Objects around the value being read (where a key is predicted).
     object_depth: usize,
+    /// How many members the last object read at each object depth had: the
+    /// size the next one there is made at (a page's records are alike).
+    sizes: Vec<usize>,
 }
 
 /// Where a string's text is: a range of the document (no escapes), or the
@@ -154,13 +159,13 @@ impl<'py> Scanner<'_, 'py> {
 
     fn object(&mut self) -> Scan<Bound<'py, PyAny>> {
         self.enter()?;
-        let dict = PyDict::new(self.py);
+        let depth = self.object_depth;
+        let dict = ffi::presized_dict(self.py, self.sizes.get(depth).copied().unwrap_or(0));
         if self.peek()? == b'}' {
             self.at += 1;
             self.depth -= 1;
             return Ok(dict.into_any());
         }
-        let depth = self.object_depth;
         self.object_depth += 1;
         let mut position = 0;
         loop {
@@ -182,6 +187,12 @@ impl<'py> Scanner<'_, 'py> {
         }
         self.depth -= 1;
         self.object_depth = depth;
+        if self.sizes.len() <= depth {
+            self.sizes.resize(depth + 1, 0);
+        }
+        if let Some(size) = self.sizes.get_mut(depth) {
+            *size = position;
+        }
         Ok(dict.into_any())
     }
 

@@ -1,8 +1,10 @@
 //! Python strings for a document's keys and short values: each distinct one
 //! made once and shared by every record that repeats it, and ASCII ones made
-//! without the UTF-8 decoder (the decoder's one `unsafe`).
+//! without the UTF-8 decoder.
 
 use hashbrown::HashMap;
+
+use super::ffi;
 use pyo3::prelude::*;
 use pyo3::types::PyString;
 
@@ -102,25 +104,8 @@ impl<'py> StringCache<'py> {
     }
 }
 
-/// A Python `str` of `text`. An ASCII one (nearly every string of an API
-/// body) is allocated at its size and copied in, skipping the UTF-8 decoder
-/// (this is why the extension is built for the full CPython API).
+/// A Python `str` of `text`: an ASCII one (nearly every string of an API
+/// body) without the UTF-8 decoder ([`ffi::ascii_string`]).
 fn new_string<'py>(py: Python<'py>, text: &str) -> Bound<'py, PyString> {
-    if let (true, Ok(length)) = (text.is_ascii(), pyo3::ffi::Py_ssize_t::try_from(text.len())) {
-        // SAFETY: PyUnicode_New returns a new reference to a compact str of
-        // `length` one-byte characters (maxchar 127), or null with an
-        // exception set. Its data has room for exactly `length` bytes, which
-        // are filled with ASCII before the str is used.
-        unsafe {
-            let object = pyo3::ffi::PyUnicode_New(length, 127);
-            if !object.is_null() {
-                let data = pyo3::ffi::PyUnicode_1BYTE_DATA(object);
-                std::ptr::copy_nonoverlapping(text.as_ptr(), data, text.len());
-                return Bound::from_owned_ptr(py, object).cast_into_unchecked();
-            }
-        }
-        // Out of memory: PyString::new below reports it the usual way.
-        drop(PyErr::take(py));
-    }
-    PyString::new(py, text)
+    ffi::ascii_string(py, text).unwrap_or_else(|| PyString::new(py, text))
 }

@@ -13,9 +13,8 @@ use crate::errors::{to_py_err, OrRaise};
 use crate::json;
 use crate::runtime::wait;
 use druva_core::errors::Error;
-use druva_core::pager::{Begin, Fetching, PageFetch, Pager, ALREADY_FETCHING};
+use druva_core::pager::{Begin, Fetched, Fetching, PageFetch, Pager, ALREADY_FETCHING};
 use druva_core::paginate::PageStyle;
-use druva_core::response::Response;
 
 /// Iterates over every item of a Druva list, fetching its pages one after another.
 ///
@@ -108,8 +107,8 @@ impl PyPaginator {
 
     /// Takes a fetched page: decodes its items, and only then advances the
     /// pager. On any error the pager stays on this page.
-    fn take_page(&self, py: Python<'_>, response: Response) -> PyResult<()> {
-        let page = locked(&self.pager).read(response).or_raise()?;
+    fn take_page(&self, py: Python<'_>, fetched: Fetched) -> PyResult<()> {
+        let page = fetched.page();
         let decoded = json::decode_or_raise(py, page.body())?;
         let field = page.items_field();
         let value = decoded.get_item(field)?;
@@ -126,7 +125,7 @@ impl PyPaginator {
         let count = list.len();
         let pages = {
             let mut pager = locked(&self.pager);
-            pager.advance(page);
+            pager.advance(fetched);
             pager.pages()
         };
         *locked(&self.page) = Some((list.unbind(), 0));
@@ -152,7 +151,7 @@ impl Stepper for Py<PyPaginator> {
         let Some((fetch, fetching)) = this.begin_fetch(py)? else {
             return Err(awaitable::end_of_iteration());
         };
-        let future = awaitable::spawn(py, fetch, InTransit::send::<Response>)?;
+        let future = awaitable::spawn(py, fetch, InTransit::send::<Fetched>)?;
         let hold: Hold = Box::new(fetching);
         Ok(Step::Wait(future, Some(hold)))
     }

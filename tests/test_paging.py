@@ -8,6 +8,7 @@ import asyncio
 import http.server
 import json
 import os
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -616,6 +617,44 @@ def test_paginate_is_lazy(fake: FakeDruva, session: druva.Session) -> None:
         time.sleep(0.01)
     assert fake.api_requests == 2
     assert pages.pages == 1
+
+
+def test_the_page_after_is_asked_for_when_a_page_arrives_before_its_items_are_taken(
+    fake: FakeDruva, session: druva.Session
+) -> None:
+    # Page two answers late, while the caller waits for it in another thread.
+    fake.delay_next(0, path=USERS)
+    fake.delay_next(0.5, path=USERS)
+    pages = session.paginate(USERS)
+    taken: list[Any] = []
+
+    def consume() -> None:
+        for item in pages:
+            taken.append(item)
+
+    consumer = threading.Thread(target=consume, daemon=True)
+    switch_interval = sys.getswitchinterval()
+    # No forced hand-off of the GIL: a thread keeps it until it waits.
+    sys.setswitchinterval(1000)
+    try:
+        consumer.start()
+        deadline = time.monotonic() + 10
+        # The consumer has page one's items and waits for page two.
+        while len(taken) < 100 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        # This thread now holds the GIL, so the consumer cannot take page
+        # two's items; page three is asked for all the same, by druva's
+        # runtime, when page two arrives.
+        while fake.api_requests < 3 and time.monotonic() < deadline:
+            pass
+        asked, held = fake.api_requests, len(taken)
+    finally:
+        sys.setswitchinterval(switch_interval)
+    consumer.join(10)
+    assert (asked, held) == (3, 100)
+    assert len(taken) == 250
+    # Each page asked for once.
+    assert fake.api_requests == 3
 
 
 # Resuming from a saved (cursor, style).

@@ -3,10 +3,14 @@
 //!
 //! The pager owns everything about fetching a list: its requests (paging
 //! requests are reads, so a POST page is retried like a GET), the next page
-//! fetched ahead while the caller consumes one (one page ahead, no more),
-//! fetching again a page that failed ahead, dropping the page fetched ahead
-//! once the session is closed, and one fetch at a time. The binding only
-//! turns the pages it hands out into Python items.
+//! fetched ahead while the caller consumes one (one page ahead, no more:
+//! started on the runtime the moment the page before it has arrived and
+//! the caller waits for that one, so it overlaps that page's items being
+//! built as well as consumed), fetching again a page that failed ahead,
+//! dropping the page fetched ahead once the session is closed, and one
+//! fetch at a time. A page is read for its paging fields on the runtime,
+//! off the GIL; the binding only turns the pages it hands out into Python
+//! items.
 //!
 //! A page gets one call's budget, however it is fetched: the fetch ahead
 //! starts the page's call (its deadline, its retries, its waits on 429s),
@@ -20,7 +24,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::errors::Result;
-use crate::paginate::{FetchedPage, ListWalk, PageStyle};
+use crate::paginate::{FetchedPage, ListWalk, PageRequest, PageStyle};
 use crate::response::Response;
 use crate::retry::Budget;
 use crate::runtime::{self, Task};
@@ -31,7 +35,10 @@ pub const ALREADY_FETCHING: &str =
     "this paginator is already fetching a page; iterate it from one thread or task at a time";
 
 /// The fetch of the page to take next, to run on the druva runtime.
-pub type PageFetch = Pin<Box<dyn Future<Output = Result<Response>> + Send>>;
+pub type PageFetch = Pin<Box<dyn Future<Output = Result<Fetched>> + Send>>;
+
+/// A page's response on its way.
+type ResponseFetch = Pin<Box<dyn Future<Output = Result<Response>> + Send>>;
 
 /// What [`Pager::begin_fetch`] comes to.
 pub enum Begin {
@@ -44,14 +51,34 @@ pub enum Begin {
     Busy,
 }
 
+/// A fetched page, read for its paging fields on the runtime, and the page
+/// after it, fetched ahead from the moment this one arrived.
+pub struct Fetched {
+    page: FetchedPage,
+    next: Option<Ahead>,
+}
+
+impl Fetched {
+    /// The page, for the caller to take its items.
+    pub fn page(&self) -> &FetchedPage {
+        &self.page
+    }
+}
+
 /// A list being paged through.
 pub struct Pager {
-    session: Arc<Session>,
-    url: String,
+    list: List,
     walk: ListWalk,
     /// The next page, fetched while the caller consumes the one before.
     ahead: Option<Ahead>,
     fetching: Arc<FetchMark>,
+}
+
+/// Where a list's pages come from.
+#[derive(Clone)]
+struct List {
+    session: Arc<Session>,
+    url: Arc<str>,
 }
 
 /// A page fetched ahead, and its request, to fetch it again if that failed.
@@ -66,8 +93,10 @@ impl Pager {
     pub fn new(session: Arc<Session>, url: &str, walk: ListWalk) -> Result<Self> {
         session.config().endpoints.join(url)?;
         Ok(Pager {
-            session,
-            url: url.to_owned(),
+            list: List {
+                session,
+                url: url.into(),
+            },
             walk,
             ahead: None,
             fetching: Arc::default(),
@@ -75,7 +104,7 @@ impl Pager {
     }
 
     pub fn url(&self) -> &str {
-        &self.url
+        &self.list.url
     }
 
     /// Pages taken so far.
@@ -102,23 +131,71 @@ impl Pager {
         let Some(fetching) = self.fetching.begin() else {
             return Ok(Begin::Busy);
         };
-        if self.session.is_closed() {
+        if self.list.session.is_closed() {
             // Not handed out after close(): the pager stops as every call of
             // a closed session does.
             self.ahead = None;
         }
-        if let Some(ahead) = self.ahead.take() {
-            return Ok(Begin::Fetch(self.reach(ahead), fetching));
-        }
-        let Some(request) = self.next_request()? else {
+        let response: ResponseFetch = if let Some(ahead) = self.ahead.take() {
+            self.list.reach(ahead)
+        } else if let Some(page) = self.walk.next_request() {
+            let request = self.list.prepare(page)?;
+            Box::pin(Arc::clone(&self.list.session).send(request))
+        } else {
             return Ok(Begin::Ended);
         };
+        Ok(Begin::Fetch(self.read_and_fetch_ahead(response), fetching))
+    }
+
+    /// The page `response` brings, read for its paging fields, and the page
+    /// after it started the moment this one arrives: the caller is waiting
+    /// for this page, so it holds no other, and the next page's request
+    /// overlaps this one's items being taken and consumed.
+    fn read_and_fetch_ahead(&self, response: ResponseFetch) -> PageFetch {
+        let (list, walk) = (self.list.clone(), self.walk.clone());
+        Box::pin(async move {
+            let page = walk.read(response.await?)?;
+            let next = walk
+                .request_after(&page)
+                .and_then(|page| list.fetch_ahead(page));
+            Ok(Fetched { page, next })
+        })
+    }
+
+    /// Moves past a page whose items the caller has taken; the page after
+    /// it, fetched ahead, is the one to take next. A fetched page that is
+    /// dropped instead (its items failed) cancels the fetch ahead with it.
+    pub fn advance(&mut self, fetched: Fetched) {
+        self.walk.advance(fetched.page);
+        self.ahead = fetched.next;
+    }
+}
+
+impl List {
+    /// The request of a page of this list.
+    fn prepare(&self, page: PageRequest) -> Result<ApiRequest> {
+        self.session.prepare(Call {
+            method: page.method.as_str(),
+            url: &self.url,
+            query: page.query,
+            body: page.body.map_or(Body::Empty, Body::Json),
+            // Paging requests are reads: a POST page is retried like a GET.
+            retry: Some(true),
+            ..Call::default()
+        })
+    }
+
+    /// Starts fetching `page` ahead. A request that cannot be made now is
+    /// left to the caller's next fetch, which reports it.
+    fn fetch_ahead(&self, page: PageRequest) -> Option<Ahead> {
+        let request = self.prepare(page).ok()?;
         let session = Arc::clone(&self.session);
-        Ok(Begin::Fetch(Box::pin(session.send(request)), fetching))
+        let task = Task::spawn(session.send_within(request.clone(), None)).ok()?;
+        Some(Ahead { task, request })
     }
 
     /// The fetch of a page fetched ahead, now that the caller reaches it.
-    fn reach(&self, Ahead { task, request }: Ahead) -> PageFetch {
+    fn reach(&self, Ahead { task, request }: Ahead) -> ResponseFetch {
         let session = Arc::clone(&self.session);
         let Some(joined) = task.join() else {
             // Started before a fork: it never runs in this process, so the
@@ -139,48 +216,6 @@ impl Pager {
                 failed => failed,
             }
         })
-    }
-
-    /// The request of the walk's next page; `None` after the last page.
-    fn next_request(&self) -> Result<Option<ApiRequest>> {
-        let Some(page) = self.walk.next_request() else {
-            return Ok(None);
-        };
-        let request = self.session.prepare(Call {
-            method: page.method.as_str(),
-            url: &self.url,
-            query: page.query,
-            body: page.body.map_or(Body::Empty, Body::Json),
-            // Paging requests are reads: a POST page is retried like a GET.
-            retry: Some(true),
-            ..Call::default()
-        })?;
-        Ok(Some(request))
-    }
-
-    /// Reads a fetched page's paging fields (an error status is an error
-    /// here); the walk does not move until [`Pager::advance`].
-    pub fn read(&self, response: Response) -> Result<FetchedPage> {
-        self.walk.read(response)
-    }
-
-    /// Moves past a page whose items the caller has taken, and starts
-    /// fetching the next one ahead.
-    pub fn advance(&mut self, page: FetchedPage) {
-        self.walk.advance(page);
-        self.fetch_ahead();
-    }
-
-    /// A request that cannot be made now is left to the caller's next
-    /// fetch, which reports it.
-    fn fetch_ahead(&mut self) {
-        let Ok(Some(request)) = self.next_request() else {
-            return;
-        };
-        let session = Arc::clone(&self.session);
-        if let Ok(task) = Task::spawn(session.send_within(request.clone(), None)) {
-            self.ahead = Some(Ahead { task, request });
-        }
     }
 }
 
@@ -239,6 +274,102 @@ impl Drop for Fetching {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::paginate::{Declared, Method};
+
+    fn response(body: &str) -> Response {
+        Response {
+            method: "GET".into(),
+            status_code: 200,
+            headers: reqwest::header::HeaderMap::new(),
+            url: url::Url::parse("https://apis.druva.com/list").unwrap(),
+            content: bytes::Bytes::from(body.to_owned()),
+            elapsed: std::time::Duration::ZERO,
+            fresh_token_refused: false,
+            left_origin: false,
+        }
+    }
+
+    /// Walks `pages`, checking at each that the request made as soon as it
+    /// arrives (to fetch the next page ahead) is the one the walk makes
+    /// once the caller has taken it; returns those requests.
+    fn walk_ahead(mut walk: ListWalk, pages: &[&str]) -> Vec<Option<PageRequest>> {
+        let mut requests = Vec::new();
+        for body in pages {
+            let page = walk.read(response(body)).unwrap();
+            let ahead = walk.request_after(&page);
+            walk.advance(page);
+            assert_eq!(ahead, walk.next_request());
+            requests.push(ahead);
+        }
+        requests
+    }
+
+    fn walk(method: Method, body: Option<&[u8]>, declared: Option<Declared>) -> ListWalk {
+        let params = vec![("pageSize".to_owned(), "2".to_owned())];
+        ListWalk::new(method, params, body, None, None, None, declared).unwrap()
+    }
+
+    #[test]
+    fn the_page_fetched_ahead_is_the_one_the_walk_asks_for_next_in_every_style() {
+        let declared = || Declared::from_arguments(Some("next".into()), Some("c".into()), None);
+        let cases: [(ListWalk, [&str; 3]); 6] = [
+            (
+                walk(Method::Get, None, None),
+                [
+                    r#"{"users": [1], "nextPageToken": "p2"}"#,
+                    r#"{"users": [2], "nextPageToken": "p3"}"#,
+                    r#"{"users": [3], "nextPageToken": null}"#,
+                ],
+            ),
+            (
+                walk(Method::Post, Some(br#"{"filters": {}}"#), None),
+                [
+                    r#"{"data": [1], "nextPageToken": "p2"}"#,
+                    r#"{"data": [2], "nextPageToken": "p3"}"#,
+                    r#"{"data": [3], "nextPageToken": ""}"#,
+                ],
+            ),
+            (
+                walk(Method::Get, None, None),
+                [
+                    r#"{"events": [1], "tracker": "t1", "nextPageExists": true}"#,
+                    r#"{"events": [2], "tracker": "t2", "nextPageExists": true}"#,
+                    r#"{"events": [3], "tracker": "t3", "nextPageExists": false}"#,
+                ],
+            ),
+            (
+                walk(Method::Get, None, None),
+                [
+                    r#"{"events": [1], "nextTrackerToken": "k1"}"#,
+                    r#"{"events": [2], "nextTrackerToken": "k2"}"#,
+                    r#"{"events": [3], "nextTrackerToken": "k2"}"#,
+                ],
+            ),
+            (
+                walk(Method::Get, None, declared().unwrap()),
+                [
+                    r#"{"items": [1], "next": "c1"}"#,
+                    r#"{"items": [2], "next": "c2"}"#,
+                    r#"{"items": [], "next": "c3"}"#,
+                ],
+            ),
+            (
+                walk(Method::Post, None, declared().unwrap()),
+                [
+                    r#"{"items": [1], "next": "c1"}"#,
+                    r#"{"items": [2], "next": "c2"}"#,
+                    r#"{"items": [3]}"#,
+                ],
+            ),
+        ];
+        for (walk, pages) in cases {
+            let requests = walk_ahead(walk, &pages);
+            // Two pages to fetch ahead, then the end: nothing more is asked for.
+            assert!(requests[0].is_some() && requests[1].is_some());
+            assert_eq!(requests[2], None);
+        }
+    }
 
     #[test]
     fn one_fetch_at_a_time_until_its_mark_is_dropped() {

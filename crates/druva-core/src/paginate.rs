@@ -440,7 +440,7 @@ pub struct PageRequest {
 /// or repeated. The sync and async Python iterators both drive this one
 /// machine. It holds one cursor, never a history, so an endless list costs
 /// no memory.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct ListWalk {
     method: Method,
     params: Vec<(String, String)>,
@@ -581,7 +581,21 @@ impl ListWalk {
 
     /// The request of the page to fetch next, or `None` after the last page.
     pub fn next_request(&self) -> Option<PageRequest> {
-        let page_token = match &self.next {
+        self.request_for(&self.next)
+    }
+
+    /// The request of the page after `page`: what [`ListWalk::next_request`]
+    /// answers once the walk has advanced past it. Known as soon as `page`
+    /// has arrived, so the page after it can be fetched while the caller
+    /// still takes this one's items.
+    pub fn request_after(&self, page: &FetchedPage) -> Option<PageRequest> {
+        let (_, next) = self.moved_past(&page.info, &page.field);
+        self.request_for(&next)
+    }
+
+    /// The request that fetches `next`, or `None` after the last page.
+    fn request_for(&self, next: &Next) -> Option<PageRequest> {
+        let page_token = match next {
             Next::Ended { .. } => return None,
             Next::First { cursor } => cursor.as_deref(),
             Next::PageToken(token) => Some(token.as_str()),
@@ -689,7 +703,16 @@ impl ListWalk {
     /// Moves past a page whose items the caller has taken. The first page
     /// fixes the items field for every later one.
     pub fn advance(&mut self, page: FetchedPage) {
-        let FetchedPage { info, field, .. } = page;
+        let (style, next) = self.moved_past(&page.info, &page.field);
+        self.style = Some(style);
+        self.next = next;
+        self.items.get_or_insert(page.field);
+        self.pages += 1;
+    }
+
+    /// Where moving past a page with `info`, its items in `field`, takes
+    /// the walk: the style the page shows, and the next page or the end.
+    fn moved_past(&self, info: &PageInfo, field: &str) -> (PageStyle, Next) {
         let style = if self.declared.is_some() {
             PageStyle::Declared
         } else {
@@ -697,15 +720,14 @@ impl ListWalk {
                 .or(self.style)
                 .unwrap_or(PageStyle::PageToken)
         };
-        self.style = Some(style);
         let returned = info.cursor(style).map(str::to_owned);
         let caught_up = returned.is_some() && returned.as_deref() == self.sent_cursor();
-        let empty = info.item_count(&field) == 0;
+        let empty = info.item_count(field) == 0;
         let more = match style {
             PageStyle::Tracker => info.next_page_exists == Some(true),
             PageStyle::PageToken | PageStyle::TrackerToken | PageStyle::Declared => true,
         };
-        self.next = match returned {
+        let next = match returned {
             None => Next::Ended { cursor: None },
             Some(cursor) if caught_up || empty || !more => Next::Ended {
                 cursor: Some(cursor),
@@ -717,8 +739,7 @@ impl ListWalk {
                 PageStyle::Declared => Next::Declared(cursor),
             },
         };
-        self.items.get_or_insert(field);
-        self.pages += 1;
+        (style, next)
     }
 }
 

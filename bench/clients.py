@@ -631,6 +631,10 @@ class FanoutWorker:
 # --- paginate with a consumer that works on every page ---
 
 
+def no_work(seconds: float) -> None:
+    """Spends nothing: the listing read as fast as the network gives it."""
+
+
 def busy_wait(seconds: float) -> None:
     """Spends ``seconds`` on the CPU, holding the GIL as Python code does."""
     deadline = time.perf_counter() + seconds
@@ -642,10 +646,11 @@ class ConsumerWorker:
     """``Session.paginate`` read by a consumer that spends ``work_s`` on the
     first item of each page (``page_size`` items): in ``time.sleep`` for the
     ``sleep`` client (an I/O-bound consumer, the GIL released), in a busy loop
-    for ``busy`` (a CPU-bound one, competing for the GIL)."""
+    for ``busy`` (a CPU-bound one, competing for the GIL); ``none`` spends
+    nothing, which measures the network alone."""
 
     def __init__(self, client: str, config: Config) -> None:
-        self.spend = {"sleep": time.sleep, "busy": busy_wait}[client]
+        self.spend = {"sleep": time.sleep, "busy": busy_wait, "none": no_work}[client]
         self.session = druva_session(config)
         self.session.token  # noqa: B018 - fetch the token before the timed runs
         self.path, self.params = config["path"], config["params"]

@@ -17,7 +17,7 @@ use druva_core::cache::Refusal;
 use druva_core::endpoint::Endpoints;
 use druva_core::grant::TokenSlot;
 use druva_core::http::ClientOptions;
-use druva_core::token::SendOptions;
+use druva_core::token::{SendOptions, Token};
 
 use crate::args;
 use crate::errors::OrRaise;
@@ -62,6 +62,14 @@ impl TokenAuth {
         )
     }
 
+    /// The cached token, still valid however close to its expiry, if it is
+    /// `access_token`.
+    fn cached(&self, access_token: &str) -> Option<Arc<Token>> {
+        self.slot
+            .fresh_token(Duration::ZERO)
+            .filter(|cached| cached.access_token.expose_secret() == access_token)
+    }
+
     /// Whether a request refused with `access_token` is worth resending
     /// with a new token: the core's rule (see [`TokenSlot::refused`]) when
     /// it is still the cached token, and yes when another caller already
@@ -69,13 +77,9 @@ impl TokenAuth {
     /// its token was fetched because of a refusal, so the refusals are
     /// about access for the next minute.
     fn renews(&self, access_token: &str, resent: bool) -> bool {
-        // Any token still valid, however close to its expiry.
-        let Some(cached) = self.slot.fresh_token(Duration::ZERO) else {
+        let Some(cached) = self.cached(access_token) else {
             return !resent;
         };
-        if cached.access_token.expose_secret() != access_token {
-            return !resent;
-        }
         if resent {
             self.slot.refused_after_renewal(&cached);
             return false;
@@ -160,7 +164,9 @@ impl TokenAuth {
     /// once however many callers ask. Never for a ``resent`` request (its
     /// token was fetched because of a refusal): its refusal says the cause
     /// is access, and for the next minute refusals of that token are
-    /// returned as they are, without renewal.
+    /// returned as they are, without renewal. Every answer to a resent
+    /// request is told here: one that accepted the new token clears it of
+    /// that suspicion, so a later refusal of it renews it.
     #[pyo3(signature = (status_code, url, authorization, *, resent=false))]
     fn refused(
         &self,
@@ -169,7 +175,8 @@ impl TokenAuth {
         authorization: Option<&Bound<'_, PyAny>>,
         resent: bool,
     ) -> PyResult<bool> {
-        if !druva_core::response::refuses_bearer(status_code) || !self.admits(url) {
+        let refusal = druva_core::response::refuses_bearer(status_code);
+        if !(refusal || resent) || !self.admits(url) {
             return Ok(false);
         }
         let Some(header) = authorization.and_then(|value| value.cast::<PyString>().ok()) else {
@@ -179,6 +186,13 @@ impl TokenAuth {
         let Some(access_token) = header.strip_prefix("Bearer ") else {
             return Ok(false);
         };
+        if !refusal {
+            // The resend's answer accepted the token fetched for it.
+            if let Some(cached) = self.cached(access_token) {
+                self.slot.accepted(&cached);
+            }
+            return Ok(false);
+        }
         Ok(self.renews(access_token, resent))
     }
 

@@ -312,6 +312,20 @@ def test_a_streamed_body_is_not_resent(fake: FakeDruva, caller: Caller) -> None:
     assert fake.token_requests == 1
 
 
+def test_a_token_its_resend_accepted_is_renewed_at_its_own_refusal(
+    fake: FakeDruva, caller: Caller
+) -> None:
+    caller.request("GET", fake.base_url + USERS)
+    fake.expire_tokens()
+    assert caller.request("GET", fake.base_url + USERS).status_code == 200
+    assert fake.token_requests == 2
+    # That new token worked: its own refusal later (revoked, say) is renewed,
+    # not taken for the access refusal of a token that never worked.
+    fake.expire_tokens()
+    assert caller.request("GET", fake.base_url + USERS).status_code == 200
+    assert fake.token_requests == 3
+
+
 def test_requests_refused_together_share_one_renewal(fake: FakeDruva, caller: Caller) -> None:
     caller.request("GET", fake.base_url + USERS)
     fake.expire_tokens()

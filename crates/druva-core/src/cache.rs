@@ -20,7 +20,7 @@
 //! ignores the parent's flights and starts its own.
 
 use std::hash::Hash;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -356,6 +356,12 @@ pub struct Slot<S: TokenSource, K: TokenStore = ProcessStore> {
     /// The token fetched because of a refusal that was refused too, and
     /// until when its refusals return without renewal.
     access_refused: ArcSwapOption<AccessRefusal>,
+    /// Set when the API's refusal dropped the token: the next token fetched
+    /// is one fetched because of a refusal.
+    dropped_for_refusal: AtomicBool,
+    /// That token, until the resend it was fetched for is answered: refused
+    /// too (see [`Slot::refused`]) or accepted ([`Slot::accepted`]).
+    fetched_after_refusal: ArcSwapOption<Token>,
     /// The cache's clock when this entry was last looked up.
     last_used: AtomicU64,
 }
@@ -385,6 +391,8 @@ impl<S: TokenSource, K: TokenStore> Slot<S, K> {
             refused: ArcSwapOption::empty(),
             refused_renewal: ArcSwapOption::empty(),
             access_refused: ArcSwapOption::empty(),
+            dropped_for_refusal: AtomicBool::new(false),
+            fetched_after_refusal: ArcSwapOption::empty(),
             last_used: AtomicU64::new(0),
         }
     }
@@ -552,6 +560,7 @@ impl<S: TokenSource, K: TokenStore> Slot<S, K> {
     pub fn invalidate(&self, token: &Arc<Token>) {
         if self.store.delete(token) {
             self.refused.store(Some(Arc::clone(token)));
+            self.dropped_for_refusal.store(true, Ordering::Release);
             logging::debug!(
                 "token for {} dropped after the API refused it",
                 self.source.describe()
@@ -561,11 +570,12 @@ impl<S: TokenSource, K: TokenStore> Slot<S, K> {
 
     /// The API refused `token` (401/403): whether to renew it and resend,
     /// or whether the refusal is about access (DESIGN "Fresh tokens"): once
-    /// a token fetched because of a refusal is refused too
-    /// ([`Slot::refused_after_renewal`]), its refusals return without
-    /// renewal for [`ACCESS_REFUSAL_WINDOW`] (or until it expires, if
-    /// sooner). Then the next refusal renews it again, so a token that
-    /// really expired is still renewed within a minute.
+    /// a token fetched because of a refusal is refused too, by the call that
+    /// fetched it ([`Slot::refused_after_renewal`]) or by any other call that
+    /// sent it, its refusals return without renewal for
+    /// [`ACCESS_REFUSAL_WINDOW`] (or until it expires, if sooner). Then the
+    /// next refusal renews it again, so a token that really expired is still
+    /// renewed within a minute.
     pub fn refused(&self, token: &Arc<Token>) -> Refusal {
         self.refused_at(token, Instant::now())
     }
@@ -577,8 +587,36 @@ impl<S: TokenSource, K: TokenStore> Slot<S, K> {
                 return Refusal::Access;
             }
         }
+        // A call that sent the token fetched because of a refusal before the
+        // resend it was fetched for was answered (a call that started after
+        // that token came) meets the same refusal: it opens the window.
+        let fetched = self.fetched_after_refusal.load();
+        if fetched
+            .as_ref()
+            .is_some_and(|fetched| Arc::ptr_eq(fetched, token))
+        {
+            self.refused_after_renewal_at(token, now);
+            return Refusal::Access;
+        }
         self.invalidate(token);
         Refusal::Renew
+    }
+
+    /// The API accepted `token`, fetched because it refused the one before,
+    /// on the resend it was fetched for: the refusal was the old token's, and
+    /// a later refusal of this one is renewed like any token's.
+    pub fn accepted(&self, token: &Arc<Token>) {
+        self.forget_fetched_after_refusal(token);
+    }
+
+    fn forget_fetched_after_refusal(&self, token: &Arc<Token>) {
+        let fetched = self.fetched_after_refusal.load_full();
+        if fetched
+            .as_ref()
+            .is_some_and(|fetched| Arc::ptr_eq(fetched, token))
+        {
+            self.fetched_after_refusal.compare_and_swap(&fetched, None);
+        }
     }
 
     /// The API refused `token`, fetched because it refused the one before:
@@ -589,6 +627,9 @@ impl<S: TokenSource, K: TokenStore> Slot<S, K> {
     }
 
     fn refused_after_renewal_at(&self, token: &Arc<Token>, now: Instant) {
+        // Its refusal is on record: once the window ends, the next one
+        // renews it like any token's.
+        self.forget_fetched_after_refusal(token);
         let current = self.access_refused.load_full();
         let recorded = current
             .as_ref()
@@ -659,6 +700,9 @@ impl<S: TokenSource, K: TokenStore> Slot<S, K> {
         };
         if let Ok(token) = &result {
             self.store.save(Arc::clone(token));
+            if self.dropped_for_refusal.swap(false, Ordering::AcqRel) {
+                self.fetched_after_refusal.store(Some(Arc::clone(token)));
+            }
             logging::info!(
                 "token {} for {} from {} (expires in {} s)",
                 if replacing { "renewed" } else { "fetched" },
@@ -918,6 +962,63 @@ mod tests {
         assert_eq!(slot.refused_at(&second, later), Refusal::Renew);
         let third = get();
         assert_eq!(entry.requests(), 3);
-        assert_eq!(slot.refused_at(&third, later), Refusal::Renew);
+        // That renewal was because of a refusal too: its refusal is access.
+        assert_eq!(slot.refused_at(&third, later), Refusal::Access);
+        assert_eq!(entry.requests(), 3);
+    }
+
+    #[test]
+    fn any_call_refused_with_the_token_fetched_because_of_a_refusal_opens_the_window() {
+        // Calls gathered at once: one's refusal renews the token; another,
+        // which started after the renewal, is refused with the new token on
+        // its first attempt, before the renewing call's resend is answered.
+        let entry = Entry::new();
+        let slot = &entry.slot;
+        let first = entry.get(false);
+        let now = Instant::now();
+        assert_eq!(slot.refused_at(&first, now), Refusal::Renew);
+        let second = entry.get(false);
+        assert_eq!(
+            slot.refused_at(&second, now),
+            Refusal::Access,
+            "a late starter"
+        );
+        // The renewing call's own resend, refused too, changes nothing.
+        slot.refused_after_renewal_at(&second, now);
+        assert_eq!(slot.refused_at(&second, now), Refusal::Access);
+        assert!(Arc::ptr_eq(&entry.get(false), &second));
+        assert_eq!(entry.requests(), 2, "one renewal however the refusals came");
+        // Past the window, a refusal renews again.
+        let later = now + ACCESS_REFUSAL_WINDOW;
+        assert_eq!(slot.refused_at(&second, later), Refusal::Renew);
+    }
+
+    #[test]
+    fn a_token_its_resend_accepted_is_renewed_on_a_later_refusal() {
+        let entry = Entry::new();
+        let slot = &entry.slot;
+        let first = entry.get(false);
+        let now = Instant::now();
+        assert_eq!(slot.refused_at(&first, now), Refusal::Renew);
+        let second = entry.get(false);
+        // The resend it was fetched for went through: the refusal was the
+        // old token's; this one's next refusal (say, revoked) renews it.
+        slot.accepted(&second);
+        assert_eq!(slot.refused_at(&second, now), Refusal::Renew);
+        let third = entry.get(false);
+        assert!(!Arc::ptr_eq(&second, &third));
+        assert_eq!(entry.requests(), 3);
+    }
+
+    #[test]
+    fn a_token_fetched_for_another_reason_is_renewed_on_its_first_refusal() {
+        let entry = Entry::new();
+        let slot = &entry.slot;
+        let first = entry.get(false);
+        // force_refresh, not a refusal: its token's refusal may be expiry.
+        let second = entry.get(true);
+        assert!(!Arc::ptr_eq(&first, &second));
+        assert_eq!(slot.refused_at(&second, Instant::now()), Refusal::Renew);
+        assert_eq!(entry.requests(), 2);
     }
 }

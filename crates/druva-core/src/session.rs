@@ -526,6 +526,8 @@ impl Session {
             response.fresh_token_refused = self.refused_token(response);
             if response.fresh_token_refused {
                 self.slot.refused_after_renewal(&renewed_token);
+            } else {
+                self.slot.accepted(&renewed_token);
             }
         }
         Ok(redact_error_status(outcome, &[&token, &renewed_token]))

@@ -967,17 +967,25 @@ mod tests {
         assert_eq!(entry.requests(), 3);
     }
 
+    /// An entry whose first token the API refused, the token fetched
+    /// because of it, and the time of the refusal.
+    fn renewed_after_a_refusal() -> (Entry, Arc<Token>, Instant) {
+        let entry = Entry::new();
+        let first = entry.get(false);
+        let now = Instant::now();
+        assert_eq!(entry.slot.refused_at(&first, now), Refusal::Renew);
+        let second = entry.get(false);
+        assert!(!Arc::ptr_eq(&first, &second));
+        (entry, second, now)
+    }
+
     #[test]
     fn any_call_refused_with_the_token_fetched_because_of_a_refusal_opens_the_window() {
         // Calls gathered at once: one's refusal renews the token; another,
         // which started after the renewal, is refused with the new token on
         // its first attempt, before the renewing call's resend is answered.
-        let entry = Entry::new();
+        let (entry, second, now) = renewed_after_a_refusal();
         let slot = &entry.slot;
-        let first = entry.get(false);
-        let now = Instant::now();
-        assert_eq!(slot.refused_at(&first, now), Refusal::Renew);
-        let second = entry.get(false);
         assert_eq!(
             slot.refused_at(&second, now),
             Refusal::Access,
@@ -995,12 +1003,8 @@ mod tests {
 
     #[test]
     fn a_token_its_resend_accepted_is_renewed_on_a_later_refusal() {
-        let entry = Entry::new();
+        let (entry, second, now) = renewed_after_a_refusal();
         let slot = &entry.slot;
-        let first = entry.get(false);
-        let now = Instant::now();
-        assert_eq!(slot.refused_at(&first, now), Refusal::Renew);
-        let second = entry.get(false);
         // The resend it was fetched for went through: the refusal was the
         // old token's; this one's next refusal (say, revoked) renews it.
         slot.accepted(&second);
@@ -1012,13 +1016,12 @@ mod tests {
 
     #[test]
     fn a_token_fetched_for_another_reason_is_renewed_on_its_first_refusal() {
+        // force_refresh, not a refusal: the refusal of its token may be expiry.
         let entry = Entry::new();
-        let slot = &entry.slot;
-        let first = entry.get(false);
-        // force_refresh, not a refusal: its token's refusal may be expiry.
-        let second = entry.get(true);
-        assert!(!Arc::ptr_eq(&first, &second));
-        assert_eq!(slot.refused_at(&second, Instant::now()), Refusal::Renew);
+        entry.get(false);
+        let refreshed = entry.get(true);
+        let refusal = entry.slot.refused_at(&refreshed, Instant::now());
+        assert_eq!(refusal, Refusal::Renew);
         assert_eq!(entry.requests(), 2);
     }
 }

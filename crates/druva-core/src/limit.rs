@@ -90,14 +90,15 @@ struct State {
     /// refused such a number (0: none).
     known_good: usize,
     /// Below this many places, they grow back a place each round trip: what
-    /// held, or what the server answered in a round trip before it refused
-    /// more (0: none).
+    /// held, or what the server answered in a round trip between the last
+    /// two decreases (0: none).
     regrow_to: usize,
     deliveries: Deliveries,
 }
 
-/// Successes counted a round trip at a time: about how many requests the
-/// server holds at once while it is kept busy (Little's law).
+/// Successes since the last decrease, counted a round trip at a time: about
+/// how many requests the server holds at once while it is kept busy
+/// (Little's law).
 #[derive(Debug)]
 struct Deliveries {
     round_started: Instant,
@@ -154,11 +155,7 @@ impl Limiter {
                 peak: 0,
                 known_good: 0,
                 regrow_to: 0,
-                deliveries: Deliveries {
-                    round_started: now,
-                    this_round: 0,
-                    last_round: 0,
-                },
+                deliveries: Deliveries::since(now),
             }),
             released: Notify::new(),
         }
@@ -262,15 +259,7 @@ impl Limiter {
         if state.places > 1 {
             // The throttled request's own place is already given back.
             let from = state.places.min(sent.in_flight.max(state.in_flight + 1));
-            if from <= state.known_good {
-                state.known_good = 0;
-                state.regrow_to = 0;
-            } else {
-                let answered = state.deliveries.per_round();
-                state.regrow_to = state.known_good.max(answered).min(from.saturating_sub(1));
-            }
-            state.places = (from / 2).max(1);
-            state.interval = state.paced_interval();
+            state.halve_from(from, now);
         } else {
             let doubled = state.interval.saturating_mul(2);
             state.interval = doubled.clamp(BACKOFF_FLOOR, BACKOFF_CEILING);
@@ -319,6 +308,24 @@ impl Pace for Limiter {
 }
 
 impl State {
+    /// Multiplicative decrease from `from` requests in flight, one of them
+    /// refused, and what the refusal says of the server: a number that held
+    /// refused now is a rate limit; above it, a cap to grow back to soon.
+    fn halve_from(&mut self, from: usize, now: Instant) {
+        if from <= self.known_good {
+            self.known_good = 0;
+            self.regrow_to = 0;
+        } else {
+            let answered = self.deliveries.per_round();
+            self.regrow_to = self.known_good.max(answered).min(from.saturating_sub(1));
+        }
+        // What the server answers next is counted apart: a bucket just
+        // emptied answers fewer than the burst that emptied it.
+        self.deliveries = Deliveries::since(now);
+        self.places = (from / 2).max(1);
+        self.interval = self.paced_interval();
+    }
+
     /// Smooths the round trip as TCP does (7/8 the old, 1/8 the new).
     fn measure(&mut self, sample: Duration) {
         self.round_trip = Some(match self.round_trip {
@@ -335,6 +342,14 @@ impl State {
 }
 
 impl Deliveries {
+    fn since(now: Instant) -> Self {
+        Deliveries {
+            round_started: now,
+            this_round: 0,
+            last_round: 0,
+        }
+    }
+
     /// One success, `now`; a round lasts `round_trip`.
     fn count(&mut self, now: Instant, round_trip: Duration) {
         if now.duration_since(self.round_started) >= round_trip {

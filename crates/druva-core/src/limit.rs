@@ -15,6 +15,19 @@
 //!   least [`MIN_ROUND`], so a server that limits requests a second (a token
 //!   bucket refilled over a second) is not overrun again at once. A success
 //!   also ends a back-off: starts are paced by the round trip again.
+//!   Places that were never all taken have not been tried and do not grow
+//!   (TCP's congestion window validation, RFC 7661).
+//! - A 429 tells the two ways a server throttles apart. The most requests in
+//!   flight at once through a round of [`MIN_ROUND`], before the places grew
+//!   beyond them, are known to be good. Refused above that (or before any
+//!   number held), the server takes so many in flight: after halving, the
+//!   places grow back a place each measured round trip up to the known-good
+//!   number, or to what the server answered in the last round trip if more
+//!   (a server kept busy answers about as many a round trip as it holds,
+//!   Little's law), and by [`MIN_ROUND`]s beyond (CUBIC's plateau at its last
+//!   good window). Refused at or below it, a number that held is refused
+//!   now: the server limits the rate (or now takes fewer), so the number is
+//!   forgotten and growth stays slow, letting its bucket fill again.
 //!
 //! A throttled call goes back behind the limiter: it waits one pacing
 //! interval ([`Limiter::wait_after_throttle`], or the server's `Retry-After`
@@ -68,6 +81,29 @@ struct State {
     /// Calls succeeded since the places last grew or fell, and when that was.
     succeeded: usize,
     last_change: Instant,
+    /// The most requests in flight at once when one of them was sent since
+    /// then: places that were never all taken have not been tried, so they
+    /// do not grow (TCP's congestion window validation, RFC 7661).
+    peak: usize,
+    /// The most requests in flight at once through a round of at least
+    /// [`MIN_ROUND`] before the places grew beyond them, since a 429 last
+    /// refused such a number (0: none).
+    known_good: usize,
+    /// Below this many places, they grow back a place each round trip: what
+    /// held, or what the server answered in a round trip between the last
+    /// two decreases (0: none).
+    regrow_to: usize,
+    deliveries: Deliveries,
+}
+
+/// Successes since the last decrease, counted a round trip at a time: about
+/// how many requests the server holds at once while it is kept busy
+/// (Little's law).
+#[derive(Debug)]
+struct Deliveries {
+    round_started: Instant,
+    this_round: usize,
+    last_round: usize,
 }
 
 /// One request's place among those in flight; given back when dropped.
@@ -116,6 +152,10 @@ impl Limiter {
                 last_decrease: None,
                 succeeded: 0,
                 last_change: now,
+                peak: 0,
+                known_good: 0,
+                regrow_to: 0,
+                deliveries: Deliveries::since(now),
             }),
             released: Notify::new(),
         }
@@ -138,6 +178,12 @@ impl Limiter {
     /// How many requests it lets through now.
     pub fn allowed(&self) -> usize {
         self.lock().places
+    }
+
+    /// The most requests in flight known to hold (0: none known).
+    #[cfg(test)]
+    fn known_good(&self) -> usize {
+        self.lock().known_good
     }
 
     pub fn in_flight(&self) -> usize {
@@ -184,6 +230,7 @@ impl Limiter {
             return Err(Some(state.next_start));
         }
         state.in_flight += 1;
+        state.peak = state.peak.max(state.in_flight);
         state.next_start = now + state.interval;
         Ok(Sent {
             at: now,
@@ -193,7 +240,8 @@ impl Limiter {
 
     /// A request `sent` was throttled (429) after `round_trip`: fewer
     /// places and a slower pace, unless the burst it belongs to already
-    /// counted.
+    /// counted. Refused at a number in flight known to hold, the server
+    /// limits the rate: that number is no longer known to be good.
     pub fn throttled(&self, sent: Sent, round_trip: Duration) {
         let mut state = self.lock();
         state.measure(round_trip);
@@ -207,11 +255,11 @@ impl Limiter {
         state.last_decrease = Some(now);
         state.succeeded = 0;
         state.last_change = now;
+        state.peak = 0;
         if state.places > 1 {
             // The throttled request's own place is already given back.
             let from = state.places.min(sent.in_flight.max(state.in_flight + 1));
-            state.places = (from / 2).max(1);
-            state.interval = state.paced_interval();
+            state.halve_from(from, now);
         } else {
             let doubled = state.interval.saturating_mul(2);
             state.interval = doubled.clamp(BACKOFF_FLOOR, BACKOFF_CEILING);
@@ -226,10 +274,19 @@ impl Limiter {
         state.measure(round_trip);
         state.succeeded += 1;
         let now = Instant::now();
+        let smoothed = state.round_trip.unwrap_or(round_trip);
+        state.deliveries.count(now, smoothed);
+        let regrowing = state.places < state.regrow_to;
+        let round = if regrowing { smoothed } else { MIN_ROUND };
         let grows = state.succeeded >= state.places
-            && now.duration_since(state.last_change) >= MIN_ROUND
+            && state.peak >= state.places
+            && now.duration_since(state.last_change) >= round
             && state.places < self.max;
         if grows {
+            if !regrowing {
+                state.known_good = state.known_good.max(state.peak);
+            }
+            state.peak = 0;
             state.places += 1;
             state.succeeded = 0;
             state.last_change = now;
@@ -251,6 +308,24 @@ impl Pace for Limiter {
 }
 
 impl State {
+    /// Multiplicative decrease from `from` requests in flight, one of them
+    /// refused, and what the refusal says of the server: a number that held
+    /// refused now is a rate limit; above it, a cap to grow back to soon.
+    fn halve_from(&mut self, from: usize, now: Instant) {
+        if from <= self.known_good {
+            self.known_good = 0;
+            self.regrow_to = 0;
+        } else {
+            let answered = self.deliveries.per_round();
+            self.regrow_to = self.known_good.max(answered).min(from.saturating_sub(1));
+        }
+        // What the server answers next is counted apart: a bucket just
+        // emptied answers fewer than the burst that emptied it.
+        self.deliveries = Deliveries::since(now);
+        self.places = (from / 2).max(1);
+        self.interval = self.paced_interval();
+    }
+
     /// Smooths the round trip as TCP does (7/8 the old, 1/8 the new).
     fn measure(&mut self, sample: Duration) {
         self.round_trip = Some(match self.round_trip {
@@ -263,6 +338,31 @@ impl State {
     fn paced_interval(&self) -> Duration {
         let places = u32::try_from(self.places).unwrap_or(u32::MAX).max(1);
         self.round_trip.unwrap_or_default() / places
+    }
+}
+
+impl Deliveries {
+    fn since(now: Instant) -> Self {
+        Deliveries {
+            round_started: now,
+            this_round: 0,
+            last_round: 0,
+        }
+    }
+
+    /// One success, `now`; a round lasts `round_trip`.
+    fn count(&mut self, now: Instant, round_trip: Duration) {
+        if now.duration_since(self.round_started) >= round_trip {
+            self.last_round = self.this_round;
+            self.this_round = 0;
+            self.round_started = now;
+        }
+        self.this_round += 1;
+    }
+
+    /// The successes of the last round or of this one, whichever are more.
+    fn per_round(&self) -> usize {
+        self.last_round.max(self.this_round)
     }
 }
 
@@ -306,6 +406,23 @@ mod tests {
             drop(permit);
             limiter.throttled(sent, RTT);
         }
+    }
+
+    /// Takes `count` places at once and answers them all with success after
+    /// a round trip.
+    async fn succeed_burst(limiter: &Limiter, count: usize) {
+        let permits: Vec<_> =
+            futures::future::join_all((0..count).map(|_| limiter.acquire())).await;
+        tokio::time::advance(RTT).await;
+        for permit in permits {
+            drop(permit);
+            limiter.succeeded(RTT);
+        }
+    }
+
+    /// Takes every place and answers them all with success after a round trip.
+    async fn succeed_full_round(limiter: &Limiter) {
+        succeed_burst(limiter, limiter.allowed()).await;
     }
 
     #[tokio::test(start_paused = true)]
@@ -363,9 +480,7 @@ mod tests {
         let mut places = Vec::new();
         for _ in 0..6 {
             tokio::time::advance(MIN_ROUND).await;
-            for _ in 0..limiter.allowed() {
-                limiter.succeeded(RTT);
-            }
+            succeed_full_round(&limiter).await;
             places.push(limiter.allowed());
         }
         assert_eq!(
@@ -374,6 +489,105 @@ mod tests {
             "one a round trip, up to the cap"
         );
         assert_eq!(limiter.interval(), RTT / 8);
+    }
+
+    /// Halves 16 places to 8 and holds them a round of [`MIN_ROUND`], so
+    /// that they grow to 9 and 8 are known to be good.
+    async fn hold_eight_of_sixteen() -> Limiter {
+        let limiter = Limiter::new(16);
+        throttle_burst(&limiter, 16).await;
+        tokio::time::advance(MIN_ROUND).await;
+        succeed_full_round(&limiter).await;
+        assert_eq!((limiter.allowed(), limiter.known_good()), (9, 8));
+        limiter
+    }
+
+    /// The places after each of `rounds` full rounds of successes.
+    async fn places_by_round_trip(limiter: &Limiter, rounds: usize) -> Vec<usize> {
+        let mut places = Vec::new();
+        for _ in 0..rounds {
+            succeed_full_round(limiter).await;
+            places.push(limiter.allowed());
+        }
+        places
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_429_above_the_known_good_places_regrows_a_place_a_round_trip_up_to_them() {
+        let limiter = hold_eight_of_sixteen().await;
+        throttle_burst(&limiter, 9).await;
+        assert_eq!(limiter.allowed(), 4, "halved from the 9 in flight");
+        assert_eq!(limiter.known_good(), 8, "9 never held; 8 did");
+        assert_eq!(
+            places_by_round_trip(&limiter, 6).await,
+            [5, 6, 7, 8, 8, 8],
+            "a place each round trip up to 8, no faster beyond"
+        );
+        tokio::time::advance(MIN_ROUND).await;
+        succeed_full_round(&limiter).await;
+        assert_eq!(limiter.allowed(), 9, "beyond 8, a place each MIN_ROUND");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_429_at_the_known_good_places_is_a_rate_limit_and_growth_stays_slow() {
+        let limiter = hold_eight_of_sixteen().await;
+        throttle_burst(&limiter, 8).await;
+        assert_eq!(limiter.allowed(), 4, "halved from the 8 in flight");
+        assert_eq!(limiter.known_good(), 0, "8 held, but is refused now");
+        assert_eq!(
+            places_by_round_trip(&limiter, 6).await,
+            [4, 4, 4, 4, 4, 4],
+            "no place back within MIN_ROUND"
+        );
+        tokio::time::advance(MIN_ROUND).await;
+        succeed_full_round(&limiter).await;
+        assert_eq!(limiter.allowed(), 5);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_first_429_regrows_a_place_a_round_trip_up_to_what_the_server_answered() {
+        let limiter = Limiter::new(32);
+        let mut permits: Vec<_> =
+            futures::future::join_all((0..12).map(|_| limiter.acquire())).await;
+        tokio::time::advance(RTT).await;
+        let refused = permits.split_off(8);
+        for permit in permits {
+            drop(permit);
+            limiter.succeeded(RTT);
+        }
+        for permit in refused.into_iter().rev() {
+            let sent = permit.sent();
+            drop(permit);
+            limiter.throttled(sent, RTT);
+        }
+        assert_eq!(limiter.allowed(), 6, "half of the 12 in flight");
+        assert_eq!(
+            places_by_round_trip(&limiter, 4).await,
+            [7, 8, 8, 8],
+            "the server answered 8 in the round trip before it refused"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn places_never_all_taken_do_not_grow() {
+        let limiter = Limiter::new(16);
+        throttle_burst(&limiter, 16).await;
+        for _ in 0..4 {
+            tokio::time::advance(MIN_ROUND).await;
+            succeed_burst(&limiter, 4).await;
+            succeed_burst(&limiter, 4).await;
+        }
+        assert_eq!(
+            limiter.allowed(),
+            8,
+            "only 4 of the 8 places were ever used"
+        );
+        succeed_full_round(&limiter).await;
+        assert_eq!(
+            limiter.allowed(),
+            9,
+            "all 8 taken, after MIN_ROUND: one more"
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -131,14 +131,8 @@ impl<const N: usize> ArgumentMemo<N> {
         }
     }
 
-    /// What `with` makes of what these arguments resolved to before, if
-    /// remembered. `with` runs under the memo's lock (so a cache hit takes
-    /// no reference of its own): it must not call into Python.
-    pub fn find<R>(
-        &self,
-        key: &MemoKey<'_, '_, N>,
-        with: impl FnOnce(&Arc<Resolved>) -> R,
-    ) -> Option<R> {
+    /// What these arguments resolved to before, if remembered.
+    pub fn find(&self, key: &MemoKey<'_, '_, N>) -> Option<Arc<Resolved>> {
         let entries = self
             .entries
             .lock()
@@ -146,7 +140,7 @@ impl<const N: usize> ArgumentMemo<N> {
         entries
             .iter()
             .find(|entry| entry.matches(key))
-            .map(|entry| with(&entry.resolved))
+            .map(|entry| Arc::clone(&entry.resolved))
     }
 
     /// Remembers that `key`, already checked, resolves to `resolved` (unless

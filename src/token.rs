@@ -246,21 +246,14 @@ impl TokenArguments<'_, '_> {
     /// seen go straight to the cache, and to its token request.
     fn lookup(&self, force_refresh: bool) -> PyResult<TokenLookup> {
         let key = self.key();
-        let remembered = MEMO.find(&key, |resolved| {
-            let fresh = if force_refresh {
-                None
-            } else {
-                resolved.slot.fresh_token_now(config::LEEWAY)
-            };
-            fresh.ok_or_else(|| Arc::clone(resolved))
-        });
-        match remembered {
-            Some(Ok((token, now))) => return Ok(TokenLookup::Cached(token, now)),
-            Some(Err(resolved)) => {
-                let send = resolved.send_options().or_raise()?;
-                return Ok(TokenLookup::of(&resolved.slot, &send, force_refresh));
+        if let Some(resolved) = MEMO.find(&key) {
+            if !force_refresh {
+                if let Some((token, now)) = resolved.slot.fresh_token_now(config::LEEWAY) {
+                    return Ok(TokenLookup::Cached(token, now));
+                }
             }
-            None => {}
+            let send = resolved.send_options().or_raise()?;
+            return Ok(TokenLookup::of(&resolved.slot, &send, force_refresh));
         }
         let call = self.resolve()?;
         let slot = call.slot();

@@ -252,7 +252,13 @@ impl TokenArguments<'_, '_> {
                     return Ok(TokenLookup::Cached(token, now));
                 }
             }
-            let send = resolved.send_options().or_raise()?;
+            // A forked child builds its client here, reading any ca_bundle:
+            // not with the GIL held.
+            let send = self
+                .client_id
+                .py()
+                .detach(|| resolved.send_options())
+                .or_raise()?;
             return Ok(TokenLookup::of(&resolved.slot, &send, force_refresh));
         }
         let call = self.resolve()?;

@@ -1,6 +1,7 @@
-//! The cache-hit fast path of `get_token`: remembers which cache slot a set of
-//! arguments resolved to, so a repeated call with the same arguments (the
-//! usual case: the same variables every call) skips checking them again.
+//! The fast path of `get_token`: remembers which cache slot a set of
+//! arguments resolved to and how its token is sent, so a repeated call with
+//! the same arguments (the usual case: the same variables every call) skips
+//! checking them again, whether its token is cached or must be fetched.
 //!
 //! Argument objects are matched by identity, or for exact `str` objects by
 //! value. That is sound only for objects that cannot change: a remembered
@@ -11,11 +12,15 @@
 //! every time.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use pyo3::prelude::*;
 use pyo3::types::PyString;
 
-use druva_core::grant::TokenSlot;
+use druva_core::errors::Result;
+use druva_core::grant::{TokenCall, TokenSlot};
+use druva_core::http::ClientOptions;
+use druva_core::token::SendOptions;
 
 /// How many argument sets are remembered; the oldest is forgotten first.
 const CAPACITY: usize = 16;
@@ -42,12 +47,36 @@ impl<const N: usize> MemoKey<'_, '_, N> {
     }
 }
 
+/// What a set of arguments resolved to: its token's cache entry and what
+/// its token requests are sent with.
+pub struct Resolved {
+    pub slot: Arc<TokenSlot>,
+    client_options: ClientOptions,
+    timeout: Duration,
+}
+
+impl Resolved {
+    pub fn of(call: &TokenCall, slot: Arc<TokenSlot>) -> Self {
+        Resolved {
+            slot,
+            client_options: call.client_options.clone(),
+            timeout: call.send.timeout,
+        }
+    }
+
+    /// How this token is sent, with this process's client (a forked child's
+    /// own, never the parent's).
+    pub fn send_options(&self) -> Result<SendOptions> {
+        TokenCall::send_options(&self.client_options, self.timeout)
+    }
+}
+
 struct Entry<const N: usize> {
     objects: [Option<Py<PyAny>>; N],
     region: String,
     client_auth: String,
     timeout: f64,
-    slot: Arc<TokenSlot>,
+    resolved: Arc<Resolved>,
 }
 
 impl<const N: usize> Entry<N> {
@@ -87,7 +116,7 @@ pub fn given<'a, 'py, const N: usize>(
     arguments.map(|argument| argument.filter(|object| !object.is_none()))
 }
 
-/// Argument sets of `N` objects already resolved to their slot.
+/// Argument sets of `N` objects already resolved.
 ///
 /// Its lock is taken only with the GIL held and never across a call into
 /// Python, so no thread can hold it at a fork (`os.fork` holds the GIL).
@@ -102,8 +131,8 @@ impl<const N: usize> ArgumentMemo<N> {
         }
     }
 
-    /// The slot these arguments resolved to before, if remembered.
-    pub fn find(&self, key: &MemoKey<'_, '_, N>) -> Option<Arc<TokenSlot>> {
+    /// What these arguments resolved to before, if remembered.
+    pub fn find(&self, key: &MemoKey<'_, '_, N>) -> Option<Arc<Resolved>> {
         let entries = self
             .entries
             .lock()
@@ -111,12 +140,12 @@ impl<const N: usize> ArgumentMemo<N> {
         entries
             .iter()
             .find(|entry| entry.matches(key))
-            .map(|entry| Arc::clone(&entry.slot))
+            .map(|entry| Arc::clone(&entry.resolved))
     }
 
-    /// Remembers that `key`, already checked, resolves to `slot` (unless an
-    /// argument is an object that could change).
-    pub fn remember(&self, key: &MemoKey<'_, '_, N>, slot: &Arc<TokenSlot>) {
+    /// Remembers that `key`, already checked, resolves to `resolved` (unless
+    /// an argument is an object that could change).
+    pub fn remember(&self, key: &MemoKey<'_, '_, N>, resolved: Resolved) {
         if !key.is_immutable() {
             return;
         }
@@ -127,7 +156,7 @@ impl<const N: usize> ArgumentMemo<N> {
             region: key.region.to_owned(),
             client_auth: key.client_auth.to_owned(),
             timeout: key.timeout,
-            slot: Arc::clone(slot),
+            resolved: Arc::new(resolved),
         };
         let forgotten = {
             let mut entries = self

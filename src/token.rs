@@ -9,13 +9,13 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyDict, PyType};
+use pyo3::types::{PyDict, PyTuple, PyType};
 use secrecy::ExposeSecret;
 
 use crate::args::{self, Path, Scope, TokenParams};
 use crate::awaitable::{self, Awaitable, Work};
 use crate::errors::OrRaise;
-use crate::memo::{given, ArgumentMemo, MemoKey};
+use crate::memo::{given, ArgumentMemo, MemoKey, Resolved};
 use crate::runtime::wait;
 use crate::store;
 use druva_core::config;
@@ -25,22 +25,62 @@ use druva_core::token::{SendOptions, Token};
 static TOKEN_CLASS: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 
 /// Builds a `druva.Token` (a dict subclass defined in `druva/_token.py`).
+pub fn token_to_py<'py>(py: Python<'py>, token: &Arc<Token>) -> PyResult<Bound<'py, PyAny>> {
+    token_to_py_at(py, token, Instant::now())
+}
+
+/// Builds a `druva.Token` whose `expires_in` is counted from `now`.
 ///
 /// Only `expires_in` changes between two calls for the same token, and only
 /// once a second, so each token keeps a template dict holding every key with
-/// `expires_in` as last returned; a call copies it (one C-level dict merge),
-/// setting `expires_in` in the template first when it has changed.
-pub fn token_to_py<'py>(py: Python<'py>, token: &Arc<Token>) -> PyResult<Bound<'py, PyAny>> {
-    let template = TEMPLATES.template(py, token, token.expires_in(Instant::now()))?;
-    let returned = TOKEN_CLASS
-        .import(py, "druva._token", "Token")?
-        .call1((template,))?;
+/// `expires_in` as last returned; a call copies it into a new `Token` (one
+/// C-level dict merge), setting `expires_in` in the template first when it
+/// has changed.
+fn token_to_py_at<'py>(
+    py: Python<'py>,
+    token: &Arc<Token>,
+    now: Instant,
+) -> PyResult<Bound<'py, PyAny>> {
+    let template = TEMPLATES.template(py, token, token.expires_in(now))?;
+    let class = TOKEN_CLASS.import(py, "druva._token", "Token")?;
+    let returned = new_token(class, &template)?;
     if let Some(scope) = &token.scope {
         // The copy is shallow: a list of its own, so that a change to one
         // caller's scope list reaches no one else.
         returned.set_item(intern!(py, "scope"), scope)?;
     }
     Ok(returned)
+}
+
+/// A new instance of `class` (`druva.Token`) holding `template`'s items: what
+/// `Token(template)` makes, without `type_call`'s and `dict.__init__`'s
+/// argument handling. `Token` defines neither `__new__` nor `__init__`, so
+/// its `tp_new` is `dict`'s, which makes an empty instance of `class` (a
+/// real `Token`, tracked by the GC), and `dict.__init__` would only merge.
+fn new_token<'py>(
+    class: &Bound<'py, PyType>,
+    template: &Bound<'py, PyDict>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let py = class.py();
+    let type_object = class.as_type_ptr();
+    // SAFETY: `type_object` is a live type (held by `class`); its `tp_new`
+    // is called as `type_call` calls it, with a tuple of no arguments and
+    // no keywords, and returns a new reference or NULL with an exception
+    // set. `PyDict_Merge` is given a dict (subclass) and a dict, with the GIL.
+    unsafe {
+        let Some(tp_new) = (*type_object).tp_new else {
+            return Err(PyTypeError::new_err("druva.Token cannot be instantiated"));
+        };
+        let empty = PyTuple::empty(py);
+        let instance = Bound::from_owned_ptr_or_err(
+            py,
+            tp_new(type_object, empty.as_ptr(), std::ptr::null_mut()),
+        )?;
+        if pyo3::ffi::PyDict_Merge(instance.as_ptr(), template.as_ptr(), 1) != 0 {
+            return Err(PyErr::fetch(py));
+        }
+        Ok(instance)
+    }
 }
 
 static TEMPLATES: TokenTemplates = TokenTemplates {
@@ -132,9 +172,10 @@ impl TokenTemplates {
     }
 }
 
-/// A token call: served from the cache, or a fetch to run.
+/// A token call: served from the cache (with the clock reading that found
+/// it fresh), or a fetch to run.
 pub enum TokenLookup {
-    Cached(Arc<Token>),
+    Cached(Arc<Token>, Instant),
     Fetch(BoxFuture<'static, druva_core::errors::Result<Arc<Token>>>),
 }
 
@@ -143,8 +184,8 @@ impl TokenLookup {
     /// any fetch already under way for it).
     pub fn of(slot: &Arc<TokenSlot>, send: &SendOptions, force_refresh: bool) -> Self {
         if !force_refresh {
-            if let Some(token) = slot.fresh_token(config::LEEWAY) {
-                return TokenLookup::Cached(token);
+            if let Some((token, now)) = slot.fresh_token_now(config::LEEWAY) {
+                return TokenLookup::Cached(token, now);
             }
         }
         TokenLookup::Fetch(
@@ -202,19 +243,29 @@ impl TokenArguments<'_, '_> {
 
     /// The cached token, or the future that fetches one (joining any fetch
     /// already under way for the same credentials). Arguments the memo has
-    /// seen go straight to the cache.
+    /// seen go straight to the cache, and to its token request.
     fn lookup(&self, force_refresh: bool) -> PyResult<TokenLookup> {
         let key = self.key();
-        if !force_refresh {
-            let remembered = MEMO.find(&key);
-            if let Some(token) = remembered.and_then(|slot| slot.fresh_token(config::LEEWAY)) {
-                return Ok(TokenLookup::Cached(token));
+        if let Some(resolved) = MEMO.find(&key) {
+            if !force_refresh {
+                if let Some((token, now)) = resolved.slot.fresh_token_now(config::LEEWAY) {
+                    return Ok(TokenLookup::Cached(token, now));
+                }
             }
+            // A forked child builds its client here, reading any ca_bundle:
+            // not with the GIL held.
+            let send = self
+                .client_id
+                .py()
+                .detach(|| resolved.send_options())
+                .or_raise()?;
+            return Ok(TokenLookup::of(&resolved.slot, &send, force_refresh));
         }
         let call = self.resolve()?;
         let slot = call.slot();
-        MEMO.remember(&key, &slot);
-        Ok(TokenLookup::of(&slot, &call.send, force_refresh))
+        let lookup = TokenLookup::of(&slot, &call.send, force_refresh);
+        MEMO.remember(&key, Resolved::of(&call, slot));
+        Ok(lookup)
     }
 
     /// Checks every argument (nothing is sent) and applies the core's
@@ -272,17 +323,17 @@ fn optional_text<'a>(
 
 /// `get_token`: the token now.
 pub fn blocking(py: Python<'_>, lookup: TokenLookup) -> PyResult<Py<PyAny>> {
-    let token = match lookup {
-        TokenLookup::Cached(token) => token,
-        TokenLookup::Fetch(fetch) => wait(py, fetch)?,
+    let returned = match lookup {
+        TokenLookup::Cached(token, now) => token_to_py_at(py, &token, now)?,
+        TokenLookup::Fetch(fetch) => token_to_py(py, &wait(py, fetch)?)?,
     };
-    Ok(token_to_py(py, &token)?.unbind())
+    Ok(returned.unbind())
 }
 
 /// `get_token_async`: a coroutine of the token, already finished on a cache hit.
 pub fn coroutine(py: Python<'_>, lookup: TokenLookup) -> PyResult<Py<PyAny>> {
     let work = match lookup {
-        TokenLookup::Cached(token) => Work::Ready(token_to_py(py, &token)?.unbind()),
+        TokenLookup::Cached(token, now) => Work::Ready(token_to_py_at(py, &token, now)?.unbind()),
         TokenLookup::Fetch(fetch) => Work::Start(Box::new(move |py| {
             awaitable::spawn(py, fetch, |py, token| Ok(token_to_py(py, &token)?.unbind()))
         })),

@@ -406,6 +406,13 @@ impl<S: TokenSource, K: TokenStore> Slot<S, K> {
     /// under `leeway`, or still valid while a background renewal runs. The
     /// cache-hit path: no runtime, no I/O.
     pub fn fresh_token(&self, leeway: Duration) -> Option<Arc<Token>> {
+        self.fresh_token_now(leeway).map(|(token, _)| token)
+    }
+
+    /// [`Slot::fresh_token`], with the clock reading that judged it: the
+    /// caller's "now" for the token's `expires_in`, so that a cache hit
+    /// reads the clock once.
+    pub fn fresh_token_now(&self, leeway: Duration) -> Option<(Arc<Token>, Instant)> {
         let token = self.store.load()?;
         let now = Instant::now();
         if !token.is_fresh(leeway, now) {
@@ -415,7 +422,7 @@ impl<S: TokenSource, K: TokenStore> Slot<S, K> {
             }
         }
         logging::debug!("token for {} served from cache", self.source.describe());
-        Some(token)
+        Some((token, now))
     }
 
     /// The cached token, or the flight that fetches one (joining any flight

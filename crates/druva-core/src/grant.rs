@@ -472,7 +472,7 @@ impl TokenCall {
         let client_auth = ClientAuth::argument(client_auth.as_deref())?;
         let token_params = config::token_params_argument(token_params)?.into();
         let client_options = ClientOptions { ca_bundle, proxy };
-        let client = client_options.shared_client()?;
+        let send = TokenCall::send_options(&client_options, timeout.unwrap_or(config::TIMEOUT))?;
         Ok(TokenCall {
             request: TokenRequest {
                 token_url: endpoints.token_url.clone(),
@@ -485,12 +485,19 @@ impl TokenCall {
             },
             endpoints,
             client_options,
-            send: SendOptions {
-                client,
-                timeout: timeout.unwrap_or(config::TIMEOUT),
-                retry: RetryPolicy::default(),
-            },
+            send,
             leeway: config::LEEWAY,
+        })
+    }
+
+    /// How a token request outside a session is sent: this process's
+    /// shared client for `client_options` (a forked child builds its own),
+    /// the default retries.
+    pub fn send_options(client_options: &ClientOptions, timeout: Duration) -> Result<SendOptions> {
+        Ok(SendOptions {
+            client: client_options.shared_client()?,
+            timeout,
+            retry: RetryPolicy::default(),
         })
     }
 

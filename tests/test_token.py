@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gc
 import logging
 import os
 import pickle
@@ -49,6 +50,17 @@ def test_each_cached_token_is_the_callers_own_dict(fake: FakeDruva) -> None:
     assert second.pop("expires_in") in (left, left - 1)
     assert second == expected
     assert fake.token_requests == 1
+
+
+def test_a_cached_token_is_made_as_token_itself_makes_one(fake: FakeDruva) -> None:
+    # The binding makes a Token with dict's own constructor and a merge, which
+    # is what Token(...) does only while Token adds no __new__ or __init__.
+    assert druva.Token.__new__ is dict.__new__
+    assert druva.Token.__init__ is dict.__init__
+    token = token_for(fake)
+    assert type(token) is druva.Token
+    assert token == druva.Token(token)
+    assert gc.is_tracked(token)
 
 
 def test_a_cached_token_s_scope_list_is_the_callers_own(fake: FakeDruva) -> None:

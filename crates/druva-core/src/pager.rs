@@ -278,16 +278,7 @@ mod tests {
     use crate::paginate::{Declared, Method};
 
     fn response(body: &str) -> Response {
-        Response {
-            method: "GET".into(),
-            status_code: 200,
-            headers: reqwest::header::HeaderMap::new(),
-            url: url::Url::parse("https://apis.druva.com/list").unwrap(),
-            content: bytes::Bytes::from(body.to_owned()),
-            elapsed: std::time::Duration::ZERO,
-            fresh_token_refused: false,
-            left_origin: false,
-        }
+        Response::answering(200, "https://apis.druva.com/list", body)
     }
 
     /// Walks `pages`, checking at each that the request made as soon as it

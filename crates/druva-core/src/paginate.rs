@@ -748,16 +748,8 @@ mod tests {
     use super::*;
 
     fn page(status_code: u16, body: &str) -> Response {
-        Response {
-            method: "GET".into(),
-            status_code,
-            headers: reqwest::header::HeaderMap::new(),
-            url: url::Url::parse("https://apis.druva.com/insync/usermanagement/v1/users").unwrap(),
-            content: bytes::Bytes::from(body.to_owned()),
-            elapsed: std::time::Duration::ZERO,
-            fresh_token_refused: false,
-            left_origin: false,
-        }
+        let url = "https://apis.druva.com/insync/usermanagement/v1/users";
+        Response::answering(status_code, url, body)
     }
 
     fn info(body: &str) -> PageInfo {

@@ -159,21 +159,29 @@ impl Response {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn response(status_code: u16, body: &str) -> Response {
+impl Response {
+    /// The answer to a GET of `url`, for the crate's tests.
+    pub(crate) fn answering(status_code: u16, url: &str, body: &str) -> Response {
         Response {
             method: "GET".into(),
             status_code,
             headers: HeaderMap::new(),
-            url: Url::parse("https://apis.druva.com/insync/endpoints/v1/devices?pageToken=x")
-                .unwrap(),
+            url: Url::parse(url).unwrap(),
             content: Bytes::from(body.to_owned()),
             elapsed: Duration::ZERO,
             fresh_token_refused: false,
             left_origin: false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response(status_code: u16, body: &str) -> Response {
+        let url = "https://apis.druva.com/insync/endpoints/v1/devices?pageToken=x";
+        Response::answering(status_code, url, body)
     }
 
     #[test]

@@ -506,25 +506,18 @@ mod tests {
     use super::*;
     use crate::errors::Error;
     use bytes::Bytes;
-    use reqwest::header::{HeaderMap, HeaderValue};
+    use reqwest::header::HeaderValue;
     use std::sync::Mutex;
-    use url::Url;
 
     fn answer(status_code: u16, retry_after: Option<&'static str>) -> Response {
-        let mut headers = HeaderMap::new();
+        let url = "https://apis.druva.com/insync/usermanagement/v1/users";
+        let mut answer = Response::answering(status_code, url, "");
         if let Some(value) = retry_after {
-            headers.insert("retry-after", HeaderValue::from_static(value));
+            answer
+                .headers
+                .insert("retry-after", HeaderValue::from_static(value));
         }
-        Response {
-            method: "GET".into(),
-            status_code,
-            headers,
-            url: Url::parse("https://apis.druva.com/insync/usermanagement/v1/users").unwrap(),
-            content: Bytes::new(),
-            elapsed: Duration::ZERO,
-            fresh_token_refused: false,
-            left_origin: false,
-        }
+        answer
     }
 
     fn connection_reset() -> Result<Response> {

@@ -550,6 +550,47 @@ def test_fake_server_stops_cleanly_on_sigterm(fake_server: subprocess.Popen[str]
     assert "stopped" in stderr
 
 
+# A handler runs between two bytecodes of the main thread: these signals land
+# at each line in turn of the wait, of the stop and of the handler itself (a
+# second one nests in the first). A handler that takes a lock the main thread
+# holds there never returns; the watchdog then ends the child with exit 1.
+SIGNAL_AT_EVERY_LINE = """
+import faulthandler, os, signal, sys
+from druva._cli._common import stop_on_signals
+
+faulthandler.dump_traceback_later(30, exit=True)
+for outlast in (False, True):
+    for at in range(1, 60):
+        lines = 0
+
+        def trace(frame, event, argument):
+            global lines
+            if event == "line":
+                lines += 1
+                if lines in (at, at + 2):
+                    os.kill(os.getpid(), signal.SIGTERM if lines == at else signal.SIGINT)
+            return trace
+
+        with stop_on_signals(signal.SIGINT, signal.SIGTERM, outlast_stop=outlast) as stop:
+            sys.settrace(trace)
+            while not stop.wait(0.01):
+                pass
+            sys.settrace(None)
+        for number in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(number, signal.default_int_handler)
+print("stopped every time")
+"""
+
+
+def test_a_signal_at_any_moment_of_a_wait_stops_it_and_never_deadlocks() -> None:
+    child = subprocess.run(
+        [sys.executable, "-c", SIGNAL_AT_EVERY_LINE], capture_output=True, text=True, timeout=120
+    )
+
+    assert child.returncode == 0, child.stderr
+    assert child.stdout.strip() == "stopped every time"
+
+
 # druva demo
 
 

@@ -702,12 +702,21 @@ def no_report(message: str) -> None:
     """Where a run's failures go when nobody listens."""
 
 
+class StopRequest(Protocol):
+    """What ends a run after the page in hand: a ``threading.Event``, or the
+    CLI's stop that a signal handler sets."""
+
+    def is_set(self) -> bool: ...
+
+    def wait(self, timeout: Optional[float] = None) -> bool: ...
+
+
 @dataclass
 class Export:
     session: druva.Session
     spec: ListSpec
     output: Output
-    stop: threading.Event
+    stop: StopRequest
     progress: Optional[Progress] = None
     report: Report = no_report
     backoff: Backoff = backoff_delay
@@ -865,7 +874,7 @@ def export(
     restart: bool = False,
     from_now: bool = False,
     rotate_bytes: Optional[int] = None,
-    stop: Optional[threading.Event] = None,
+    stop: Optional[StopRequest] = None,
     progress: Optional[Progress] = None,
     report: Report = no_report,
     backoff: Backoff = backoff_delay,

@@ -8,11 +8,12 @@ import contextlib
 import getpass
 import inspect
 import re
+import select
 import shutil
 import signal
+import socket
 import sys
 import textwrap
-import threading
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any, Callable, NoReturn, Optional, TextIO
@@ -356,16 +357,51 @@ class Progress:
             self.stream.flush()
 
 
+class SignalledStop:
+    """A stop request that a signal handler can make safely: ``set()`` takes
+    no lock. (A Python handler runs on the main thread between two of its
+    bytecodes, possibly inside a lock the handler would take: a
+    ``threading.Event`` set there, say while the main thread is in that
+    event's ``wait()`` or in a first handler's ``set()``, waits for itself
+    forever.) ``set()`` raises a flag and writes a byte to a socket pair that
+    ``wait()`` selects on, so a wait ends as soon as the handler has run."""
+
+    def __init__(self) -> None:
+        self._set = False
+        self._receiver, self._sender = socket.socketpair()
+        self._sender.setblocking(False)
+
+    def set(self) -> None:
+        self._set = True
+        with contextlib.suppress(OSError):  # full (already woken) or closed
+            self._sender.send(b"\0")
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def wait(self, timeout: Optional[float] = None) -> bool:
+        """``True`` once set; ``False`` if ``timeout`` seconds passed first."""
+        if not self._set:
+            # Interrupted by a signal, select runs its handler, then goes on
+            # waiting: for the byte that handler sent, if it set this.
+            select.select([self._receiver], [], [], timeout)
+        return self._set
+
+    def close(self) -> None:
+        self._sender.close()
+        self._receiver.close()
+
+
 @contextlib.contextmanager
 def stop_on_signals(
     *signals: signal.Signals, outlast_stop: bool = False
-) -> Iterator[threading.Event]:
-    """An event set by any of ``signals`` while the block runs (instead of
-    KeyboardInterrupt, so a Ctrl-C at any moment is a clean stop). With
+) -> Iterator[SignalledStop]:
+    """A stop request made by any of ``signals`` while the block runs (instead
+    of KeyboardInterrupt, so a Ctrl-C at any moment is a clean stop). With
     ``outlast_stop``, once a signal has set it the process ignores these
     signals to its end, so a later one cannot cut the clean stop short (the
     interpreter's own handlers are gone while it exits)."""
-    stop = threading.Event()
+    stop = SignalledStop()
 
     def handle(*_: object) -> None:
         stop.set()
@@ -380,3 +416,4 @@ def stop_on_signals(
         for number, handler in previous.items():
             if handler is not None:  # None: installed outside Python; nothing to restore
                 signal.signal(number, handler)
+        stop.close()  # a handler left installed then finds it closed: nothing to write to

@@ -977,6 +977,41 @@ class ChunkedServer:
         self.server.close()
 
 
+@pytest.mark.parametrize("framing", ["content-length", "chunked"])
+def test_a_body_of_many_reads_arrives_whole_and_in_order(framing: str) -> None:
+    # 3 MiB of distinct 4-byte words, written in pieces of odd sizes: the
+    # client gets it over many socket reads, and joins them without a slip.
+    body = b"".join(word.to_bytes(4, "big") for word in range(3 * MIB // 4))
+
+    def answer(request: bytes, connection: socket.socket) -> None:
+        if request.startswith(b"POST /token"):
+            connection.sendall(
+                http_response("200 OK", ChunkedServer.TOKEN, "Content-Type: application/json")
+            )
+            return
+        framed = b"Content-Length: %d" % len(body)
+        if framing == "chunked":
+            framed = b"Transfer-Encoding: chunked"
+        connection.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\n%s\r\n\r\n" % framed)
+        for start in range(0, len(body), 99_991):
+            piece = body[start : start + 99_991]
+            if framing == "chunked":
+                piece = b"%x\r\n%s\r\n" % (len(piece), piece)
+            connection.sendall(piece)
+        if framing == "chunked":
+            connection.sendall(b"0\r\n\r\n")
+
+    server = RawServer(answer)
+    try:
+        with druva.Session("pieces", "secret", base_url=server.base_url) as s:
+            response = s.get("/pieces")
+    finally:
+        server.close()
+
+    assert response.status_code == 200
+    assert response.content == body
+
+
 @pytest.fixture
 def chunked() -> Iterator[ChunkedServer]:
     server = ChunkedServer(offer=512 * MIB)

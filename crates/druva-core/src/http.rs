@@ -460,18 +460,13 @@ pub async fn send(
             "{what}: the response body is larger than max_response_bytes ({max_response_bytes} bytes)"
         ))
     };
-    let content = match response.content_length() {
-        Some(length) if length > max_response_bytes => return Err(too_large()),
-        // hyper stops at the declared length, so the limit holds; reqwest
-        // then hands over a body of one chunk without copying it.
-        Some(_) => response
-            .bytes()
-            .await
-            .map_err(|error| Error::from_reqwest(&error, what, timeout, None))?,
-        None => read_chunked(&mut response, max_response_bytes, what, timeout)
-            .await?
-            .ok_or_else(too_large)?,
-    };
+    let declared = response.content_length();
+    if declared.is_some_and(|length| length > max_response_bytes) {
+        return Err(too_large());
+    }
+    let content = read_body(&mut response, declared, max_response_bytes, what, timeout)
+        .await?
+        .ok_or_else(too_large)?;
     Ok(Response {
         method: method.to_owned(),
         status_code,
@@ -484,26 +479,44 @@ pub async fn send(
     })
 }
 
-/// Reads a body of unknown length, refusing it past `max_response_bytes`
-/// (`None`) without holding more than that.
-async fn read_chunked(
+/// Reads a body, refusing it past `max_response_bytes` (`None`) without
+/// holding more than that. A body of one chunk is handed over as it came; a
+/// longer one is copied chunk by chunk into one buffer, made at the
+/// `declared` length when there is one (hyper stops there), so each chunk is
+/// freed once copied and the body is never held twice over (collecting the
+/// chunks first and joining them would be, for a moment: with the page after
+/// arriving while one is decoded, that was a page more at the peak).
+async fn read_body(
     response: &mut reqwest::Response,
+    declared: Option<u64>,
     max_response_bytes: u64,
     what: &str,
     timeout: Duration,
 ) -> Result<Option<bytes::Bytes>> {
+    let capacity = declared.map_or(0, |length| usize::try_from(length).unwrap_or(0));
+    // The first chunk as it came, while it is the only one.
+    let mut only: Option<bytes::Bytes> = None;
     let mut content = bytes::BytesMut::new();
     while let Some(chunk) = response
         .chunk()
         .await
         .map_err(|error| Error::from_reqwest(&error, what, timeout, None))?
     {
-        if (content.len() + chunk.len()) as u64 > max_response_bytes {
+        let held = content.len() + only.as_ref().map_or(0, bytes::Bytes::len);
+        if (held + chunk.len()) as u64 > max_response_bytes {
             return Ok(None);
+        }
+        if held == 0 && only.is_none() {
+            only = Some(chunk);
+            continue;
+        }
+        if let Some(first) = only.take() {
+            content.reserve(capacity.max(held + chunk.len()));
+            content.extend_from_slice(&first);
         }
         content.extend_from_slice(&chunk);
     }
-    Ok(Some(content.freeze()))
+    Ok(Some(only.unwrap_or_else(|| content.freeze())))
 }
 
 #[cfg(test)]

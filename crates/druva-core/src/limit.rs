@@ -2,6 +2,12 @@
 //! places, at most `max_concurrency`) and how fast it starts them, paced
 //! under throttling like TCP's congestion avoidance.
 //!
+//! - A new limiter starts with [`INITIAL_PLACES`] (or its cap, if lower) and
+//!   grows a place a success until the first 429 (TCP's slow start from its
+//!   initial window): the places double each round trip, up to twice the
+//!   most requests ever in flight at once, so a cold batch does not open
+//!   with a burst of its whole concurrency against a server already at its
+//!   limit (another client's, or a previous run's).
 //! - A 429 is multiplicative decrease: the places halve (from the number in
 //!   flight when the throttled request was sent or when its answer came,
 //!   whichever is more, down to 1) and starts are paced one round trip
@@ -50,6 +56,11 @@ use crate::retry::Pace;
 /// no faster than one place this often.
 pub const MIN_ROUND: Duration = Duration::from_millis(500);
 
+/// How many places a new limiter starts with, below its cap. TCP's initial
+/// window is 10 segments (RFC 6928); 16 lets a fan-out of 32 reach its
+/// concurrency in one round trip.
+pub const INITIAL_PLACES: usize = 16;
+
 /// The first time between starts once a single place is throttled again,
 /// and the longest: a refusing server is backed off from as a lone retry would.
 const BACKOFF_FLOOR: Duration = Duration::from_secs(1);
@@ -68,6 +79,8 @@ pub struct Limiter {
 struct State {
     /// How many requests it lets through at once.
     places: usize,
+    /// No 429 yet: the places grow a place a success (TCP's slow start).
+    slow_start: bool,
     in_flight: usize,
     /// The least time between two starts; zero until the first 429.
     interval: Duration,
@@ -144,7 +157,8 @@ impl Limiter {
         Limiter {
             max,
             state: Mutex::new(State {
-                places: max,
+                places: max.min(INITIAL_PLACES),
+                slow_start: true,
                 in_flight: 0,
                 interval: Duration::ZERO,
                 next_start: now,
@@ -252,6 +266,7 @@ impl Limiter {
             return;
         }
         let now = Instant::now();
+        state.slow_start = false;
         state.last_decrease = Some(now);
         state.succeeded = 0;
         state.last_change = now;
@@ -278,17 +293,26 @@ impl Limiter {
         state.deliveries.count(now, smoothed);
         let regrowing = state.places < state.regrow_to;
         let round = if regrowing { smoothed } else { MIN_ROUND };
-        let grows = state.succeeded >= state.places
-            && state.peak >= state.places
-            && now.duration_since(state.last_change) >= round
-            && state.places < self.max;
+        let grows = state.places < self.max
+            && if state.slow_start {
+                // Up to twice the most ever in flight: what a round trip of
+                // slow start can take from what was used.
+                state.peak.saturating_mul(2) > state.places
+            } else {
+                state.succeeded >= state.places
+                    && state.peak >= state.places
+                    && now.duration_since(state.last_change) >= round
+            };
         if grows {
-            if !regrowing {
-                state.known_good = state.known_good.max(state.peak);
+            // Slow start keeps its peak: growth there is bounded by it.
+            if !state.slow_start {
+                if !regrowing {
+                    state.known_good = state.known_good.max(state.peak);
+                }
+                state.peak = 0;
+                state.succeeded = 0;
             }
-            state.peak = 0;
             state.places += 1;
-            state.succeeded = 0;
             state.last_change = now;
         }
         if !state.interval.is_zero() {
@@ -594,7 +618,57 @@ mod tests {
     async fn a_limiter_without_a_cap_falls_from_the_number_in_flight() {
         let limiter = Limiter::for_cap(None);
         assert_eq!(limiter.interval(), Duration::ZERO, "not paced before a 429");
+        succeed_full_round(&limiter).await;
         throttle_burst(&limiter, 32).await;
         assert_eq!(limiter.allowed(), 16);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_new_limiter_doubles_its_initial_places_each_round_trip_up_to_the_cap() {
+        let limiter = Limiter::new(100);
+        let mut places = vec![limiter.allowed()];
+        for _ in 0..4 {
+            succeed_full_round(&limiter).await;
+            places.push(limiter.allowed());
+        }
+        assert_eq!(places, [INITIAL_PLACES, 32, 64, 100, 100]);
+        assert_eq!(
+            Limiter::new(4).allowed(),
+            4,
+            "a cap below the initial places"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn slow_start_grows_to_twice_the_most_in_flight_and_no_further() {
+        let limiter = Limiter::new(100);
+        for _ in 0..20 {
+            succeed_burst(&limiter, 1).await;
+        }
+        assert_eq!(
+            limiter.allowed(),
+            INITIAL_PLACES,
+            "one at a time uses no more"
+        );
+        for _ in 0..4 {
+            succeed_burst(&limiter, 12).await;
+        }
+        assert_eq!(limiter.allowed(), 24, "twice the 12 ever in flight");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_first_429_ends_slow_start() {
+        let limiter = Limiter::new(100);
+        succeed_full_round(&limiter).await;
+        throttle_burst(&limiter, 32).await;
+        assert_eq!(limiter.allowed(), 16, "half of the 32 in flight");
+        for _ in 0..3 {
+            succeed_full_round(&limiter).await;
+        }
+        assert_eq!(
+            limiter.allowed(),
+            16,
+            "a place a round trip of MIN_ROUND now"
+        );
     }
 }

@@ -582,6 +582,31 @@ print("stopped every time")
 """
 
 
+# The kernel may hand a process's signal to any of its threads (a runtime
+# worker, say); the wait in the main thread must end all the same.
+SIGNAL_TO_ANOTHER_THREAD = """
+import signal, threading, time
+from druva._cli._common import stop_on_signals
+
+with stop_on_signals(signal.SIGINT, signal.SIGTERM) as stop:
+    def signal_this_thread():
+        time.sleep(0.2)
+        signal.pthread_kill(threading.get_ident(), signal.SIGTERM)
+
+    threading.Thread(target=signal_this_thread).start()
+    print("stopped" if stop.wait() else "woken, not stopped")
+"""
+
+
+def test_a_signal_that_another_thread_receives_ends_the_wait() -> None:
+    child = subprocess.run(
+        [sys.executable, "-c", SIGNAL_TO_ANOTHER_THREAD], capture_output=True, text=True, timeout=60
+    )
+
+    assert child.returncode == 0, child.stderr
+    assert child.stdout.strip() == "stopped"
+
+
 def test_a_signal_at_any_moment_of_a_wait_stops_it_and_never_deadlocks() -> None:
     child = subprocess.run(
         [sys.executable, "-c", SIGNAL_AT_EVERY_LINE], capture_output=True, text=True, timeout=120

@@ -364,12 +364,18 @@ class SignalledStop:
     ``threading.Event`` set there, say while the main thread is in that
     event's ``wait()`` or in a first handler's ``set()``, waits for itself
     forever.) ``set()`` raises a flag and writes a byte to a socket pair that
-    ``wait()`` selects on, so a wait ends as soon as the handler has run."""
+    ``wait()`` selects on; the pair is also the interpreter's wakeup fd
+    (``signal.set_wakeup_fd``), so a signal that another thread received
+    wakes the wait too, and the handler runs as it loops."""
 
     def __init__(self) -> None:
         self._set = False
         self._receiver, self._sender = socket.socketpair()
+        self._receiver.setblocking(False)
         self._sender.setblocking(False)
+
+    def wakeup_fd(self) -> int:
+        return self._sender.fileno()
 
     def set(self) -> None:
         self._set = True
@@ -381,10 +387,15 @@ class SignalledStop:
 
     def wait(self, timeout: Optional[float] = None) -> bool:
         """``True`` once set; ``False`` if ``timeout`` seconds passed first."""
-        if not self._set:
-            # Interrupted by a signal, select runs its handler, then goes on
-            # waiting: for the byte that handler sent, if it set this.
-            select.select([self._receiver], [], [], timeout)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._set:
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                break
+            ready, _, _ = select.select([self._receiver], [], [], left)
+            if ready:  # a set(), or a signal's wakeup byte: read, then look again
+                with contextlib.suppress(OSError):
+                    self._receiver.recv(4096)
         return self._set
 
     def close(self) -> None:
@@ -406,14 +417,20 @@ def stop_on_signals(
     def handle(*_: object) -> None:
         stop.set()
 
-    previous = {number: signal.signal(number, handle) for number in signals}
+    previous: dict[int, Any] = {}
+    wakeup = None
     try:
+        for number in signals:
+            previous[number] = signal.signal(number, handle)
+        wakeup = signal.set_wakeup_fd(stop.wakeup_fd(), warn_on_full_buffer=False)
         yield stop
     finally:
+        if wakeup is not None:
+            signal.set_wakeup_fd(wakeup)
         if outlast_stop and stop.is_set():
             # signal.signal runs the handlers of signals already caught first.
-            previous = {number: signal.SIG_IGN for number in signals}
-        for number, handler in previous.items():
-            if handler is not None:  # None: installed outside Python; nothing to restore
-                signal.signal(number, handler)
-        stop.close()  # a handler left installed then finds it closed: nothing to write to
+            previous = {number: signal.SIG_IGN for number in previous}
+        for caught, handler in previous.items():
+            # None: a handler installed outside Python, which cannot be put back.
+            signal.signal(caught, signal.SIG_DFL if handler is None else handler)
+        stop.close()

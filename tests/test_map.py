@@ -162,8 +162,8 @@ def test_max_concurrency_caps_every_caller_of_a_session_together() -> None:
 
 @pytest.mark.parametrize("cap", [{"max_concurrency": 24}, {}], ids=["capped", "default"])
 def test_a_throttled_batch_slows_down_instead_of_failing(cap: dict[str, int]) -> None:
-    # The server takes 6 at a time; the session starts at 24 (the map's
-    # concurrency, under any cap), halves what it lets through on the 429s
+    # The server takes 6 at a time; the session starts at 16 (its initial
+    # places, under the map's 24 and any cap), halves what it lets through on the 429s
     # and waits them out: every call ends in a 200. A session without
     # max_concurrency adapts the same way.
     with FakeDruva(users=5, latency=0.03, max_in_flight=6) as fake:

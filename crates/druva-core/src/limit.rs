@@ -233,13 +233,23 @@ impl Limiter {
     }
 
     /// Takes a place if one is free and the pace allows a start now; else
-    /// says when the pace will (`None`: when a place is given back).
+    /// says when the pace will (`None`: when a place is given back). In slow
+    /// start, places all taken and no answer for [`MIN_ROUND`] double: calls
+    /// that take long to answer do not hold the rest back for as long.
     fn try_take(&self) -> Result<Sent, Option<Instant>> {
         let mut state = self.lock();
-        if state.in_flight >= state.places {
-            return Err(None);
-        }
         let now = Instant::now();
+        if state.in_flight >= state.places {
+            if !state.slow_start || state.places >= self.max {
+                return Err(None);
+            }
+            let doubles_at = state.last_change + MIN_ROUND;
+            if now < doubles_at {
+                return Err(Some(doubles_at));
+            }
+            state.places = state.places.saturating_mul(2).min(self.max);
+            state.last_change = now;
+        }
         if now < state.next_start {
             return Err(Some(state.next_start));
         }
@@ -282,8 +292,9 @@ impl Limiter {
         state.next_start = state.next_start.max(now + state.interval);
     }
 
-    /// A request succeeded after `round_trip`: one place more once a round
-    /// trip's worth of calls has succeeded, up to the cap; the pace follows.
+    /// A request was answered after `round_trip`, neither throttled nor
+    /// failed (a 2xx, or a 4xx other than 429): one place more once a round
+    /// trip's worth of calls has been, up to the cap; the pace follows.
     pub fn succeeded(&self, round_trip: Duration) {
         let mut state = self.lock();
         state.measure(round_trip);
@@ -654,6 +665,29 @@ mod tests {
             succeed_burst(&limiter, 12).await;
         }
         assert_eq!(limiter.allowed(), 24, "twice the 12 ever in flight");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn in_slow_start_places_taken_without_answers_double_each_min_round() {
+        let limiter = Limiter::new(40);
+        let started = Instant::now();
+        let held: Vec<_> = futures::future::join_all((0..40).map(|_| limiter.acquire())).await;
+        assert_eq!(held.len(), 40);
+        assert_eq!(
+            started.elapsed(),
+            MIN_ROUND * 2,
+            "16, then 32, then the cap of 40"
+        );
+        assert_eq!(limiter.allowed(), 40);
+        drop(held);
+
+        let limiter = Limiter::new(100);
+        succeed_full_round(&limiter).await;
+        throttle_burst(&limiter, 32).await;
+        let held: Vec<_> = futures::future::join_all((0..16).map(|_| limiter.acquire())).await;
+        let waited = tokio::time::timeout(MIN_ROUND * 10, limiter.acquire()).await;
+        assert!(waited.is_err(), "after a 429, only answers make room");
+        drop(held);
     }
 
     #[tokio::test(start_paused = true)]

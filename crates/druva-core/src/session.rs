@@ -557,8 +557,8 @@ impl Session {
             let outcome = Err(Error::Timeout {
                 message: format!(
                     "{what} timed out after {:.3} s waiting for one of the session's {} \
-                     places in flight (max_concurrency, lowered after 429s); raise \
-                     `timeout=` or max_concurrency",
+                     places in flight (max_concurrency; fewer after 429s, and while a new \
+                     session's first calls are answered); raise `timeout=` or max_concurrency",
                     deadline.timeout().as_secs_f64(),
                     limiter.allowed()
                 ),
@@ -587,9 +587,11 @@ impl Session {
         let sent = permit.sent();
         drop(permit);
         if let Ok(response) = &outcome {
+            // A 4xx other than 429 was taken and answered: room, as a 2xx is
+            // (a map over ids that mostly 404 still grows its places).
             if response.status_code == RATE_LIMITED {
                 limiter.throttled(sent, response.elapsed);
-            } else if response.is_success() {
+            } else if response.status_code < 500 {
                 limiter.succeeded(response.elapsed);
             }
         }

@@ -479,10 +479,15 @@ pub async fn send(
     })
 }
 
+/// The most of a body's declared length reserved before it has come; past
+/// it the buffer grows as the body does.
+const RESERVED_AHEAD: usize = 16 << 20;
+
 /// Reads a body, refusing it past `max_response_bytes` (`None`) without
 /// holding more than that. A body of one chunk is handed over as it came; a
 /// longer one is copied chunk by chunk into one buffer, made at the
-/// `declared` length when there is one (hyper stops there), so each chunk is
+/// `declared` length when there is one (hyper stops there; up to
+/// [`RESERVED_AHEAD`]), so each chunk is
 /// freed once copied and the body is never held twice over (collecting the
 /// chunks first and joining them would be, for a moment: with the page after
 /// arriving while one is decoded, that was a page more at the peak).
@@ -493,7 +498,7 @@ async fn read_body(
     what: &str,
     timeout: Duration,
 ) -> Result<Option<bytes::Bytes>> {
-    let capacity = declared.map_or(0, |length| usize::try_from(length).unwrap_or(0));
+    let declared = declared.map_or(0, |length| usize::try_from(length).unwrap_or(0));
     // The first chunk as it came, while it is the only one.
     let mut only: Option<bytes::Bytes> = None;
     let mut content = bytes::BytesMut::new();
@@ -511,7 +516,10 @@ async fn read_body(
             continue;
         }
         if let Some(first) = only.take() {
-            content.reserve(capacity.max(held + chunk.len()));
+            // The declared length, up to a bound: a server that declares
+            // 100 MiB and stalls is not given it all ahead.
+            let received = held + chunk.len();
+            content.reserve(declared.min(RESERVED_AHEAD).max(received));
             content.extend_from_slice(&first);
         }
         content.extend_from_slice(&chunk);

@@ -399,6 +399,8 @@ def format_metric(metric: str, value: float) -> str:
         return f"{value:.2f} pages"
     if metric.startswith("failed"):
         return f"{value:,.0f} calls"
+    if "share" in metric:
+        return f"{value:.1%}"
     unit = "ns" if value < 1e-6 else "µs" if value < 1e-3 else "ms" if value < 1 else "s"
     return format_time(value, unit)
 

@@ -10,7 +10,6 @@ import os
 import platform
 import shutil
 import subprocess
-import sys
 from collections.abc import Sequence
 from typing import Any, Optional
 
@@ -136,7 +135,9 @@ def report(
         "# Benchmark results",
         "",
         f"Produced by `{command}` on {now}, in {elapsed:.0f} s, measuring the druva "
-        f"installed in `{sys.prefix}` (source tree at `{git_head()}`)."
+        # No path of the machine in the report: it is committed.
+        "installed in the virtual environment that ran it "
+        f"(source tree at `{git_head()}`)."
         + (" **Smoke run: too few iterations to mean anything.**" if arguments.smoke else ""),
         "",
         "Taken on a shared machine (2 cores, other engineers' builds and tests running): "

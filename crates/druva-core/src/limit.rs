@@ -26,14 +26,16 @@
 //! - A 429 tells the two ways a server throttles apart. The most requests in
 //!   flight at once through a round of [`MIN_ROUND`], before the places grew
 //!   beyond them, are known to be good. Refused above that (or before any
-//!   number held), the server takes so many in flight: after halving, the
-//!   places grow back a place each measured round trip up to the known-good
-//!   number, or to what the server answered in the last round trip if more
-//!   (a server kept busy answers about as many a round trip as it holds,
-//!   Little's law), and by [`MIN_ROUND`]s beyond (CUBIC's plateau at its last
-//!   good window). Refused at or below it, a number that held is refused
-//!   now: the server limits the rate (or now takes fewer), so the number is
-//!   forgotten and growth stays slow, letting its bucket fill again.
+//!   number held), the server takes so many in flight: the places fall to
+//!   half but not below the known-good number (a probe above a cap costs
+//!   its one 429, not a regrowth from half), grow back a place each measured
+//!   round trip up to what the server answered in the last round trip if
+//!   more (a server kept busy answers about as many a round trip as it
+//!   holds, Little's law), and by [`MIN_ROUND`]s beyond (CUBIC's plateau at
+//!   its last good window). Refused at or below it, a number that held is
+//!   refused now: the server limits the rate (or now takes fewer), so the
+//!   number is forgotten, the places halve and growth stays slow, letting
+//!   its bucket fill again.
 //!
 //! A throttled call goes back behind the limiter: it waits one pacing
 //! interval ([`Limiter::wait_after_throttle`], or the server's `Retry-After`
@@ -345,19 +347,23 @@ impl Pace for Limiter {
 impl State {
     /// Multiplicative decrease from `from` requests in flight, one of them
     /// refused, and what the refusal says of the server: a number that held
-    /// refused now is a rate limit; above it, a cap to grow back to soon.
+    /// refused now is a rate limit, and the places halve; above it, a cap:
+    /// the places fall to half but not below what held, and grow back soon
+    /// to what the server answered.
     fn halve_from(&mut self, from: usize, now: Instant) {
-        if from <= self.known_good {
+        let floor = if from <= self.known_good {
             self.known_good = 0;
             self.regrow_to = 0;
+            1
         } else {
             let answered = self.deliveries.per_round();
             self.regrow_to = self.known_good.max(answered).min(from.saturating_sub(1));
-        }
+            self.known_good.max(1)
+        };
         // What the server answers next is counted apart: a bucket just
         // emptied answers fewer than the burst that emptied it.
         self.deliveries = Deliveries::since(now);
-        self.places = (from / 2).max(1);
+        self.places = (from / 2).max(floor);
         self.interval = self.paced_interval();
     }
 
@@ -548,19 +554,26 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_429_above_the_known_good_places_regrows_a_place_a_round_trip_up_to_them() {
+    async fn a_429_above_the_known_good_places_falls_back_to_them_not_to_half() {
         let limiter = hold_eight_of_sixteen().await;
         throttle_burst(&limiter, 9).await;
-        assert_eq!(limiter.allowed(), 4, "halved from the 9 in flight");
-        assert_eq!(limiter.known_good(), 8, "9 never held; 8 did");
+        assert_eq!(limiter.allowed(), 8, "9 never held; 8 did, not 4");
+        assert_eq!(limiter.known_good(), 8);
+        assert_eq!(limiter.interval(), RTT / 8, "starts paced over the 8");
         assert_eq!(
-            places_by_round_trip(&limiter, 6).await,
-            [5, 6, 7, 8, 8, 8],
-            "a place each round trip up to 8, no faster beyond"
+            places_by_round_trip(&limiter, 4).await,
+            [8, 8, 8, 8],
+            "no faster than a place each MIN_ROUND beyond what held"
         );
         tokio::time::advance(MIN_ROUND).await;
         succeed_full_round(&limiter).await;
         assert_eq!(limiter.allowed(), 9, "beyond 8, a place each MIN_ROUND");
+        throttle_burst(&limiter, 8).await;
+        assert_eq!(
+            (limiter.allowed(), limiter.known_good()),
+            (4, 0),
+            "refused at the 8 that held: the server takes fewer now, half"
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -63,6 +63,11 @@ pub const MIN_ROUND: Duration = Duration::from_millis(500);
 /// concurrency in one round trip.
 pub const INITIAL_PLACES: usize = 16;
 
+/// How late a paced start may come and still count as on time: tokio's
+/// timer fires on the millisecond after its instant, so a pace of a few
+/// milliseconds would otherwise lose up to one in each interval.
+const PACE_SLACK: Duration = Duration::from_millis(2);
+
 /// The first time between starts once a single place is throttled again,
 /// and the longest: a refusing server is backed off from as a lone retry would.
 const BACKOFF_FLOOR: Duration = Duration::from_secs(1);
@@ -86,7 +91,8 @@ struct State {
     in_flight: usize,
     /// The least time between two starts; zero until the first 429.
     interval: Duration,
-    /// When the next request may start.
+    /// When the next request may start: one interval after the last start
+    /// was due, or after it came if that was more than [`PACE_SLACK`] late.
     next_start: Instant,
     /// The smoothed round trip of answered requests (`None` before the first).
     round_trip: Option<Duration>,
@@ -257,7 +263,16 @@ impl Limiter {
         }
         state.in_flight += 1;
         state.peak = state.peak.max(state.in_flight);
-        state.next_start = now + state.interval;
+        // A start late by no more than the timer's slack was on time: the
+        // next is due an interval after this one was, so the rate is the
+        // one intended and not one slowed by every timer's delay. Later
+        // than that, the pace starts again from now (no burst after a pause).
+        let due = if now.duration_since(state.next_start) <= PACE_SLACK {
+            state.next_start
+        } else {
+            now
+        };
+        state.next_start = due + state.interval;
         Ok(Sent {
             at: now,
             in_flight: state.in_flight,
@@ -506,6 +521,33 @@ mod tests {
         let first = limiter.acquire().await.sent();
         let second = limiter.acquire().await.sent();
         assert_eq!(second.at.duration_since(first.at), RTT / 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_start_late_by_a_timer_s_slack_does_not_slow_the_pace() {
+        let limiter = Limiter::new(4);
+        throttle_burst(&limiter, 4).await;
+        let interval = limiter.interval();
+        assert_eq!((limiter.allowed(), interval), (2, RTT / 2));
+        tokio::time::advance(RTT).await;
+        let first = limiter.acquire().await;
+        // The second start comes a millisecond late, as a timer's does.
+        let late = Duration::from_millis(1);
+        tokio::time::advance(interval + late).await;
+        let second = limiter.acquire().await;
+        drop(first);
+        let third = limiter.acquire().await.sent();
+        assert_eq!(
+            third.at.duration_since(second.sent().at) + late,
+            interval,
+            "the third is due an interval after the second was due"
+        );
+        drop(second);
+        // Later than the slack: the pace starts again from the late start.
+        tokio::time::advance(interval + PACE_SLACK * 2).await;
+        let fourth = limiter.acquire().await.sent();
+        let fifth = limiter.acquire().await.sent();
+        assert_eq!(fifth.at.duration_since(fourth.at), interval);
     }
 
     #[tokio::test(start_paused = true)]

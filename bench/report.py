@@ -8,12 +8,16 @@ import datetime
 import importlib.metadata
 import os
 import platform
+import re
 import shutil
 import subprocess
 from collections.abc import Sequence
 from typing import Any, Optional
 
 from harness import BENCH, PEERS, ROOT, CaseResult, format_metric
+
+# An absolute path in a command line (`/a/b/name`): its file name is group 1.
+ABSOLUTE_PATH = re.compile(r"(?<![\w.~-])/(?:[\w.+-]+/)+([\w.+-]+)")
 
 
 def read_field(path: str, key: str, separator: str = ":") -> str:
@@ -107,7 +111,8 @@ def before_after(results: Sequence[CaseResult], before: dict[str, Any], source: 
     return [
         "## Before → after",
         "",
-        f"Before: `{source}` ({before.get('command', 'unknown command')}, "
+        f"Before: `{without_machine_paths(source)}` "
+        f"({without_machine_paths(before.get('command', 'unknown command'))}, "
         f"{before.get('when', 'unknown date')}). Ratios within one run are the fair "
         "comparison; absolute medians of two runs on a shared machine are only indicative.",
         "",
@@ -119,6 +124,12 @@ def before_after(results: Sequence[CaseResult], before: dict[str, Any], source: 
         ),
         "",
     ]
+
+
+def without_machine_paths(command: str) -> str:
+    """`command` with each absolute path cut to its file name: the report is
+    committed, and the folders of the machine that ran it mean nothing there."""
+    return ABSOLUTE_PATH.sub(lambda found: found[1], command)
 
 
 def report(
@@ -134,7 +145,7 @@ def report(
     parts = [
         "# Benchmark results",
         "",
-        f"Produced by `{command}` on {now}, in {elapsed:.0f} s, measuring the druva "
+        f"Produced by `{without_machine_paths(command)}` on {now}, in {elapsed:.0f} s, measuring the druva "
         # No path of the machine in the report: it is committed.
         "installed in the virtual environment that ran it "
         f"(source tree at `{git_head()}`)."

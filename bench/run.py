@@ -65,7 +65,7 @@ from harness import (
     log,
     start_server,
 )
-from report import machine, report
+from report import machine, report, without_machine_paths
 
 CASE_FUNCTIONS: dict[str, Callable[[Context], CaseResult]] = {
     "token_cached": case_token_cached,
@@ -223,7 +223,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         output = Path(arguments.output)
         output.write_text(text + "\n")
         raw = {
-            "command": command,
+            "command": without_machine_paths(command),
             "when": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "druva": {result.key: result.druva for result in results},
             "goals": {

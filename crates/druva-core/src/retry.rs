@@ -106,6 +106,8 @@ impl RetryPolicy {
         }
     }
 
+    /// The default policy with `max_retries` (tests build their policies so).
+    #[cfg(test)]
     pub fn with_max_retries(max_retries: u32) -> Self {
         RetryPolicy::new(max_retries, config::RATE_LIMIT_WAIT)
     }

@@ -511,7 +511,7 @@ async fn read_body(
         if (held + chunk.len()) as u64 > max_response_bytes {
             return Ok(None);
         }
-        if held == 0 && only.is_none() {
+        if only.is_none() && content.is_empty() {
             only = Some(chunk);
             continue;
         }

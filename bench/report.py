@@ -84,6 +84,14 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str
     return "\n".join(lines)
 
 
+def goal_issues(results: Sequence[CaseResult]) -> str:
+    """The issues that set the goals of a run, as the heading names them: "5, 12 and 21"."""
+    issues = sorted({goal.issue for result in results for goal in result.goals})
+    if len(issues) < 2:
+        return "".join(str(issue) for issue in issues)
+    return ", ".join(str(issue) for issue in issues[:-1]) + f" and {issues[-1]}"
+
+
 def before_after(results: Sequence[CaseResult], before: dict[str, Any], source: str) -> list[str]:
     """The goals and druva's own medians of an earlier run against this one's."""
     goal_rows = []
@@ -164,7 +172,7 @@ def report(
         "",
         markdown_table(["", ""], [*about_machine, ("load average at end", load)]),
         "",
-        "## Goals (issues 5 and 12)",
+        f"## Goals (issues {goal_issues(results)})",
         "",
         markdown_table(
             ["case", "goal", "measured", "status", "issue"],

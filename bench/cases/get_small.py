@@ -7,6 +7,7 @@ from harness import (
     CaseResult,
     Context,
     Goal,
+    cpu_of,
     druva_medians,
     fetch_body,
     paired_ratio,
@@ -26,6 +27,14 @@ def case_get_small(context: Context) -> CaseResult:
     if "floor" in samples:
         ratio = 1 / paired_ratio(samples, "floor")
         goals["floor"] = Goal("druva ≤ 1.3x floor", f"druva = {ratio:.2f}x floor", ratio <= 1.3)
+    if "primp" in samples:
+        cpu_ratio = paired_ratio(samples, "druva", "primp", cpu_of)
+        goals["primp"] = Goal(
+            "druva's CPU / call ≤ primp's",
+            f"druva's CPU is {cpu_ratio:.2f}x primp's",
+            cpu_ratio <= 1,
+            issue=21,
+        )
     headers, rows = time_table(samples, GET_LABELS, "µs", goals)
     return CaseResult(
         "get_small",

@@ -29,15 +29,21 @@ def case_token_cached(context: Context) -> CaseResult:
     druva_ns = median([run.wall for run in samples["druva"]])
     module_ns = median([run.wall for run in samples["druva_module"]])
     dict_gets = paired_ratio(samples, "druva_module", "dict_get")
-    goals = {
-        "druva": Goal("≤ 0.5 µs", format_time(druva_ns, "ns"), druva_ns <= 0.5e-6),
-        "druva_module": Goal(
+    hit_goal = Goal("≤ 0.5 µs", format_time(druva_ns, "ns"), druva_ns <= 0.5e-6)
+    keyword_goals = [
+        Goal(
             "≤ 0.2 µs with keyword arguments",
             f"{format_time(module_ns, 'ns')} = {dict_gets:.1f} `dict.get` calls",
             module_ns <= 0.2e-6,
             issue=12,
         ),
-    }
+        Goal(
+            "≤ 6 `dict.get` calls with keyword arguments",
+            f"{dict_gets:.2f} `dict.get` calls",
+            dict_gets <= 6,
+            issue=21,
+        ),
+    ]
     labels = {
         "druva": "druva `get_token` (cache hit)",
         "druva_module": "druva `druva.get_token(cid, secret, base_url=...)`",
@@ -47,7 +53,9 @@ def case_token_cached(context: Context) -> CaseResult:
         "httpx_auth": "httpx-auth token cache",
         "oauthlib_sample": "oauthlib sample `getToken()`",
     }
-    headers, rows = time_table(samples, labels, "ns", goals)
+    headers, rows = time_table(
+        samples, labels, "ns", {"druva": hit_goal, "druva_module": keyword_goals}
+    )
     return CaseResult(
         "token_cached",
         "Cached token",
@@ -61,7 +69,7 @@ def case_token_cached(context: Context) -> CaseResult:
         "and `cache.get(key)` show the cost of; the goal counts druva's hit in `dict.get` calls.",
         headers,
         rows,
-        list(goals.values()),
+        [hit_goal, *keyword_goals],
         druva={
             **druva_medians(samples, "/ call"),
             "wall / call, `druva.get_token` with keywords": module_ns,

@@ -84,12 +84,14 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str
     return "\n".join(lines)
 
 
-def goal_issues(results: Sequence[CaseResult]) -> str:
-    """The issues that set the goals of a run, as the heading names them: "5, 12 and 21"."""
-    issues = sorted({goal.issue for result in results for goal in result.goals})
-    if len(issues) < 2:
-        return "".join(str(issue) for issue in issues)
-    return ", ".join(str(issue) for issue in issues[:-1]) + f" and {issues[-1]}"
+def goals_heading(results: Sequence[CaseResult]) -> str:
+    """The Goals heading, naming the issues that set the goals listed: "(issues 5, 12 and 21)"."""
+    issues = [str(issue) for issue in sorted({g.issue for r in results for g in r.goals})]
+    if not issues:
+        return "## Goals"
+    if len(issues) == 1:
+        return f"## Goals (issue {issues[0]})"
+    return f"## Goals (issues {', '.join(issues[:-1])} and {issues[-1]})"
 
 
 def before_after(results: Sequence[CaseResult], before: dict[str, Any], source: str) -> list[str]:
@@ -172,7 +174,7 @@ def report(
         "",
         markdown_table(["", ""], [*about_machine, ("load average at end", load)]),
         "",
-        f"## Goals (issues {goal_issues(results)})",
+        goals_heading(results),
         "",
         markdown_table(
             ["case", "goal", "measured", "status", "issue"],

@@ -7,7 +7,6 @@ from harness import (
     CaseResult,
     Context,
     Goal,
-    cpu_of,
     druva_medians,
     fetch_body,
     paired_ratio,
@@ -15,7 +14,7 @@ from harness import (
     time_table,
 )
 
-from cases._get import GET_CLIENTS, GET_LABELS, floor_samplers
+from cases._get import GET_CLIENTS, GET_LABELS, floor_samplers, primp_cpu_goal
 
 
 def case_get_small(context: Context) -> CaseResult:
@@ -28,13 +27,7 @@ def case_get_small(context: Context) -> CaseResult:
         ratio = 1 / paired_ratio(samples, "floor")
         goals["floor"] = Goal("druva ≤ 1.3x floor", f"druva = {ratio:.2f}x floor", ratio <= 1.3)
     if "primp" in samples:
-        cpu_ratio = paired_ratio(samples, "druva", "primp", cpu_of)
-        goals["primp"] = Goal(
-            "druva's CPU / call ≤ primp's",
-            f"druva's CPU is {cpu_ratio:.2f}x primp's",
-            cpu_ratio <= 1,
-            issue=21,
-        )
+        goals["primp"] = primp_cpu_goal(samples, issue=21)
     headers, rows = time_table(samples, GET_LABELS, "µs", goals)
     return CaseResult(
         "get_small",
